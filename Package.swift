@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module map (arrows point down): webseed → Storage → Metainfo → Merkle → Hashing → CLibCrypto,
+// and Metainfo → Bencode. See ../shared/DESIGN.md for the full picture.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "webseed",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "webseed", targets: ["webseed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
+
+        .target(name: "Bencode", swiftSettings: strict),
+        .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
+        .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], swiftSettings: strict),
+        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing"], swiftSettings: strict),
+        .target(name: "PortMapping", dependencies: ["CMiniUPnPc"], swiftSettings: strict),
+        .executableTarget(
+            name: "webseed",
+            dependencies: [
+                "Storage", "Metainfo", "PortMapping",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"], swiftSettings: strict),
+        .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo"], swiftSettings: strict),
+        .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

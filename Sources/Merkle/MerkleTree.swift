@@ -1,0 +1,132 @@
+import Hashing
+
+/// Size of a v2 block: the unit of requests and the leaf of every Merkle tree.
+public let blockSize = 16_384
+
+/// A file's SHA-256 Merkle tree (BEP 52), stored as its *real* nodes only: layer `h`
+/// holds `ceil(leafCount / 2^h)` nodes. Every node past the end of the file equals
+/// `MerkleTree.pad(h)`, the root of a subtree made only of zero leaves, so the padded
+/// tree (width `nextPowerOfTwo(leafCount)`) is implied without being stored.
+public struct MerkleTree: Sendable {
+    /// `layers[0]` are the leaves (block hashes); the last layer holds the root alone.
+    public let layers: [[SHA256Digest]]
+
+    /// Builds the tree over the block hashes of one non-empty file.
+    public init(leaves: [SHA256Digest]) {
+        precondition(!leaves.isEmpty, "an empty file has no Merkle tree")
+        let hasher = SHA256Hasher()
+        var layers = [leaves]
+        var height = 0
+        while layers[height].count > 1 || (1 << height) < MerkleTree.width(leafCount: leaves.count) {
+            let below = layers[height]
+            var above = [SHA256Digest]()
+            above.reserveCapacity((below.count + 1) / 2)
+            var i = 0
+            while i < below.count {
+                let right = i + 1 < below.count ? below[i + 1] : MerkleTree.pad(height)
+                above.append(hasher.parent(below[i], right))
+                i += 2
+            }
+            layers.append(above)
+            height += 1
+        }
+        self.layers = layers
+    }
+
+    public var leafCount: Int { layers[0].count }
+    /// Height of the root above the leaves: log2 of the padded width.
+    public var height: Int { layers.count - 1 }
+    public var root: SHA256Digest { layers[height][0] }
+
+    /// Node `index` of layer `height`, padding included.
+    public func node(height h: Int, index: Int) -> SHA256Digest {
+        precondition(h >= 0 && h <= height && index >= 0 && index < (1 << (height - h)))
+        return index < layers[h].count ? layers[h][index] : MerkleTree.pad(h)
+    }
+
+    /// The piece layer as stored in a torrent's `piece layers`: the real nodes at the
+    /// height where each node covers one piece. Nil for a file of at most one piece,
+    /// which has no entry (its root is its only piece hash).
+    public func pieceLayer(pieceLength: Int) -> [SHA256Digest]? {
+        let h = MerkleTree.log2(pieceLength / blockSize)
+        guard leafCount > (1 << h) else { return nil }
+        return layers[h]
+    }
+
+    /// Padded width of a tree over `leafCount` leaves.
+    public static func width(leafCount: Int) -> Int { nextPowerOfTwo(max(leafCount, 1)) }
+
+    public static func nextPowerOfTwo(_ n: Int) -> Int {
+        precondition(n >= 1)
+        return n <= 1 ? 1 : 1 << (Int.bitWidth - (n - 1).leadingZeroBitCount)
+    }
+
+    /// log2 of a power of two.
+    public static func log2(_ powerOfTwo: Int) -> Int {
+        precondition(powerOfTwo > 0 && powerOfTwo & (powerOfTwo - 1) == 0)
+        return powerOfTwo.trailingZeroBitCount
+    }
+
+    /// Root of a tree whose layer at height `h` is `nodes` (real nodes only), padding up
+    /// to the next power of two with `pad(h)`. Used to check a piece layer from a torrent
+    /// or a peer against the file's pieces root.
+    public static func root(ofLayer nodes: [SHA256Digest], height h: Int) -> SHA256Digest {
+        precondition(!nodes.isEmpty)
+        let hasher = SHA256Hasher()
+        var layer = nodes
+        var height = h
+        let width = nextPowerOfTwo(nodes.count)
+        var span = 1
+        while span < width {
+            var above = [SHA256Digest]()
+            above.reserveCapacity((layer.count + 1) / 2)
+            var i = 0
+            while i < layer.count {
+                let right = i + 1 < layer.count ? layer[i + 1] : pad(height)
+                above.append(hasher.parent(layer[i], right))
+                i += 2
+            }
+            layer = above
+            height += 1
+            span *= 2
+        }
+        return layer[0]
+    }
+
+    /// Root of the subtree over `leaves` (real leaves of one piece, at most `width`),
+    /// padded with zero leaves up to `width`.
+    public static func subtreeRoot(leaves: ArraySlice<SHA256Digest>, width: Int, hasher: SHA256Hasher) -> SHA256Digest {
+        precondition(!leaves.isEmpty && leaves.count <= width)
+        var layer = Array(leaves)
+        var height = 0
+        var span = 1
+        while span < width {
+            var above = [SHA256Digest]()
+            above.reserveCapacity((layer.count + 1) / 2)
+            var i = 0
+            while i < layer.count {
+                let right = i + 1 < layer.count ? layer[i + 1] : pad(height)
+                above.append(hasher.parent(layer[i], right))
+                i += 2
+            }
+            layer = above
+            height += 1
+            span *= 2
+        }
+        return layer[0]
+    }
+
+    /// Root of a subtree of height `h` made only of zero leaves: `pad(0)` is 32 zero
+    /// bytes and `pad(h+1) = SHA-256(pad(h) ‖ pad(h))`.
+    public static func pad(_ h: Int) -> SHA256Digest {
+        precondition(h >= 0 && h < padTable.count)
+        return padTable[h]
+    }
+
+    private static let padTable: [SHA256Digest] = {
+        let hasher = SHA256Hasher()
+        var table = [SHA256Digest.zero]
+        for _ in 0..<63 { table.append(hasher.parent(table[table.count - 1], table[table.count - 1])) }
+        return table
+    }()
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Metainfo
+import Storage
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what a torrent file or magnet link holds.")
+
+    @Argument(help: "A .torrent file or a magnet link.")
+    var source: String
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            if source.lowercased().hasPrefix("magnet:") {
+                let magnet = try MagnetLink(parsing: source)
+                if json {
+                    printJSON([
+                        "v2_infohash": magnet.v2InfoHash?.hex ?? NSNull(),
+                        "v1_infohash": magnet.v1InfoHash?.hex ?? NSNull(),
+                        "site_id": magnet.v2InfoHash.map(SiteID.encode) ?? NSNull(),
+                        "name": magnet.displayName ?? NSNull(),
+                        "trackers": magnet.trackers, "web_seeds": magnet.webSeeds, "peers": magnet.peers,
+                    ])
+                } else {
+                    print("magnet link")
+                    if let n = magnet.displayName { print("  name          \(n)") }
+                    if let v2 = magnet.v2InfoHash { print("  v2 info hash  \(v2.hex)\n  site id       \(SiteID.encode(v2))") }
+                    if let v1 = magnet.v1InfoHash { print("  v1 info hash  \(v1.hex)") }
+                    for t in magnet.trackers { print("  tracker       \(t)") }
+                    for w in magnet.webSeeds { print("  web seed      \(w)") }
+                    for p in magnet.peers { print("  peer          \(p)") }
+                    print("  (files are known once the metadata is fetched from peers)")
+                }
+                return
+            }
+            let m = try readTorrent(source)
+            for p in m.sanitizedPaths { printError("warning: unsafe characters in '\(p)' were replaced with '_'") }
+            if json {
+                var o = m.jsonSummary
+                o["files"] = m.files.map { f -> [String: Any] in
+                    ["path": f.pathString, "length": f.length, "pieces_root": f.piecesRoot?.hex ?? NSNull()]
+                }
+                o["trackers"] = m.trackers.flatMap { $0 }
+                o["web_seeds"] = m.webSeeds
+                o["comment"] = m.comment ?? NSNull()
+                o["created_by"] = m.createdBy ?? NSNull()
+                o["creation_date"] = m.creationDate ?? NSNull()
+                printJSON(o)
+                return
+            }
+            let format = switch m.version { case .v1: "v1"; case .v2: "v2 only"; case .hybrid: "hybrid v1+v2" }
+            print("torrent \(source)")
+            print("  name          \(m.name)")
+            print("  format        \(format)\(m.isPrivate ? ", private" : "")")
+            if let v2 = m.v2InfoHash { print("  v2 info hash  \(v2.hex)\n  site id       \(SiteID.encode(v2))") }
+            if let v1 = m.v1InfoHash { print("  v1 info hash  \(v1.hex)") }
+            print("  size          \(formatBytes(m.totalSize)) (\(m.totalSize) bytes) in \(m.files.count) files")
+            print("  piece length  \(formatBytes(Int64(m.pieceLength))) (\(m.pieceCount) pieces)")
+            for tier in m.trackers { print("  tracker       \(tier.joined(separator: " "))") }
+            for w in m.webSeeds { print("  web seed      \(w)") }
+            if let c = m.comment { print("  comment       \(c)") }
+            if let c = m.createdBy { print("  created by    \(c)") }
+            if let d = m.creationDate { print("  created       \(Date(timeIntervalSince1970: TimeInterval(d)))") }
+            print("  magnet        \(MagnetLink(metainfo: m).uri)")
+            print("  files:")
+            let width = String(m.files.map(\.length).max() ?? 0).count
+            for f in m.files {
+                let size = String(f.length)
+                let pad = String(repeating: " ", count: max(0, width - size.count))
+                let root = f.piecesRoot?.hex ?? (f.isSymlink ? "symlink -> \(f.symlinkTarget!.joined(separator: "/"))" : "-")
+                print("    \(pad)\(size)  \(root)  \(f.pathString)")
+            }
+        }
+    }
+}
+
+/// Reads and validates a torrent file, with size bounded before reading.
+func readTorrent(_ path: String) throws -> Metainfo {
+    let url = URL(fileURLWithPath: path)
+    let attributes: [FileAttributeKey: Any]
+    do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+        throw ValidationFailure("\(path): no such file")
+    }
+    if let size = attributes[.size] as? Int, size > BencodeLimitsForCLI.maxTorrentSize {
+        throw ValidationFailure("\(path) is \(size) bytes, too large for a torrent (limit \(BencodeLimitsForCLI.maxTorrentSize))")
+    }
+    guard let data = try? Data(contentsOf: url) else { throw ValidationFailure("cannot read \(path)") }
+    do {
+        return try Metainfo(bytes: [UInt8](data))
+    } catch {
+        throw ValidationFailure("\(path) is not a valid torrent: \(error.description)")
+    }
+}
+
+enum BencodeLimitsForCLI { static let maxTorrentSize = 64 << 20 }
