@@ -58,9 +58,13 @@ public enum BencodeError: Error, Equatable, Sendable, CustomStringConvertible {
 /// zeros, no negative zero), so re-encoding a decoded value gives back the same bytes.
 public struct BencodeDecoder {
     private let limits: BencodeLimits
+    private let requireSortedKeys: Bool
     private var items = 0
 
-    public init(limits: BencodeLimits = .torrent) { self.limits = limits }
+    public init(limits: BencodeLimits = .torrent, requireSortedKeys: Bool = true) {
+        self.limits = limits
+        self.requireSortedKeys = requireSortedKeys
+    }
 
     /// Decodes a whole document; trailing bytes are an error.
     public static func decode(_ bytes: [UInt8], limits: BencodeLimits = .torrent) throws(BencodeError) -> BValue {
@@ -84,20 +88,25 @@ public struct BencodeDecoder {
 
     /// Decodes a document whose top level is a dictionary and also returns the exact byte
     /// range of each top-level value. The info hash is taken over such a range.
-    public static func decodeTopLevelDictionary(_ bytes: [UInt8], limits: BencodeLimits = .torrent) throws(BencodeError) -> (BDictionary, spans: [[UInt8]: Range<Int>]) {
+    ///
+    /// `requireSortedKeys: false` accepts keys in any order (still unique): some v1
+    /// torrents in the wild have them, and libtorrent loads those. `allowTrailingData`
+    /// ignores bytes after the dictionary (a newline appended by an editor), as libtorrent does.
+    public static func decodeTopLevelDictionary(_ bytes: [UInt8], limits: BencodeLimits = .torrent, requireSortedKeys: Bool = true,
+                                                allowTrailingData: Bool = false) throws(BencodeError) -> (BDictionary, spans: [[UInt8]: Range<Int>]) {
         guard bytes.count <= limits.maxInputSize else { throw .inputTooLarge(size: bytes.count, limit: limits.maxInputSize) }
         guard bytes.first == UInt8(ascii: "d") else {
             if bytes.isEmpty { throw .unexpectedEnd(offset: 0) }
             throw .unexpectedByte(offset: 0, byte: bytes[0])
         }
-        var decoder = BencodeDecoder(limits: limits)
+        var decoder = BencodeDecoder(limits: limits, requireSortedKeys: requireSortedKeys)
         var spans: [[UInt8]: Range<Int>]? = [:]
         let (value, end) = try bytes.withUnsafeBufferPointer { (buf) throws(BencodeError) -> (BValue, Int) in
             var pos = 0
             let v = try decoder.value(buf, &pos, depth: 0, spans: &spans)
             return (v, pos)
         }
-        guard end == bytes.count else { throw .trailingData(offset: end) }
+        guard end == bytes.count || allowTrailingData else { throw .trailingData(offset: end) }
         return (value.dictionary!, spans ?? [:])
     }
 
@@ -136,12 +145,17 @@ public struct BencodeDecoder {
                 let key = try string(b, &pos)
                 if let p = previous {
                     if p == key { throw .duplicateKey(offset: keyOffset) }
-                    if !p.lexicographicallyPrecedes(key) { throw .unsortedKeys(offset: keyOffset) }
+                    if requireSortedKeys && !p.lexicographicallyPrecedes(key) { throw .unsortedKeys(offset: keyOffset) }
                 }
                 let start = pos
                 let v = try value(b, &pos, depth: depth + 1, spans: &none)
                 if depth == 0, spans != nil { spans![key] = start..<pos }
-                dict.appendSorted(key: key, value: v)
+                if requireSortedKeys {
+                    dict.appendSorted(key: key, value: v)
+                } else {
+                    guard dict[key] == nil else { throw .duplicateKey(offset: keyOffset) }
+                    dict[key] = v
+                }
                 previous = key
             }
         default:

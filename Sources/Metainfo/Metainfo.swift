@@ -50,10 +50,16 @@ extension Metainfo {
         let top: BDictionary
         let spans: [[UInt8]: Range<Int>]
         do {
-            (top, spans) = try BencodeDecoder.decodeTopLevelDictionary(bytes)
+            (top, spans) = try BencodeDecoder.decodeTopLevelDictionary(bytes, allowTrailingData: true)
         } catch {
             if case .unexpectedByte(offset: 0, _) = error { throw .notADictionary }
-            throw .bencoding(error)
+            // Unsorted keys are tolerated in v1 torrents only (as libtorrent does): a v2
+            // info dict must be canonical, since its hash must be reproducible.
+            guard case .unsortedKeys = error,
+                  let lenient = try? BencodeDecoder.decodeTopLevelDictionary(bytes, requireSortedKeys: false, allowTrailingData: true),
+                  lenient.0["info"]?.dictionary?["meta version"] == nil
+            else { throw .bencoding(error) }
+            (top, spans) = lenient
         }
         guard let infoValue = top["info"] else { throw .missingKey("info") }
         guard let info = infoValue.dictionary else { throw .wrongType(key: "info", expected: "dictionary", actual: infoValue.typeName) }
