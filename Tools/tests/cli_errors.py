@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""User errors of `webseed create/info/verify`: each must give exactly one readable line on
+stderr, a non-zero exit, no traceback, and leave nothing half-written behind.
+
+Usage: python3 Tools/tests/cli_errors.py --webseed .build/debug/webseed
+Prints `ok …`/`FAIL …` per case and a closing `N passed, M failed` line.
+"""
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f"\n     {detail}"))
+
+
+def run(cmd, user=None, cwd=None):
+    if user is not None:
+        cmd = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups", "--"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect_error(name, cmd, needle, user=None, out_dir=None):
+    before = set(os.listdir(out_dir)) if out_dir else None
+    code, out, err = run(cmd, user=user)
+    lines = [l for l in err.splitlines() if l.strip()]
+    error_lines = [l for l in lines if l.startswith("webseed: error:")]
+    ok = code != 0 and len(error_lines) == 1 and needle.lower() in error_lines[0].lower() \
+        and "Traceback" not in err and "Fatal error" not in err and len([l for l in lines if "error" in l.lower()]) == 1
+    detail = f"exit {code}, stderr: {err.strip()!r}"
+    if ok and out_dir is not None:
+        after = set(os.listdir(out_dir))
+        ok = after == before
+        detail = f"files appeared: {sorted(after - before)}"
+    check(name, ok, detail)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--webseed", required=True)
+    args = ap.parse_args()
+    ws = os.path.abspath(args.webseed)
+    work = tempfile.mkdtemp(prefix="webseed-cli-")
+    os.chmod(work, 0o755)
+    try:
+        site = os.path.join(work, "site")
+        os.makedirs(os.path.join(site, "assets"))
+        with open(os.path.join(site, "index.html"), "w") as f:
+            f.write("<h1>hi</h1>")
+        with open(os.path.join(site, "assets", "app.js"), "w") as f:
+            f.write("1")
+
+        expect_error("missing directory", [ws, "create", os.path.join(work, "nope")], "no such file", out_dir=work)
+        os.makedirs(os.path.join(work, "empty", "sub"))
+        expect_error("empty directory", [ws, "create", os.path.join(work, "empty")], "holds no files", out_dir=work)
+        expect_error("file instead of directory", [ws, "create", os.path.join(site, "index.html")], "not a directory", out_dir=work)
+        expect_error("output inside the directory", [ws, "create", site, "-o", os.path.join(site, "x.torrent")],
+                     "inside the directory", out_dir=site)
+        for bad in ["1000", "0", "8K", "48K", "1G", "abc", "-16K"]:
+            expect_error(f"invalid --piece-length {bad}", [ws, "create", site, "-o", os.path.join(work, "p.torrent"),
+                                                           f"--piece-length={bad}"], "piece-length", out_dir=work)
+        expect_error("option value that looks like an option", [ws, "create", site, "--piece-length", "-16K"], "piece-length", out_dir=work)
+        expect_error("unknown option", [ws, "create", site, "--frobnicate"], "unknown option", out_dir=work)
+        expect_error("missing argument", [ws, "create"], "missing expected argument", out_dir=work)
+        expect_error("unknown command", [ws, "launch"], "unexpected argument", out_dir=work)
+        expect_error("invalid --name", [ws, "create", site, "--name", "../evil", "-o", os.path.join(work, "n.torrent")],
+                     "invalid --name", out_dir=work)
+
+        out = os.path.join(work, "site.torrent")
+        code, stdout, err = run([ws, "create", site, "--json"])
+        check("create writes <dir>.torrent beside the directory", code == 0 and os.path.exists(out), err)
+        check("no progress output when not on a terminal", err.strip() == "", repr(err))
+        with open(out, "rb") as f:
+            first = f.read()
+        expect_error("existing output without --force", [ws, "create", site], "already exists", out_dir=work)
+        with open(out, "rb") as f:
+            check("the existing torrent is untouched", f.read() == first)
+        code, _, err = run([ws, "create", site, "--force", "--comment", "again"])
+        check("--force overwrites", code == 0, err)
+
+        # Names that are not UTF-8.
+        bad = os.path.join(work, "badname")
+        os.makedirs(bad)
+        with open(os.path.join(bad.encode(), b"caf\xe9.txt"), "w") as f:
+            f.write("x")
+        expect_error("name that is not UTF-8", [ws, "create", bad, "-o", os.path.join(work, "b.torrent")], "not valid UTF-8", out_dir=work)
+
+        # Symlinks: skipped with a warning, and never followed out of the directory.
+        linked = os.path.join(work, "linked")
+        shutil.copytree(site, linked)
+        os.symlink(os.path.join(work, "secret.txt"), os.path.join(linked, "leak.txt"))
+        with open(os.path.join(work, "secret.txt"), "w") as f:
+            f.write("secret")
+        code, stdout, err = run([ws, "create", linked, "-o", os.path.join(work, "l.torrent"), "--json"])
+        check("symlink skipped with one warning", code == 0 and err.count("webseed: warning:") == 1 and "leak.txt" in err, err)
+        code, stdout, err = run([ws, "create", linked, "-o", os.path.join(work, "l2.torrent"), "--follow-symlinks", "--json"])
+        code2, info, _ = run([ws, "info", os.path.join(work, "l2.torrent"), "--json"])
+        check("--follow-symlinks never leaves the directory", code == 0 and "secret" not in info and "points outside" in err, err)
+
+        # Unreadable file and directory: needs a user that permissions apply to.
+        if os.geteuid() == 0:
+            unread = os.path.join(work, "unreadable")
+            shutil.copytree(site, unread)
+            os.chmod(os.path.join(unread, "index.html"), 0o000)
+            outdir = os.path.join(work, "out-nobody")
+            os.makedirs(outdir)
+            os.chmod(outdir, 0o777)
+            expect_error("unreadable file", [ws, "create", unread, "-o", os.path.join(outdir, "u.torrent")], "cannot read",
+                         user=65534, out_dir=outdir)
+            os.chmod(os.path.join(unread, "index.html"), 0o644)
+            os.chmod(os.path.join(unread, "assets"), 0o000)
+            expect_error("unreadable directory", [ws, "create", unread, "-o", os.path.join(outdir, "u.torrent")], "cannot read",
+                         user=65534, out_dir=outdir)
+            os.chmod(os.path.join(unread, "assets"), 0o755)
+            ro = os.path.join(work, "readonly")
+            os.makedirs(ro)
+            os.chmod(ro, 0o555)
+            expect_error("output directory not writable", [ws, "create", site, "-o", os.path.join(ro, "x.torrent")],
+                         "cannot write", user=65534, out_dir=ro)
+        else:
+            check("unreadable-file cases need root to switch user (run as root)", False, "not run")
+
+        # info and verify.
+        junk = os.path.join(work, "junk.torrent")
+        with open(junk, "wb") as f:
+            f.write(b"<html>not a torrent</html>")
+        expect_error("info on a non-torrent", [ws, "info", junk], "not a valid torrent")
+        with open(junk, "wb") as f:
+            f.write(first[: len(first) // 2])
+        expect_error("info on a truncated torrent", [ws, "info", junk], "not a valid torrent")
+        expect_error("info on a missing file", [ws, "info", os.path.join(work, "missing.torrent")], "no such file")
+        expect_error("info on a malformed magnet", [ws, "info", "magnet:?xt=urn:btih:123"], "urn:btih needs")
+        expect_error("info on an unknown magnet topic", [ws, "info", "magnet:?xt=urn:sha1:abc"], "unsupported magnet topic")
+        code, stdout, err = run([ws, "verify", out, site])
+        check("verify passes on the source", code == 0 and "ok:" in stdout, stdout + err)
+        copy = os.path.join(work, "copy")
+        shutil.copytree(site, copy)
+        with open(os.path.join(copy, "index.html"), "w") as f:
+            f.write("<h1>HI</h1>")
+        os.remove(os.path.join(copy, "assets", "app.js"))
+        code, stdout, err = run([ws, "verify", out, copy])
+        check("verify names each differing file and exits 1",
+              code == 1 and "content differs: index.html" in stdout and "missing: assets/app.js" in stdout, stdout + err)
+        expect_error("verify against a missing directory", [ws, "verify", out, os.path.join(work, "none")], "not a directory")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    sys.exit(0 if passed == len(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
