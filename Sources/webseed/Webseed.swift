@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Webseed: ParsableCommand {
@@ -8,6 +9,25 @@ struct Webseed: ParsableCommand {
         version: webseedVersion,
         subcommands: [Create.self, Info.self, Verify.self]
     )
+
+    /// Parses and runs a command. Help and --version print in full; every other parse
+    /// error becomes one line, as command errors do, with a pointer to --help.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+            } else if !(error is ExitCode) {
+                let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+                let trimmed = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+                printError("error: \(trimmed) (see 'webseed --help')")
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
 
 let webseedVersion = "0.1.0"
