@@ -41,6 +41,12 @@ public struct BDictionary: Sendable, Equatable {
 
     public init() {}
 
+    /// From entries the caller has sorted by key (checked).
+    public init(entries: [Entry]) {
+        precondition(zip(entries, entries.dropFirst()).allSatisfy { $0.key.lexicographicallyPrecedes($1.key) }, "entries must be sorted and unique")
+        self.entries = entries
+    }
+
     /// Builds from pairs in any order; a later duplicate key replaces an earlier one.
     public init(_ pairs: [(String, BValue)]) {
         for (k, v) in pairs { self[k] = v }

@@ -21,15 +21,22 @@ extension BValue {
             out.append(UInt8(ascii: "l"))
             for v in l { v.encode(into: &out) }
             out.append(UInt8(ascii: "e"))
-        case .dictionary(let d):
+        case .dictionary:
             out.append(UInt8(ascii: "d"))
-            for e in d.entries {
-                out.append(contentsOf: String(e.key.count).utf8)
-                out.append(UInt8(ascii: ":"))
-                out.append(contentsOf: e.key)
-                e.value.encode(into: &out)
-            }
+            encodedEntries(into: &out)
             out.append(UInt8(ascii: "e"))
+        }
+    }
+
+    /// A dictionary's key/value pairs without the surrounding `d` … `e`, for writers that
+    /// splice pre-encoded values between them.
+    public func encodedEntries(into out: inout [UInt8]) {
+        guard case .dictionary(let d) = self else { return }
+        for e in d.entries {
+            out.append(contentsOf: String(e.key.count).utf8)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: e.key)
+            e.value.encode(into: &out)
         }
     }
 }

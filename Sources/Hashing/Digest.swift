@@ -10,12 +10,16 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
     public init() {}
 
     /// `bytes` must hold exactly 32 bytes.
-    public init?<C: Collection>(bytes: C) where C.Element == UInt8 {
+    public init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 32 else { return nil }
         var d = SHA256Digest()
-        withUnsafeMutableBytes(of: &d) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
+        withUnsafeMutableBytes(of: &d) { $0.copyMemory(from: bytes) }
+        self = d
+    }
+
+    public init?(bytes: [UInt8]) { self.init(bytes: bytes[...]) }
+    public init?(bytes: ArraySlice<UInt8>) {
+        guard let d = bytes.withUnsafeBytes({ SHA256Digest(bytes: $0) }) else { return nil }
         self = d
     }
 
@@ -44,12 +48,16 @@ public struct SHA1Digest: Hashable, Sendable, CustomStringConvertible {
 
     public init() {}
 
-    public init?<C: Collection>(bytes: C) where C.Element == UInt8 {
+    public init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 20 else { return nil }
         var d = SHA1Digest()
-        withUnsafeMutableBytes(of: &d) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
+        withUnsafeMutableBytes(of: &d) { UnsafeMutableRawBufferPointer(rebasing: $0[0..<20]).copyMemory(from: bytes) }
+        self = d
+    }
+
+    public init?(bytes: [UInt8]) { self.init(bytes: bytes[...]) }
+    public init?(bytes: ArraySlice<UInt8>) {
+        guard let d = bytes.withUnsafeBytes({ SHA1Digest(bytes: $0) }) else { return nil }
         self = d
     }
 
@@ -58,7 +66,7 @@ public struct SHA1Digest: Hashable, Sendable, CustomStringConvertible {
         self.init(bytes: bytes)
     }
 
-    public var bytes: [UInt8] { withUnsafeBytes(of: self) { Array($0.prefix(20)) } }
+    public var bytes: [UInt8] { withUnsafeBytes(of: self) { Array(UnsafeRawBufferPointer(rebasing: $0[0..<20])) } }
     public var hex: String { withUnsafeBytes(of: self) { HexCoding.encode(UnsafeRawBufferPointer(rebasing: $0.prefix(20))) } }
     public var description: String { hex }
 }

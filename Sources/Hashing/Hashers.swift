@@ -89,7 +89,7 @@ public final class SHA1Hasher {
             }
         }
         reset()
-        return withUnsafeBytes(of: buffer) { SHA1Digest(bytes: $0.prefix(20))! }
+        return withUnsafeBytes(of: buffer) { SHA1Digest(bytes: UnsafeRawBufferPointer(rebasing: $0[0..<20]))! }
     }
 
     public func hash(_ bytes: UnsafeRawBufferPointer) -> SHA1Digest {

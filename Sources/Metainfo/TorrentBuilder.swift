@@ -42,48 +42,47 @@ public enum TorrentBuilder {
             throw .invalidPieceLength(Int64(pieceLength), reason: "v2 needs a power of two of at least 16 KiB")
         }
         guard !unsorted.isEmpty else { throw .noFiles }
+        guard case .ok = PathRules.check(Array(name.utf8)) else { throw .invalidPathComponent(path: name, reason: "not a plain name") }
         let files = unsorted.sorted { treeOrder($0.path, $1.path) }
         if singleFile { precondition(files.count == 1 && files[0].path == [name], "a single-file torrent's one file is named like the torrent") }
+        for i in files.indices.dropFirst() where files[i].path == files[i - 1].path { throw .duplicatePath(files[i].path.joined(separator: "/")) }
 
-        var info = BDictionary()
-        info["meta version"] = .integer(2)
-        info["name"] = .string(name)
-        info["piece length"] = .integer(Int64(pieceLength))
-        info["file tree"] = .dictionary(tree(files[...], depth: 0))
-        if options.isPrivate { info["private"] = .integer(1) }
-
-        if hybrid {
-            var pieces: [UInt8] = []
-            var list: [BValue] = []
-            let pl = Int64(pieceLength)
-            for f in files {
+        // The model, laid out as BEP 52 says: every non-empty file starts a piece.
+        let pl = Int64(pieceLength)
+        var model: [TorrentFile] = []
+        var v1Entries: [V1Entry] = []
+        var v1Hashes: [SHA1Digest] = []
+        var layers: [SHA256Digest: [SHA256Digest]] = [:]
+        var offset: Int64 = 0
+        for f in files {
+            model.append(TorrentFile(path: f.path, length: f.length, piecesRoot: f.tree?.root, offset: offset))
+            if let t = f.tree, let layer = t.pieceLayer(pieceLength: pieceLength) { layers[t.root] = layer }
+            if hybrid {
                 precondition(f.v1PieceHashes.count == Int((f.length + pl - 1) / pl), "v1 piece hashes missing for \(f.path)")
-                for h in f.v1PieceHashes { pieces.append(contentsOf: h.bytes) }
-                list.append(.dictionary(BDictionary([("length", .integer(f.length)), ("path", .list(f.path.map(BValue.string)))])))
+                v1Hashes += f.v1PieceHashes
+                v1Entries.append(V1Entry(path: f.path, length: f.length, isPad: false, offset: offset))
                 let tail = f.length % pl
                 if !singleFile && tail != 0 {
-                    let pad = pl - tail
-                    list.append(.dictionary(BDictionary([
-                        ("attr", .string("p")), ("length", .integer(pad)),
-                        ("path", .list([.string(".pad"), .string(String(pad))])),
-                    ])))
+                    v1Entries.append(V1Entry(path: [".pad", String(pl - tail)], length: pl - tail, isPad: true, offset: offset + f.length))
                 }
             }
-            if singleFile { info["length"] = .integer(files[0].length) } else { info["files"] = .list(list) }
-            info["pieces"] = .bytes(pieces)
+            offset += (f.length + pl - 1) / pl * pl
         }
 
+        var writer = InfoWriter()
+        writer.info(name: name, pieceLength: pieceLength, files: files, hybrid: hybrid, singleFile: singleFile,
+                    v1Entries: v1Entries, v1Hashes: v1Hashes, isPrivate: options.isPrivate)
+        let infoBytes = writer.out
+
         var top = BDictionary()
-        top["info"] = .dictionary(info)
-        var layers = BDictionary()
-        for f in files {
-            guard let t = f.tree, let layer = t.pieceLayer(pieceLength: pieceLength) else { continue }
+        var layersDict = BDictionary()
+        for (root, layer) in layers {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(layer.count * 32)
             for h in layer { bytes.append(contentsOf: h.bytes) }
-            layers[t.root.bytes] = .bytes(bytes)
+            layersDict[root.bytes] = .bytes(bytes)
         }
-        top["piece layers"] = .dictionary(layers)
+        top["piece layers"] = .dictionary(layersDict)
         if let first = options.trackers.first {
             top["announce"] = .string(first)
             if options.trackers.count > 1 { top["announce-list"] = .list(options.trackers.map { .list([.string($0)]) }) }
@@ -94,10 +93,25 @@ public enum TorrentBuilder {
         if let c = options.comment { top["comment"] = .string(c) }
         if let by = options.createdBy { top["created by"] = .string(by) }
         if let d = options.creationDate { top["creation date"] = .integer(d) }
+        let bytes = InfoWriter.topLevel(top, info: infoBytes)
 
-        let bytes = BValue.dictionary(top).encoded()
-        // Read back with the strict parser: what we write must pass our own validation.
-        return (bytes, try Metainfo(bytes: bytes))
+        let metainfo = Metainfo(
+            name: name, pieceLength: pieceLength, version: hybrid ? .hybrid : .v2, isSingleFile: singleFile, files: model,
+            v1Entries: v1Entries, v1PieceHashes: v1Hashes, pieceLayers: layers, isPrivate: options.isPrivate,
+            trackers: options.trackers.map { [$0] }, webSeeds: options.webSeeds, comment: options.comment,
+            createdBy: options.createdBy, creationDate: options.creationDate, infoBytes: infoBytes,
+            v2InfoHash: Digests.sha256(infoBytes), v1InfoHash: hybrid ? Digests.sha1(infoBytes) : nil,
+            pieceCount: Int(offset / pl), sanitizedPaths: [])
+        // Debug builds (and so every test run) read the output back with the strict parser.
+        assert(Self.roundTrips(bytes, metainfo), "TorrentBuilder wrote a torrent its own parser reads differently")
+        return (bytes, metainfo)
+    }
+
+    private static func roundTrips(_ bytes: [UInt8], _ m: Metainfo) -> Bool {
+        guard let p = try? Metainfo(bytes: bytes) else { return false }
+        return p.files == m.files && p.v1Entries == m.v1Entries && p.v1PieceHashes == m.v1PieceHashes
+            && p.pieceLayers == m.pieceLayers && p.infoBytes == m.infoBytes && p.pieceCount == m.pieceCount
+            && p.v2InfoHash == m.v2InfoHash && p.v1InfoHash == m.v1InfoHash && p.trackers == m.trackers && p.webSeeds == m.webSeeds
     }
 
     /// File-tree order: depth-first with keys sorted by raw bytes at each level, which is
@@ -107,27 +121,6 @@ public enum TorrentBuilder {
             return x.utf8.lexicographicallyPrecedes(y.utf8)
         }
         return a.count < b.count
-    }
-
-    private static func tree(_ files: ArraySlice<HashedFile>, depth: Int) -> BDictionary {
-        var dir = BDictionary()
-        var i = files.startIndex
-        while i < files.endIndex {
-            let key = files[i].path[depth]
-            var j = i
-            while j < files.endIndex && files[j].path[depth] == key { j += 1 }
-            if files[i].path.count == depth + 1 {
-                let f = files[i]
-                var props = BDictionary()
-                props["length"] = .integer(f.length)
-                if let t = f.tree { props["pieces root"] = .bytes(t.root.bytes) }
-                dir[key] = .dictionary(BDictionary([("", .dictionary(props))]))
-            } else {
-                dir[key] = .dictionary(tree(files[i..<j], depth: depth + 1))
-            }
-            i = j
-        }
-        return dir
     }
 }
 

@@ -59,8 +59,9 @@ public enum PathRules {
         if raw == [0x2e] { return .rejected(reason: "'.' component") }
         if raw == [0x2e, 0x2e] { return .rejected(reason: "'..' component") }
         if raw.count > maxBytes { return .rejected(reason: "a name longer than \(maxBytes) bytes") }
-        let unsafe: Set<UInt8> = [0x2f, 0x00]
-        if let text = String(validating: raw, as: UTF8.self), !raw.contains(where: unsafe.contains) {
+        var hasUnsafeByte = false
+        for b in raw where b == 0x2f || b == 0x00 { hasUnsafeByte = true; break }
+        if !hasUnsafeByte, let text = String(validating: raw, as: UTF8.self) {
             return .ok(text)
         }
         // Replace '/', NUL and every byte of an invalid UTF-8 sequence with '_'.

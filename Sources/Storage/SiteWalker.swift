@@ -81,7 +81,7 @@ public struct SiteWalker {
 
     private let rootReal: String
     private let options: Options
-    private let patterns: [String]
+    private let compiled: Patterns
     private var files: [SiteFile] = []
     private var warnings: [String] = []
     private var visited = Set<DirID>()
@@ -89,17 +89,36 @@ public struct SiteWalker {
     private init(rootReal: String, options: Options, patterns: [String]) {
         self.rootReal = rootReal
         self.options = options
-        self.patterns = patterns
+        self.compiled = Patterns(patterns)
     }
 
-    private func excluded(_ relative: [String]) -> Bool {
-        let full = relative.joined(separator: "/")
-        let base = relative.last!
-        for p in patterns {
-            // A pattern with a '/' matches the whole relative path; otherwise the name at any depth.
-            let subject = p.contains("/") ? full : base
-            let pattern = p.hasPrefix("/") ? String(p.dropFirst()) : p
-            if fnmatch(pattern, subject, p.contains("/") ? FNM_PATHNAME : 0) == 0 { return true }
+    /// Exclusion patterns split once: a pattern with a '/' matches the whole path from the
+    /// site root (a leading '/' only anchors it); one without matches a name at any depth.
+    private struct Patterns {
+        var names: [[CChar]] = []
+        var paths: [[CChar]] = []
+        init(_ patterns: [String]) {
+            for p in patterns {
+                if p.contains("/") {
+                    paths.append(Array((p.hasPrefix("/") ? String(p.dropFirst()) : p).utf8CString))
+                } else {
+                    names.append(Array(p.utf8CString))
+                }
+            }
+        }
+    }
+
+    private func excluded(name: String, relative: [String]) -> Bool {
+        if !compiled.names.isEmpty {
+            let hit = name.withCString { subject in
+                compiled.names.contains { fnmatch($0, subject, 0) == 0 }
+            }
+            if hit { return true }
+        }
+        if !compiled.paths.isEmpty {
+            return relative.joined(separator: "/").withCString { subject in
+                compiled.paths.contains { fnmatch($0, subject, FNM_PATHNAME) == 0 }
+            }
         }
         return false
     }
@@ -134,7 +153,7 @@ public struct SiteWalker {
                 throw .invalidName(path: shown, reason: "its name is not valid UTF-8 (rename it, or exclude it with --exclude)")
             }
             let rel = relative + [name]
-            if excluded(rel) { continue }
+            if excluded(name: name, relative: rel) { continue }
             let full = dirPath + "/" + name
             var st = stat()
             guard lstat(full, &st) == 0 else { throw .unreadable(display(rel), reason: errnoText(errno)) }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Metainfo
 import Storage
 
@@ -113,7 +113,7 @@ struct Create: ParsableCommand {
             let m = outcome.metainfo
             if json {
                 var o = m.jsonSummary
-                o["torrent"] = outcome.outputPath ?? NSNull()
+                o["torrent"] = JSON(outcome.outputPath)
                 printJSON(o)
             } else {
                 print("packaged \(listing.root)")

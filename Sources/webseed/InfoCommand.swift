@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Metainfo
 import Storage
 
@@ -18,11 +18,11 @@ struct Info: ParsableCommand {
                 let magnet = try MagnetLink(parsing: source)
                 if json {
                     printJSON([
-                        "v2_infohash": magnet.v2InfoHash?.hex ?? NSNull(),
-                        "v1_infohash": magnet.v1InfoHash?.hex ?? NSNull(),
-                        "site_id": magnet.v2InfoHash.map(SiteID.encode) ?? NSNull(),
-                        "name": magnet.displayName ?? NSNull(),
-                        "trackers": magnet.trackers, "web_seeds": magnet.webSeeds, "peers": magnet.peers,
+                        "v2_infohash": JSON(magnet.v2InfoHash?.hex),
+                        "v1_infohash": JSON(magnet.v1InfoHash?.hex),
+                        "site_id": JSON(magnet.v2InfoHash.map(SiteID.encode)),
+                        "name": JSON(magnet.displayName),
+                        "trackers": JSON(magnet.trackers), "web_seeds": JSON(magnet.webSeeds), "peers": JSON(magnet.peers),
                     ])
                 } else {
                     print("magnet link")
@@ -40,14 +40,14 @@ struct Info: ParsableCommand {
             for p in m.sanitizedPaths { printError("warning: unsafe characters in '\(p)' were replaced with '_'") }
             if json {
                 var o = m.jsonSummary
-                o["files"] = m.files.map { f -> [String: Any] in
-                    ["path": f.pathString, "length": f.length, "pieces_root": f.piecesRoot?.hex ?? NSNull()]
-                }
-                o["trackers"] = m.trackers.flatMap { $0 }
-                o["web_seeds"] = m.webSeeds
-                o["comment"] = m.comment ?? NSNull()
-                o["created_by"] = m.createdBy ?? NSNull()
-                o["creation_date"] = m.creationDate ?? NSNull()
+                o["files"] = .array(m.files.map { f in
+                    .object(["path": .string(f.pathString), "length": .number(f.length), "pieces_root": JSON(f.piecesRoot?.hex)])
+                })
+                o["trackers"] = JSON(m.trackers.flatMap { $0 })
+                o["web_seeds"] = JSON(m.webSeeds)
+                o["comment"] = JSON(m.comment)
+                o["created_by"] = JSON(m.createdBy)
+                o["creation_date"] = JSON(m.creationDate)
                 printJSON(o)
                 return
             }
@@ -63,7 +63,7 @@ struct Info: ParsableCommand {
             for w in m.webSeeds { print("  web seed      \(w)") }
             if let c = m.comment { print("  comment       \(c)") }
             if let c = m.createdBy { print("  created by    \(c)") }
-            if let d = m.creationDate { print("  created       \(Date(timeIntervalSince1970: TimeInterval(d)))") }
+            if let d = m.creationDate { print("  created       \(Date(timeIntervalSince1970: TimeInterval(d)).formatted(.iso8601))") }
             print("  magnet        \(MagnetLink(metainfo: m).uri)")
             print("  files:")
             let width = String(m.files.map(\.length).max() ?? 0).count
@@ -79,7 +79,6 @@ struct Info: ParsableCommand {
 
 /// Reads and validates a torrent file, with size bounded before reading.
 func readTorrent(_ path: String) throws -> Metainfo {
-    let url = URL(fileURLWithPath: path)
     let attributes: [FileAttributeKey: Any]
     do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
         throw ValidationFailure("\(path): no such file")
@@ -87,7 +86,7 @@ func readTorrent(_ path: String) throws -> Metainfo {
     if let size = attributes[.size] as? Int, size > BencodeLimitsForCLI.maxTorrentSize {
         throw ValidationFailure("\(path) is \(size) bytes, too large for a torrent (limit \(BencodeLimitsForCLI.maxTorrentSize))")
     }
-    guard let data = try? Data(contentsOf: url) else { throw ValidationFailure("cannot read \(path)") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationFailure("cannot read \(path)") }
     do {
         return try Metainfo(bytes: [UInt8](data))
     } catch {

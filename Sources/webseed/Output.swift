@@ -1,7 +1,12 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Metainfo
 import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs a command body and turns any error into one line on stderr and exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
@@ -20,26 +25,35 @@ func describe(_ error: any Error) -> String {
 }
 
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data("webseed: \(line)\n".utf8))
+    writeStderr("webseed: \(line)\n")
 }
 
-func printJSON(_ object: [String: Any]) {
-    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+func writeStderr(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
+func printJSON(_ object: [String: JSON]) {
+    print(JSON.object(object).text)
+}
+
+/// "1.5 MiB": one decimal, binary units.
 func formatBytes(_ n: Int64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(n)
     var u = 0
     while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-    return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
+    return u == 0 ? "\(n) B" : "\(oneDecimal(v)) \(units[u])"
+}
+
+func oneDecimal(_ v: Double) -> String {
+    let tenths = Int64((v * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }
 
 /// Accepts bytes ("65536") or a binary suffix ("64K", "64KiB", "1M", "1MiB").
 func parseByteSize(_ text: String) -> Int? {
-    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+    let t = text.lowercased().filter { $0 != " " }
     let digits = t.prefix(while: \.isNumber)
     guard let n = Int(digits) else { return nil }
     switch t.dropFirst(digits.count) {
@@ -52,22 +66,21 @@ func parseByteSize(_ text: String) -> Int? {
 }
 
 extension Metainfo {
-    var jsonSummary: [String: Any] {
-        var o: [String: Any] = [
-            "name": name,
-            "hybrid": version == .hybrid,
-            "version": version.rawValue,
-            "v2_infohash": v2InfoHash?.hex ?? NSNull(),
-            "v1_infohash": v1InfoHash?.hex ?? NSNull(),
-            "site_id": siteID ?? NSNull(),
-            "files": files.count,
-            "size": totalSize,
-            "piece_length": pieceLength,
-            "pieces": pieceCount,
-            "magnet": MagnetLink(metainfo: self).uri,
+    var jsonSummary: [String: JSON] {
+        [
+            "name": .string(name),
+            "hybrid": .bool(version == .hybrid),
+            "version": .string(version.rawValue),
+            "v2_infohash": JSON(v2InfoHash?.hex),
+            "v1_infohash": JSON(v1InfoHash?.hex),
+            "site_id": JSON(siteID),
+            "files": JSON(files.count),
+            "size": .number(totalSize),
+            "piece_length": JSON(pieceLength),
+            "pieces": JSON(pieceCount),
+            "magnet": .string(MagnetLink(metainfo: self).uri),
+            "private": .bool(isPrivate),
         ]
-        o["private"] = isPrivate
-        return o
     }
 }
 
@@ -97,7 +110,7 @@ final class ProgressBar: @unchecked Sendable {
         guard let t = timer else { return }
         t.cancel()
         timer = nil
-        FileHandle.standardError.write(Data("\r\u{1b}[K".utf8))
+        writeStderr("\r\u{1b}[K")
     }
 
     private func draw() {
@@ -110,8 +123,9 @@ final class ProgressBar: @unchecked Sendable {
         let width = 28
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(format: "%@ [%@] %3.0f%%  %@ / %@  %@/s  ETA %.0fs", label, bar, fraction * 100,
-                          formatBytes(done), formatBytes(total), formatBytes(Int64(rate)), eta)
-        FileHandle.standardError.write(Data("\r\u{1b}[K\(line)".utf8))
+        let percent = String(Int(fraction * 100))
+        let line = "\(label) [\(bar)] \(String(repeating: " ", count: 3 - percent.count))\(percent)%  "
+            + "\(formatBytes(done)) / \(formatBytes(total))  \(formatBytes(Int64(rate)))/s  ETA \(Int(eta.rounded()))s"
+        writeStderr("\r\u{1b}[K\(line)")
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Metainfo
 import Storage
 
@@ -21,8 +21,8 @@ struct Verify: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let m = try readTorrent(torrent)
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            var isDir = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir else {
                 throw ValidationFailure("\(directory) is not a directory")
             }
             let progress = HashProgress(totalBytes: m.totalSize)
@@ -31,7 +31,7 @@ struct Verify: ParsableCommand {
             let report = SiteVerifier.verify(m, directory: directory, progress: progress)
             bar.stop()
             if json {
-                printJSON(["ok": report.ok, "files": report.checked, "problems": report.problems.map(\.description)])
+                printJSON(["ok": .bool(report.ok), "files": JSON(report.checked), "problems": JSON(report.problems.map(\.description))])
             } else {
                 for p in report.problems { print(p.description) }
                 if report.ok {

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Webseed: ParsableCommand {
@@ -25,7 +29,7 @@ struct Webseed: ParsableCommand {
                 let trimmed = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
                 printError("error: \(trimmed) (see 'webseed --help')")
             }
-            Foundation.exit(code.rawValue)
+            Glibc.exit(code.rawValue)
         }
     }
 }

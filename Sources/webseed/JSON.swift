@@ -1,0 +1,67 @@
+/// A JSON value written with sorted keys, for `--json` output (scripts read it; people
+/// read the text form).
+enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    case string(String)
+    case number(Int64)
+    case bool(Bool)
+    case null
+    case array([JSON])
+    case object([String: JSON])
+
+    init(stringLiteral s: String) { self = .string(s) }
+    init(integerLiteral n: Int64) { self = .number(n) }
+    init(booleanLiteral b: Bool) { self = .bool(b) }
+    init(_ s: String?) { self = s.map(JSON.string) ?? .null }
+    init(_ n: Int) { self = .number(Int64(n)) }
+    init(_ n: Int64?) { self = n.map(JSON.number) ?? .null }
+    init(_ strings: [String]) { self = .array(strings.map(JSON.string)) }
+
+    var text: String {
+        var out = ""
+        write(into: &out)
+        return out
+    }
+
+    private func write(into out: inout String) {
+        switch self {
+        case .string(let s): JSON.quote(s, into: &out)
+        case .number(let n): out += String(n)
+        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null"
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                v.write(into: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                JSON.quote(k, into: &out)
+                out += ":"
+                o[k]!.write(into: &out)
+            }
+            out += "}"
+        }
+    }
+
+    private static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
+    }
+}
