@@ -21,8 +21,8 @@ let package = Package(
         .target(name: "Bencode", swiftSettings: strict),
         .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
-        .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], swiftSettings: strict),
-        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing"], swiftSettings: strict),
+        .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PortMapping", dependencies: ["CMiniUPnPc"], swiftSettings: strict),
         .executableTarget(
             name: "webseed",

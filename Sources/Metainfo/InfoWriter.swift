@@ -52,7 +52,7 @@ struct InfoWriter {
         while i < files.endIndex {
             let component = files[i].path[depth]
             var j = i + 1
-            while j < files.endIndex && files[j].path[depth] == component { j += 1 }
+            while j < files.endIndex && files[j].path[depth].utf8.elementsEqual(component.utf8) { j += 1 }
             string(component)
             if files[i].path.count == depth + 1 {
                 let f = files[i]

@@ -43,9 +43,17 @@ public enum TorrentBuilder {
         }
         guard !unsorted.isEmpty else { throw .noFiles }
         guard case .ok = PathRules.check(Array(name.utf8)) else { throw .invalidPathComponent(path: name, reason: "not a plain name") }
-        let files = unsorted.sorted { treeOrder($0.path, $1.path) }
+        // Listings usually arrive in tree order already; checking is linear, sorting is not.
+        let inOrder = zip(unsorted, unsorted.dropFirst()).allSatisfy { treeOrder($0.path, $1.path) }
+        let files = inOrder ? unsorted : unsorted.sorted { treeOrder($0.path, $1.path) }
         if singleFile { precondition(files.count == 1 && files[0].path == [name], "a single-file torrent's one file is named like the torrent") }
-        for i in files.indices.dropFirst() where files[i].path == files[i - 1].path { throw .duplicatePath(files[i].path.joined(separator: "/")) }
+        // Names are compared as bytes everywhere; two that differ only in Unicode
+        // normalization (NFC/NFD) are distinct on Linux but one file on macOS and Windows,
+        // so they are refused rather than published.
+        for i in files.indices.dropFirst() {
+            let (a, b) = (files[i - 1].path, files[i].path)
+            if a.count == b.count && zip(a, b).allSatisfy({ $0 == $1 }) { throw .duplicatePath(b.joined(separator: "/")) }
+        }
 
         // The model, laid out as BEP 52 says: every non-empty file starts a piece.
         let pl = Int64(pieceLength)
@@ -117,8 +125,19 @@ public enum TorrentBuilder {
     /// File-tree order: depth-first with keys sorted by raw bytes at each level, which is
     /// the same as comparing paths component by component.
     public static func treeOrder(_ a: [String], _ b: [String]) -> Bool {
-        for (x, y) in zip(a, b) where x != y {
-            return x.utf8.lexicographicallyPrecedes(y.utf8)
+        for (x, y) in zip(a, b) {
+            var xi = x.utf8.makeIterator(), yi = y.utf8.makeIterator()
+            while true {
+                switch (xi.next(), yi.next()) {
+                case (nil, nil): break
+                case (nil, _): return true
+                case (_, nil): return false
+                case (let p?, let q?):
+                    if p != q { return p < q }
+                    continue
+                }
+                break  // components are equal: compare the next ones
+            }
         }
         return a.count < b.count
     }

@@ -94,8 +94,10 @@ public enum ContentHasher {
                     off += unit
                 }
             }
-            // Largest files first, so a big file is not left for one core at the end.
-            self.units = units.sorted { files[$0.file].size > files[$1.file].size }
+            // Multi-unit files first, largest first, so a big file is not left for one core at
+            // the end; small files keep listing order, which keeps each directory's files together.
+            let big = units.filter { files[$0.file].size > unit }.sorted { files[$0.file].size > files[$1.file].size }
+            self.units = big + units.filter { files[$0.file].size <= unit }
             self.leaves = leaves
             self.v1 = v1
         }
@@ -123,13 +125,14 @@ public enum ContentHasher {
         }
 
         private func hashUnit(_ u: Unit, buffer: UnsafeMutableRawBufferPointer, sha256: SHA256Hasher, sha1: SHA1Hasher) throws(StorageError) {
-            let f = files[u.file]
-            let fd = open(f.absolutePath, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .unreadable(f.absolutePath, reason: errnoText(errno)) }
+            let fd = files.withUnsafeBufferPointer { open($0[u.file].absolutePath, O_RDONLY | O_CLOEXEC) }
+            guard fd >= 0 else { throw .unreadable(files[u.file].absolutePath, reason: errnoText(errno)) }
+            let size = files.withUnsafeBufferPointer { $0[u.file].size }
             defer { close(fd) }
-            try checkUnchanged(fd, f)
             #if os(Linux)
-            _ = posix_fadvise(fd, off_t(u.offset), off_t(u.length), POSIX_FADV_SEQUENTIAL)
+            if u.length >= Int64(ContentHasher.unitSize) {
+                _ = posix_fadvise(fd, off_t(u.offset), off_t(u.length), POSIX_FADV_SEQUENTIAL)
+            }
             #endif
 
             let pl = Int64(options.pieceLength)
@@ -143,9 +146,9 @@ public enum ContentHasher {
                     let n = pread(fd, buffer.baseAddress! + got, want - got, off_t(pos) + off_t(got))
                     if n < 0 {
                         if errno == EINTR { continue }
-                        throw .unreadable(f.absolutePath, reason: errnoText(errno))
+                        throw .unreadable(files[u.file].absolutePath, reason: errnoText(errno))
                     }
-                    if n == 0 { throw .changedWhileHashing(f.absolutePath) }  // shorter than listed
+                    if n == 0 { throw .changedWhileHashing(files[u.file].absolutePath) }  // shorter than listed
                     got += n
                 }
                 var b = 0
@@ -157,8 +160,8 @@ public enum ContentHasher {
                     leafIndex += 1
                     b += n
                     let absolute = pos + Int64(b)
-                    if options.hybrid && (absolute % pl == 0 || absolute == f.size) {
-                        if absolute == f.size && absolute % pl != 0 && !options.singleFile {
+                    if options.hybrid && (absolute % pl == 0 || absolute == size) {
+                        if absolute == size && absolute % pl != 0 && !options.singleFile {
                             ContentHasher.feedZeros(Int(pl - absolute % pl), into: sha1)
                         }
                         v1[u.file][Int((absolute - 1) / pl)] = sha1.finish()
@@ -167,15 +170,18 @@ public enum ContentHasher {
                 progress?.add(want)
                 pos += Int64(want)
             }
-            try checkUnchanged(fd, f)
+            try checkUnchanged(fd, u.file)
         }
 
         /// The file must still be what the listing saw: same size and, when known, same mtime.
-        private func checkUnchanged(_ fd: Int32, _ f: SiteFile) throws(StorageError) {
+        /// Checked once, after the unit is read: a write before or during the read changes
+        /// the mtime seen here, and a shrink shows up as a short read.
+        private func checkUnchanged(_ fd: Int32, _ index: Int) throws(StorageError) {
             var st = stat()
-            guard fstat(fd, &st) == 0 else { throw .unreadable(f.absolutePath, reason: errnoText(errno)) }
-            guard Int64(st.st_size) == f.size else { throw .changedWhileHashing(f.absolutePath) }
-            if let m = f.modified, FileTime(st) != m { throw .changedWhileHashing(f.absolutePath) }
+            guard fstat(fd, &st) == 0 else { throw .unreadable(files[index].absolutePath, reason: errnoText(errno)) }
+            let (size, modified) = files.withUnsafeBufferPointer { ($0[index].size, $0[index].modified) }
+            guard Int64(st.st_size) == size else { throw .changedWhileHashing(files[index].absolutePath) }
+            if let m = modified, FileTime(st) != m { throw .changedWhileHashing(files[index].absolutePath) }
         }
 
         func results() -> [HashedFile] {

@@ -260,3 +260,29 @@ private func v2(tree: [(String, BValue)], pieceLength: Int64 = 16_384, name: Str
         #expect(SiteID.base32Decode("mzxw6ytboi") == Array("foobar".utf8))
     }
 }
+
+@Suite struct UnicodeNames {
+    private func file(_ name: String) -> HashedFile {
+        HashedFile(path: [name], length: 1, tree: MerkleTree(leaves: [Digests.sha256(Array(name.utf8))]), v1PieceHashes: [Digests.sha1(Array(name.utf8))])
+    }
+
+    @Test func treeOrderComparesBytesNotCanonicalEquivalence() {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        #expect(nfc == nfd)  // Swift's String equality: canonically equivalent
+        #expect(TorrentBuilder.treeOrder([nfd], [nfc]))  // but 'e' (0x65) < 0xC3 as bytes
+        #expect(!TorrentBuilder.treeOrder([nfc], [nfd]))
+        #expect(TorrentBuilder.treeOrder(["a"], ["a", "b"]))
+        #expect(!TorrentBuilder.treeOrder(["a", "b"], ["a", "b"]))
+    }
+
+    @Test func namesDifferingOnlyInNormalizationAreRefused() {
+        #expect(throws: MetainfoError.duplicatePath("caf\u{E9}")) {
+            try TorrentBuilder.build(name: "s", pieceLength: 16_384, files: [file("cafe\u{301}"), file("caf\u{E9}")], hybrid: false)
+        }
+    }
+
+    @Test func similarButDifferentNamesStayDistinctKeys() throws {
+        let (_, m) = try TorrentBuilder.build(name: "s", pieceLength: 16_384, files: [file("caf\u{E9}.txt"), file("cafe.txt")], hybrid: true)
+        #expect(m.files.map(\.pathString) == ["cafe.txt", "caf\u{E9}.txt"])
+    }
+}

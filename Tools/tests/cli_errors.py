@@ -87,6 +87,15 @@ def main():
             f.write("x")
         expect_error("name that is not UTF-8", [ws, "create", bad, "-o", os.path.join(work, "b.torrent")], "not valid UTF-8", out_dir=work)
 
+        # Two names that differ only in Unicode normalization are one file on macOS/Windows.
+        norm = os.path.join(work, "normalization")
+        os.makedirs(norm)
+        for name in ["caf\u00e9.txt", "cafe\u0301.txt"]:
+            with open(os.path.join(norm, name), "w") as f:
+                f.write(name)
+        expect_error("names differing only in Unicode normalization", [ws, "create", norm, "-o", os.path.join(work, "u.torrent")],
+                     "appears twice", out_dir=work)
+
         # Symlinks: skipped with a warning, and never followed out of the directory.
         linked = os.path.join(work, "linked")
         shutil.copytree(site, linked)
