@@ -36,7 +36,7 @@ struct InfoWriter {
         key("piece length"); integer(Int64(pieceLength))
         if hybrid {
             key("pieces")
-            out.append(contentsOf: String(v1Hashes.count * 20).utf8)
+            decimal(v1Hashes.count * 20)
             out.append(UInt8(ascii: ":"))
             for h in v1Hashes { withUnsafeBytes(of: h) { out.append(contentsOf: $0[0..<20]) } }
         }
@@ -52,7 +52,7 @@ struct InfoWriter {
         while i < files.endIndex {
             let component = files[i].path[depth]
             var j = i + 1
-            while j < files.endIndex && files[j].path[depth].utf8.elementsEqual(component.utf8) { j += 1 }
+            while j < files.endIndex && TorrentBuilder.compareBytes(files[j].path[depth], component) == 0 { j += 1 }
             string(component)
             if files[i].path.count == depth + 1 {
                 let f = files[i]
@@ -73,21 +73,42 @@ struct InfoWriter {
     }
 
     private mutating func key(_ k: StaticString) {
-        out.append(contentsOf: String(k.utf8CodeUnitCount).utf8)
+        decimal(k.utf8CodeUnitCount)
         out.append(UInt8(ascii: ":"))
         k.withUTF8Buffer { out.append(contentsOf: $0) }
     }
 
     private mutating func string(_ s: String) {
-        out.append(contentsOf: String(s.utf8.count).utf8)
-        out.append(UInt8(ascii: ":"))
-        out.append(contentsOf: s.utf8)
+        var s = s
+        s.withUTF8 { bytes in
+            decimal(bytes.count)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: bytes)
+        }
     }
 
     private mutating func integer(_ v: Int64) {
         out.append(UInt8(ascii: "i"))
-        out.append(contentsOf: String(v).utf8)
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        decimal(Int(v.magnitude))
         out.append(UInt8(ascii: "e"))
+    }
+
+    /// A non-negative number in decimal, without going through String.
+    private mutating func decimal(_ n: Int) {
+        precondition(n >= 0)
+        if n < 10 { out.append(UInt8(ascii: "0") + UInt8(n)); return }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
+        var count = 0
+        var v = n
+        withUnsafeMutableBytes(of: &digits) { buf in
+            while v > 0 {
+                buf[23 - count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+            out.append(contentsOf: buf[(24 - count)...])
+        }
     }
 
     /// The whole torrent: `top`'s entries with the pre-encoded info dict at its sorted place.

@@ -1,4 +1,7 @@
 import Bencode
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hashing
 import Merkle
 
@@ -126,20 +129,23 @@ public enum TorrentBuilder {
     /// the same as comparing paths component by component.
     public static func treeOrder(_ a: [String], _ b: [String]) -> Bool {
         for (x, y) in zip(a, b) {
-            var xi = x.utf8.makeIterator(), yi = y.utf8.makeIterator()
-            while true {
-                switch (xi.next(), yi.next()) {
-                case (nil, nil): break
-                case (nil, _): return true
-                case (_, nil): return false
-                case (let p?, let q?):
-                    if p != q { return p < q }
-                    continue
-                }
-                break  // components are equal: compare the next ones
-            }
+            let c = compareBytes(x, y)
+            if c != 0 { return c < 0 }
         }
         return a.count < b.count
+    }
+
+    /// memcmp order of two strings' UTF-8 bytes (native strings are contiguous; others are
+    /// compared through their UTF-8 view).
+    static func compareBytes(_ x: String, _ y: String) -> Int {
+        var x = x, y = y
+        return x.withUTF8 { xb in
+            y.withUTF8 { yb in
+                let n = min(xb.count, yb.count)
+                let c = n == 0 ? 0 : Int(memcmp(xb.baseAddress!, yb.baseAddress!, n))
+                return c != 0 ? c : xb.count - yb.count
+            }
+        }
     }
 }
 
