@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -23,11 +24,22 @@ let package = Package(
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(
+            name: "Swarm",
+            dependencies: [
+                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         .target(name: "PortMapping", dependencies: ["CMiniUPnPc"], swiftSettings: strict),
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "Storage", "Metainfo", "PortMapping",
+                "Storage", "Metainfo", "PortMapping", "Swarm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -39,6 +51,17 @@ let package = Package(
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
+        .testTarget(
+            name: "PeerWireTests",
+            dependencies: ["PeerWire", "Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SwarmTests",
+            dependencies: ["Swarm", "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -97,59 +97,15 @@ public enum SiteVerifier {
         return problems
     }
 
-    /// v1: pieces span files, so the stream is read in order; a bad piece blames every
-    /// file it overlaps.
+    /// v1: pieces span files; see `V1StreamVerifier`.
     private static func verifyV1(_ m: Metainfo, directory: String, skip: Set<String>, progress: HashProgress?) -> [Problem] {
-        let pl = Int64(m.pieceLength)
-        let sha1 = SHA1Hasher()
-        var bad = Set<Int>()  // indices into v1Entries
-        var pieceStart: Int64 = 0
-        var pieceEntries: [Int] = []
-        var pieceFilled: Int64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var unreadable: [String: String] = [:]
-
-        func finishPiece(_ piece: Int) {
-            if piece < m.v1PieceHashes.count, sha1.finish() != m.v1PieceHashes[piece] { bad.formUnion(pieceEntries) }
-            pieceEntries = []
-            pieceFilled = 0
-        }
-
-        var piece = 0
-        for (ei, e) in m.v1Entries.enumerated() {
-            var left = e.length
-            let path = e.path.joined(separator: "/")
-            let fd: Int32 = (e.isPad || skip.contains(path) || left == 0) ? -1 : open(directory + "/" + path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 && !e.isPad && left > 0 && !skip.contains(path) { unreadable[path] = errnoText(errno) }
-            defer { if fd >= 0 { close(fd) } }
-            var fileOffset: Int64 = 0
-            while left > 0 {
-                let n = Int(min(min(left, pl - pieceFilled), Int64(buffer.count)))
-                buffer.withUnsafeMutableBytes { raw in
-                    if fd >= 0 {
-                        let got = pread(fd, raw.baseAddress!, n, off_t(fileOffset))
-                        if got != n { memset(raw.baseAddress!, 0, n); bad.insert(ei) }
-                    } else {
-                        memset(raw.baseAddress!, 0, n)  // pad files are zeros; a missing file never matches
-                        if !e.isPad { bad.insert(ei) }
-                    }
-                    sha1.update(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
-                }
-                if pieceEntries.last != ei { pieceEntries.append(ei) }
-                progress?.add(n)
-                left -= Int64(n)
-                fileOffset += Int64(n)
-                pieceFilled += Int64(n)
-                if pieceFilled == pl { finishPiece(piece); piece += 1; pieceStart += pl }
-            }
-        }
-        if pieceFilled > 0 { finishPiece(piece) }
+        let result = V1StreamVerifier.verify(m, directory: directory, skip: skip, progress: progress)
         var problems: [Problem] = []
-        for ei in bad.sorted() {
+        for ei in result.badEntries.sorted() {
             let e = m.v1Entries[ei]
             let path = e.path.joined(separator: "/")
             if e.isPad || skip.contains(path) { continue }
-            if let reason = unreadable[path] { problems.append(.unreadable(path, reason: reason)) } else { problems.append(.contentDiffers(path)) }
+            problems.append(result.unreadable[path].map { .unreadable(path, reason: $0) } ?? .contentDiffers(path))
         }
         return problems
     }

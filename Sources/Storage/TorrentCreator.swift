@@ -21,6 +21,8 @@ public enum TorrentCreator {
         public var torrentBytes: [UInt8]
         public var outputPath: String?
         public var warnings: [String]
+        /// What was hashed: everything needed to seed without hashing again.
+        public var hashed: [HashedFile]
     }
 
     /// Where the torrent goes when no -o is given: `<dir name>.torrent` beside the directory.
@@ -54,7 +56,7 @@ public enum TorrentCreator {
         let (bytes, metainfo) = try TorrentBuilder.build(name: name, pieceLength: pieceLength, files: hashed,
                                                          hybrid: request.hybrid, options: request.torrent)
         if let output { try AtomicFile.write(bytes, to: output, overwrite: request.overwrite) }
-        return Outcome(metainfo: metainfo, torrentBytes: bytes, outputPath: output, warnings: listing.warnings)
+        return Outcome(metainfo: metainfo, torrentBytes: bytes, outputPath: output, warnings: listing.warnings, hashed: hashed)
     }
 }
 

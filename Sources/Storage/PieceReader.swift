@@ -1,0 +1,131 @@
+import Metainfo
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads byte ranges of a torrent's piece address space from its files on disk. Gaps
+/// (v2 alignment, BEP 47 pad files, the tail of the last piece) read as zeros, so any
+/// range inside a piece can be served to clients that do not understand padding.
+///
+/// Thread-safe: reads use `pread` on descriptors opened once and kept in a small cache.
+public final class PieceReader: @unchecked Sendable {
+    struct Segment {
+        var offset: Int64
+        var length: Int64
+        var file: Int?  // nil: zeros
+    }
+
+    private let directory: String
+    private let paths: [String]
+    private let segments: [Segment]
+    public let totalLength: Int64
+    private let lock = NSLockLike()
+    private var descriptors: [Int: Int32] = [:]
+    private let maxOpen: Int
+
+    public init(metainfo m: Metainfo, directory: String, maxOpenFiles: Int = 128) {
+        self.directory = directory
+        self.maxOpen = maxOpenFiles
+        var paths: [String] = []
+        var segments: [Segment] = []
+        var end: Int64 = 0
+        func add(_ offset: Int64, _ length: Int64, _ file: Int?) {
+            guard length > 0 else { return }
+            if offset > end { segments.append(Segment(offset: end, length: offset - end, file: nil)) }
+            segments.append(Segment(offset: offset, length: length, file: file))
+            end = offset + length
+        }
+        if m.version.hasV2 {
+            for f in m.files where !f.isSymlink {
+                paths.append(f.pathString)
+                add(f.offset, f.length, paths.count - 1)
+            }
+        } else {
+            for e in m.v1Entries {
+                if e.isPad { add(e.offset, e.length, nil) } else {
+                    paths.append(e.path.joined(separator: "/"))
+                    add(e.offset, e.length, paths.count - 1)
+                }
+            }
+        }
+        let total = Int64(m.pieceCount) * Int64(m.pieceLength)
+        if total > end { segments.append(Segment(offset: end, length: total - end, file: nil)) }
+        self.paths = paths
+        self.segments = segments
+        self.totalLength = max(total, end)
+    }
+
+    deinit { for fd in descriptors.values { close(fd) } }
+
+    /// Fills `into` with the bytes at `offset` of the piece address space.
+    public func read(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        precondition(offset >= 0 && offset + Int64(buffer.count) <= totalLength)
+        var pos = offset
+        var written = 0
+        var i = segmentIndex(containing: pos)
+        while written < buffer.count {
+            let s = segments[i]
+            let n = Int(min(Int64(buffer.count - written), s.offset + s.length - pos))
+            let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + n)])
+            if let file = s.file {
+                try readFile(file, at: pos - s.offset, into: dest)
+            } else {
+                dest.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            written += n
+            pos += Int64(n)
+            i += 1
+        }
+    }
+
+    private func segmentIndex(containing offset: Int64) -> Int {
+        var lo = 0, hi = segments.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if segments[mid].offset <= offset { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+
+    private func readFile(_ file: Int, at offset: Int64, into dest: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        let (fd, cached) = try descriptor(file)
+        defer { if !cached { close(fd) } }
+        var got = 0
+        while got < dest.count {
+            let n = pread(fd, dest.baseAddress! + got, dest.count - got, off_t(offset) + off_t(got))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .unreadable(paths[file], reason: errnoText(errno))
+            }
+            if n == 0 { throw .changedWhileHashing(paths[file]) }  // the file shrank under us
+            got += n
+        }
+    }
+
+    /// Descriptors are cached for the reader's lifetime (never closed while another
+    /// thread may be reading through them); past `maxOpen`, files are opened per read.
+    private func descriptor(_ file: Int) throws(StorageError) -> (Int32, cached: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let fd = descriptors[file] { return (fd, true) }
+        let fd = open(directory + "/" + paths[file], O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(paths[file], reason: errnoText(errno)) }
+        guard descriptors.count < maxOpen else { return (fd, false) }
+        descriptors[file] = fd
+        return (fd, true)
+    }
+}
+
+/// A minimal pthread mutex, so Storage needs no Foundation.
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func lock() { pthread_mutex_lock(&mutex) }
+    func unlock() { pthread_mutex_unlock(&mutex) }
+}

@@ -1,0 +1,191 @@
+import NIOCore
+import NIOPosix
+import PeerWire
+import Storage
+
+/// One peer connection: handshake and dispatch by info hash, then a `PeerSession` whose
+/// actions it carries out. Lives on the seeder's event loop.
+final class PeerHandler: ChannelInboundHandler {
+    typealias InboundIn = PeerWireFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let core: SeederCore
+    private let threadPool: NIOThreadPool
+    /// For connections we open: the hash we announce ourselves with.
+    private let outgoingHash: [UInt8]?
+    private var context: ChannelHandlerContext?
+    private var session: PeerSession?
+    private var torrent: SeedTorrent?
+    private var address = "?"
+    private var closeReason: String?
+    private var handshakeTimer: Scheduled<Void>?
+
+    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?) {
+        self.core = core
+        self.threadPool = threadPool
+        self.outgoingHash = outgoingHash
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? address
+        guard core.connections.count < core.configuration.maxPeers else {
+            closeReason = "too many peers"
+            context.close(promise: nil)
+            return
+        }
+        core.connections[ObjectIdentifier(self)] = self
+        handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.handshakeTimeout) { [weak self] in
+            if self?.session == nil { self?.close(reason: "no handshake in time") }
+        }
+        if let hash = outgoingHash { sendHandshake(hash: hash, context: context) }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+        if core.connections[ObjectIdentifier(self)] != nil {
+            core.removed(self)
+            if session != nil { core.onEvent(.peerClosed(address: address, reason: closeReason ?? "closed by peer")) }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(reason: "\(error)")
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .handshake(let h):
+            handshake(h, context: context)
+        case .message(let m):
+            guard session != nil else { close(reason: "message before handshake"); return }
+            let wasInterested = session!.peerInterested
+            perform(session!.receive(m, now: core.now))
+            if let s = session, s.peerInterested != wasInterested { core.interestChanged(self, interested: s.peerInterested) }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        guard session != nil else { return }
+        perform(session!.setWritable(context.channel.isWritable))
+    }
+
+    private func handshake(_ h: Handshake, context: ChannelHandlerContext) {
+        guard let t = core.torrents[h.infoHash] else { close(reason: "unknown info hash"); return }
+        let v2Short = t.metainfo.v2InfoHash.map { Array($0.bytes.prefix(20)) }
+        var isV2 = h.infoHash == v2Short
+        var replyHash = h.infoHash
+        // BEP 52: a peer reaching a hybrid by its v1 hash and setting the upgrade bit gets
+        // the v2 hash back, and the connection is v2 from then on.
+        if !isV2, t.metainfo.version == .hybrid, h.reserved.v2Upgrade, let v2 = v2Short {
+            isV2 = true
+            replyHash = v2
+        }
+        if outgoingHash == nil { sendHandshake(hash: replyHash, context: context) }
+        handshakeTimer?.cancel()
+        torrent = t
+        let peerIP = context.remoteAddress.flatMap { a -> [UInt8]? in
+            switch a {
+            case .v4(let v4): withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
+            case .v6(let v6): withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            default: nil
+            }
+        }
+        session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
+        core.onEvent(.peerConnected(address: address, torrent: t.metainfo.name, v2: isV2))
+        perform(session!.start(now: core.now))
+    }
+
+    private func sendHandshake(hash: [UInt8], context: ChannelHandlerContext) {
+        var reserved = Reserved()
+        reserved.extensionProtocol = true
+        reserved.fast = true
+        var buffer = context.channel.allocator.buffer(capacity: Handshake.length)
+        Handshake(reserved: reserved, infoHash: hash, peerID: core.peerID).encode(into: &buffer)
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+    }
+
+    // MARK: actions
+
+    private func perform(_ actions: [PeerSession.Action]) {
+        guard let context else { return }
+        var wrote = false
+        for action in actions {
+            switch action {
+            case .send(let m):
+                write(m, context: context)
+                wrote = true
+            case .read(let r):
+                read(r, context: context)
+            case .close(let reason):
+                if wrote { context.flush() }
+                close(reason: reason)
+                return
+            }
+        }
+        if wrote { context.flush() }
+    }
+
+    private func write(_ m: PeerMessage, context: ChannelHandlerContext) {
+        if case .piece(let piece, let begin, let block) = m {
+            // Header and block as two buffers: the block is never copied again.
+            var header = context.channel.allocator.buffer(capacity: 13)
+            header.writeInteger(UInt32(9 + block.readableBytes))
+            header.writeInteger(PeerMessageID.piece.rawValue)
+            header.writeInteger(piece)
+            header.writeInteger(begin)
+            context.write(NIOAny(header), promise: nil)
+            context.write(NIOAny(block), promise: nil)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: m.wireLength)
+        m.encode(into: &buffer)
+        context.write(NIOAny(buffer), promise: nil)
+    }
+
+    private func read(_ r: BlockRequest, context: ChannelHandlerContext) {
+        guard let torrent else { return }
+        let allocator = context.channel.allocator
+        let future = threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
+            try torrent.readBlock(r, allocator: allocator)
+        }
+        future.assumeIsolated().whenComplete { [weak self] result in
+            guard let self, self.session != nil else { return }
+            switch result {
+            case .success(let data):
+                torrent.addUploaded(data.readableBytes)
+                self.perform(self.session!.blockRead(r, data: data, now: self.core.now))
+            case .failure(let error):
+                if case SeedTorrent.ReadError.changedOnDisk(let path) = error {
+                    self.core.onEvent(.fileChanged(torrent: torrent.metainfo.name, path: path))
+                }
+                self.perform(self.session!.blockFailed(r))
+            }
+        }
+    }
+
+    func setChoking(_ choke: Bool) {
+        guard session != nil else { return }
+        perform(session!.setChoking(choke))
+    }
+
+    func tick(now: Double) {
+        guard session != nil else { return }
+        perform(session!.tick(now: now))
+    }
+
+    @discardableResult
+    func close(reason: String) -> EventLoopFuture<Void> {
+        if closeReason == nil { closeReason = reason }
+        guard let context else { return core.loop.makeSucceededVoidFuture() }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.close(promise: promise)
+        return promise.futureResult.recover { _ in }
+    }
+}

@@ -1,0 +1,165 @@
+import Hashing
+import Merkle
+import Metainfo
+import NIOCore
+import PeerWire
+import Storage
+import Synchronization
+
+/// A torrent being seeded: its metainfo, which pieces verified, the Merkle trees of its
+/// files and a reader for its data. Shared by every connection to it (and by the disk
+/// threads), so mutable state sits behind a mutex.
+public final class SeedTorrent: Sendable {
+    public let metainfo: Metainfo
+    public let directory: String
+    public let reader: PieceReader
+    /// Roots → trees of files that verified (answers to hash requests, checks on reads).
+    let trees: [SHA256Digest: MerkleTree]
+    /// Files (index into `metainfo.files`) sorted by offset, for mapping reads to files.
+    private let fileStarts: [(offset: Int64, index: Int)]
+    private let state: Mutex<State>
+
+    struct State {
+        var pieces: PieceSet
+        var uploaded: Int64 = 0
+        var failedFiles: Set<Int> = []
+    }
+
+    public init(metainfo: Metainfo, directory: String, data: LocalData) {
+        self.metainfo = metainfo
+        self.directory = directory
+        self.reader = PieceReader(metainfo: metainfo, directory: directory)
+        self.trees = data.trees
+        self.fileStarts = metainfo.files.enumerated().filter { $1.length > 0 && !$1.isSymlink }.map { ($1.offset, $0) }
+        self.state = Mutex(State(pieces: data.pieces))
+    }
+
+    public var pieces: PieceSet { state.withLock { $0.pieces } }
+    public var uploaded: Int64 { state.withLock { $0.uploaded } }
+    func addUploaded(_ n: Int) { state.withLock { $0.uploaded += Int64(n) } }
+
+    /// The hashes this torrent answers to in handshakes: truncated v2, then v1.
+    public var shortHashes: [[UInt8]] { metainfo.shortHashes }
+
+    /// Size of piece `i` as clients request it. In v2 and hybrid torrents every piece is
+    /// addressable at full length (the tail is zero padding); in v1 the last is short.
+    func pieceSize(_ i: Int) -> Int {
+        if metainfo.version.hasV2 || i < metainfo.pieceCount - 1 { return metainfo.pieceLength }
+        let total = metainfo.v1Entries.last.map { $0.offset + $0.length } ?? 0
+        return Int(total - Int64(i) * Int64(metainfo.pieceLength))
+    }
+
+    // MARK: metadata (BEP 9)
+
+    var metadataSize: Int { metainfo.infoBytes.count }
+    var metadataPieceCount: Int { (metadataSize + 16_383) / 16_384 }
+    func metadataPiece(_ i: Int) -> [UInt8]? {
+        guard i >= 0, i < metadataPieceCount else { return nil }
+        return Array(metainfo.infoBytes[(i * 16_384)..<min(metadataSize, (i + 1) * 16_384)])
+    }
+
+    // MARK: reading blocks
+
+    enum ReadError: Error, CustomStringConvertible {
+        case notServable(piece: Int)
+        case changedOnDisk(path: String)
+        case storage(StorageError)
+        var description: String {
+            switch self {
+            case .notServable(let p): "piece \(p) is not verified"
+            case .changedOnDisk(let p): "\(p) changed on disk since it was verified; its pieces are no longer served"
+            case .storage(let e): e.description
+            }
+        }
+    }
+
+    /// Reads a requested block and, for v2 data, checks every 16 KiB leaf it covers
+    /// against the file's Merkle tree before returning it: a file edited under a running
+    /// seeder is caught on the first read of changed bytes, never served.
+    func readBlock(_ r: BlockRequest, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
+        let piece = Int(r.piece)
+        guard state.withLock({ $0.pieces.contains(piece) }) else { throw .notServable(piece: piece) }
+        let offset = Int64(piece) * Int64(metainfo.pieceLength) + Int64(r.begin)
+        let length = Int(r.length)
+        guard let file = metainfo.version.hasV2 ? fileIndex(containing: offset) : nil else {
+            // v1 torrents (verified piece by piece at start), or a range entirely in padding.
+            return try read(offset: offset, length: length, allocator: allocator)
+        }
+        let f = metainfo.files[file]
+        // Widen to whole leaves inside the file, read, verify, then cut out the request.
+        let inFile = offset - f.offset
+        let firstLeaf = inFile / Int64(blockSize)
+        let fileEnd = min(inFile + Int64(length), f.length)
+        let lastLeafEnd = min(((fileEnd + Int64(blockSize) - 1) / Int64(blockSize)) * Int64(blockSize), f.length)
+        let start = firstLeaf * Int64(blockSize)
+        var whole = try read(offset: f.offset + start, length: Int(max(lastLeafEnd, start) - start), allocator: allocator)
+        if let root = f.piecesRoot, let tree = trees[root] {
+            let ok = whole.withUnsafeReadableBytes { raw -> Bool in
+                let h = SHA256Hasher()
+                var i = 0
+                var leaf = Int(firstLeaf)
+                while i < raw.count {
+                    let n = min(blockSize, raw.count - i)
+                    if h.hash(UnsafeRawBufferPointer(rebasing: raw[i..<(i + n)])) != tree.layers[0][leaf] { return false }
+                    i += n
+                    leaf += 1
+                }
+                return true
+            }
+            guard ok else { markChanged(file); throw .changedOnDisk(path: f.pathString) }
+        } else {
+            throw .notServable(piece: piece)
+        }
+        // The request may run past the file's end into zero padding.
+        var out = allocator.buffer(capacity: length)
+        whole.moveReaderIndex(forwardBy: Int(inFile - start))
+        let fromFile = Int(max(0, fileEnd - inFile))
+        out.writeImmutableBuffer(whole.readSlice(length: fromFile)!)
+        out.writeRepeatingByte(0, count: length - fromFile)
+        return out
+    }
+
+    private func read(offset: Int64, length: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: length)
+        do {
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                try reader.read(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]))
+                return length
+            }
+        } catch let e as StorageError {
+            throw .storage(e)
+        } catch {
+            throw .storage(.unreadable("piece data", reason: String(describing: error)))
+        }
+        return buffer
+    }
+
+    private func fileIndex(containing offset: Int64) -> Int? {
+        var lo = 0, hi = fileStarts.count - 1
+        guard hi >= 0 else { return nil }
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if fileStarts[mid].offset <= offset { lo = mid } else { hi = mid - 1 }
+        }
+        let f = metainfo.files[fileStarts[lo].index]
+        let pl = Int64(metainfo.pieceLength)
+        let alignedEnd = f.offset + (f.length + pl - 1) / pl * pl
+        return offset >= f.offset && offset < alignedEnd ? fileStarts[lo].index : nil
+    }
+
+    /// Stops serving a file whose bytes no longer match: its pieces leave the piece set.
+    private func markChanged(_ file: Int) {
+        let f = metainfo.files[file]
+        let pl = Int64(metainfo.pieceLength)
+        let first = Int(f.offset / pl)
+        let count = Int((f.length + pl - 1) / pl)
+        state.withLock { s in
+            s.failedFiles.insert(file)
+            var p = PieceSet(count: s.pieces.count)
+            for i in 0..<s.pieces.count where s.pieces.contains(i) && !(first..<(first + count)).contains(i) { p.insert(i) }
+            s.pieces = p
+        }
+    }
+
+    public var changedFiles: [String] { state.withLock { $0.failedFiles.sorted().map { metainfo.files[$0].pathString } } }
+}

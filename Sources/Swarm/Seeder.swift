@@ -1,0 +1,166 @@
+import NIOCore
+import NIOPosix
+import PeerWire
+import Storage
+
+/// What a seeder reports as it runs (for logs, `--json` and status lines).
+public enum SeederEvent: Sendable {
+    case peerConnected(address: String, torrent: String, v2: Bool)
+    case peerClosed(address: String, reason: String)
+    case fileChanged(torrent: String, path: String)
+}
+
+public struct SeederConfiguration: Sendable {
+    /// Peers unchoked at once; the rest wait their turn (see `Choker`).
+    public var uploadSlots = 8
+    public var maxPeers = 200
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    public var rotationInterval: Double = 10
+    public init() {}
+}
+
+/// Serves torrents over the BitTorrent peer wire protocol (plain TCP; no encryption, no
+/// uTP). One event loop owns every connection's state; disk reads run on a thread pool.
+public final class Seeder: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let loop: any EventLoop
+    let threadPool: NIOThreadPool
+    let core: NIOLoopBound<SeederCore>
+    public let configuration: SeederConfiguration
+
+    public init(configuration: SeederConfiguration = SeederConfiguration(), onEvent: @escaping @Sendable (SeederEvent) -> Void = { _ in }) {
+        self.configuration = configuration
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        let loop = self.loop
+        core = try! loop.submit { NIOLoopBound(SeederCore(loop: loop, configuration: configuration, onEvent: onEvent), eventLoop: loop) }.wait()
+    }
+
+    public func add(_ torrent: SeedTorrent) {
+        loop.execute { self.core.value.add(torrent) }
+    }
+
+    /// Binds `host:port`; when the port is taken, tries the next ones (port 0: any free port).
+    public func listen(host: String, port: Int, attempts: Int = 10) throws -> SocketAddress {
+        var lastError: (any Error)?
+        for p in (port == 0 ? [0] : Array(port..<min(65536, port + attempts))) {
+            do {
+                let channel = try ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelOption(.backlog, value: 256)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+                    .childChannelInitializer { channel in self.initialize(channel, outgoing: nil) }
+                    .bind(host: host, port: p).wait()
+                loop.execute { self.core.value.servers.append(channel) }
+                return channel.localAddress!
+            } catch let e as IOError where e.errnoCode == EADDRINUSE {
+                lastError = e
+            }
+        }
+        throw lastError!
+    }
+
+    /// Connects out to a known peer, once for each torrent being seeded.
+    public func connect(host: String, port: Int) {
+        loop.execute {
+            for torrent in self.core.value.torrentList {
+                let hash = torrent.shortHashes[0]
+                _ = ClientBootstrap(group: self.group)
+                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connectTimeout(.seconds(10))
+                    .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
+                    .connect(host: host, port: port)
+            }
+        }
+    }
+
+    private func initialize(_ channel: any Channel, outgoing: [UInt8]?) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            let handler = PeerHandler(core: self.core.value, threadPool: self.threadPool, outgoingHash: outgoing)
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerWireDecoder()))
+            try channel.pipeline.syncOperations.addHandler(handler)
+        }
+    }
+
+    public var peerCount: Int { (try? loop.submit { self.core.value.connections.count }.wait()) ?? 0 }
+
+    /// Closes every connection and the listeners, then stops the threads.
+    public func shutdown() {
+        let done = loop.flatSubmit { self.core.value.closeAll() }
+        try? done.wait()
+        try? threadPool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Loop-confined state shared by all connections: the torrents by hash, live connections
+/// and the choker.
+final class SeederCore {
+    let loop: any EventLoop
+    let configuration: SeederConfiguration
+    let onEvent: @Sendable (SeederEvent) -> Void
+    var torrents: [[UInt8]: SeedTorrent] = [:]
+    var torrentList: [SeedTorrent] = []
+    var connections: [ObjectIdentifier: PeerHandler] = [:]
+    var servers: [any Channel] = []
+    var choker: Choker
+    let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
+    private var timer: Scheduled<Void>?
+    private var stopped = false
+
+    init(loop: any EventLoop, configuration: SeederConfiguration, onEvent: @escaping @Sendable (SeederEvent) -> Void) {
+        self.loop = loop
+        self.configuration = configuration
+        self.onEvent = onEvent
+        self.choker = Choker(slots: configuration.uploadSlots)
+        scheduleTick()
+    }
+
+    private func scheduleTick() {
+        guard !stopped else { return }
+        timer = loop.assumeIsolated().scheduleTask(in: .seconds(1)) { [weak self] in
+            self?.tick()
+            self?.scheduleTick()
+        }
+    }
+
+    func add(_ t: SeedTorrent) {
+        torrentList.append(t)
+        for h in t.shortHashes { torrents[h] = t }
+    }
+
+    var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+
+    private var lastRotation: Double = 0
+    private func tick() {
+        let now = self.now
+        for handler in connections.values { handler.tick(now: now) }
+        if now - lastRotation >= configuration.rotationInterval {
+            lastRotation = now
+            apply(choker.rotate(now: now))
+        }
+    }
+
+    func interestChanged(_ handler: PeerHandler, interested: Bool) {
+        apply(choker.interest(ObjectIdentifier(handler), interested: interested, now: now))
+    }
+
+    func removed(_ handler: PeerHandler) {
+        connections[ObjectIdentifier(handler)] = nil
+        apply(choker.remove(ObjectIdentifier(handler), now: now))
+    }
+
+    private func apply(_ decisions: [(ObjectIdentifier, Bool)]) {
+        for (id, choke) in decisions { connections[id]?.setChoking(choke) }
+    }
+
+    func closeAll() -> EventLoopFuture<Void> {
+        stopped = true
+        timer?.cancel()
+        let closes = servers.map { $0.close() } + connections.values.map { $0.close(reason: "shutting down") }
+        return EventLoopFuture.andAllComplete(closes, on: loop)
+    }
+}

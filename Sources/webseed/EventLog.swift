@@ -1,0 +1,120 @@
+import Dispatch
+import FoundationEssentials
+import Metainfo
+import Storage
+import Swarm
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `seed` tells its user: text lines, or one JSON object per line with `--json`.
+/// Called from the network thread too, so output is serialised.
+final class EventLog: Sendable {
+    let json: Bool
+    private let lock = Mutex(())
+
+    init(json: Bool) { self.json = json }
+
+    private func emit(_ object: [String: JSON], text: String?) {
+        lock.withLock { _ in
+            if json {
+                print(JSON.object(object).text)
+            } else if let text {
+                print(text)
+            }
+            fflush(nil)
+        }
+    }
+
+    func warning(_ message: String) {
+        if json { emit(["event": "warning", "message": .string(message)], text: nil) } else { printError("warning: \(message)") }
+    }
+
+    func packaged(_ m: Metainfo, directory: String) {
+        emit(["event": "packaged", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count)],
+             text: "packaged \(directory) (\(m.files.count) files, \(formatBytes(m.totalSize)))")
+    }
+
+    func verified(_ m: Metainfo, local: LocalData) {
+        let share = "\(local.pieces.cardinality)/\(local.pieces.count) pieces"
+        emit(["event": "verified", "name": .string(m.name), "pieces": JSON(local.pieces.cardinality), "of": JSON(local.pieces.count),
+              "hashed_files": JSON(local.filesHashed), "resumed_files": JSON(local.filesFromResume),
+              "problems": JSON(local.problems.map(\.description))],
+             text: "verified \(m.name): \(share) (\(local.filesHashed) files hashed, \(local.filesFromResume) unchanged since the last check)")
+    }
+
+    func listening(host: String, port: Int) {
+        emit(["event": "listening", "host": .string(host), "port": JSON(port)], text: "listening on \(host):\(port)")
+    }
+
+    func site(_ m: Metainfo, magnet: String, torrent: String?) {
+        emit(["event": "site", "name": .string(m.name), "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex),
+              "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent)],
+             text: """
+             seeding \(m.name)
+               site id  \(m.siteID ?? "-")
+               magnet   \(magnet)
+             """)
+    }
+
+    func ready(offline: Bool) {
+        emit(["event": "ready", "offline": .bool(offline)],
+             text: offline ? "ready (offline: no DHT, trackers, UPnP or local discovery)" : "ready")
+    }
+
+    func seederEvent(_ e: SeederEvent) {
+        switch e {
+        case .peerConnected(let address, let torrent, let v2):
+            if json { emit(["event": "peer_connected", "address": .string(address), "site": .string(torrent), "v2": .bool(v2)], text: nil) }
+        case .peerClosed(let address, let reason):
+            if json { emit(["event": "peer_closed", "address": .string(address), "reason": .string(reason)], text: nil) }
+        case .fileChanged(let torrent, let path):
+            let message = "\(torrent): \(path) changed on disk since it was verified; its pieces are no longer served"
+            if json { emit(["event": "file_changed", "site": .string(torrent), "path": .string(path)], text: nil) } else { warning(message) }
+        }
+    }
+
+    func stopped(uploaded: Int64) {
+        emit(["event": "stopped", "uploaded": .number(uploaded)], text: "stopped; uploaded \(formatBytes(uploaded)) in this session")
+    }
+}
+
+/// "peers 3  up 12.4 MiB/s  total 310.0 MiB", redrawn every second on a terminal.
+final class StatusLine: @unchecked Sendable {
+    private let seeder: Seeder
+    private let torrents: [SeedTorrent]
+    private let enabled: Bool
+    private var timer: (any DispatchSourceTimer)?
+    private var last: (Int64, UInt64) = (0, DispatchTime.now().uptimeNanoseconds)
+
+    init(seeder: Seeder, torrents: [SeedTorrent], enabled: Bool) {
+        self.seeder = seeder
+        self.torrents = torrents
+        self.enabled = enabled
+    }
+
+    func start() {
+        guard enabled else { return }
+        let t = DispatchSource.makeTimerSource(queue: .global())
+        t.schedule(deadline: .now() + .seconds(1), repeating: .seconds(1))
+        t.setEventHandler { [weak self] in self?.draw() }
+        t.resume()
+        timer = t
+    }
+
+    func stop() {
+        timer?.cancel()
+        if enabled { print("\r\u{1b}[K", terminator: "") }
+    }
+
+    private func draw() {
+        let total = torrents.reduce(Int64(0)) { $0 + $1.uploaded }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let rate = Double(total - last.0) / max(1e-3, Double(now - last.1) / 1e9)
+        last = (total, now)
+        print("\r\u{1b}[Kpeers \(seeder.peerCount)  up \(formatBytes(Int64(rate)))/s  total \(formatBytes(total))", terminator: "")
+        fflush(nil)
+    }
+}
