@@ -1,0 +1,33 @@
+import Foundation
+import Metainfo
+import NIOCore
+import Storage
+@testable import Swarm
+
+/// A scratch site, packaged and verified: what a seeder would serve.
+final class Fixture {
+    let dir: URL
+    let torrent: SeedTorrent
+    var metainfo: Metainfo { torrent.metainfo }
+
+    init(files: [String: [UInt8]], hybrid: Bool = true, pieceLength: Int = 16_384) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-swarm-\(UUID().uuidString)")
+        for (path, bytes) in files {
+            let u = dir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(bytes).write(to: u)
+        }
+        var request = TorrentCreator.Request(directory: dir.path)
+        request.hybrid = hybrid
+        request.pieceLength = pieceLength
+        let listing = try TorrentCreator.list(request)
+        let outcome = try TorrentCreator.create(request, listing: listing, write: false)
+        torrent = SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: LocalData(metainfo: outcome.metainfo, freshlyHashed: outcome.hashed))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
+    func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: dir.appendingPathComponent(path).path)!) }
+}
+
+func content(_ seed: UInt8, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
