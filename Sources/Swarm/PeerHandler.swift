@@ -33,12 +33,19 @@ final class PeerHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? address
-        guard core.connections.count < core.configuration.maxPeers else {
-            closeReason = "too many peers"
-            context.close(promise: nil)
-            return
+        // At the limit, a newcomer displaces the oldest connection that has not finished its
+        // handshake: a flood of silent sockets cannot lock real peers out.
+        if core.connections.count >= core.configuration.maxPeers {
+            guard let oldest = core.handshaking.first, let victim = core.connections[oldest] else {
+                closeReason = "too many peers"
+                context.close(promise: nil)
+                return
+            }
+            core.handshaking.removeFirst()
+            victim.close(reason: "displaced: no handshake while the seeder is full")
         }
         core.connections[ObjectIdentifier(self)] = self
+        core.handshaking.append(ObjectIdentifier(self))
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.handshakeTimeout) { [weak self] in
             if self?.session == nil { self?.close(reason: "no handshake in time") }
         }
@@ -89,6 +96,7 @@ final class PeerHandler: ChannelInboundHandler {
         }
         if outgoingHash == nil { sendHandshake(hash: replyHash, context: context) }
         handshakeTimer?.cancel()
+        core.handshaking.removeAll { $0 == ObjectIdentifier(self) }
         torrent = t
         let peerIP = context.remoteAddress.flatMap { a -> [UInt8]? in
             switch a {

@@ -105,6 +105,8 @@ final class SeederCore {
     var torrents: [[UInt8]: SeedTorrent] = [:]
     var torrentList: [SeedTorrent] = []
     var connections: [ObjectIdentifier: PeerHandler] = [:]
+    /// Connections still in their handshake, oldest first.
+    var handshaking: [ObjectIdentifier] = []
     var servers: [any Channel] = []
     var choker: Choker
     let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
@@ -150,6 +152,7 @@ final class SeederCore {
 
     func removed(_ handler: PeerHandler) {
         connections[ObjectIdentifier(handler)] = nil
+        handshaking.removeAll { $0 == ObjectIdentifier(handler) }
         apply(choker.remove(ObjectIdentifier(handler), now: now))
     }
 

@@ -158,6 +158,18 @@ private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xf
         #expect(good.message()?.0 == 1)  // still served
     }
 
+    @Test func aFloodOfSilentSocketsCannotLockARealPeerOut() throws {
+        defer { seeder.shutdown() }
+        // maxPeers is 50 here: 80 silent sockets, then a real handshake.
+        let flood = (0..<80).compactMap { _ in try? FakePeer(port: port) }
+        let good = try FakePeer(port: port)
+        good.send(FakePeer.handshake(v2Hash))
+        #expect(good.receive(68) != nil)
+        #expect(good.message()?.0 == 14)
+        #expect(flood.count == 80)
+        #expect(seeder.peerCount <= 50)
+    }
+
     @Test func aHybridReachedByItsV1HashUpgradesWhenAsked() throws {
         defer { seeder.shutdown() }
         let v1 = fixture.metainfo.v1InfoHash!.bytes
