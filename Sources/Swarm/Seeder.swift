@@ -63,18 +63,32 @@ public final class Seeder: Sendable {
         throw lastError!
     }
 
-    /// Connects out to a known peer, once for each torrent being seeded.
+    /// Connects out to a known peer, for each torrent being seeded, and keeps doing so: a
+    /// connection that fails or ends is retried after 5 s, doubling up to 60 s (reset once a
+    /// connection has lasted a minute), until shutdown.
     public func connect(host: String, port: Int) {
         loop.execute {
             for torrent in self.core.value.torrentList {
-                let hash = torrent.shortHashes[0]
-                _ = ClientBootstrap(group: self.group)
-                    .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .connectTimeout(.seconds(10))
-                    .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
-                    .connect(host: host, port: port)
+                self.dial(host: host, port: port, hash: torrent.shortHashes[0], failures: 0)
             }
         }
+    }
+
+    private func dial(host: String, port: Int, hash: [UInt8], failures: Int) {
+        guard !core.value.stopped else { return }
+        let started = NIODeadline.now()
+        ClientBootstrap(group: group)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
+            .connect(host: host, port: port)
+            .flatMap { $0.closeFuture }
+            .whenComplete { _ in
+                let lasted = NIODeadline.now() - started > .seconds(60)
+                let next = lasted ? 0 : failures + 1
+                let delay = TimeAmount.seconds(Int64(min(60, 5 << min(next, 4))))
+                self.loop.scheduleTask(in: delay) { self.dial(host: host, port: port, hash: hash, failures: next) }
+            }
     }
 
     private func initialize(_ channel: any Channel, outgoing: [UInt8]?) -> EventLoopFuture<Void> {
@@ -111,7 +125,7 @@ final class SeederCore {
     var choker: Choker
     let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
     private var timer: Scheduled<Void>?
-    private var stopped = false
+    private(set) var stopped = false
 
     init(loop: any EventLoop, configuration: SeederConfiguration, onEvent: @escaping @Sendable (SeederEvent) -> Void) {
         self.loop = loop

@@ -61,6 +61,17 @@ struct Seed: ParsableCommand {
             let state = stateDir ?? defaultStateDirectory()
             try makeDirectories(state + "/resume")
             let log = EventLog(json: json)
+            // Signals are caught before anything is announced, so a SIGTERM right after
+            // "ready" still shuts down gracefully.
+            let stop = DispatchSemaphore(value: 0)
+            var signalSources: [any DispatchSourceSignal] = []
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { stop.signal() }
+                s.resume()
+                signalSources.append(s)
+            }
 
             // Verify (or package) every source before listening: nothing unverified is served.
             var torrents: [(SeedTorrent, String?)] = []
@@ -90,16 +101,7 @@ struct Seed: ParsableCommand {
             for (h, p) in outgoing { seeder.connect(host: h, port: p) }
             log.ready(offline: offline)
 
-            // Run until SIGINT or SIGTERM, drawing a status line on a terminal.
-            let stop = DispatchSemaphore(value: 0)
-            var signalSources: [any DispatchSourceSignal] = []
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { stop.signal() }
-                s.resume()
-                signalSources.append(s)
-            }
+            // Run until SIGINT or SIGTERM (caught from the start), drawing a status line on a terminal.
             let status = StatusLine(seeder: seeder, torrents: torrents.map(\.0), enabled: !json && isatty(STDOUT_FILENO) == 1)
             status.start()
             stop.wait()

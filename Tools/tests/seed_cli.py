@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""`webseed seed` as a user runs it: state directory reuse, resume records, --recheck, files
+changed before start, port fallback, --peer (connecting out to a listening libtorrent),
+argument errors and graceful shutdown. Loopback only; every wait is bounded.
+
+Usage: /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
+Needs Debian's python3-libtorrent (for --peer). Last line: `N passed, M failed`.
+"""
+import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import libtorrent as lt
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(bool(ok))
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f"\n     {detail}"), flush=True)
+
+
+class Seeder:
+    """A running `webseed seed --json`, its events read as they come."""
+
+    def __init__(self, ws, args, timeout=30):
+        self.p = subprocess.Popen([ws, "seed", *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            e = json.loads(line)
+            self.events.append(e)
+            if e["event"] == "ready":
+                return
+        raise RuntimeError(f"seeder not ready: {self.events} {self.p.stderr.read() if self.p.poll() is not None else ''}")
+
+    def event(self, kind):
+        return [e for e in self.events if e["event"] == kind]
+
+    def stop(self, timeout=10):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            code = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return None, ""
+        rest = self.p.stdout.read()
+        return code, rest
+
+
+def one_line_error(ws, args, needle):
+    p = subprocess.run([ws, "seed", *args], capture_output=True, text=True, timeout=60)
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    return p.returncode != 0 and len(lines) == 1 and lines[0].startswith("webseed: error:") and needle in lines[0], f"{p.returncode} {p.stderr!r}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--webseed", required=True)
+    args = ap.parse_args()
+    ws = os.path.abspath(args.webseed)
+    work = tempfile.mkdtemp(prefix="webseed-seedcli-")
+    try:
+        site = os.path.join(work, "site")
+        os.makedirs(os.path.join(site, "css"))
+        with open(os.path.join(site, "index.html"), "wb") as f:
+            f.write(os.urandom(70_000))
+        with open(os.path.join(site, "css", "a.css"), "wb") as f:
+            f.write(b"body{}")
+        state = os.path.join(work, "state")
+        common = ["--listen", "127.0.0.1:0", "--offline", "--state-dir", state]
+
+        s = Seeder(ws, [site, *common])
+        check("first start packages the directory", len(s.event("packaged")) == 1, s.events)
+        port = s.event("listening")[0]["port"]
+        site_event = s.event("site")[0]
+        check("magnet carries x.pe for the listening address", f"x.pe=127.0.0.1:{port}" in site_event["magnet"], site_event)
+        torrent = site_event["torrent"]
+        check("the torrent is kept in the state directory", torrent.startswith(state) and os.path.exists(torrent), torrent)
+        code, rest = s.stop()
+        check("SIGTERM exits 0 and says it stopped", code == 0 and '"stopped"' in rest, (code, rest))
+
+        s = Seeder(ws, [site, *common])
+        v = s.event("verified")
+        check("second start reuses the torrent and the resume record (no hashing)",
+              not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, s.events)
+        check("same site, same info hash", s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"])
+        # Port fallback: a second seeder asked for the first one's port takes the next.
+        busy = s.event("listening")[0]["port"]
+        t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")])
+        got = t.event("listening")[0]["port"]
+        check("a taken port falls through to the next one", got == busy + 1 or (busy < got <= busy + 10), (busy, got))
+        t.stop()
+        s.stop()
+
+        s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"])
+        v = s.event("verified")[0]
+        check("--recheck hashes everything again", v["hashed_files"] == 2 and v["pieces"] == v["of"], v)
+        s.stop()
+
+        # A file changed before start: named in a warning, its pieces withheld, the rest served.
+        with open(os.path.join(site, "index.html"), "r+b") as f:
+            f.seek(100)
+            f.write(b"X")
+        s = Seeder(ws, [torrent, "--data", site, *common])
+        v = s.event("verified")[0]
+        warnings = [e["message"] for e in s.event("warning")]
+        check("a changed file is named and its pieces are not served",
+              v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), (v, warnings))
+        s.stop()
+
+        # --peer: webseed connects out to a libtorrent that is waiting with an empty directory.
+        with open(os.path.join(site, "index.html"), "r+b") as f:
+            f.seek(100)
+            f.write(b"\0")
+        fresh = os.path.join(work, "fresh")
+        shutil.copytree(site, fresh)
+        with open(os.path.join(fresh, "index.html"), "wb") as f:
+            f.write(os.urandom(70_000))
+        dl = os.path.join(work, "dl")
+        os.makedirs(dl)
+        sess = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                           "enable_natpmp": False, "enable_outgoing_utp": False, "enable_incoming_utp": False})
+        lport = sess.listen_port()
+        fresh_torrent = os.path.join(work, "fresh.torrent")
+        subprocess.run([ws, "create", fresh, "-o", fresh_torrent], check=True, capture_output=True, timeout=60)
+        p = lt.add_torrent_params()
+        p.ti = lt.torrent_info(fresh_torrent)
+        p.save_path = dl
+        h = sess.add_torrent(p)  # waiting, with nothing, before webseed starts
+        s = Seeder(ws, [fresh_torrent, "--data", fresh, "--listen", "127.0.0.1:0", "--offline", "--state-dir", os.path.join(work, "state3"),
+                        "--peer", f"127.0.0.1:{lport}"])
+        deadline = time.time() + 40
+        while time.time() < deadline and not h.status().is_seeding:
+            time.sleep(0.05)
+        done = h.status().is_seeding
+        sess.remove_torrent(h)
+        del h, sess  # closes libtorrent's files, flushing its write cache
+        same = done and all(
+            open(os.path.join(fresh, r), "rb").read() == open(os.path.join(dl, "fresh", r), "rb").read() for r in ["index.html", "css/a.css"])
+        check("--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection", same)
+        s.stop()
+
+        ok, d = one_line_error(ws, [torrent], "--data")
+        check("a .torrent without --data is a one-line error", ok, d)
+        ok, d = one_line_error(ws, [site, "--listen", "nonsense", "--offline", "--state-dir", state], "invalid --listen")
+        check("an invalid --listen is a one-line error", ok, d)
+        ok, d = one_line_error(ws, [os.path.join(work, "nope"), "--offline", "--state-dir", state], "no such file")
+        check("a missing source is a one-line error", ok, d)
+        junk = os.path.join(work, "junk.torrent")
+        with open(junk, "wb") as f:
+            f.write(b"d4:infoi3ee")
+        ok, d = one_line_error(ws, [junk, "--data", site, "--offline", "--state-dir", state], "not a valid torrent")
+        check("an invalid torrent is a one-line error", ok, d)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    sys.exit(0 if passed == len(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
