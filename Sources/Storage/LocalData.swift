@@ -15,6 +15,9 @@ import Darwin
 public struct LocalData: Sendable {
     public var pieces: PieceSet
     public var trees: [SHA256Digest: MerkleTree]
+    /// For each verified file (index into `metainfo.files`): what it was when it verified.
+    /// While a file still matches this, reads need not hash it again.
+    public var generations: [Int: FileGeneration] = [:]
     /// Files that are missing, have the wrong size or the wrong content.
     public var problems: [SiteVerifier.Problem]
     /// Files whose hashing was skipped because the resume record vouched for them.
@@ -27,7 +30,7 @@ extension LocalData {
     public init(metainfo m: Metainfo, freshlyHashed files: [HashedFile]) {
         var trees: [SHA256Digest: MerkleTree] = [:]
         for f in files { if let t = f.tree { trees[t.root] = t } }
-        self.init(pieces: PieceSet(count: m.pieceCount, full: true), trees: trees, problems: [], filesFromResume: 0, filesHashed: files.count)
+        self.init(pieces: PieceSet(count: m.pieceCount, full: true), trees: trees, generations: [:], problems: [], filesFromResume: 0, filesHashed: files.count)
     }
 
     public func saveResume(metainfo m: Metainfo, directory: String, path: String) throws(StorageError) {
@@ -51,10 +54,10 @@ public enum LocalDataVerifier {
         return data
     }
 
-    private static func regularFile(_ path: String) -> (size: Int64, time: FileTime)? {
+    private static func regularFile(_ path: String) -> (size: Int64, time: FileTime, generation: FileGeneration)? {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
-        return (Int64(st.st_size), FileTime(st))
+        return (Int64(st.st_size), FileTime(st), FileGeneration(st))
     }
 
     private static func verifyV2(_ m: Metainfo, directory: String, resume: ResumeRecord?, threads: Int?, progress: HashProgress?) -> LocalData {
@@ -62,6 +65,8 @@ public enum LocalDataVerifier {
         var trees: [SHA256Digest: MerkleTree] = [:]
         var problems: [SiteVerifier.Problem] = []
         var toHash: [(index: Int, file: SiteFile)] = []
+        var generations: [Int: FileGeneration] = [:]
+        var seen: [Int: FileGeneration] = [:]
         var fromResume = 0
         let pl = Int64(m.pieceLength)
 
@@ -82,10 +87,12 @@ public enum LocalDataVerifier {
                 problems.append(.wrongSize(f.pathString, expected: f.length, actual: st.size))
                 continue
             }
+            seen[i] = st.generation
             if let r = resume?.files[i], r.ok, r.size == st.size, r.time == st.time, let leaves = r.leaves {
                 let tree = MerkleTree(leaves: leaves)
                 if tree.root == f.piecesRoot {
                     accept(i, tree)
+                    generations[i] = st.generation
                     fromResume += 1
                     continue
                 }
@@ -112,10 +119,16 @@ public enum LocalDataVerifier {
                 let first = Int(f.offset / pl)
                 same = Array(m.v1PieceHashes[first..<(first + h.v1PieceHashes.count)]) == h.v1PieceHashes
             }
-            if same { accept(i, h.tree) } else { problems.append(.contentDiffers(f.pathString)) }
+            if same {
+                accept(i, h.tree)
+                // Hashing checked the mtime after reading; the identity seen before it holds.
+                generations[i] = seen[i]
+            } else {
+                problems.append(.contentDiffers(f.pathString))
+            }
         }
         // Empty files hold no pieces; symlinks are never served.
-        return LocalData(pieces: pieces, trees: trees, problems: problems, filesFromResume: fromResume, filesHashed: toHash.count)
+        return LocalData(pieces: pieces, trees: trees, generations: generations, problems: problems, filesFromResume: fromResume, filesHashed: toHash.count)
     }
 
     private static func verifyV1(_ m: Metainfo, directory: String, resume: ResumeRecord?, progress: HashProgress?) -> LocalData {
@@ -139,7 +152,7 @@ public enum LocalDataVerifier {
             if let r = resume?.files[i], r.size == st.size, r.time == st.time {} else { unchanged = false }
         }
         if unchanged, let r = resume, let pieces = r.pieces {
-            return LocalData(pieces: pieces, trees: [:], problems: problems, filesFromResume: m.files.count, filesHashed: 0)
+            return LocalData(pieces: pieces, trees: [:], generations: [:], problems: problems, filesFromResume: m.files.count, filesHashed: 0)
         }
         let result = V1StreamVerifier.verify(m, directory: directory, skip: skip, progress: progress)
         for ei in result.badEntries.sorted() {
@@ -147,7 +160,7 @@ public enum LocalDataVerifier {
             if m.v1Entries[ei].isPad || skip.contains(path) { continue }
             problems.append(result.unreadable[path].map { .unreadable(path, reason: $0) } ?? .contentDiffers(path))
         }
-        return LocalData(pieces: result.goodPieces, trees: [:], problems: problems, filesFromResume: 0, filesHashed: m.files.count)
+        return LocalData(pieces: result.goodPieces, trees: [:], generations: [:], problems: problems, filesFromResume: 0, filesHashed: m.files.count)
     }
 }
 

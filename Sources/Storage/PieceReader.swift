@@ -22,6 +22,8 @@ public final class PieceReader: @unchecked Sendable {
 
     private let directory: String
     private let paths: [String]
+    /// metainfo.files index → index into `paths` (v2 torrents; nil for symlinks).
+    private let torrentFileIndex: [Int?]
     private let segments: [Segment]
     public let totalLength: Int64
     private let lock = NSLockLike()
@@ -32,6 +34,7 @@ public final class PieceReader: @unchecked Sendable {
         self.directory = directory
         self.maxOpen = maxOpenFiles
         var paths: [String] = []
+        var torrentFileIndex: [Int?] = []
         var segments: [Segment] = []
         var end: Int64 = 0
         func add(_ offset: Int64, _ length: Int64, _ file: Int?) {
@@ -41,8 +44,10 @@ public final class PieceReader: @unchecked Sendable {
             end = offset + length
         }
         if m.version.hasV2 {
-            for f in m.files where !f.isSymlink {
+            for f in m.files {
+                guard !f.isSymlink else { torrentFileIndex.append(nil); continue }
                 paths.append(f.pathString)
+                torrentFileIndex.append(paths.count - 1)
                 add(f.offset, f.length, paths.count - 1)
             }
         } else {
@@ -56,6 +61,7 @@ public final class PieceReader: @unchecked Sendable {
         let total = Int64(m.pieceCount) * Int64(m.pieceLength)
         if total > end { segments.append(Segment(offset: end, length: total - end, file: nil)) }
         self.paths = paths
+        self.torrentFileIndex = torrentFileIndex
         self.segments = segments
         self.totalLength = max(total, end)
     }
@@ -118,6 +124,33 @@ public final class PieceReader: @unchecked Sendable {
         guard descriptors.count < maxOpen else { return (fd, false) }
         descriptors[file] = fd
         return (fd, true)
+    }
+}
+
+extension PieceReader {
+    /// What file `i` of a v2 torrent (index into `metainfo.files`) is on disk now.
+    public func generation(ofTorrentFile i: Int) -> FileGeneration? {
+        guard i < torrentFileIndex.count, let index = torrentFileIndex[i], let (fd, cached) = try? descriptor(index) else { return nil }
+        defer { if !cached { close(fd) } }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return FileGeneration(st)
+    }
+}
+
+/// A file's identity for "is this still the file that verified?": size, mtime, ctime and
+/// inode. Any write changes ctime, which no unprivileged process can set back.
+public struct FileGeneration: Sendable, Equatable {
+    public var size: Int64
+    public var modified: FileTime
+    public var changed: FileTime
+    public var inode: UInt64
+
+    init(_ st: stat) {
+        size = Int64(st.st_size)
+        modified = FileTime(st)
+        changed = FileTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: Int64(st.st_ctim.tv_nsec))
+        inode = UInt64(st.st_ino)
     }
 }
 

@@ -15,6 +15,8 @@ public final class SeedTorrent: Sendable {
     public let reader: PieceReader
     /// Roots → trees of files that verified (answers to hash requests, checks on reads).
     let trees: [SHA256Digest: MerkleTree]
+    /// What each verified file was when it verified (see `readBlock`).
+    private let generations: [Int: FileGeneration]
     /// Files (index into `metainfo.files`) sorted by offset, for mapping reads to files.
     private let fileStarts: [(offset: Int64, index: Int)]
     private let state: Mutex<State>
@@ -30,6 +32,7 @@ public final class SeedTorrent: Sendable {
         self.directory = directory
         self.reader = PieceReader(metainfo: metainfo, directory: directory)
         self.trees = data.trees
+        self.generations = data.generations
         self.fileStarts = metainfo.files.enumerated().filter { $1.length > 0 && !$1.isSymlink }.map { ($1.offset, $0) }
         self.state = Mutex(State(pieces: data.pieces))
     }
@@ -73,9 +76,11 @@ public final class SeedTorrent: Sendable {
         }
     }
 
-    /// Reads a requested block and, for v2 data, checks every 16 KiB leaf it covers
-    /// against the file's Merkle tree before returning it: a file edited under a running
-    /// seeder is caught on the first read of changed bytes, never served.
+    /// Reads a requested block for a peer. While its file is still the one that verified
+    /// (same size, mtime, ctime and inode before and after the read), the bytes are those
+    /// that hashed correctly, and peers check every block themselves. Otherwise every
+    /// 16 KiB leaf the block covers is checked against the file's Merkle tree: a file
+    /// edited under a running seeder is caught on the first read of it, never served.
     func readBlock(_ r: BlockRequest, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         let piece = Int(r.piece)
         guard state.withLock({ $0.pieces.contains(piece) }) else { throw .notServable(piece: piece) }
@@ -85,6 +90,15 @@ public final class SeedTorrent: Sendable {
             // v1 torrents (verified piece by piece at start), or a range entirely in padding.
             return try read(offset: offset, length: length, allocator: allocator)
         }
+        if let verified = generations[file], reader.generation(ofTorrentFile: file) == verified {
+            let block = try read(offset: offset, length: length, allocator: allocator)
+            if reader.generation(ofTorrentFile: file) == verified { return block }
+        }
+        return try readHashed(offset: offset, length: length, file: file, piece: piece, allocator: allocator)
+    }
+
+    /// Reads and checks every leaf the range covers against the file's tree.
+    func readHashed(offset: Int64, length: Int, file: Int, piece: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         let f = metainfo.files[file]
         // Widen to whole leaves inside the file, read, verify, then cut out the request.
         let inFile = offset - f.offset

@@ -22,7 +22,11 @@ final class Fixture {
         request.pieceLength = pieceLength
         let listing = try TorrentCreator.list(request)
         let outcome = try TorrentCreator.create(request, listing: listing, write: false)
-        torrent = SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: LocalData(metainfo: outcome.metainfo, freshlyHashed: outcome.hashed))
+        // Verified as `seed` does on start, so file generations are known and reads take
+        // the fast path while files are unchanged.
+        let data = LocalDataVerifier.verify(outcome.metainfo, directory: listing.root, resumePath: nil)
+        precondition(data.pieces.isFull && !data.generations.isEmpty)
+        torrent = SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: data)
     }
 
     deinit { try? FileManager.default.removeItem(at: dir) }
