@@ -51,11 +51,24 @@ public final class Seeder: Sendable {
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .serverChannelOption(.backlog, value: 256)
                     .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+                    // Small enough that a hash reply or a choke never waits behind much piece data.
+                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
                     .childChannelInitializer { channel in self.initialize(channel, outgoing: nil) }
                     .bind(host: host, port: p).wait()
                 loop.execute { self.core.value.servers.append(channel) }
-                return channel.localAddress!
+                let address = channel.localAddress!
+                // The same port over UDP, for peers that try uTP first (see UTPResponder).
+                if let udp = try? DatagramBootstrap(group: group)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelInitializer({ channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
+                        }
+                    })
+                    .bind(host: host, port: address.port!).wait() {
+                    loop.execute { self.core.value.servers.append(udp) }
+                }
+                return address
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
                 lastError = e
             }
@@ -74,11 +87,26 @@ public final class Seeder: Sendable {
         }
     }
 
+    /// One TCP attempt to a peer that just tried uTP, for each torrent (at most 16).
+    private func connectBack(_ peer: SocketAddress) {
+        guard !core.value.stopped, let host = peer.ipAddress, let port = peer.port else { return }
+        for torrent in core.value.torrentList.prefix(16) {
+            let hash = torrent.shortHashes[0]
+            _ = ClientBootstrap(group: group)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
+                .connect(host: host, port: port)
+        }
+    }
+
     private func dial(host: String, port: Int, hash: [UInt8], failures: Int) {
         guard !core.value.stopped else { return }
         let started = NIODeadline.now()
         ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
             .connect(host: host, port: port)

@@ -170,6 +170,51 @@ private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xf
         #expect(seeder.peerCount <= 50)
     }
 
+    @Test func aUTPSynIsResetAndAnsweredWithATCPConnectionBack() throws {
+        defer { seeder.shutdown() }
+        // A peer's TCP listener and UDP socket on one port, as libtorrent has them.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(listener); close(udp) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) } }
+        listen(listener, 4)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
+        #expect(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(udp, $0, len) } } == 0)
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(udp, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+
+        // ST_SYN (BEP 29): type 4, version 1, connection id 0x1234, seq_nr 0x0042.
+        let syn: [UInt8] = [0x41, 0, 0x12, 0x34] + [UInt8](repeating: 0, count: 12) + [0x00, 0x42, 0, 0]
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = in_port_t(UInt16(port).bigEndian)
+        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = syn.withUnsafeBytes { b in withUnsafePointer(to: &to) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            sendto(udp, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } }
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = reply.withUnsafeMutableBytes { recv(udp, $0.baseAddress, 64, 0) }
+        #expect(n == 20)
+        #expect(reply[0] == 0x31 && reply[2] == 0x12 && reply[3] == 0x34 && reply[18] == 0x00 && reply[19] == 0x42)  // ST_RESET, same id, ack = seq
+
+        let conn = accept(listener, nil, nil)
+        #expect(conn >= 0)
+        defer { close(conn) }
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var hs = [UInt8](repeating: 0, count: 68)
+        var got = 0
+        while got < 68 {
+            let r = hs.withUnsafeMutableBytes { recv(conn, $0.baseAddress! + got, 68 - got, 0) }
+            if r <= 0 { break }
+            got += r
+        }
+        #expect(got == 68 && Array(hs[0..<20]) == [19] + Array("BitTorrent protocol".utf8) && Array(hs[28..<48]) == v2Hash)
+    }
+
     @Test func aHybridReachedByItsV1HashUpgradesWhenAsked() throws {
         defer { seeder.shutdown() }
         let v1 = fixture.metainfo.v1InfoHash!.bytes
