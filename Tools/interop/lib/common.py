@@ -1,0 +1,305 @@
+"""Shared pieces of the interop harnesses: check results, child processes with bounded waits,
+byte-for-byte tree comparison."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, what, detail=""):
+        self.passed += 1
+        print("ok %s%s" % (what, (": " + detail) if detail else ""), flush=True)
+
+    def fail(self, what, detail="", more=()):
+        self.failed += 1
+        print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
+        for line in more:
+            print("    " + line, flush=True)
+
+    def check(self, cond, what, detail="", more=()):
+        if cond:
+            self.ok(what, detail)
+        else:
+            self.fail(what, detail, more)
+        return cond
+
+    @staticmethod
+    def info(what, detail=""):
+        print("info %s%s" % (what, (": " + detail) if detail else ""), flush=True)
+
+    def summary(self):
+        return "%d passed, %d failed" % (self.passed, self.failed)
+
+
+def tail(path, n=20, grep=None, width=240):
+    """Last n lines of a text file (optionally only lines containing one of `grep`)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 4 * 1024 * 1024))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError as e:
+        return ["(cannot read %s: %s)" % (path, e)]
+    if grep:
+        lines = [l for l in lines if any(g in l for g in grep)]
+    return [l[:width] for l in lines[-n:]]
+
+
+class Proc:
+    """A child process whose stdout is read line by line (JSON lines are parsed) by a
+    thread, each line stamped with its arrival time; stdout and stderr also go to log
+    files. All waits take a timeout."""
+
+    ALL = []
+
+    def __init__(self, name, argv, logdir, cwd=None, env=None, stdin=subprocess.DEVNULL):
+        self.name = name
+        self.argv = list(argv)
+        os.makedirs(logdir, exist_ok=True)
+        self.out_path = os.path.join(logdir, name + ".stdout")
+        self.err_path = os.path.join(logdir, name + ".stderr")
+        self.err_file = open(self.err_path, "wb")
+        self.out_file = open(self.out_path, "w")
+        self.t0 = time.time()
+        self.lines = []          # (time, text)
+        self.events = []         # (time, dict) for JSON object lines
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.err_file,
+                                  stdin=stdin, cwd=cwd, env=env)
+        Proc.ALL.append(self)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            now = time.time()
+            self.out_file.write("%.3f %s\n" % (now - self.t0, line))
+            self.out_file.flush()
+            obj = None
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    obj = None
+            with self.cond:
+                self.lines.append((now, line))
+                if isinstance(obj, dict):
+                    self.events.append((now, obj))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait_event(self, pred, timeout, start=0):
+        """First JSON event (index >= start) matching pred, waiting up to timeout seconds;
+        returns (index, event) or (None, None) on timeout or when stdout closed."""
+        deadline = time.time() + timeout
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.events):
+                    if pred(self.events[i][1]):
+                        return i, self.events[i][1]
+                    i += 1
+                left = deadline - time.time()
+                if left <= 0 or (not self.reader.is_alive() and i >= len(self.events)):
+                    return None, None
+                self.cond.wait(min(left, 0.5))
+
+    def event_times(self, pred):
+        with self.cond:
+            return [(t - self.t0, e) for t, e in self.events if pred(e)]
+
+    def wait(self, timeout):
+        """Exit status, or None if still running after timeout seconds."""
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=5):
+        """Sends sig and waits; returns (exit status or None, seconds taken). Kills the
+        process (SIGKILL) if it did not exit in time."""
+        t = time.time()
+        if self.alive():
+            try:
+                self.p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        rc = self.wait(timeout)
+        took = time.time() - t
+        if rc is None:
+            self.kill()
+        self.reader.join(2)
+        self._close()
+        return rc, took
+
+    def kill(self):
+        if self.alive():
+            try:
+                self.p.kill()
+            except ProcessLookupError:
+                pass
+            self.wait(5)
+
+    def _close(self):
+        for f in (self.err_file, self.out_file):
+            try:
+                f.close()
+            except Exception:
+                pass
+
+    def log_tail(self, n=15):
+        out = ["[%s stderr] %s" % (self.name, l) for l in tail(self.err_path, n)]
+        out += ["[%s stdout] %s" % (self.name, l) for l in tail(self.out_path, n)]
+        return out
+
+    @classmethod
+    def kill_all(cls):
+        for p in cls.ALL:
+            if p.alive():
+                try:
+                    p.p.terminate()
+                except ProcessLookupError:
+                    pass
+        for p in cls.ALL:
+            if p.alive() and p.wait(3) is None:
+                p.kill()
+            p._close()
+
+
+def run(argv, timeout, **kw):
+    """subprocess.run with a timeout; returns (returncode or None, stdout+stderr text)."""
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, **kw)
+        return p.returncode, p.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired as e:
+        return None, (e.output or b"").decode(errors="replace") + "\n(timed out after %ss)" % timeout
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def poll(cond, timeout, interval=0.2):
+    """Calls cond() until it returns a true value or timeout seconds pass; returns the last
+    value. Each call is itself a check of real state (no sleeping as synchronisation)."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v or time.time() >= deadline:
+            return v
+        time.sleep(min(interval, max(0.0, deadline - time.time())))
+
+
+# ---------------------------------------------------------------------------------------
+# Byte-for-byte comparison
+# ---------------------------------------------------------------------------------------
+
+def list_files(root):
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            out[os.path.relpath(p, root).replace(os.sep, "/")] = os.path.getsize(p)
+    return out
+
+
+def _first_difference(a, b, chunk=1 << 20):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        off = 0
+        while True:
+            x = fa.read(chunk)
+            y = fb.read(chunk)
+            if x != y:
+                n = min(len(x), len(y))
+                i = next((k for k in range(n) if x[k] != y[k]), n)
+                return off + i
+            if not x:
+                return None
+            off += len(x)
+
+
+def _all_zero(path, chunk=1 << 20):
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                return True
+            if b.count(0) != len(b):
+                return False
+
+
+def compare_tree(src, dst, missing_empty_ok=False):
+    """Compares every regular file under src with the same path under dst, byte for byte.
+    Files under dst/.pad/ (BEP 47 pad files written by clients that treat them as real
+    files) are not part of the comparison but must hold only zeros. Returns
+    (ok, summary, problems)."""
+    problems = []
+    notes = []
+    if not os.path.isdir(dst):
+        return False, "no download directory %s" % dst, ["%s does not exist" % dst]
+    want = list_files(src)
+    got = list_files(dst)
+    same = 0
+    nbytes = 0
+    for rel in sorted(want):
+        size = want[rel]
+        if rel not in got:
+            if size == 0 and missing_empty_ok:
+                notes.append("empty file not created: %s" % rel)
+                continue
+            problems.append("missing: %s (%d bytes)" % (rel, size))
+            continue
+        if got[rel] != size:
+            problems.append("size differs: %s source %d, downloaded %d" % (rel, size, got[rel]))
+            continue
+        off = _first_difference(os.path.join(src, rel), os.path.join(dst, rel))
+        if off is not None:
+            problems.append("content differs: %s at byte %d (file %d bytes)" % (rel, off, size))
+            continue
+        same += 1
+        nbytes += size
+    pads = 0
+    for rel in sorted(got):
+        if rel in want:
+            continue
+        if rel.startswith(".pad/"):
+            if not _all_zero(os.path.join(dst, rel)):
+                problems.append("pad file with non-zero bytes: %s" % rel)
+            pads += 1
+            continue
+        problems.append("unexpected file: %s (%d bytes)" % (rel, got[rel]))
+    summary = "%d files, %d bytes identical" % (same, nbytes)
+    if pads:
+        summary += ", %d pad files all zeros" % pads
+    if notes:
+        summary += "; " + "; ".join(notes)
+    if problems:
+        summary = "%d problem(s): %s" % (len(problems), "; ".join(problems[:4])) + (
+            " …" if len(problems) > 4 else "")
+    return not problems, summary, problems
