@@ -78,6 +78,11 @@ final class PeerHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if session != nil { perform(session!.startReads()) }
+        context.fireChannelReadComplete()
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         guard session != nil else { return }
         perform(session!.setWritable(context.channel.isWritable))
@@ -129,8 +134,8 @@ final class PeerHandler: ChannelInboundHandler {
             case .send(let m):
                 write(m, context: context)
                 wrote = true
-            case .read(let r):
-                read(r, context: context)
+            case .read(let batch):
+                read(batch, context: context)
             case .close(let reason):
                 if wrote { context.flush() }
                 close(reason: reason)
@@ -157,24 +162,27 @@ final class PeerHandler: ChannelInboundHandler {
         context.write(NIOAny(buffer), promise: nil)
     }
 
-    private func read(_ r: BlockRequest, context: ChannelHandlerContext) {
+    private func read(_ requests: [BlockRequest], context: ChannelHandlerContext) {
         guard let torrent else { return }
         let allocator = context.channel.allocator
-        let future = threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
-            try torrent.readBlock(r, allocator: allocator)
-        }
+        let future = threadPool.runIfActive(eventLoop: context.eventLoop) { torrent.readBlocks(requests, allocator: allocator) }
         future.assumeIsolated().whenComplete { [weak self] result in
             guard let self, self.session != nil else { return }
-            switch result {
-            case .success(let data):
-                torrent.addUploaded(data.readableBytes)
-                self.perform(self.session!.blockRead(r, data: data, now: self.core.now))
-            case .failure(let error):
-                if case SeedTorrent.ReadError.changedOnDisk(let path) = error {
-                    self.core.onEvent(.fileChanged(torrent: torrent.metainfo.name, path: path))
+            let results = (try? result.get()) ?? requests.map { _ in .failure(.storage(.unreadable("piece data", reason: "the disk threads stopped"))) }
+            var actions: [PeerSession.Action] = []
+            for (r, outcome) in zip(requests, results) {
+                switch outcome {
+                case .success(let data):
+                    torrent.addUploaded(data.readableBytes)
+                    actions += self.session!.blockRead(r, data: data, now: self.core.now)
+                case .failure(let error):
+                    if case .changedOnDisk(let path) = error {
+                        self.core.onEvent(.fileChanged(torrent: torrent.metainfo.name, path: path))
+                    }
+                    actions += self.session!.blockFailed(r)
                 }
-                self.perform(self.session!.blockFailed(r))
             }
+            self.perform(actions)
         }
     }
 

@@ -10,8 +10,9 @@ import Storage
 public struct PeerSession {
     public enum Action: Equatable {
         case send(PeerMessage)
-        /// Read this block from disk, then call `blockRead` (or `blockFailed`).
-        case read(BlockRequest)
+        /// Read these blocks (contiguous, in order) from disk, then call `blockRead` (or
+        /// `blockFailed`) for each.
+        case read([BlockRequest])
         case close(String)
     }
 
@@ -19,8 +20,10 @@ public struct PeerSession {
     public static let utMetadataID: UInt8 = 2
     public static let uploadOnlyID: UInt8 = 3
     public static let maxRequestQueue = 250
-    /// Reads in flight per peer: enough to keep a fast link busy, few enough to bound memory.
-    public static let readAhead = 8
+    /// Blocks being read per peer: enough to keep a fast link busy, few enough to bound memory.
+    public static let readAhead = 16
+    /// Contiguous requests read together (one disk read, one thread hop).
+    public static let readBatch = 8
     public static let idleTimeout: Double = 180
     public static let keepAliveInterval: Double = 90
 
@@ -135,8 +138,12 @@ public struct PeerSession {
             return fast ? [.send(.rejectRequest(r))] : []
         }
         pending.append(r)
-        return pump()
+        return []  // read when the whole batch of incoming messages is in: see `startReads`
     }
+
+    /// Starts disk reads for what has queued up; the handler calls it once per socket read,
+    /// so the requests that arrived together are read together.
+    mutating func startReads() -> [Action] { pump() }
 
     private mutating func cancel(_ r: BlockRequest) -> [Action] {
         if let i = pending.firstIndex(of: r) {
@@ -150,13 +157,18 @@ public struct PeerSession {
         return []
     }
 
-    /// Starts disk reads for queued requests while the socket can take more.
+    /// Starts disk reads for queued requests while the socket can take more, batching runs
+    /// of contiguous requests (clients ask for a piece's blocks in order).
     private mutating func pump() -> [Action] {
         var out: [Action] = []
         while writable && !choking && inFlight.count < Self.readAhead && !pending.isEmpty {
-            let r = pending.removeFirst()
-            inFlight.insert(r)
-            out.append(.read(r))
+            var batch = [pending.removeFirst()]
+            while batch.count < Self.readBatch, inFlight.count + batch.count < Self.readAhead, let next = pending.first,
+                  let last = batch.last, next.piece == last.piece, next.begin == last.begin + last.length {
+                batch.append(pending.removeFirst())
+            }
+            inFlight.formUnion(batch)
+            out.append(.read(batch))
         }
         return out
     }

@@ -90,11 +90,36 @@ public final class SeedTorrent: Sendable {
             // v1 torrents (verified piece by piece at start), or a range entirely in padding.
             return try read(offset: offset, length: length, allocator: allocator)
         }
-        if let verified = generations[file], reader.generation(ofTorrentFile: file) == verified {
+        // One check after the read is enough: a write before or during it shows up there.
+        if let verified = generations[file] {
             let block = try read(offset: offset, length: length, allocator: allocator)
             if reader.generation(ofTorrentFile: file) == verified { return block }
         }
         return try readHashed(offset: offset, length: length, file: file, piece: piece, allocator: allocator)
+    }
+
+    /// Reads contiguous requests with one read and one identity check, returning a slice
+    /// per request (no copies). Falls back to one at a time when the run is not in a
+    /// single unchanged v2 file.
+    func readBlocks(_ requests: [BlockRequest], allocator: ByteBufferAllocator) -> [Result<ByteBuffer, ReadError>] {
+        guard requests.count > 1, metainfo.version.hasV2 else {
+            return requests.map { r in Result { () throws(ReadError) in try readBlock(r, allocator: allocator) } }
+        }
+        let first = requests[0]
+        let offset = Int64(first.piece) * Int64(metainfo.pieceLength) + Int64(first.begin)
+        let total = requests.reduce(0) { $0 + Int($1.length) }
+        let pieces = Set(requests.map { Int($0.piece) })
+        if let file = fileIndex(containing: offset), fileIndex(containing: offset + Int64(total) - 1) == file,
+           let verified = generations[file], state.withLock({ s in pieces.allSatisfy { s.pieces.contains($0) } }),
+           let whole = try? read(offset: offset, length: total, allocator: allocator),
+           reader.generation(ofTorrentFile: file) == verified {
+            var at = 0
+            return requests.map { r in
+                defer { at += Int(r.length) }
+                return .success(whole.getSlice(at: whole.readerIndex + at, length: Int(r.length))!)
+            }
+        }
+        return requests.map { r in Result { () throws(ReadError) in try readBlock(r, allocator: allocator) } }
     }
 
     /// Reads and checks every leaf the range covers against the file's tree.

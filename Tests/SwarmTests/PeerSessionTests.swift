@@ -50,8 +50,10 @@ private func reserved(fast: Bool = true, ext: Bool = true) -> Reserved {
         _ = s.setChoking(false)
         let a = BlockRequest(piece: 0, begin: 0, length: 16_384)
         let b = BlockRequest(piece: 1, begin: 0, length: 16_384)
-        #expect(s.receive(.request(a), now: 1) == [.read(a)])
-        #expect(s.receive(.request(b), now: 1) == [.read(b)])
+        #expect(s.receive(.request(a), now: 1) == [])
+        #expect(s.startReads() == [.read([a])])
+        #expect(s.receive(.request(b), now: 1) == [])
+        #expect(s.startReads() == [.read([b])])
         // Cancelled while its read is in flight: rejected now, and the late read sends nothing.
         #expect(s.receive(.cancel(b), now: 1) == [.send(.rejectRequest(b))])
         #expect(s.blockRead(b, data: ByteBuffer(bytes: [1]), now: 2) == [])
@@ -75,13 +77,24 @@ private func reserved(fast: Bool = true, ext: Bool = true) -> Reserved {
     @Test func readsAreLimitedAndResumeAsBlocksGoOut() {
         var s = session()
         _ = s.setChoking(false)
-        var reads = 0
+        var reading = 0
         for i in 0..<20 {
             let r = BlockRequest(piece: UInt32(i % 3), begin: UInt32(i / 3) * 16, length: 16)
-            reads += s.receive(.request(r), now: 1).filter { if case .read = $0 { true } else { false } }.count
+            _ = s.receive(.request(r), now: 1)
+            for case .read(let batch) in s.startReads() { reading += batch.count }
         }
-        #expect(reads == PeerSession.readAhead)
+        #expect(reading == PeerSession.readAhead)
         #expect(s.setWritable(false) == [])
+    }
+
+    @Test func contiguousRequestsAreReadTogether() {
+        var s = session()
+        _ = s.setChoking(false)
+        let run = (0..<10).map { BlockRequest(piece: 1, begin: UInt32($0) * 1_024, length: 1_024) }
+        let apart = BlockRequest(piece: 2, begin: 0, length: 16_384)
+        for r in run + [apart] { #expect(s.receive(.request(r), now: 1) == []) }  // one socket read's worth
+        let batches = s.startReads().compactMap { a -> [BlockRequest]? in if case .read(let b) = a { b } else { nil } }
+        #expect(batches == [Array(run[0..<8]), Array(run[8..<10]), [apart]])
     }
 
     @Test(arguments: [
