@@ -1,0 +1,287 @@
+"""Worker run as subprocesses by Tools/bench/seed: libtorrent 2.0.8 seeder and leecher.
+
+usage (/usr/bin/python3, Debian's python3-libtorrent):
+  lt_seedbench.py seed TORRENT DATA_DIR [--listen HOST:PORT] [--resume FILE] [--default-settings]
+      Seeds TORRENT whose files are in DATA_DIR (the torrent's root directory, named like the
+      torrent). TCP only, nothing leaves the host (no DHT/LSD/UPnP/NAT-PMP/trackers/PEX) unless
+      --default-settings (then uTP and encryption stay as shipped; still offline). With
+      --resume FILE the fast-resume data saved by an earlier start is used (and written after
+      the first full check), so later starts skip hashing, like webseed's resume record.
+      Prints JSON lines like `webseed seed --json`: listening, site (with a magnet), ready.
+      Exits 0 on SIGTERM/SIGINT.
+
+  lt_seedbench.py leech --save DIR (--torrent FILE | --magnet URI) [--peer HOST:PORT]...
+                        [--default-settings] [--plaintext] [--first-byte-only] [--timeout S]
+      Downloads one torrent and prints JSON lines with times relative to add_torrent:
+      first_byte, metadata, finished; then removes the torrent (closing every file) and prints
+      closed. Exit 0 on success, 1 on timeout/error.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+import libtorrent as lt
+
+OFFLINE = {
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "dht_bootstrap_nodes": "",
+}
+TCP_ONLY = {"enable_outgoing_utp": False, "enable_incoming_utp": False}
+cat = lt.alert.category_t
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def split_hostport(s):
+    host, _, port = s.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def new_session(settings):
+    # No default plugins (no ut_pex): leechers only ever talk to the seeder under test.
+    ses = lt.session(settings, 0)
+    ses.add_extension("ut_metadata")
+    ses.add_extension("smart_ban")
+    return ses
+
+
+def wait_listen(ses, deadline=20.0):
+    end = time.time() + deadline
+    while time.time() < end:
+        ses.wait_for_alert(200)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
+                return al.port
+            if isinstance(al, lt.listen_failed_alert):
+                sys.stderr.write("lt_seedbench: listen failed: %s\n" % al.message())
+                return None
+    return ses.listen_port() or None
+
+
+# ---------------------------------------------------------------------------------------
+
+def seed_main(argv):
+    ap = argparse.ArgumentParser(prog="lt_seedbench.py seed")
+    ap.add_argument("torrent")
+    ap.add_argument("data")
+    ap.add_argument("--listen", default="127.0.0.1:0")
+    ap.add_argument("--resume")
+    ap.add_argument("--default-settings", action="store_true")
+    a = ap.parse_args(argv)
+
+    stop = [False]
+
+    def on_signal(signum, frame):
+        stop[0] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    host, port = split_hostport(a.listen)
+    settings = dict(OFFLINE)
+    if not a.default_settings:
+        settings.update(TCP_ONLY)
+    settings.update({
+        "listen_interfaces": "%s:%d" % (host, port),
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": cat.error_notification | cat.status_notification | cat.storage_notification,
+    })
+    ses = new_session(settings)
+    listen_port = wait_listen(ses)
+    if not listen_port:
+        return 1
+    emit({"event": "listening", "host": host, "port": listen_port})
+
+    ti = lt.torrent_info(a.torrent)
+    data = os.path.abspath(a.data)
+    if ti.name() != os.path.basename(data):
+        sys.stderr.write("lt_seedbench seed: DATA_DIR must be named like the torrent (%r)\n" % ti.name())
+        return 2
+    atp = None
+    if a.resume and os.path.exists(a.resume):
+        try:
+            with open(a.resume, "rb") as f:
+                atp = lt.read_resume_data(f.read())
+        except Exception as e:  # noqa: BLE001
+            sys.stderr.write("lt_seedbench seed: ignoring resume data: %s\n" % e)
+            atp = None
+    if atp is None:
+        atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = os.path.dirname(data)
+    atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+    h = ses.add_torrent(atp)
+    ih = ti.info_hashes()
+    v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
+    v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
+    xts = []
+    if v1:
+        xts.append("xt=urn:btih:" + v1)
+    if v2:
+        xts.append("xt=urn:btmh:1220" + v2)
+    magnet = "magnet:?" + "&".join(xts) + "&dn=" + ti.name() + "&x.pe=%s:%d" % (host, listen_port)
+    emit({"event": "site", "name": ti.name(), "v2_infohash": v2, "v1_infohash": v1,
+          "magnet": magnet, "torrent": os.path.abspath(a.torrent)})
+
+    ready = False
+    deadline = time.time() + 600
+    while not stop[0]:
+        ses.wait_for_alert(250)
+        for al in ses.pop_alerts():
+            if isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
+                sys.stderr.write("lt_seedbench seed: %s\n" % al.message())
+            elif isinstance(al, lt.save_resume_data_alert) and a.resume:
+                tmp = a.resume + ".tmp"
+                with open(tmp, "wb") as f:
+                    f.write(lt.write_resume_data_buf(al.params))
+                os.replace(tmp, a.resume)
+        if not ready:
+            st = h.status()
+            if st.is_seeding:
+                ready = True
+                if a.resume:
+                    h.save_resume_data(lt.torrent_handle.save_info_dict)
+                emit({"event": "ready", "checked": not (a.resume and os.path.exists(a.resume))})
+            elif time.time() > deadline:
+                sys.stderr.write("lt_seedbench seed: data not verified in time (%s %.3f)\n" % (st.state, st.progress))
+                return 1
+    ses.pause()
+    del ses
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+
+def leech_main(argv):
+    ap = argparse.ArgumentParser(prog="lt_seedbench.py leech")
+    ap.add_argument("--save", required=True)
+    ap.add_argument("--torrent")
+    ap.add_argument("--magnet")
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--default-settings", action="store_true")
+    ap.add_argument("--plaintext", action="store_true", help="no encrypted handshake attempts")
+    ap.add_argument("--first-byte-only", action="store_true")
+    ap.add_argument("--timeout", type=float, default=300)
+    a = ap.parse_args(argv)
+    if bool(a.magnet) == bool(a.torrent):
+        ap.error("give exactly one of --magnet and --torrent")
+
+    settings = dict(OFFLINE)
+    if not a.default_settings:
+        settings.update(TCP_ONLY)
+    if a.plaintext:
+        settings.update({"out_enc_policy": int(lt.enc_policy.pe_disabled),
+                         "in_enc_policy": int(lt.enc_policy.pe_disabled)})
+    mask = cat.error_notification | cat.status_notification | cat.storage_notification
+    if a.first_byte_only:
+        mask |= cat.block_progress_notification
+    settings.update({"listen_interfaces": "127.0.0.1:0", "alert_mask": mask})
+    ses = new_session(settings)
+    wait_listen(ses, 5)
+    os.makedirs(a.save, exist_ok=True)
+    if a.magnet:
+        atp = lt.parse_magnet_uri(a.magnet)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(a.torrent)
+    atp.save_path = os.path.abspath(a.save)
+    atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+    peers = [split_hostport(p) for p in a.peer]
+
+    t0 = time.perf_counter()
+    h = ses.add_torrent(atp)
+    for p in peers:
+        h.connect_peer(p)
+
+    def rel():
+        return time.perf_counter() - t0
+
+    first_byte = metadata = None
+    finished = None
+    errors = []
+    hash_failures = 0
+    deadline = t0 + a.timeout
+    last_connect = time.perf_counter()
+    poll = 0.01 if a.first_byte_only else 0.1
+    last_status = 0.0
+    while time.perf_counter() < deadline and finished is None:
+        ses.wait_for_alert(int(poll * 1000))
+        for al in ses.pop_alerts():
+            if isinstance(al, (lt.block_finished_alert, lt.piece_finished_alert)):
+                if first_byte is None:
+                    first_byte = rel()
+            elif isinstance(al, lt.metadata_received_alert):
+                metadata = rel()
+            elif isinstance(al, lt.torrent_finished_alert):
+                finished = rel()
+            elif isinstance(al, lt.hash_failed_alert):
+                hash_failures += 1
+            elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert, lt.metadata_failed_alert)):
+                errors.append(al.message())
+        now = time.perf_counter()
+        if a.first_byte_only or now - last_status >= 0.1 or finished is None and now - last_status >= poll:
+            last_status = now
+            st = h.status()
+            if first_byte is None and st.total_payload_download > 0:
+                first_byte = rel()
+            if finished is None and st.is_seeding:
+                finished = rel()
+            if peers and finished is None and st.num_peers == 0 and now - last_connect > 2:
+                last_connect = now
+                for p in peers:
+                    h.connect_peer(p)
+        if a.first_byte_only and first_byte is not None:
+            break
+    if first_byte is not None:
+        emit({"event": "first_byte", "t": first_byte, "metadata": metadata})
+    st = h.status()
+    out = {"event": "finished" if finished is not None else ("stopped" if a.first_byte_only and first_byte is not None else "timeout"),
+           "t": finished if finished is not None else rel(), "first_byte": first_byte, "metadata": metadata,
+           "payload_downloaded": st.total_payload_download, "total_download": st.total_download,
+           "hash_failures": hash_failures, "errors": errors[-5:]}
+    emit(out)
+    # Flush and close every file before the caller compares them (the caller also waits
+    # for this process to exit).
+    h.flush_cache()
+    fdeadline = time.time() + 30
+    flushed = False
+    while time.time() < fdeadline and not flushed:
+        ses.wait_for_alert(200)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.cache_flushed_alert):
+                flushed = True
+    ses.remove_torrent(h)
+    rdeadline = time.time() + 30
+    removed = False
+    while time.time() < rdeadline and not removed:
+        ses.wait_for_alert(200)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.torrent_removed_alert):
+                removed = True
+    emit({"event": "closed", "removed": removed})
+    ses.pause()
+    del ses
+    ok = (finished is not None or (a.first_byte_only and first_byte is not None)) and removed
+    return 0 if ok else 1
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in ("seed", "leech"):
+        sys.stderr.write(__doc__)
+        return 2
+    if sys.argv[1] == "seed":
+        return seed_main(sys.argv[2:])
+    return leech_main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
