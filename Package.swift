@@ -19,11 +19,12 @@ let package = Package(
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
 
+        .target(name: "CPosix"),
         .target(name: "Bencode", swiftSettings: strict),
         .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "Swarm",

@@ -1,3 +1,4 @@
+import CPosix
 import Metainfo
 
 #if canImport(Glibc)
@@ -87,6 +88,37 @@ public final class PieceReader: @unchecked Sendable {
             pos += Int64(n)
             i += 1
         }
+    }
+
+    /// Like `read`, but only from the page cache: false (nothing to use) when any byte
+    /// would have to come from the disk, so an event loop can serve hot data itself and
+    /// leave cold reads to a thread pool.
+    public func readIfCached(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard offset >= 0, offset + Int64(buffer.count) <= totalLength else { return false }
+        var pos = offset
+        var written = 0
+        var i = segmentIndex(containing: pos)
+        while written < buffer.count {
+            let s = segments[i]
+            let n = Int(min(Int64(buffer.count - written), s.offset + s.length - pos))
+            let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + n)])
+            if let file = s.file {
+                guard let (fd, cached) = try? descriptor(file) else { return false }
+                defer { if !cached { close(fd) } }
+                var got = 0
+                while got < n {
+                    let r = webseed_pread_cached(fd, dest.baseAddress! + got, n - got, off_t(pos - s.offset) + off_t(got))
+                    if r <= 0 { return false }
+                    got += r
+                }
+            } else {
+                dest.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            written += n
+            pos += Int64(n)
+            i += 1
+        }
+        return true
     }
 
     private func segmentIndex(containing offset: Int64) -> Int {

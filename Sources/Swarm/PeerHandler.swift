@@ -165,6 +165,17 @@ final class PeerHandler: ChannelInboundHandler {
     private func read(_ requests: [BlockRequest], context: ChannelHandlerContext) {
         guard let torrent else { return }
         let allocator = context.channel.allocator
+        // Hot data is served right here; only reads that would wait for the disk go to the pool.
+        if let blocks = torrent.readBlocksIfCached(requests, allocator: allocator) {
+            var actions: [PeerSession.Action] = []
+            for (r, data) in zip(requests, blocks) {
+                torrent.addUploaded(data.readableBytes)
+                actions += session!.blockRead(r, data: data, now: core.now)
+            }
+            // May start more reads in turn; bounded by the session's read-ahead.
+            perform(actions)
+            return
+        }
         let future = threadPool.runIfActive(eventLoop: context.eventLoop) { torrent.readBlocks(requests, allocator: allocator) }
         future.assumeIsolated().whenComplete { [weak self] result in
             guard let self, self.session != nil else { return }

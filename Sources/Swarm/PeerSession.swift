@@ -19,11 +19,13 @@ public struct PeerSession {
     /// The extension ids we ask peers to use when sending to us.
     public static let utMetadataID: UInt8 = 2
     public static let uploadOnlyID: UInt8 = 3
-    public static let maxRequestQueue = 250
+    /// Requests queued per peer (advertised as `reqq`). libtorrent keeps up to this many in
+    /// flight and sizes its pipeline by it; only `readAhead` of them are being read at once.
+    public static let maxRequestQueue = 2000
     /// Blocks being read per peer: enough to keep a fast link busy, few enough to bound memory.
-    public static let readAhead = 16
+    public static let readAhead = 64
     /// Contiguous requests read together (one disk read, one thread hop).
-    public static let readBatch = 8
+    public static let readBatch = 32
     public static let idleTimeout: Double = 180
     public static let keepAliveInterval: Double = 90
 

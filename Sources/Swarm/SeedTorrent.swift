@@ -158,6 +158,27 @@ public final class SeedTorrent: Sendable {
         return out
     }
 
+    /// The event loop's fast path: contiguous requests in one unchanged, verified v2 file,
+    /// read only if every byte is in the page cache. nil means "use the disk threads".
+    func readBlocksIfCached(_ requests: [BlockRequest], allocator: ByteBufferAllocator) -> [ByteBuffer]? {
+        guard metainfo.version.hasV2, let first = requests.first else { return nil }
+        let offset = Int64(first.piece) * Int64(metainfo.pieceLength) + Int64(first.begin)
+        let total = requests.reduce(0) { $0 + Int($1.length) }
+        guard let file = fileIndex(containing: offset), fileIndex(containing: offset + Int64(total) - 1) == file,
+              let verified = generations[file],
+              state.withLock({ s in requests.allSatisfy { s.pieces.contains(Int($0.piece)) } }) else { return nil }
+        var whole = allocator.buffer(capacity: total)
+        let ok = whole.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in
+            reader.readIfCached(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<total])) ? total : 0
+        }
+        guard ok == total, reader.generation(ofTorrentFile: file) == verified else { return nil }
+        var at = 0
+        return requests.map { r in
+            defer { at += Int(r.length) }
+            return whole.getSlice(at: whole.readerIndex + at, length: Int(r.length))!
+        }
+    }
+
     private func read(offset: Int64, length: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: length)
         do {
