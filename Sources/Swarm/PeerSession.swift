@@ -23,9 +23,9 @@ public struct PeerSession {
     /// flight and sizes its pipeline by it; only `readAhead` of them are being read at once.
     public static let maxRequestQueue = 2000
     /// Blocks being read per peer: enough to keep a fast link busy, few enough to bound memory.
-    public static let readAhead = 64
+    public static let readAhead = 128
     /// Contiguous requests read together (one disk read, one thread hop).
-    public static let readBatch = 32
+    public static let readBatch = 64
     public static let idleTimeout: Double = 180
     public static let keepAliveInterval: Double = 90
 
