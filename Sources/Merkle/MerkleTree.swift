@@ -17,17 +17,8 @@ public struct MerkleTree: Sendable {
         let hasher = SHA256Hasher()
         var layers = [leaves]
         var height = 0
-        while layers[height].count > 1 || (1 << height) < MerkleTree.width(leafCount: leaves.count) {
-            let below = layers[height]
-            var above = [SHA256Digest]()
-            above.reserveCapacity((below.count + 1) / 2)
-            var i = 0
-            while i < below.count {
-                let right = i + 1 < below.count ? below[i + 1] : MerkleTree.pad(height)
-                above.append(hasher.parent(below[i], right))
-                i += 2
-            }
-            layers.append(above)
+        while layers[height].count > 1 {
+            layers.append(MerkleTree.parents(of: layers[height], height: height, hasher: hasher))
             height += 1
         }
         self.layers = layers
@@ -72,48 +63,41 @@ public struct MerkleTree: Sendable {
     /// or a peer against the file's pieces root.
     public static func root(ofLayer nodes: [SHA256Digest], height h: Int) -> SHA256Digest {
         precondition(!nodes.isEmpty)
-        let hasher = SHA256Hasher()
-        var layer = nodes
-        var height = h
-        let width = nextPowerOfTwo(nodes.count)
-        var span = 1
-        while span < width {
-            var above = [SHA256Digest]()
-            above.reserveCapacity((layer.count + 1) / 2)
-            var i = 0
-            while i < layer.count {
-                let right = i + 1 < layer.count ? layer[i + 1] : pad(height)
-                above.append(hasher.parent(layer[i], right))
-                i += 2
-            }
-            layer = above
-            height += 1
-            span *= 2
-        }
-        return layer[0]
+        return fold(nodes, height: h, width: nextPowerOfTwo(nodes.count), hasher: SHA256Hasher())
     }
 
     /// Root of the subtree over `leaves` (real leaves of one piece, at most `width`),
     /// padded with zero leaves up to `width`.
     public static func subtreeRoot(leaves: ArraySlice<SHA256Digest>, width: Int, hasher: SHA256Hasher) -> SHA256Digest {
         precondition(!leaves.isEmpty && leaves.count <= width)
-        var layer = Array(leaves)
-        var height = 0
+        return fold(Array(leaves), height: 0, width: width, hasher: hasher)
+    }
+
+    /// Hashes `layer` (at height `height`) up to the root of a subtree `width` nodes wide,
+    /// with `pad` standing in for missing right-hand nodes.
+    private static func fold(_ nodes: [SHA256Digest], height h: Int, width: Int, hasher: SHA256Hasher) -> SHA256Digest {
+        var layer = nodes
+        var height = h
         var span = 1
         while span < width {
-            var above = [SHA256Digest]()
-            above.reserveCapacity((layer.count + 1) / 2)
-            var i = 0
-            while i < layer.count {
-                let right = i + 1 < layer.count ? layer[i + 1] : pad(height)
-                above.append(hasher.parent(layer[i], right))
-                i += 2
-            }
-            layer = above
+            layer = parents(of: layer, height: height, hasher: hasher)
             height += 1
             span *= 2
         }
         return layer[0]
+    }
+
+    /// The layer above `below` (at height `height`), padding an odd last node with `pad(height)`.
+    static func parents(of below: [SHA256Digest], height: Int, hasher: SHA256Hasher) -> [SHA256Digest] {
+        var above = [SHA256Digest]()
+        above.reserveCapacity((below.count + 1) / 2)
+        var i = 0
+        while i < below.count {
+            let right = i + 1 < below.count ? below[i + 1] : pad(height)
+            above.append(hasher.parent(below[i], right))
+            i += 2
+        }
+        return above
     }
 
     /// Root of a subtree of height `h` made only of zero leaves: `pad(0)` is 32 zero
