@@ -135,6 +135,7 @@ public enum LocalDataVerifier {
         var problems: [SiteVerifier.Problem] = []
         var unchanged = resume != nil
         var skip = Set<String>()
+        var before: [Int: FileGeneration] = [:]
         for (i, f) in m.files.enumerated() where f.length > 0 {
             let path = directory + "/" + f.pathString
             guard let st = regularFile(path) else {
@@ -149,18 +150,22 @@ public enum LocalDataVerifier {
                 unchanged = false
                 continue
             }
+            before[i] = st.generation
             if let r = resume?.files[i], r.size == st.size, r.time == st.time {} else { unchanged = false }
         }
         if unchanged, let r = resume, let pieces = r.pieces {
-            return LocalData(pieces: pieces, trees: [:], generations: [:], problems: problems, filesFromResume: m.files.count, filesHashed: 0)
+            return LocalData(pieces: pieces, trees: [:], generations: before, problems: problems, filesFromResume: m.files.count, filesHashed: 0)
         }
         let result = V1StreamVerifier.verify(m, directory: directory, skip: skip, progress: progress)
+        // A file that changed while the stream was read vouches for nothing: its blocks are
+        // checked piece by piece when served.
+        let generations = before.filter { i, g in regularFile(directory + "/" + m.files[i].pathString)?.generation == g }
         for ei in result.badEntries.sorted() {
             let path = m.v1Entries[ei].path.joined(separator: "/")
             if m.v1Entries[ei].isPad || skip.contains(path) { continue }
             problems.append(result.unreadable[path].map { .unreadable(path, reason: $0) } ?? .contentDiffers(path))
         }
-        return LocalData(pieces: result.goodPieces, trees: [:], generations: [:], problems: problems, filesFromResume: 0, filesHashed: m.files.count)
+        return LocalData(pieces: result.goodPieces, trees: [:], generations: generations, problems: problems, filesFromResume: 0, filesHashed: m.files.count)
     }
 }
 

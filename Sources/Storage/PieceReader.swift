@@ -23,7 +23,7 @@ public final class PieceReader: @unchecked Sendable {
 
     private let directory: String
     private let paths: [String]
-    /// metainfo.files index → index into `paths` (v2 torrents; nil for symlinks).
+    /// metainfo.files index → index into `paths` (nil for symlinks).
     private let torrentFileIndex: [Int?]
     private let segments: [Segment]
     public let totalLength: Int64
@@ -55,6 +55,7 @@ public final class PieceReader: @unchecked Sendable {
             for e in m.v1Entries {
                 if e.isPad { add(e.offset, e.length, nil) } else {
                     paths.append(e.path.joined(separator: "/"))
+                    torrentFileIndex.append(paths.count - 1)  // v1 files are the non-pad entries, in order
                     add(e.offset, e.length, paths.count - 1)
                 }
             }
@@ -160,7 +161,7 @@ public final class PieceReader: @unchecked Sendable {
 }
 
 extension PieceReader {
-    /// What file `i` of a v2 torrent (index into `metainfo.files`) is on disk now.
+    /// What file `i` (index into `metainfo.files`) is on disk now.
     public func generation(ofTorrentFile i: Int) -> FileGeneration? {
         guard i < torrentFileIndex.count, let index = torrentFileIndex[i], let (fd, cached) = try? descriptor(index) else { return nil }
         defer { if !cached { close(fd) } }

@@ -86,9 +86,9 @@ public final class SeedTorrent: Sendable {
         guard state.withLock({ $0.pieces.contains(piece) }) else { throw .notServable(piece: piece) }
         let offset = Int64(piece) * Int64(metainfo.pieceLength) + Int64(r.begin)
         let length = Int(r.length)
-        guard let file = metainfo.version.hasV2 ? fileIndex(containing: offset) : nil else {
-            // v1 torrents (verified piece by piece at start), or a range entirely in padding.
-            return try read(offset: offset, length: length, allocator: allocator)
+        if !metainfo.version.hasV2 { return try readV1(offset: offset, length: length, piece: piece, allocator: allocator) }
+        guard let file = fileIndex(containing: offset) else {
+            return try read(offset: offset, length: length, allocator: allocator)  // entirely zero padding
         }
         // One check after the read is enough: a write before or during it shows up there.
         if let verified = generations[file] {
@@ -96,6 +96,32 @@ public final class SeedTorrent: Sendable {
             if reader.generation(ofTorrentFile: file) == verified { return block }
         }
         return try readHashed(offset: offset, length: length, file: file, piece: piece, allocator: allocator)
+    }
+
+    /// v1 pieces span files and have no per-block hashes: the block is served if every file
+    /// under it is still the one that verified; otherwise the whole piece is read and checked
+    /// against its SHA-1, and a mismatch withdraws the piece.
+    private func readV1(offset: Int64, length: Int, piece: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
+        let end = offset + Int64(length)
+        let under = metainfo.files.indices.filter { i in
+            let f = metainfo.files[i]
+            return f.length > 0 && f.offset < end && f.offset + f.length > offset
+        }
+        let block = try read(offset: offset, length: length, allocator: allocator)
+        if under.allSatisfy({ i in generations[i] != nil && reader.generation(ofTorrentFile: i) == generations[i] }) { return block }
+        let pieceStart = Int64(piece) * Int64(metainfo.pieceLength)
+        let whole = try read(offset: pieceStart, length: pieceSize(piece), allocator: allocator)
+        let digest = whole.withUnsafeReadableBytes { SHA1Hasher().hash($0) }
+        guard piece < metainfo.v1PieceHashes.count, digest == metainfo.v1PieceHashes[piece] else {
+            state.withLock { s in
+                var p = PieceSet(count: s.pieces.count)
+                for i in 0..<s.pieces.count where s.pieces.contains(i) && i != piece { p.insert(i) }
+                s.pieces = p
+                s.failedFiles.formUnion(under)
+            }
+            throw .changedOnDisk(path: under.first.map { metainfo.files[$0].pathString } ?? "piece \(piece)")
+        }
+        return whole.getSlice(at: whole.readerIndex + Int(offset - pieceStart), length: length)!
     }
 
     /// Reads contiguous requests with one read and one identity check, returning a slice
