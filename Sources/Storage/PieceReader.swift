@@ -73,21 +73,9 @@ public final class PieceReader: @unchecked Sendable {
     /// Fills `into` with the bytes at `offset` of the piece address space.
     public func read(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
         precondition(offset >= 0 && offset + Int64(buffer.count) <= totalLength)
-        var pos = offset
-        var written = 0
-        var i = segmentIndex(containing: pos)
-        while written < buffer.count {
-            let s = segments[i]
-            let n = Int(min(Int64(buffer.count - written), s.offset + s.length - pos))
-            let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + n)])
-            if let file = s.file {
-                try readFile(file, at: pos - s.offset, into: dest)
-            } else {
-                dest.initializeMemory(as: UInt8.self, repeating: 0)
-            }
-            written += n
-            pos += Int64(n)
-            i += 1
+        _ = try fill(offset: offset, into: buffer) { (file, at, dest) throws(StorageError) in
+            try readFile(file, at: at, into: dest)
+            return true
         }
     }
 
@@ -96,6 +84,23 @@ public final class PieceReader: @unchecked Sendable {
     /// leave cold reads to a thread pool.
     public func readIfCached(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard offset >= 0, offset + Int64(buffer.count) <= totalLength else { return false }
+        return (try? fill(offset: offset, into: buffer) { (file, at, dest) throws(StorageError) in
+            let (fd, cached) = try descriptor(file)
+            defer { if !cached { close(fd) } }
+            var got = 0
+            while got < dest.count {
+                let r = webseed_pread_cached(fd, dest.baseAddress! + got, dest.count - got, off_t(at) + off_t(got))
+                if r <= 0 { return false }
+                got += r
+            }
+            return true
+        }) ?? false
+    }
+
+    /// Walks the segments under `buffer`: gaps become zeros, file ranges go to `fromFile`
+    /// (file, offset in it, destination), which may stop the walk by returning false.
+    private func fill(offset: Int64, into buffer: UnsafeMutableRawBufferPointer,
+                      _ fromFile: (Int, Int64, UnsafeMutableRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) -> Bool {
         var pos = offset
         var written = 0
         var i = segmentIndex(containing: pos)
@@ -104,14 +109,7 @@ public final class PieceReader: @unchecked Sendable {
             let n = Int(min(Int64(buffer.count - written), s.offset + s.length - pos))
             let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + n)])
             if let file = s.file {
-                guard let (fd, cached) = try? descriptor(file) else { return false }
-                defer { if !cached { close(fd) } }
-                var got = 0
-                while got < n {
-                    let r = webseed_pread_cached(fd, dest.baseAddress! + got, n - got, off_t(pos - s.offset) + off_t(got))
-                    if r <= 0 { return false }
-                    got += r
-                }
+                guard try fromFile(file, pos - s.offset, dest) else { return false }
             } else {
                 dest.initializeMemory(as: UInt8.self, repeating: 0)
             }
