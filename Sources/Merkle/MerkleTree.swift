@@ -66,13 +66,6 @@ public struct MerkleTree: Sendable {
         return fold(nodes, height: h, width: nextPowerOfTwo(nodes.count), hasher: SHA256Hasher())
     }
 
-    /// Root of the subtree over `leaves` (real leaves of one piece, at most `width`),
-    /// padded with zero leaves up to `width`.
-    public static func subtreeRoot(leaves: ArraySlice<SHA256Digest>, width: Int, hasher: SHA256Hasher) -> SHA256Digest {
-        precondition(!leaves.isEmpty && leaves.count <= width)
-        return fold(Array(leaves), height: 0, width: width, hasher: hasher)
-    }
-
     /// Hashes `layer` (at height `height`) up to the root of a subtree `width` nodes wide,
     /// with `pad` standing in for missing right-hand nodes.
     private static func fold(_ nodes: [SHA256Digest], height h: Int, width: Int, hasher: SHA256Hasher) -> SHA256Digest {

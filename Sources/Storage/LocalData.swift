@@ -26,11 +26,22 @@ public struct LocalData: Sendable {
 }
 
 extension LocalData {
-    /// Data that was hashed just now to make the torrent: all of it verified.
-    public init(metainfo m: Metainfo, freshlyHashed files: [HashedFile]) {
+    /// Data that was hashed just now to make the torrent: all of it verified. A file still
+    /// as the listing saw it (size and mtime, which hashing checked after reading) keeps
+    /// its identity, so reads need not hash it again.
+    public init(metainfo m: Metainfo, directory: String, freshlyHashed files: [HashedFile], listing: [SiteFile]) {
         var trees: [SHA256Digest: MerkleTree] = [:]
         for f in files { if let t = f.tree { trees[t.root] = t } }
-        self.init(pieces: PieceSet(count: m.pieceCount, full: true), trees: trees, generations: [:], problems: [], filesFromResume: 0, filesHashed: files.count)
+        let listed = Dictionary(listing.map { ($0.pathString, $0) }, uniquingKeysWith: { a, _ in a })
+        var generations: [Int: FileGeneration] = [:]
+        for (i, f) in m.files.enumerated() where f.length > 0 {
+            var st = stat()
+            guard let seen = listed[f.pathString], stat(directory + "/" + f.pathString, &st) == 0,
+                  Int64(st.st_size) == seen.size, FileTime(st) == seen.modified else { continue }
+            generations[i] = FileGeneration(st)
+        }
+        self.init(pieces: PieceSet(count: m.pieceCount, full: true), trees: trees, generations: generations, problems: [],
+                  filesFromResume: 0, filesHashed: files.count)
     }
 
     public func saveResume(metainfo m: Metainfo, directory: String, path: String) throws(StorageError) {

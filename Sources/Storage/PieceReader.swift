@@ -27,7 +27,7 @@ public final class PieceReader: @unchecked Sendable {
     private let torrentFileIndex: [Int?]
     private let segments: [Segment]
     public let totalLength: Int64
-    private let lock = NSLockLike()
+    private let lock = PthreadMutex()
     private var descriptors: [Int: Int32] = [:]
     private let maxOpen: Int
 
@@ -186,7 +186,7 @@ public struct FileGeneration: Sendable, Equatable {
 }
 
 /// A minimal pthread mutex, so Storage needs no Foundation.
-final class NSLockLike: @unchecked Sendable {
+final class PthreadMutex: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     init() { pthread_mutex_init(&mutex, nil) }
     deinit { pthread_mutex_destroy(&mutex) }

@@ -225,8 +225,6 @@ public struct PeerSession {
         return []
     }
 
-    mutating func noteSent(now: Double) { lastSent = now }
-
     // MARK: extensions
 
     private mutating func extended(id: UInt8, payload: ByteBuffer) -> [Action] {

@@ -159,7 +159,7 @@ struct Seed: ParsableCommand {
         request.output = torrentPath
         request.overwrite = true
         let outcome = try TorrentCreator.create(request, listing: listing)
-        let local = LocalData(metainfo: outcome.metainfo, freshlyHashed: outcome.hashed)
+        let local = LocalData(metainfo: outcome.metainfo, directory: listing.root, freshlyHashed: outcome.hashed, listing: listing.files)
         try? local.saveResume(metainfo: outcome.metainfo, directory: listing.root, path: state + "/resume/" + resumeName(outcome.metainfo))
         try AtomicFile.write(Array(digest.utf8), to: fingerprintPath, overwrite: true)
         log.packaged(outcome.metainfo, directory: listing.root)

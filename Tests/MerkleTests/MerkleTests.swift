@@ -57,12 +57,6 @@ private func leaves(ofZeros length: Int) -> [SHA256Digest] {
         #expect(three.height == 2)
     }
 
-    @Test func subtreeRootPadsWithZeroLeaves() {
-        let l = leaves(ofZeros: 3 * blockSize)
-        let h = SHA256Hasher()
-        #expect(MerkleTree.subtreeRoot(leaves: l[0..<3], width: 4, hasher: h) == MerkleTree(leaves: l).root)
-    }
-
     @Test func nextPowerOfTwo() {
         #expect([1, 2, 3, 4, 5, 1000, 1024, 1025].map(MerkleTree.nextPowerOfTwo) == [1, 2, 4, 4, 8, 1024, 1024, 2048])
     }

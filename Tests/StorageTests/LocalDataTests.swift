@@ -48,6 +48,23 @@ import Glibc
         #expect(fourth.filesHashed == 2 && fourth.filesFromResume == 0)
     }
 
+    @Test func freshlyHashedDataKnowsWhichFilesAreStillAsListed() throws {
+        let tmp = try TempDirectory()
+        try tmp.write("s/index.html", vectorData(seed: "i", length: 70_000))
+        try tmp.write("s/app.js", vectorData(seed: "a", length: 900))
+        let request = TorrentCreator.Request(directory: tmp.path + "/s")
+        let listing = try TorrentCreator.list(request)
+        let outcome = try TorrentCreator.create(request, listing: listing, write: false)
+        // app.js is rewritten after hashing: it must not keep an identity that vouches for it.
+        try tmp.write("s/app.js", vectorData(seed: "b", length: 900))
+        let later = [timespec(tv_sec: 2_000_000_000, tv_nsec: 0), timespec(tv_sec: 2_000_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, listing.root + "/app.js", later, 0) == 0)
+        let data = LocalData(metainfo: outcome.metainfo, directory: listing.root, freshlyHashed: outcome.hashed, listing: listing.files)
+        let names = Set(data.generations.keys.map { outcome.metainfo.files[$0].pathString })
+        #expect(names == ["index.html"])
+        #expect(data.pieces.isFull && data.trees.count == 2)
+    }
+
     @Test func aDamagedRecordIsIgnoredNotTrusted() throws {
         let tmp = try TempDirectory()
         let (m, dir) = try site(tmp)
