@@ -99,6 +99,7 @@ final class ProgressBar: @unchecked Sendable {
 
     func start(_ queue: DispatchQueue = .global()) {
         guard Self.enabled else { return }
+        draw()  // a first frame at once, however short the work turns out to be
         let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
         t.setEventHandler { [weak self] in self?.draw() }

@@ -72,6 +72,11 @@ def main():
         code, stdout, err = run([ws, "create", site, "--json"])
         check("create writes <dir>.torrent beside the directory", code == 0 and os.path.exists(out), err)
         check("no progress output when not on a terminal", err.strip() == "", repr(err))
+        # On a terminal (script(1) gives the command a pty): a progress bar, cleared at the end.
+        tty = subprocess.run(["script", "-qec", f"{ws} create {site} -o {os.path.join(work, 'tty.torrent')}", "/dev/null"],
+                             capture_output=True, text=True, timeout=60)
+        check("a progress bar on a terminal", tty.returncode == 0 and "hashing [" in tty.stdout and "\x1b[K" in tty.stdout
+              and "packaged" in tty.stdout, repr(tty.stdout[-300:]))
         with open(out, "rb") as f:
             first = f.read()
         expect_error("existing output without --force", [ws, "create", site], "already exists", out_dir=work)

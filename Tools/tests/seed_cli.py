@@ -141,6 +141,28 @@ def main():
         check("--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection", same)
         s.stop()
 
+        # On a terminal: the status line (peers, upload rate, total) is drawn and redrawn.
+        tty_state = os.path.join(work, "state-tty")
+        log = os.path.join(work, "tty.log")
+        term = subprocess.Popen(["script", "-qfec", f"{ws} seed {site} --listen 127.0.0.1:0 --offline --state-dir {tty_state}", log],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        drawn = 0
+        deadline = time.time() + 15
+        while time.time() < deadline and drawn < 2:
+            if os.path.exists(log):
+                with open(log, "rb") as f:
+                    drawn = f.read().count(b"\x1b[Kpeers 0  up ")
+            time.sleep(0.1)
+        subprocess.run(["pkill", "-TERM", "-P", str(term.pid)], timeout=10)  # webseed runs as script's child
+        try:
+            term.wait(10)
+        except subprocess.TimeoutExpired:
+            term.kill()
+        with open(log, "rb") as f:
+            text = f.read()
+        check("on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", drawn >= 2 and b"stopped" in text,
+              (drawn, text[-300:]))
+
         ok, d = one_line_error(ws, [torrent], "--data")
         check("a .torrent without --data is a one-line error", ok, d)
         ok, d = one_line_error(ws, [site, "--listen", "nonsense", "--offline", "--state-dir", state], "invalid --listen")
