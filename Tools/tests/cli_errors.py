@@ -73,7 +73,7 @@ def main():
         check("create writes <dir>.torrent beside the directory", code == 0 and os.path.exists(out), err)
         check("no progress output when not on a terminal", err.strip() == "", repr(err))
         # On a terminal (script(1) gives the command a pty): a progress bar, cleared at the end.
-        tty = subprocess.run(["script", "-qec", f"{ws} create {site} -o {os.path.join(work, 'tty.torrent')}", "/dev/null"],
+        tty = subprocess.run(["script", "-qec", f"exec {ws} create {site} -o {os.path.join(work, 'tty.torrent')}", "/dev/null"],
                              capture_output=True, text=True, timeout=60)
         check("a progress bar on a terminal", tty.returncode == 0 and "hashing [" in tty.stdout and "\x1b[K" in tty.stdout
               and "packaged" in tty.stdout, repr(tty.stdout[-300:]))

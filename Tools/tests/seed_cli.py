@@ -144,7 +144,7 @@ def main():
         # On a terminal: the status line (peers, upload rate, total) is drawn and redrawn.
         tty_state = os.path.join(work, "state-tty")
         log = os.path.join(work, "tty.log")
-        term = subprocess.Popen(["script", "-qfec", f"{ws} seed {site} --listen 127.0.0.1:0 --offline --state-dir {tty_state}", log],
+        term = subprocess.Popen(["script", "-qfec", f"exec {ws} seed {site} --listen 127.0.0.1:0 --offline --state-dir {tty_state}", log],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         drawn = 0
         deadline = time.time() + 15
