@@ -27,3 +27,28 @@ extension MerkleTree {
         return out
     }
 }
+
+/// Checking hashes received from peers.
+extension MerkleTree {
+    /// The root that a run of `base` hashes (a power-of-two count, starting at `index` of
+    /// layer `baseLayer`, `index` a multiple of the count) and its `uncles` (siblings from
+    /// the run's subtree upwards, bottom first) lead to. Equal to a file's pieces root, it
+    /// proves every base hash.
+    public static func root(provedBy base: [SHA256Digest], baseLayer: Int, index: Int, uncles: [SHA256Digest]) -> SHA256Digest? {
+        guard !base.isEmpty, base.count & (base.count - 1) == 0, index % base.count == 0 else { return nil }
+        let hasher = SHA256Hasher()
+        var layer = base
+        var height = baseLayer
+        while layer.count > 1 {
+            layer = parents(of: layer, height: height, hasher: hasher)
+            height += 1
+        }
+        var node = layer[0]
+        var position = index / base.count
+        for u in uncles {
+            node = position & 1 == 0 ? hasher.parent(node, u) : hasher.parent(u, node)
+            position >>= 1
+        }
+        return position == 0 ? node : nil
+    }
+}

@@ -245,3 +245,10 @@ enum V1StreamVerifier {
         return Result(goodPieces: good, badEntries: bad, unreadable: unreadable)
     }
 }
+
+extension LocalData {
+    /// What a download starts from: `pieces` found verified on disk, no trees yet.
+    public init(downloaded pieces: PieceSet, generations: [Int: FileGeneration]) {
+        self.init(pieces: pieces, trees: [:], generations: generations, problems: [], filesFromResume: 0, filesHashed: 0)
+    }
+}

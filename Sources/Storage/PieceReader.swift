@@ -30,10 +30,13 @@ public final class PieceReader: @unchecked Sendable {
     private let lock = PthreadMutex()
     private var descriptors: [Int: Int32] = [:]
     private let maxOpen: Int
+    /// Downloads write through the same reader that serves them (see `write`).
+    private let writable: Bool
 
-    public init(metainfo m: Metainfo, directory: String, maxOpenFiles: Int = 128) {
+    public init(metainfo m: Metainfo, directory: String, maxOpenFiles: Int = 128, writable: Bool = false) {
         self.directory = directory
         self.maxOpen = maxOpenFiles
+        self.writable = writable
         var paths: [String] = []
         var torrentFileIndex: [Int?] = []
         var segments: [Segment] = []
@@ -101,19 +104,27 @@ public final class PieceReader: @unchecked Sendable {
     /// (file, offset in it, destination), which may stop the walk by returning false.
     private func fill(offset: Int64, into buffer: UnsafeMutableRawBufferPointer,
                       _ fromFile: (Int, Int64, UnsafeMutableRawBufferPointer) throws(StorageError) -> Bool) throws(StorageError) -> Bool {
-        var pos = offset
-        var written = 0
-        var i = segmentIndex(containing: pos)
-        while written < buffer.count {
-            let s = segments[i]
-            let n = Int(min(Int64(buffer.count - written), s.offset + s.length - pos))
-            let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + n)])
-            if let file = s.file {
-                guard try fromFile(file, pos - s.offset, dest) else { return false }
-            } else {
+        try walk(offset: offset, count: buffer.count) { (file, at, range) throws(StorageError) in
+            let dest = UnsafeMutableRawBufferPointer(rebasing: buffer[range])
+            guard let file else {
                 dest.initializeMemory(as: UInt8.self, repeating: 0)
+                return true
             }
-            written += n
+            return try fromFile(file, at, dest)
+        }
+    }
+
+    /// The segments under `count` bytes at `offset`: (file or nil for a gap, offset in the
+    /// file, range of the caller's buffer). Stops early when `body` returns false.
+    private func walk(offset: Int64, count: Int, _ body: (Int?, Int64, Range<Int>) throws(StorageError) -> Bool) throws(StorageError) -> Bool {
+        var pos = offset
+        var done = 0
+        var i = segmentIndex(containing: pos)
+        while done < count {
+            let s = segments[i]
+            let n = Int(min(Int64(count - done), s.offset + s.length - pos))
+            guard try body(s.file, pos - s.offset, done..<(done + n)) else { return false }
+            done += n
             pos += Int64(n)
             i += 1
         }
@@ -150,8 +161,16 @@ public final class PieceReader: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let fd = descriptors[file] { return (fd, true) }
-        let fd = open(directory + "/" + paths[file], O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(paths[file], reason: errnoText(errno)) }
+        let fd: Int32
+        if writable {
+            try makeParents(of: paths[file])
+            // O_NOFOLLOW: a symlink planted in the output is never written through.
+            fd = open(directory + "/" + paths[file], O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw .writeFailed(paths[file], reason: errnoText(errno)) }
+        } else {
+            fd = open(directory + "/" + paths[file], O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw .unreadable(paths[file], reason: errnoText(errno)) }
+        }
         guard descriptors.count < maxOpen else { return (fd, false) }
         descriptors[file] = fd
         return (fd, true)
@@ -159,6 +178,63 @@ public final class PieceReader: @unchecked Sendable {
 }
 
 extension PieceReader {
+    /// Writes `bytes` at `offset` of the piece address space into the files under it
+    /// (creating them and their folders); gaps (padding) are skipped. Only for a reader
+    /// made `writable`.
+    public func write(offset: Int64, _ bytes: UnsafeRawBufferPointer) throws(StorageError) {
+        precondition(writable && offset >= 0 && offset + Int64(bytes.count) <= totalLength)
+        _ = try walk(offset: offset, count: bytes.count) { (file, at, range) throws(StorageError) in
+            guard let file else { return true }
+            let (fd, cached) = try descriptor(file)
+            defer { if !cached { close(fd) } }
+            var put = 0
+            while put < range.count {
+                let n = pwrite(fd, bytes.baseAddress! + range.lowerBound + put, range.count - put, off_t(at) + off_t(put))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw .writeFailed(paths[file], reason: errnoText(errno))
+                }
+                put += n
+            }
+            return true
+        }
+    }
+
+    /// Creates (empty) every file of the torrent that does not exist yet, with its folders.
+    public func createFiles() throws(StorageError) {
+        precondition(writable)
+        for i in paths.indices {
+            let (fd, cached) = try descriptor(i)
+            if !cached { close(fd) }
+        }
+    }
+
+    /// Flushes written data to the disk (before a resume record vouches for it).
+    public func sync() throws(StorageError) {
+        lock.lock()
+        let open = descriptors
+        lock.unlock()
+        for (file, fd) in open where fdatasync(fd) != 0 {
+            throw .writeFailed(paths[file], reason: errnoText(errno))
+        }
+    }
+
+    /// Makes the folders above `path` inside the directory, refusing to pass through
+    /// anything that is not a real folder (a symlink could lead outside).
+    private func makeParents(of path: String) throws(StorageError) {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        var at = directory
+        for part in parts {
+            at += "/" + part
+            var st = stat()
+            if lstat(at, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .writeFailed(path, reason: "\(at) is in the way and is not a folder") }
+                continue
+            }
+            if mkdir(at, 0o755) != 0 && errno != EEXIST { throw .writeFailed(path, reason: errnoText(errno)) }
+        }
+    }
+
     /// What file `i` (index into `metainfo.files`) is on disk now.
     public func generation(ofTorrentFile i: Int) -> FileGeneration? {
         guard i < torrentFileIndex.count, let index = torrentFileIndex[i], let (fd, cached) = try? descriptor(index) else { return nil }
@@ -176,6 +252,13 @@ public struct FileGeneration: Sendable, Equatable {
     public var modified: FileTime
     public var changed: FileTime
     public var inode: UInt64
+
+    init(size: Int64, modified: FileTime, changed: FileTime, inode: UInt64) {
+        self.size = size
+        self.modified = modified
+        self.changed = changed
+        self.inode = inode
+    }
 
     init(_ st: stat) {
         size = Int64(st.st_size)

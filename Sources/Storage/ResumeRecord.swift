@@ -78,7 +78,7 @@ struct ResumeRecord {
         guard bytes.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) == bytes.count else { return nil }
         let body = bytes[..<(bytes.count - 32)]
         guard Digests.sha256(body).bytes == Array(bytes[(bytes.count - 32)...]) else { return nil }
-        var r = Reader(bytes: Array(body))
+        var r = ByteReader(bytes: Array(body))
         guard r.take(8) == magic, r.take(32) == key(m), let count = r.u32(), count == m.files.count else { return nil }
         var files: [File] = []
         for f in m.files {
@@ -100,18 +100,5 @@ struct ResumeRecord {
         self.key = key
         self.files = files
         self.pieces = pieces
-    }
-
-    private struct Reader {
-        let bytes: [UInt8]
-        var pos = 0
-        var atEnd: Bool { pos == bytes.count }
-        mutating func take(_ n: Int) -> [UInt8]? {
-            guard n >= 0, n <= bytes.count - pos else { return nil }
-            defer { pos += n }
-            return Array(bytes[pos..<(pos + n)])
-        }
-        mutating func u32() -> Int? { take(4).map { Int(UInt32(littleEndian: $0.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })) } }
-        mutating func i64() -> Int64? { take(8).map { Int64(littleEndian: $0.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }) } }
     }
 }

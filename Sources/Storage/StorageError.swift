@@ -32,7 +32,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// errno as text.
-func errnoText(_ code: Int32) -> String {
+public func errnoText(_ code: Int32) -> String {
     String(cString: strerror(code))
 }
 

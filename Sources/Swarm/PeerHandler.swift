@@ -5,7 +5,7 @@ import Storage
 
 /// One peer connection: handshake and dispatch by info hash, then a `PeerSession` whose
 /// actions it carries out. Lives on the seeder's event loop.
-final class PeerHandler: ChannelInboundHandler {
+final class PeerHandler: ChannelInboundHandler, FetchLink {
     typealias InboundIn = PeerWireFrame
     typealias OutboundOut = ByteBuffer
 
@@ -13,17 +13,27 @@ final class PeerHandler: ChannelInboundHandler {
     private let threadPool: NIOThreadPool
     /// For connections we open: the hash we announce ourselves with.
     private let outgoingHash: [UInt8]?
+    /// Set the v1→v2 upgrade bit in our handshake (a hybrid reached by its v1 hash).
+    private let outgoingUpgrade: Bool
+    /// The download this connection serves, if it is one (see `Fetch`).
+    private var fetch: Fetch?
+    private var peerReserved = Reserved()
+    private var peerIP: [UInt8]?
+    private var connectionIsV2 = false
+    /// The peer's extension handshake, replayed to a session created after it arrived.
+    private var peerExtensionHandshake: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var session: PeerSession?
     private var torrent: SeedTorrent?
-    private var address = "?"
+    private(set) var address = "?"
     private var closeReason: String?
     private var handshakeTimer: Scheduled<Void>?
 
-    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?) {
+    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?, upgrade: Bool = false) {
         self.core = core
         self.threadPool = threadPool
         self.outgoingHash = outgoingHash
+        self.outgoingUpgrade = upgrade
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -57,6 +67,7 @@ final class PeerHandler: ChannelInboundHandler {
         handshakeTimer?.cancel()
         if core.connections[ObjectIdentifier(self)] != nil {
             core.removed(self)
+            fetch?.left(self)
             if session != nil { core.onEvent(.peerClosed(address: address, reason: closeReason ?? "closed by peer")) }
         }
         context.fireChannelInactive()
@@ -71,6 +82,20 @@ final class PeerHandler: ChannelInboundHandler {
         case .handshake(let h):
             handshake(h, context: context)
         case .message(let m):
+            if let fetch {
+                guard routeToFetch(m, fetch) else { return }
+                guard session != nil else {
+                    // Nothing to serve yet: requests are refused, the rest waits for the metadata.
+                    if case .request(let r) = m, peerReserved.fast { perform([.send(.rejectRequest(r))]) }
+                    if case .extended(let id, let payload) = m, id == PeerSession.utMetadataID,
+                       case .request(let piece)? = try? MetadataMessage.decode(Array(buffer: payload)),
+                       let h = peerExtensionHandshake.flatMap({ try? ExtensionHandshake(decoding: Array(buffer: $0)) }),
+                       let theirs = h.messages["ut_metadata"], theirs != 0 {
+                        perform([.send(.extended(id: theirs, payload: ByteBuffer(bytes: MetadataMessage.reject(piece: piece).encode())))])
+                    }
+                    return
+                }
+            }
             guard session != nil else { close(reason: "message before handshake"); return }
             let wasInterested = session!.peerInterested
             perform(session!.receive(m, now: core.now))
@@ -89,6 +114,7 @@ final class PeerHandler: ChannelInboundHandler {
     }
 
     private func handshake(_ h: Handshake, context: ChannelHandlerContext) {
+        if core.torrents[h.infoHash] == nil, let f = core.fetches[h.infoHash] { return fetchHandshake(h, f, context: context) }
         guard let t = core.torrents[h.infoHash] else { close(reason: "unknown info hash"); return }
         let v2Short = t.metainfo.v2InfoHash.map { Array($0.bytes.prefix(20)) }
         var isV2 = h.infoHash == v2Short
@@ -115,10 +141,74 @@ final class PeerHandler: ChannelInboundHandler {
         perform(session!.start(now: core.now))
     }
 
+    /// A connection for a download: the torrent may not be known yet (magnet).
+    private func fetchHandshake(_ h: Handshake, _ f: Fetch, context: ChannelHandlerContext) {
+        let host = context.remoteAddress?.ipAddress ?? address
+        guard !f.isBanned(host) else { close(reason: "banned: \(f.banned[host] ?? "")"); return }
+        var isV2 = h.infoHash == f.v2Short
+        var replyHash = h.infoHash
+        if !isV2, f.v2Short != nil, h.reserved.v2Upgrade, outgoingHash == nil {
+            isV2 = true
+            replyHash = f.v2Short!
+        }
+        if outgoingHash == nil { sendHandshake(hash: replyHash, context: context) }
+        handshakeTimer?.cancel()
+        core.handshaking.removeAll { $0 == ObjectIdentifier(self) }
+        peerReserved = h.reserved
+        connectionIsV2 = isV2
+        peerIP = ipBytes(context.remoteAddress)
+        fetch = f
+        f.joined(self)
+        core.onEvent(.peerConnected(address: address, torrent: f.metainfo?.name ?? "(fetching metadata)", v2: isV2))
+        if let t = f.torrent {
+            torrent = t
+            session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
+            perform(session!.start(now: core.now))
+        } else {
+            var ours = ExtensionHandshake()
+            ours.messages = ["ut_metadata": PeerSession.utMetadataID, "upload_only": PeerSession.uploadOnlyID]
+            ours.client = "webseed \(webseedClientVersion)"
+            ours.requestQueue = PeerSession.maxRequestQueue
+            ours.yourIP = peerIP
+            var first: [PeerSession.Action] = []
+            if h.reserved.fast { first.append(.send(.haveNone)) }
+            if h.reserved.extensionProtocol { first.append(.send(.extended(id: 0, payload: ByteBuffer(bytes: ours.encode())))) }
+            perform(first)
+        }
+    }
+
+    /// Hands the download side what it needs; false when the seeding side has nothing to add.
+    private func routeToFetch(_ m: PeerMessage, _ f: Fetch) -> Bool {
+        switch m {
+        case .piece, .rejectRequest, .hashes, .hashReject, .choke, .unchoke:
+            f.receive(m, from: self, now: core.now)
+            return false
+        case .bitfield, .have, .haveAll, .haveNone:
+            f.receive(m, from: self, now: core.now)
+            return f.phase == .complete  // only a finished download closes seed-to-seed connections
+        case .extended(let id, let payload):
+            if id == 0 { peerExtensionHandshake = payload }
+            if id == 0 || id == PeerSession.utMetadataID { f.receive(m, from: self, now: core.now) }
+            if id == PeerSession.utMetadataID, case .request? = try? MetadataMessage.decode(Array(buffer: payload)) { return true }
+            return id == 0
+        default:
+            return true
+        }
+    }
+
+    private func ipBytes(_ a: SocketAddress?) -> [UInt8]? {
+        switch a {
+        case .v4(let v4)?: withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
+        case .v6(let v6)?: withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+        default: nil
+        }
+    }
+
     private func sendHandshake(hash: [UInt8], context: ChannelHandlerContext) {
         var reserved = Reserved()
         reserved.extensionProtocol = true
         reserved.fast = true
+        reserved.v2Upgrade = outgoingUpgrade
         var buffer = context.channel.allocator.buffer(capacity: Handshake.length)
         Handshake(reserved: reserved, infoHash: hash, peerID: core.peerID).encode(into: &buffer)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
@@ -205,6 +295,25 @@ final class PeerHandler: ChannelInboundHandler {
     func tick(now: Double) {
         guard session != nil else { return }
         perform(session!.tick(now: now))
+    }
+
+    // MARK: FetchLink
+
+    var host: String { context?.remoteAddress?.ipAddress ?? address }
+    var isV2: Bool { connectionIsV2 }
+    var fast: Bool { peerReserved.fast }
+
+    func send(_ messages: [PeerMessage]) {
+        perform(messages.map { .send($0) })
+    }
+
+    func disconnect(reason: String) { close(reason: reason) }
+
+    func attach(_ t: SeedTorrent) {
+        guard session == nil else { return }
+        torrent = t
+        session = PeerSession(torrent: t, isV2: connectionIsV2, peer: peerReserved, peerAddress: peerIP, now: core.now)
+        if let h = peerExtensionHandshake { _ = session!.receive(.extended(id: 0, payload: h), now: core.now) }
     }
 
     @discardableResult

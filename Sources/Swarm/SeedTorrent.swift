@@ -13,31 +13,44 @@ public final class SeedTorrent: Sendable {
     public let metainfo: Metainfo
     public let directory: String
     public let reader: PieceReader
-    /// Roots → trees of files that verified (answers to hash requests, checks on reads).
-    let trees: [SHA256Digest: MerkleTree]
-    /// What each verified file was when it verified (see `readBlock`).
-    private let generations: [Int: FileGeneration]
     /// Files (index into `metainfo.files`) sorted by offset, for mapping reads to files.
     private let fileStarts: [(offset: Int64, index: Int)]
     private let state: Mutex<State>
 
     struct State {
         var pieces: PieceSet
+        /// Roots → trees of files that verified (answers to hash requests, checks on reads).
+        var trees: [SHA256Digest: MerkleTree]
+        /// What each verified file was when it verified (see `readBlock`).
+        var generations: [Int: FileGeneration]
         var uploaded: Int64 = 0
         var failedFiles: Set<Int> = []
     }
 
-    public init(metainfo: Metainfo, directory: String, data: LocalData) {
+    /// `writable`: a download writes into `directory` through this torrent's reader.
+    public init(metainfo: Metainfo, directory: String, data: LocalData, writable: Bool = false) {
         self.metainfo = metainfo
         self.directory = directory
-        self.reader = PieceReader(metainfo: metainfo, directory: directory)
-        self.trees = data.trees
-        self.generations = data.generations
+        self.reader = PieceReader(metainfo: metainfo, directory: directory, writable: writable)
         self.fileStarts = metainfo.files.enumerated().filter { $1.length > 0 && !$1.isSymlink }.map { ($1.offset, $0) }
-        self.state = Mutex(State(pieces: data.pieces))
+        self.state = Mutex(State(pieces: data.pieces, trees: data.trees, generations: data.generations))
     }
 
     public var pieces: PieceSet { state.withLock { $0.pieces } }
+    var trees: [SHA256Digest: MerkleTree] { state.withLock { $0.trees } }
+    private func generation(_ file: Int) -> FileGeneration? { state.withLock { $0.generations[file] } }
+
+    // MARK: a download growing the torrent
+
+    /// A piece verified and written: it is served from now on.
+    func addPiece(_ p: Int) { state.withLock { $0.pieces.insert(p) } }
+
+    /// A download just wrote into `file`: this is what the file is now (our own write, of
+    /// verified bytes), so reads of its verified pieces need no hashing.
+    func wrote(file: Int, generation: FileGeneration?) { state.withLock { $0.generations[file] = generation } }
+
+    /// A file is complete: its tree answers hash requests.
+    func addTree(_ tree: MerkleTree) { state.withLock { $0.trees[tree.root] = tree } }
     public var uploaded: Int64 { state.withLock { $0.uploaded } }
     func addUploaded(_ n: Int) { state.withLock { $0.uploaded += Int64(n) } }
 
@@ -91,7 +104,7 @@ public final class SeedTorrent: Sendable {
             return try read(offset: offset, length: length, allocator: allocator)  // entirely zero padding
         }
         // One check after the read is enough: a write before or during it shows up there.
-        if let verified = generations[file] {
+        if let verified = generation(file) {
             let block = try read(offset: offset, length: length, allocator: allocator)
             if reader.generation(ofTorrentFile: file) == verified { return block }
         }
@@ -108,7 +121,7 @@ public final class SeedTorrent: Sendable {
             return f.length > 0 && f.offset < end && f.offset + f.length > offset
         }
         let block = try read(offset: offset, length: length, allocator: allocator)
-        if under.allSatisfy({ i in generations[i] != nil && reader.generation(ofTorrentFile: i) == generations[i] }) { return block }
+        if under.allSatisfy({ i in let g = generation(i); return g != nil && reader.generation(ofTorrentFile: i) == g }) { return block }
         let pieceStart = Int64(piece) * Int64(metainfo.pieceLength)
         let whole = try read(offset: pieceStart, length: pieceSize(piece), allocator: allocator)
         let digest = whole.withUnsafeReadableBytes { SHA1Hasher().hash($0) }
@@ -136,7 +149,7 @@ public final class SeedTorrent: Sendable {
         let total = requests.reduce(0) { $0 + Int($1.length) }
         let pieces = Set(requests.map { Int($0.piece) })
         if let file = fileIndex(containing: offset), fileIndex(containing: offset + Int64(total) - 1) == file,
-           let verified = generations[file], state.withLock({ s in pieces.allSatisfy { s.pieces.contains($0) } }),
+           let verified = generation(file), state.withLock({ s in pieces.allSatisfy { s.pieces.contains($0) } }),
            let whole = try? read(offset: offset, length: total, allocator: allocator),
            reader.generation(ofTorrentFile: file) == verified {
             var at = 0
@@ -191,7 +204,7 @@ public final class SeedTorrent: Sendable {
         let offset = Int64(first.piece) * Int64(metainfo.pieceLength) + Int64(first.begin)
         let total = requests.reduce(0) { $0 + Int($1.length) }
         guard let file = fileIndex(containing: offset), fileIndex(containing: offset + Int64(total) - 1) == file,
-              let verified = generations[file],
+              let verified = generation(file),
               state.withLock({ s in requests.allSatisfy { s.pieces.contains(Int($0.piece)) } }) else { return nil }
         var whole = allocator.buffer(capacity: total)
         let ok = whole.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Metainfo
 import PeerWire
 import Storage
 
@@ -82,9 +83,29 @@ public final class Seeder: Sendable {
     public func connect(host: String, port: Int) {
         loop.execute {
             for torrent in self.core.value.torrentList {
-                self.dial(host: host, port: port, hash: torrent.shortHashes[0], failures: 0)
+                self.dial(host: host, port: port, hash: torrent.shortHashes[0], upgrade: false, failures: 0)
+            }
+            for fetch in self.core.value.fetchList {
+                let (hash, upgrade) = fetch.outgoingHash
+                self.dial(host: host, port: port, hash: hash, upgrade: upgrade, failures: 0)
             }
         }
+    }
+
+    /// Starts downloading a torrent (from a magnet link or its metainfo) into a directory;
+    /// it is served to peers as it verifies, and kept seeding once complete. Connect it to
+    /// peers with `connect`.
+    public func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions,
+                      onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle {
+        let pool = threadPool
+        let bound = try! loop.submit { () -> NIOLoopBound<Fetch> in
+            let core = self.core.value
+            let fetch = Fetch(magnet: magnet, metainfo: metainfo, options: options, loop: self.loop, threadPool: pool, now: core.now, onEvent: onEvent)
+            core.addFetch(fetch)
+            fetch.start(now: core.now)
+            return NIOLoopBound(fetch, eventLoop: self.loop)
+        }.wait()
+        return FetchHandle(fetch: bound, loop: loop)
     }
 
     /// One TCP attempt to a peer that just tried uTP, for each torrent (at most 16).
@@ -101,27 +122,27 @@ public final class Seeder: Sendable {
         }
     }
 
-    private func dial(host: String, port: Int, hash: [UInt8], failures: Int) {
-        guard !core.value.stopped else { return }
+    private func dial(host: String, port: Int, hash: [UInt8], upgrade: Bool, failures: Int) {
+        guard !core.value.stopped, !core.value.isBanned(host) else { return }
         let started = NIODeadline.now()
         ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
             .connectTimeout(.seconds(10))
-            .channelInitializer { channel in self.initialize(channel, outgoing: hash) }
+            .channelInitializer { channel in self.initialize(channel, outgoing: hash, upgrade: upgrade) }
             .connect(host: host, port: port)
             .flatMap { $0.closeFuture }
             .whenComplete { _ in
                 let lasted = NIODeadline.now() - started > .seconds(60)
                 let next = lasted ? 0 : failures + 1
                 let delay = TimeAmount.seconds(Int64(min(60, 5 << min(next, 4))))
-                self.loop.scheduleTask(in: delay) { self.dial(host: host, port: port, hash: hash, failures: next) }
+                self.loop.scheduleTask(in: delay) { self.dial(host: host, port: port, hash: hash, upgrade: upgrade, failures: next) }
             }
     }
 
-    private func initialize(_ channel: any Channel, outgoing: [UInt8]?) -> EventLoopFuture<Void> {
+    private func initialize(_ channel: any Channel, outgoing: [UInt8]?, upgrade: Bool = false) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            let handler = PeerHandler(core: self.core.value, threadPool: self.threadPool, outgoingHash: outgoing)
+            let handler = PeerHandler(core: self.core.value, threadPool: self.threadPool, outgoingHash: outgoing, upgrade: upgrade)
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerWireDecoder()))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
@@ -146,6 +167,9 @@ final class SeederCore {
     let onEvent: @Sendable (SeederEvent) -> Void
     var torrents: [[UInt8]: SeedTorrent] = [:]
     var torrentList: [SeedTorrent] = []
+    /// Downloads, by every hash a peer may use for them.
+    var fetches: [[UInt8]: Fetch] = [:]
+    var fetchList: [Fetch] = []
     var connections: [ObjectIdentifier: PeerHandler] = [:]
     /// Connections still in their handshake, oldest first.
     var handshaking: [ObjectIdentifier] = []
@@ -176,12 +200,20 @@ final class SeederCore {
         for h in t.shortHashes { torrents[h] = t }
     }
 
+    func addFetch(_ f: Fetch) {
+        fetchList.append(f)
+        for h in f.shortHashes { fetches[h] = f }
+    }
+
+    func isBanned(_ host: String) -> Bool { fetchList.contains { $0.isBanned(host) } }
+
     var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
 
     private var lastRotation: Double = 0
     private func tick() {
         let now = self.now
         for handler in connections.values { handler.tick(now: now) }
+        for fetch in fetchList { fetch.tick(now: now) }
         if now - lastRotation >= configuration.rotationInterval {
             lastRotation = now
             apply(choker.rotate(now: now))
@@ -205,7 +237,35 @@ final class SeederCore {
     func closeAll() -> EventLoopFuture<Void> {
         stopped = true
         timer?.cancel()
+        let flushed = EventLoopFuture.andAllComplete(fetchList.map { $0.flush() }, on: loop)
+        return flushed.assumeIsolated().flatMap { self.closeConnections() }.nonisolated()
+    }
+
+    private func closeConnections() -> EventLoopFuture<Void> {
         let closes = servers.map { $0.close() } + connections.values.map { $0.close(reason: "shutting down") }
         return EventLoopFuture.andAllComplete(closes, on: loop)
     }
+}
+
+/// A download started with `Seeder.fetch`, usable from any thread.
+public final class FetchHandle: Sendable {
+    let fetch: NIOLoopBound<Fetch>
+    let loop: any EventLoop
+
+    init(fetch: NIOLoopBound<Fetch>, loop: any EventLoop) {
+        self.fetch = fetch
+        self.loop = loop
+    }
+
+    public var progress: FetchProgress {
+        (try? loop.submit { self.fetch.value.progress }.wait()) ?? FetchProgress()
+    }
+
+    /// Completes when bytes `range` of file `file` (index into the metainfo's files) are
+    /// verified, fetching them before anything else (`deadline` orders competing wants).
+    public func want(file: Int, range: Range<Int64>, deadline: Double) -> EventLoopFuture<Void> {
+        loop.flatSubmit { self.fetch.value.want(file: file, range: range, deadline: deadline) }
+    }
+
+    public var torrent: SeedTorrent? { try? loop.submit { self.fetch.value.torrent }.wait() }
 }

@@ -3,6 +3,8 @@
 enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     case string(String)
     case number(Int64)
+    /// Finite; written with three decimals.
+    case double(Double)
     case bool(Bool)
     case null
     case array([JSON])
@@ -26,6 +28,9 @@ enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleB
         switch self {
         case .string(let s): JSON.quote(s, into: &out)
         case .number(let n): out += String(n)
+        case .double(let d):
+            let milli = d.isFinite ? Int64((d * 1000).rounded()) : 0
+            out += (milli < 0 ? "-" : "") + String(abs(milli) / 1000) + "." + String(1000 + abs(milli) % 1000).dropFirst()
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .array(let a):

@@ -1,0 +1,777 @@
+import Bencode
+import Hashing
+import Merkle
+import Metainfo
+import NIOCore
+import NIOPosix
+import PeerWire
+import Storage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A peer connection as a fetch sees it (implemented by `PeerHandler`; faked in tests).
+protocol FetchLink: AnyObject {
+    var address: String { get }
+    /// Bans apply to the host, whatever port it comes from.
+    var host: String { get }
+    var isV2: Bool { get }
+    var fast: Bool { get }
+    func send(_ messages: [PeerMessage])
+    func disconnect(reason: String)
+    /// The torrent is known now: serve it on this connection too.
+    func attach(_ torrent: SeedTorrent)
+}
+
+/// What a fetch reports as it runs.
+public enum FetchEvent: Sendable {
+    case metadata(Metainfo, directory: String, from: String?)
+    case resumed(pieces: Int, of: Int, fromRecord: Int, rechecked: Int)
+    case peerBanned(address: String, reason: String)
+    case complete(seconds: Double)
+    case failed(FetchError)
+}
+
+public struct FetchOptions: Sendable {
+    /// The site's root on disk; nil: a folder named after the torrent in `defaultParent`.
+    public var directory: String?
+    public var defaultParent: String
+    /// Resume records and fetched torrents live here.
+    public var stateDirectory: String
+    /// Give up after this long with nothing received while not complete.
+    public var timeout: Double = 60
+    public var recheck = false
+    /// Peers given by the user, for error messages.
+    public var peerNames: [String] = []
+    public init(directory: String?, defaultParent: String, stateDirectory: String) {
+        self.directory = directory
+        self.defaultParent = defaultParent
+        self.stateDirectory = stateDirectory
+    }
+}
+
+public struct FetchProgress: Sendable {
+    public var verified: Int64 = 0
+    public var total: Int64 = 0
+    public var pieces = 0
+    public var pieceCount = 0
+    public var peers = 0
+    public var downloaded: Int64 = 0
+    public var complete = false
+    public var hasMetadata = false
+}
+
+/// Downloads one torrent: metadata over ut_metadata (checked against the info hash),
+/// piece layers over hash requests (checked against each file's pieces root), then
+/// pieces, each verified before it is written, offered to peers or counted. Owned by the
+/// seeder's event loop; disk work runs on its thread pool.
+final class Fetch {
+    let v1Hash: SHA1Digest?
+    let v2Hash: SHA256Digest?
+    let options: FetchOptions
+    let loop: any EventLoop
+    let threadPool: NIOThreadPool
+    let onEvent: @Sendable (FetchEvent) -> Void
+    let started: Double
+
+    enum Phase { case metadata, layers, checking, downloading, finishing, complete, failed }
+    private(set) var phase = Phase.metadata
+    private(set) var metainfo: Metainfo?
+    private var check: PieceCheck?
+    private(set) var torrent: SeedTorrent?
+    private var picker: PiecePicker?
+    private var directory = ""
+    private var peers: [ObjectIdentifier: Peer] = [:]
+    private(set) var banned: [String: String] = [:]
+    private var lastReceived: Double
+    private var downloaded: Int64 = 0
+    private var verifiedBytes: Int64 = 0
+    private var recordDirty = false
+    private var savingRecord = false
+    private var lastRecordSave: Double = 0
+    private var waiters: [(pieces: Range<Int>, promise: EventLoopPromise<Void>)] = []
+
+    // metadata
+    private var meta: (from: ObjectIdentifier, size: Int, pieces: [[UInt8]?], since: Double)?
+    private var metaFailed: Set<ObjectIdentifier> = []
+    // piece layers
+    private var hashWanted: [(request: HashRequest, file: Int)] = []
+    private var hashSent: [HashRequest: (file: Int, peer: ObjectIdentifier, at: Double)] = [:]
+    // pieces being assembled
+    private var assembling: [Int: (buffer: ByteBuffer, from: Set<String>)] = [:]
+    private var fileLeaves: [Int: [SHA256Digest]] = [:]
+    private var leavesKnown: [Int: Int] = [:]
+
+    struct Peer {
+        let link: any FetchLink
+        var has: PiecePicker.PeerHas?
+        /// Before the metadata, what the peer said it has (decoded once the piece count is known).
+        var rawBitfield: [UInt8]?
+        var rawHaves: [Int] = []
+        var rawAll: Bool?
+        var choking = true
+        var interested = false
+        var outstanding: [BlockRequest: Double] = [:]
+        var refused: Set<BlockRequest> = []
+        var cancelled: Set<BlockRequest> = []
+        var depth = 64
+        var window = 0
+        var metadataID: UInt8?
+        var metadataSize: Int?
+        var requestLimit = 250
+        var hashRequests = 0
+        var received: Int64 = 0
+    }
+
+    static let maxMetadataSize = 16 << 20
+    static let requestTimeout: Double = 30
+    static let maxQueue = 1024
+
+    init(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions, loop: any EventLoop, threadPool: NIOThreadPool,
+         now: Double, onEvent: @escaping @Sendable (FetchEvent) -> Void) {
+        v1Hash = metainfo?.v1InfoHash ?? magnet?.v1InfoHash
+        v2Hash = metainfo?.v2InfoHash ?? magnet?.v2InfoHash
+        self.options = options
+        self.loop = loop
+        self.threadPool = threadPool
+        self.onEvent = onEvent
+        started = now
+        lastReceived = now
+        initialMetainfo = metainfo
+    }
+
+    private var initialMetainfo: Metainfo?
+
+    /// Starts work that needs no peer: with a .torrent (or one fetched earlier and kept in
+    /// the state directory), the metadata is known at once.
+    func start(now: Double) {
+        if let m = initialMetainfo ?? savedTorrent() {
+            initialMetainfo = nil
+            haveMetadata(m, from: nil, now: now)
+        }
+    }
+
+    /// A torrent this fetch saved earlier (a restarted magnet download needs no metadata).
+    private func savedTorrent() -> Metainfo? {
+        let fd = open(torrentPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 0, st.st_size < 64 << 20 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        guard bytes.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) == bytes.count,
+              let m = try? Metainfo(bytes: bytes), m.v2InfoHash == v2Hash || (v2Hash == nil && m.v1InfoHash == v1Hash) else { return nil }
+        return m
+    }
+
+    /// The 20-byte hashes peers may use for this torrent.
+    var shortHashes: [[UInt8]] {
+        var out: [[UInt8]] = []
+        if let v2 = v2Hash { out.append(Array(v2.bytes.prefix(20))) }
+        if let v1 = v1Hash { out.append(v1.bytes) }
+        return out
+    }
+
+    var v2Short: [UInt8]? { v2Hash.map { Array($0.bytes.prefix(20)) } }
+
+    /// What to say in our handshake when connecting out: a hybrid (both hashes known) by
+    /// its v1 hash with the upgrade bit, so v1-only clients understand it and v2 clients
+    /// answer with the v2 hash (BEP 52).
+    var outgoingHash: (hash: [UInt8], upgrade: Bool) {
+        if let v1 = v1Hash, v2Hash != nil { return (v1.bytes, true) }
+        if let v2 = v2Short { return (v2, false) }
+        return (v1Hash!.bytes, false)
+    }
+
+    private var recordPath: String { options.stateDirectory + "/" + stateKey + ".fetch" }
+    private var torrentPath: String { options.stateDirectory + "/" + stateKey + ".torrent" }
+    private var stateKey: String { v2Hash?.hex ?? v1Hash!.hex }
+
+    var progress: FetchProgress {
+        var p = FetchProgress()
+        p.peers = peers.count
+        p.downloaded = downloaded
+        p.hasMetadata = metainfo != nil
+        p.complete = phase == .complete
+        if let m = metainfo, let picker {
+            p.total = m.totalSize
+            p.verified = min(verifiedBytes, m.totalSize)
+            p.pieces = picker.have.cardinality
+            p.pieceCount = picker.pieceCount
+        } else if let m = metainfo {
+            p.total = m.totalSize
+            p.pieceCount = m.pieceCount
+        }
+        return p
+    }
+
+    // MARK: peers coming and going
+
+    func isBanned(_ host: String) -> Bool { banned[host] != nil }
+
+    func joined(_ link: any FetchLink) {
+        peers[ObjectIdentifier(link)] = Peer(link: link)
+        lastReceivedPeerTime = max(lastReceivedPeerTime, 0)
+    }
+    private var lastReceivedPeerTime: Double = 0
+
+    func left(_ link: any FetchLink) {
+        let key = ObjectIdentifier(link)
+        guard let peer = peers.removeValue(forKey: key) else { return }
+        if let has = peer.has { picker?.peerLeft(key, had: has) }
+        for r in peer.outstanding.keys { picker?.lost(r) }
+        for (r, s) in hashSent where s.peer == key {
+            hashSent[r] = nil
+            hashWanted.append((r, s.file))
+        }
+        if meta?.from == key { meta = nil }
+        if phase == .metadata { startMetadata() }
+        refillAll()
+    }
+
+    // MARK: messages from a peer (those the download side cares about)
+
+    func receive(_ message: PeerMessage, from link: any FetchLink, now: Double) {
+        let key = ObjectIdentifier(link)
+        guard peers[key] != nil else { return }
+        switch message {
+        case .bitfield(let b):
+            let bytes = Array(buffer: b)
+            if let m = metainfo {
+                guard let set = PieceSet(bitfield: bytes, count: m.pieceCount) else { return link.disconnect(reason: "malformed bitfield") }
+                setHas(key, .some(set))
+            } else {
+                peers[key]!.rawBitfield = bytes
+            }
+        case .haveAll:
+            if metainfo != nil { setHas(key, .all) } else { peers[key]!.rawAll = true }
+        case .haveNone:
+            if let m = metainfo { setHas(key, .some(PieceSet(count: m.pieceCount))) } else { peers[key]!.rawAll = false }
+        case .have(let i):
+            guard let m = metainfo else { peers[key]!.rawHaves.append(Int(i)); return }
+            guard Int(i) < m.pieceCount else { return link.disconnect(reason: "have for piece \(i), past the end") }
+            addHave(key, Int(i))
+        case .choke:
+            peers[key]!.choking = true
+            if !link.fast {  // without the fast extension, a choke drops every request
+                for r in peers[key]!.outstanding.keys { picker?.lost(r) }
+                peers[key]!.outstanding.removeAll()
+            }
+        case .unchoke:
+            peers[key]!.choking = false
+            refill(key, now: now)
+        case .piece(let piece, let begin, let block):
+            receivedBlock(key, BlockRequest(piece: piece, begin: begin, length: UInt32(block.readableBytes)), block, now: now)
+        case .rejectRequest(let r):
+            if peers[key]!.outstanding.removeValue(forKey: r) != nil {
+                peers[key]!.refused.insert(r)
+                picker?.lost(r)
+                refill(key, now: now)
+            } else {
+                peers[key]!.cancelled.remove(r)
+            }
+        case .hashes(let request, let data):
+            hashes(key, request, data, now: now)
+        case .hashReject(let request):
+            if let s = hashSent.removeValue(forKey: request), s.peer == key {
+                peers[key]!.hashRequests -= 1
+                hashWanted.append((request, s.file))
+                peers[key]!.hashRequests = Int.max / 2  // this peer cannot help; ask others
+                sendHashRequests(now: now)
+            }
+        case .extended(let id, let payload):
+            extended(key, id: id, payload: payload, now: now)
+        default:
+            break
+        }
+    }
+
+    private func setHas(_ key: ObjectIdentifier, _ has: PiecePicker.PeerHas) {
+        guard var peer = peers[key] else { return }
+        if let old = peer.has { picker?.peerLeft(key, had: old) }
+        peer.has = has
+        peers[key] = peer
+        picker?.peerJoined(has)
+        updateInterest(key)
+    }
+
+    private func addHave(_ key: ObjectIdentifier, _ p: Int) {
+        guard let m = metainfo, var peer = peers[key] else { return }
+        switch peer.has {
+        case .all?: return
+        case .some(var set)?:
+            guard !set.contains(p) else { return }
+            set.insert(p)
+            peer.has = .some(set)
+            peers[key] = peer
+            picker?.peerHas(piece: p)
+        case nil:
+            var set = PieceSet(count: m.pieceCount)
+            set.insert(p)
+            peers[key] = peer
+            setHas(key, .some(set))
+            return
+        }
+        if picker.map({ !$0.have.contains(p) }) ?? false { updateInterest(key) }
+    }
+
+    /// Interested while the peer has a piece we lack.
+    private func updateInterest(_ key: ObjectIdentifier) {
+        guard let peer = peers[key], let picker, let has = peer.has, phase == .downloading else { return }
+        let wants: Bool
+        switch has {
+        case .all: wants = !picker.isComplete
+        case .some(let set): wants = (0..<set.count).contains { set.contains($0) && !picker.have.contains($0) }
+        }
+        if wants != peer.interested {
+            peers[key]!.interested = wants
+            peer.link.send([wants ? .interested : .notInterested])
+        }
+        if wants { refill(key, now: nowSeconds()) }
+    }
+
+    // MARK: blocks
+
+    private func receivedBlock(_ key: ObjectIdentifier, _ r: BlockRequest, _ data: ByteBuffer, now: Double) {
+        guard var peer = peers[key] else { return }
+        guard peer.outstanding.removeValue(forKey: r) != nil else {
+            if peer.cancelled.remove(r) != nil { return }  // asked elsewhere too (end-game)
+            return peer.link.disconnect(reason: "sent a block we did not request (piece \(r.piece), offset \(r.begin), length \(r.length))")
+        }
+        peer.window += data.readableBytes
+        peer.received += Int64(data.readableBytes)
+        peers[key] = peer
+        downloaded += Int64(data.readableBytes)
+        lastReceived = now
+        guard let check, let complete = picker?.received(r) else { return refill(key, now: now) }
+        let p = Int(r.piece)
+        var entry = assembling[p] ?? (ByteBuffer(), [])
+        if entry.buffer.capacity == 0 {
+            let length = check.span(ofPiece: p).length
+            entry.buffer = ByteBufferAllocator().buffer(capacity: length)
+            entry.buffer.writeRepeatingByte(0, count: length)
+        }
+        entry.buffer.setBuffer(data, at: Int(r.begin))
+        entry.from.insert(peer.link.host)
+        assembling[p] = entry
+        // End-game: anyone else asked for this block need not send it.
+        for (other, var o) in peers where other != key && o.outstanding.removeValue(forKey: r) != nil {
+            o.cancelled.insert(r)
+            peers[other] = o
+            o.link.send([.cancel(r)])
+        }
+        if complete { verify(p) }
+        refill(key, now: now)
+    }
+
+    private func verify(_ p: Int) {
+        guard let check, let torrent, let (buffer, from) = assembling.removeValue(forKey: p) else { return }
+        let reader = torrent.reader
+        threadPool.runIfActive(eventLoop: loop) { FetchDisk.verifyAndWrite(check: check, reader: reader, piece: p, data: buffer) }
+            .assumeIsolated().whenComplete { [self] result in
+                guard phase == .downloading || phase == .finishing else { return }
+                switch result {
+                case .success(.ok(let leaves, let generation)):
+                    pieceVerified(p, leaves: leaves, generation: generation)
+                case .success(.mismatch(let why)):
+                    if from.count == 1, let host = from.first {
+                        picker?.failed(p, singleSource: false)
+                        ban(host, reason: why)
+                    } else {
+                        picker?.failed(p, singleSource: true)  // who lied is unknown: next time from one peer only
+                    }
+                    refillAll()
+                case .success(.writeFailed(let e)):
+                    fail(.storage(e))
+                case .failure(let e):
+                    fail(.storage(.writeFailed(check.metainfo.name, reason: "\(e)")))
+                }
+            }
+    }
+
+    private func pieceVerified(_ p: Int, leaves: [SHA256Digest], generation: FileGeneration?) {
+        guard let check, let torrent else { return }
+        picker?.verified(p)
+        torrent.addPiece(p)
+        verifiedBytes += Int64(check.span(ofPiece: p).length)
+        recordDirty = true
+        if let f = check.file(ofPiece: p) {
+            torrent.wrote(file: f, generation: generation)
+            noteLeaves(file: f, piece: p, leaves)
+        }
+        for (_, peer) in peers { peer.link.send([.have(UInt32(p))]) }
+        resolveWaiters()
+        if picker?.isComplete == true { finish() }
+    }
+
+    private func noteLeaves(file f: Int, piece p: Int, _ leaves: [SHA256Digest]) {
+        guard let m = metainfo else { return }
+        let file = m.files[f]
+        let count = Int((file.length + Int64(blockSize) - 1) / Int64(blockSize))
+        if fileLeaves[f] == nil { fileLeaves[f] = [SHA256Digest](repeating: .zero, count: count) }
+        let first = Int((Int64(p) * Int64(m.pieceLength) - file.offset) / Int64(blockSize))
+        for (i, l) in leaves.enumerated() where first + i < count { fileLeaves[f]![first + i] = l }
+        leavesKnown[f, default: 0] += leaves.count
+    }
+
+    /// Tops up a peer's requests to its queue depth.
+    private func refill(_ key: ObjectIdentifier, now: Double) {
+        guard phase == .downloading, var picker, let peer = peers[key], !peer.choking, peer.interested, let has = peer.has else { return }
+        let room = min(peer.depth, peer.requestLimit) - peer.outstanding.count
+        guard room > 0 else { return }
+        let exclude = peer.refused.isEmpty ? Set(peer.outstanding.keys) : Set(peer.outstanding.keys).union(peer.refused)
+        let picks = picker.pick(for: key, has: has, count: room, outstanding: exclude)
+        self.picker = picker
+        guard !picks.isEmpty else { return }
+        for r in picks { peers[key]!.outstanding[r] = now }
+        peer.link.send(picks.map { .request($0) })
+    }
+
+    private func refillAll() {
+        let now = nowSeconds()
+        for key in peers.keys { refill(key, now: now) }
+    }
+
+    func ban(_ host: String, reason: String) {
+        guard banned[host] == nil else { return }
+        banned[host] = reason
+        onEvent(.peerBanned(address: host, reason: reason))
+        for (_, peer) in peers where peer.link.host == host { peer.link.disconnect(reason: "banned: \(reason)") }
+    }
+
+    // MARK: metadata (BEP 9)
+
+    private func extended(_ key: ObjectIdentifier, id: UInt8, payload: ByteBuffer, now: Double) {
+        let bytes = Array(buffer: payload)
+        if id == 0 {
+            guard let h = try? ExtensionHandshake(decoding: bytes) else { return }
+            if let m = h.messages["ut_metadata"] { peers[key]!.metadataID = m == 0 ? nil : m }
+            if let s = h.metadataSize, s > 0, s <= Self.maxMetadataSize { peers[key]!.metadataSize = s }
+            if let q = h.requestQueue, q > 0 { peers[key]!.requestLimit = min(q, Self.maxQueue) }
+            if phase == .metadata { startMetadata() }
+            return
+        }
+        guard id == PeerSession.utMetadataID, phase == .metadata, let message = try? MetadataMessage.decode(bytes) else { return }
+        switch message {
+        case .data(let piece, let total, let data):
+            guard var m = meta, m.from == key, total == m.size, piece >= 0, piece < m.pieces.count, m.pieces[piece] == nil else { return }
+            let expected = piece == m.pieces.count - 1 ? m.size - piece * MetadataMessage.pieceSize : MetadataMessage.pieceSize
+            guard data.count == expected else {
+                meta = nil
+                ban(peers[key]!.link.host, reason: "metadata piece \(piece) has the wrong size")
+                return
+            }
+            m.pieces[piece] = data
+            meta = m
+            lastReceived = now
+            if m.pieces.allSatisfy({ $0 != nil }) { metadataComplete(from: key, bytes: m.pieces.flatMap { $0! }, now: now) }
+        case .reject:
+            if meta?.from == key {
+                meta = nil
+                metaFailed.insert(key)
+                startMetadata()
+            }
+        case .request:
+            break  // answered by the seeding side (rejected: we have nothing yet)
+        }
+    }
+
+    /// Asks one peer that has the metadata for all of it (one source: a mismatch names it).
+    private func startMetadata() {
+        guard phase == .metadata, meta == nil else { return }
+        guard let (key, peer) = peers.first(where: { $0.value.metadataID != nil && $0.value.metadataSize != nil && !metaFailed.contains($0.key) }),
+              let id = peer.metadataID, let size = peer.metadataSize else { return }
+        let count = (size + MetadataMessage.pieceSize - 1) / MetadataMessage.pieceSize
+        meta = (key, size, [[UInt8]?](repeating: nil, count: count), nowSeconds())
+        peer.link.send((0..<count).map { .extended(id: id, payload: ByteBuffer(bytes: MetadataMessage.request(piece: $0).encode())) })
+    }
+
+    private func metadataComplete(from key: ObjectIdentifier, bytes: [UInt8], now: Double) {
+        meta = nil
+        let host = peers[key]?.link.host ?? "?"
+        let matches = v2Hash.map { Digests.sha256(bytes) == $0 } ?? (v1Hash.map { Digests.sha1(bytes) == $0 } ?? false)
+        guard matches else {
+            metaFailed.insert(key)
+            ban(host, reason: "metadata does not match the info hash")
+            startMetadata()
+            return
+        }
+        let m: Metainfo
+        do {
+            m = try Metainfo(bytes: Array("d4:info".utf8) + bytes + Array("e".utf8))
+        } catch {
+            return fail(.invalidMetadata(error.description))
+        }
+        if let v1 = v1Hash, m.v1InfoHash != v1 { return fail(.invalidMetadata("it is not the torrent the v1 info hash names")) }
+        haveMetadata(m, from: peers[key]?.link.address, now: now)
+    }
+
+    /// The torrent is known: fetch missing piece layers, then look at the disk.
+    private func haveMetadata(_ m: Metainfo, from: String?, now: Double) {
+        guard metainfo == nil else { return }
+        metainfo = m
+        check = PieceCheck(metainfo: m)
+        directory = options.directory ?? (options.defaultParent + "/" + safeName(m.name))
+        onEvent(.metadata(m, directory: directory, from: from))
+        // Decode what peers said before the piece count was known.
+        for (key, peer) in peers {
+            if let all = peer.rawAll { setHas(key, all ? .all : .some(PieceSet(count: m.pieceCount))) }
+            if let bits = peer.rawBitfield {
+                guard let set = PieceSet(bitfield: bits, count: m.pieceCount) else { peer.link.disconnect(reason: "malformed bitfield"); continue }
+                setHas(key, .some(set))
+            }
+            for h in peer.rawHaves where h < m.pieceCount { addHave(key, h) }
+        }
+        lastReceived = now
+        for file in check!.missingLayers {
+            for r in check!.layerRequests(file: file) { hashWanted.append((r, file)) }
+        }
+        if hashWanted.isEmpty { startChecking() } else { phase = .layers; sendHashRequests(now: now) }
+    }
+
+    private func safeName(_ name: String) -> String {
+        let cleaned = String(name.map { $0 == "/" ? "_" : $0 })
+        return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "download" : cleaned
+    }
+
+    // MARK: piece layers (BEP 52 hash requests)
+
+    private func sendHashRequests(now: Double) {
+        guard phase == .layers else { return }
+        while let (request, file) = hashWanted.first {
+            guard let (key, peer) = peers.first(where: { $0.value.link.isV2 && $0.value.hashRequests < 4 }) else { return }
+            hashWanted.removeFirst()
+            hashSent[request] = (file, key, now)
+            peers[key]!.hashRequests += 1
+            peer.link.send([.hashRequest(request)])
+        }
+    }
+
+    private func hashes(_ key: ObjectIdentifier, _ request: HashRequest, _ data: ByteBuffer, now: Double) {
+        guard let sent = hashSent[request], sent.peer == key, var check else { return }
+        hashSent[request] = nil
+        peers[key]!.hashRequests -= 1
+        var digests: [SHA256Digest] = []
+        var data = data
+        while data.readableBytes >= 32, let d = data.readBytes(length: 32) { digests.append(SHA256Digest(bytes: d)!) }
+        guard check.accept(hashes: digests, for: request, file: sent.file) else {
+            hashWanted.append((request, sent.file))
+            ban(peers[key]!.link.host, reason: "hashes for \(check.metainfo.files[sent.file].pathString) do not match its pieces root")
+            sendHashRequests(now: now)
+            return
+        }
+        self.check = check
+        lastReceived = now
+        if hashWanted.isEmpty, hashSent.isEmpty, check.missingLayers.isEmpty { startChecking() } else { sendHashRequests(now: now) }
+    }
+
+    // MARK: disk
+
+    private func startChecking() {
+        guard let m = metainfo, let check else { return }
+        phase = .checking
+        saveTorrent(m, layers: check.layers)
+        let torrent = SeedTorrent(metainfo: m, directory: directory, data: LocalData(downloaded: PieceSet(count: m.pieceCount), generations: [:]), writable: true)
+        let (directory, recordPath, recheck) = (self.directory, self.recordPath, options.recheck)
+        threadPool.runIfActive(eventLoop: loop) {
+            Result { () throws(FetchError) in try FetchDisk.start(check: check, reader: torrent.reader, directory: directory, recordPath: recordPath, recheck: recheck) }
+        }.assumeIsolated().whenComplete { [self] result in
+            guard phase == .checking else { return }
+            switch result {
+            case .success(.success(let start)): begin(torrent, start)
+            case .success(.failure(let e)): fail(e)
+            case .failure(let e): fail(.storage(.unreadable(directory, reason: "\(e)")))
+            }
+        }
+    }
+
+    private func begin(_ torrent: SeedTorrent, _ start: FetchDisk.Start) {
+        guard let check else { return }
+        for p in 0..<start.pieces.count where start.pieces.contains(p) {
+            torrent.addPiece(p)
+            verifiedBytes += Int64(check.span(ofPiece: p).length)
+        }
+        for (f, g) in start.generations where (check.metainfo.files[f].length > 0) {
+            // Files holding verified pieces are trusted as they are now (see SeedTorrent.readBlock).
+            torrent.wrote(file: f, generation: g)
+        }
+        for (f, runs) in start.leaves {
+            for run in runs {
+                let p = Int((check.metainfo.files[f].offset + Int64(run.index) * Int64(blockSize)) / Int64(check.metainfo.pieceLength))
+                noteLeaves(file: f, piece: p, run.leaves)
+            }
+        }
+        self.torrent = torrent
+        var picker = PiecePicker(spans: (0..<check.metainfo.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: check.metainfo.pieceCount))
+        picker.alreadyHave(start.pieces)
+        for (_, peer) in peers { if let has = peer.has { picker.peerJoined(has) } }
+        self.picker = picker
+        onEvent(.resumed(pieces: start.pieces.cardinality, of: start.pieces.count, fromRecord: start.fromRecord, rechecked: start.rechecked))
+        phase = .downloading
+        lastReceived = nowSeconds()
+        for (key, peer) in peers {
+            peer.link.attach(torrent)
+            for p in 0..<start.pieces.count where start.pieces.contains(p) { peer.link.send([.have(UInt32(p))]) }
+            updateInterest(key)
+        }
+        if picker.isComplete { finish() }
+    }
+
+    private func saveTorrent(_ m: Metainfo, layers: [SHA256Digest: [SHA256Digest]]) {
+        var out = Array("d4:info".utf8) + m.infoBytes
+        if !layers.isEmpty {
+            out += Array("12:piece layersd".utf8)
+            for (root, hashes) in layers.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
+                out += Array("32:".utf8) + root.bytes + Array("\(hashes.count * 32):".utf8)
+                for h in hashes { out += h.bytes }
+            }
+            out += Array("e".utf8)
+        }
+        out += Array("e".utf8)
+        let (path, bytes) = (torrentPath, out)
+        threadPool.runIfActive(eventLoop: loop) { try? AtomicFile.write(bytes, to: path, overwrite: true) }.whenComplete { _ in }
+    }
+
+    private func finish() {
+        guard phase == .downloading, let check, let torrent else { return }
+        phase = .finishing
+        let (leaves, known, directory, recordPath) = (fileLeaves, leavesKnown, self.directory, self.recordPath)
+        threadPool.runIfActive(eventLoop: loop) {
+            Result { () throws(FetchError) in
+                try FetchDisk.finish(check: check, reader: torrent.reader, directory: directory, leaves: leaves, known: known, recordPath: recordPath)
+            }
+        }.assumeIsolated().whenComplete { [self] outcome in
+            let result: Result<FetchDisk.Finished, any Error> = outcome.flatMap { r in r.mapError { $0 as any Error } }
+            switch result {
+            case .success(let done):
+                let (trees, generations) = (done.trees, done.generations)
+                for t in trees { torrent.addTree(t) }
+                for (f, g) in generations { torrent.wrote(file: f, generation: g) }
+                fileLeaves = [:]
+                phase = .complete
+                recordDirty = false
+                onEvent(.complete(seconds: nowSeconds() - started))
+                resolveWaiters()
+                // Two seeds have nothing to say to each other.
+                for (_, peer) in peers {
+                    if case .all? = peer.has { peer.link.disconnect(reason: "both sides are seeds") }
+                    else { peer.link.send([.notInterested]) }
+                }
+            case .failure(let e as FetchError): fail(e)
+            case .failure(let e): fail(.storage(.writeFailed(directory, reason: "\(e)")))
+            }
+        }
+    }
+
+    private func fail(_ e: FetchError) {
+        guard phase != .failed, phase != .complete else { return }
+        phase = .failed
+        for w in waiters { w.promise.fail(e) }
+        waiters.removeAll()
+        onEvent(.failed(e))
+    }
+
+    // MARK: gateway
+
+    /// Completes once every piece under `range` of file `file` is verified, asking for
+    /// those pieces before anything else.
+    func want(file: Int, range: Range<Int64>, deadline: Double) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        guard let m = metainfo, file < m.files.count else {
+            promise.fail(FetchError.invalidMetadata("no such file"))
+            return promise.futureResult
+        }
+        let f = m.files[file]
+        let pl = Int64(m.pieceLength)
+        guard f.length > 0, !range.isEmpty else { promise.succeed(); return promise.futureResult }
+        let first = Int((f.offset + range.lowerBound) / pl)
+        let last = Int((f.offset + min(range.upperBound, f.length) - 1) / pl)
+        waiters.append((first..<(last + 1), promise))
+        picker?.prioritize(first..<(last + 1), deadline: deadline)
+        resolveWaiters()
+        refillAll()
+        return promise.futureResult
+    }
+
+    private func resolveWaiters() {
+        guard let picker else { return }
+        waiters.removeAll { w in
+            guard w.pieces.allSatisfy({ picker.have.contains($0) }) else { return false }
+            w.promise.succeed()
+            return true
+        }
+    }
+
+    // MARK: time
+
+    func tick(now: Double) {
+        for (key, var peer) in peers {
+            // Per-peer queue depth follows its rate: about two seconds of data in flight.
+            let rate = Double(peer.window)
+            peer.window = 0
+            peer.depth = max(64, min(Self.maxQueue, Int(rate * 2 / Double(blockSize))))
+            var expired: [BlockRequest] = []
+            for (r, at) in peer.outstanding where now - at > Self.requestTimeout { expired.append(r) }
+            for r in expired {
+                peer.outstanding[r] = nil
+                peer.cancelled.insert(r)
+                picker?.lost(r)
+            }
+            peers[key] = peer
+            if !expired.isEmpty { peer.link.send(expired.map { .cancel($0) }) }
+        }
+        for (r, s) in hashSent where now - s.at > Self.requestTimeout {
+            hashSent[r] = nil
+            peers[s.peer]?.hashRequests -= 1
+            hashWanted.append((r, s.file))
+        }
+        if let m = meta, now - m.since > Self.requestTimeout {
+            metaFailed.insert(m.from)
+            meta = nil
+            startMetadata()
+        }
+        if phase == .layers { sendHashRequests(now: now) }
+        refillAll()
+        saveRecordIfDue(now: now)
+        checkStalled(now: now)
+    }
+
+    private func checkStalled(now: Double) {
+        guard [.metadata, .layers, .downloading].contains(phase), now - lastReceived > options.timeout else { return }
+        let seconds = Int(options.timeout.rounded())
+        if peers.isEmpty {
+            let who = options.peerNames.isEmpty ? "none known (give --peer HOST:PORT or a magnet with x.pe=)" : "could not reach \(options.peerNames.joined(separator: ", "))"
+            fail(.noPeers("\(who) within \(seconds) s"))
+        } else if phase == .metadata {
+            fail(.noMetadata(seconds: seconds, peers: peers.count))
+        } else {
+            fail(.stalled(seconds: seconds, peers: peers.count))
+        }
+    }
+
+    private func saveRecordIfDue(now: Double) {
+        guard recordDirty, !savingRecord, phase == .downloading, let torrent, now - lastRecordSave >= 1 else { return }
+        recordDirty = false
+        savingRecord = true
+        lastRecordSave = now
+        let (m, dir, path, pieces) = (torrent.metainfo, directory, recordPath, torrent.pieces)
+        threadPool.runIfActive(eventLoop: loop) {
+            Result { () throws(FetchError) in try FetchDisk.saveRecord(metainfo: m, reader: torrent.reader, directory: dir, pieces: pieces, path: path) }
+        }.assumeIsolated().whenComplete { [self] result in
+            savingRecord = false
+            if case .success(.failure(let e)) = result { fail(e) }
+        }
+    }
+
+    /// On shutdown: the last record, written synchronously (the loop is about to stop).
+    func flush() -> EventLoopFuture<Void> {
+        guard phase == .downloading, let torrent else { return loop.makeSucceededVoidFuture() }
+        let (m, dir, path, pieces) = (torrent.metainfo, directory, recordPath, torrent.pieces)
+        return threadPool.runIfActive(eventLoop: loop) {
+            _ = Result { () throws(FetchError) in try FetchDisk.saveRecord(metainfo: m, reader: torrent.reader, directory: dir, pieces: pieces, path: path) }
+        }.recover { _ in }
+    }
+
+    private func nowSeconds() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+}
