@@ -27,9 +27,9 @@ protocol FetchLink: AnyObject {
 /// What a fetch reports as it runs.
 public enum FetchEvent: Sendable {
     case metadata(Metainfo, directory: String, from: String?)
-    case resumed(pieces: Int, of: Int, fromRecord: Int, rechecked: Int)
+    case resumed(directory: String, pieces: Int, of: Int, fromRecord: Int, rechecked: Int)
     case peerBanned(address: String, reason: String)
-    case complete(seconds: Double)
+    case complete(Metainfo, directory: String, seconds: Double)
     case failed(FetchError)
 }
 
@@ -346,7 +346,8 @@ final class Fetch {
         lastReceived = now
         guard let check, let complete = picker?.received(r) else { return refill(key, now: now) }
         let p = Int(r.piece)
-        var entry = assembling[p] ?? (ByteBuffer(), [])
+        // Taken out of the dictionary while written to, so the buffer is not copied.
+        var entry = assembling.removeValue(forKey: p) ?? (ByteBuffer(), [])
         if entry.buffer.capacity == 0 {
             let length = check.span(ofPiece: p).length
             entry.buffer = ByteBufferAllocator().buffer(capacity: length)
@@ -418,10 +419,11 @@ final class Fetch {
     /// Tops up a peer's requests to its queue depth.
     private func refill(_ key: ObjectIdentifier, now: Double) {
         guard phase == .downloading, var picker, let peer = peers[key], !peer.choking, peer.interested, let has = peer.has else { return }
-        let room = min(peer.depth, peer.requestLimit) - peer.outstanding.count
-        guard room > 0 else { return }
-        let exclude = peer.refused.isEmpty ? Set(peer.outstanding.keys) : Set(peer.outstanding.keys).union(peer.refused)
-        let picks = picker.pick(for: key, has: has, count: room, outstanding: exclude)
+        let limit = min(peer.depth, peer.requestLimit)
+        let room = limit - peer.outstanding.count
+        // Requests go out in batches (one write for many), topped up at a quarter gone.
+        guard room > 0, room >= min(16, limit / 4) || peer.outstanding.isEmpty else { return }
+        let picks = picker.pick(for: key, has: has, count: room, now: now) { r in peer.outstanding[r] != nil || peer.refused.contains(r) }
         self.picker = picker
         guard !picks.isEmpty else { return }
         for r in picks { peers[key]!.outstanding[r] = now }
@@ -607,7 +609,7 @@ final class Fetch {
         picker.alreadyHave(start.pieces)
         for (_, peer) in peers { if let has = peer.has { picker.peerJoined(has) } }
         self.picker = picker
-        onEvent(.resumed(pieces: start.pieces.cardinality, of: start.pieces.count, fromRecord: start.fromRecord, rechecked: start.rechecked))
+        onEvent(.resumed(directory: directory, pieces: start.pieces.cardinality, of: start.pieces.count, fromRecord: start.fromRecord, rechecked: start.rechecked))
         phase = .downloading
         lastReceived = nowSeconds()
         for (key, peer) in peers {
@@ -651,7 +653,7 @@ final class Fetch {
                 fileLeaves = [:]
                 phase = .complete
                 recordDirty = false
-                onEvent(.complete(seconds: nowSeconds() - started))
+                onEvent(.complete(check.metainfo, directory: directory, seconds: nowSeconds() - started))
                 resolveWaiters()
                 // Two seeds have nothing to say to each other.
                 for (_, peer) in peers {

@@ -29,6 +29,8 @@ public struct PiecePicker {
 
     struct Partial {
         var requested: [UInt8]
+        /// When each block was last asked for (end-game duplicates only slow ones).
+        var askedAt: [Double]
         var received: [Bool]
         var receivedCount = 0
         var owner: PeerKey?
@@ -60,6 +62,9 @@ public struct PiecePicker {
     public var untouched: Int { pieceCount - have.cardinality - partial.count - busy.count }
 
     func blockCount(_ p: Int) -> Int { (Int(spans[p]) + blockSize - 1) / blockSize }
+
+    /// End-game asks a second peer only for blocks the first has sat on this long.
+    public static let endgameDelay = 0.5
 
     public func request(piece p: Int, block b: Int) -> BlockRequest {
         let begin = b * blockSize
@@ -101,20 +106,21 @@ public struct PiecePicker {
 
     // MARK: picking
 
-    /// Up to `count` new requests for a peer that has `has`; `outstanding` are the requests
-    /// already sent to it (never asked twice of one peer).
-    public mutating func pick(for key: PeerKey, has: PeerHas, count: Int, outstanding: Set<BlockRequest>) -> [BlockRequest] {
+    /// Up to `count` new requests for a peer that has `has`; `excluded` says which requests
+    /// it must not get (already sent to it, or refused by it).
+    public mutating func pick(for key: PeerKey, has: PeerHas, count: Int, now: Double, excluded: (BlockRequest) -> Bool) -> [BlockRequest] {
         var out: [BlockRequest] = []
         var picked = Set<BlockRequest>()
         guard count > 0 else { return out }
         func take(_ p: Int, endgame: Bool = false) {
-            guard var s = partial[p] else { return }
+            guard var s = partial.removeValue(forKey: p) else { return }
             for b in 0..<s.requested.count where out.count < count && !s.received[b] {
                 let limit: UInt8 = endgame ? 2 : 1
-                guard s.requested[b] < limit else { continue }
+                guard s.requested[b] < limit, !endgame || now - s.askedAt[b] >= Self.endgameDelay else { continue }
                 let r = request(piece: p, block: b)
-                if outstanding.contains(r) || picked.contains(r) { continue }
+                if picked.contains(r) || excluded(r) { continue }
                 s.requested[b] += 1
+                s.askedAt[b] = now
                 out.append(r)
                 picked.insert(r)
             }
@@ -122,7 +128,8 @@ public struct PiecePicker {
         }
         func start(_ p: Int) {
             let n = blockCount(p)
-            partial[p] = Partial(requested: [UInt8](repeating: 0, count: n), received: [Bool](repeating: false, count: n), owner: key)
+            partial[p] = Partial(requested: [UInt8](repeating: 0, count: n), askedAt: [Double](repeating: 0, count: n),
+                                 received: [Bool](repeating: false, count: n), owner: key)
             take(p)
         }
         // 1. deadlines
@@ -177,11 +184,11 @@ public struct PiecePicker {
     /// already done), else whether its piece now has every block.
     public mutating func received(_ r: BlockRequest) -> Bool? {
         let p = Int(r.piece), b = Int(r.begin) / blockSize
-        guard var s = partial[p], b < s.received.count, !s.received[b] else { return nil }
+        guard var s = partial.removeValue(forKey: p) else { return nil }
+        guard b < s.received.count, !s.received[b] else { partial[p] = s; return nil }
         s.received[b] = true
         s.receivedCount += 1
         if s.receivedCount == s.received.count {
-            partial[p] = nil
             busy.insert(p)
             return true
         }
@@ -193,9 +200,8 @@ public struct PiecePicker {
     /// timed out, or its peer left): its block may be asked of someone else.
     public mutating func lost(_ r: BlockRequest) {
         let p = Int(r.piece), b = Int(r.begin) / blockSize
-        guard var s = partial[p], b < s.requested.count, s.requested[b] > 0 else { return }
-        s.requested[b] -= 1
-        partial[p] = s
+        guard partial[p] != nil, b < partial[p]!.requested.count, partial[p]!.requested[b] > 0 else { return }
+        partial[p]!.requested[b] -= 1
     }
 
     public mutating func verified(_ p: Int) {
@@ -209,7 +215,8 @@ public struct PiecePicker {
     public mutating func failed(_ p: Int, singleSource: Bool) {
         busy.remove(p)
         let n = blockCount(p)
-        var s = Partial(requested: [UInt8](repeating: 0, count: n), received: [Bool](repeating: false, count: n), owner: nil)
+        var s = Partial(requested: [UInt8](repeating: 0, count: n), askedAt: [Double](repeating: 0, count: n),
+                        received: [Bool](repeating: false, count: n), owner: nil)
         s.exclusive = singleSource
         partial[p] = s
     }

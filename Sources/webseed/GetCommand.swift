@@ -115,10 +115,11 @@ struct Get: ParsableCommand {
             stop.wait()
             progress.stop()
             let last = handle.progress
+            let uploaded = handle.torrent?.uploaded ?? 0
             seeder.shutdown()
             _ = signalSources
             if let e = outcome.withLock({ $0 }) { throw ValidationFailure(e.description) }
-            log.stopped(downloaded: last.downloaded, complete: done.withLock { $0 })
+            log.stopped(downloaded: last.downloaded, uploaded: uploaded, complete: done.withLock { $0 })
         }
     }
 
@@ -177,15 +178,17 @@ final class FetchLog: Sendable {
                   "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex), "from": JSON(from),
                   "directory": .string(directory)],
                  text: "\(m.name): \(m.files.count) files, \(formatBytes(m.totalSize))\(from.map { " (metadata from \($0))" } ?? "") → \(directory)")
-        case .resumed(let pieces, let of, let fromRecord, let rechecked):
-            emit(["event": "resumed", "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
+        case .resumed(let directory, let pieces, let of, let fromRecord, let rechecked):
+            emit(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
         case .peerBanned(let address, let reason):
             if json { emit(["event": "peer_banned", "address": .string(address), "reason": .string(reason)], text: nil) } else {
                 printError("warning: banned \(address): \(reason)")
             }
-        case .complete(let seconds):
-            emit(["event": "complete", "seconds": .double(seconds)], text: "complete in \(oneDecimal(seconds)) s")
+        case .complete(let m, let directory, let seconds):
+            emit(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
+                  "bytes": .number(m.totalSize), "seconds": .double(seconds)],
+                 text: "complete: \(m.files.count) files, \(formatBytes(m.totalSize)) in \(oneDecimal(seconds)) s → \(directory)")
         case .failed:
             break  // reported once, as the command's error
         }
@@ -218,8 +221,8 @@ final class FetchLog: Sendable {
         emit(["event": "seeding"], text: "seeding (Ctrl-C to stop)")
     }
 
-    func stopped(downloaded: Int64, complete: Bool) {
-        emit(["event": "stopped", "downloaded": .number(downloaded), "complete": .bool(complete)],
+    func stopped(downloaded: Int64, uploaded: Int64, complete: Bool) {
+        emit(["event": "stopped", "downloaded": .number(downloaded), "uploaded": .number(uploaded), "complete": .bool(complete)],
              text: "stopped; downloaded \(formatBytes(downloaded))\(complete ? "" : " (incomplete: run the same command again to resume)")")
     }
 }

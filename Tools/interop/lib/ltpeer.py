@@ -7,7 +7,10 @@
       SOURCE is a directory (packaged here as a hybrid torrent with libtorrent's creator) or a
       .torrent file whose files are in --data DIR (DIR is the torrent's root directory).
       Prints {"event":"listening"...}, one {"event":"site"...} per source, {"event":"ready"}
-      once every torrent is checked and seeding; exits 0 on SIGTERM/SIGINT.
+      once every torrent is checked and seeding, {"event":"uploaded","bytes":N} (payload bytes
+      sent so far, all torrents; at most every 0.25 s, only when it changed; at once, with
+      "asked": true, after each SIGUSR1) and, on SIGTERM/SIGINT,
+      {"event":"stopped","uploaded":N} before it exits 0.
 
   ltpeer.py leech --save DIR (--magnet URI | --torrent FILE) [--peer HOST:PORT]... [--default-settings]
                   [--timeout S] [--log FILE]
@@ -99,6 +102,11 @@ def seed_main(argv):
         stop[0] = True
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    asked = [False]
+
+    def on_usr1(signum, frame):
+        asked[0] = True
+    signal.signal(signal.SIGUSR1, on_usr1)
 
     host, port = split_hostport(a.listen)
     state = os.path.abspath(a.state_dir or os.path.join(os.getcwd(), ".ltpeer-state"))
@@ -172,8 +180,22 @@ def seed_main(argv):
 
     ready = False
     deadline = time.time() + 300
+    uploaded, uploaded_at = 0, 0.0
+
+    def total_uploaded():
+        return sum(h.status().total_payload_upload for h in handles)
     while not stop[0]:
         ses.wait_for_alert(200)
+        if asked[0]:
+            asked[0] = False
+            uploaded, uploaded_at = total_uploaded(), time.time()
+            emit({"event": "uploaded", "bytes": uploaded, "asked": True})
+        elif time.time() - uploaded_at >= 0.25:
+            uploaded_at = time.time()
+            up = total_uploaded()
+            if up != uploaded:
+                uploaded = up
+                emit({"event": "uploaded", "bytes": up})
         for al in ses.pop_alerts():
             if isinstance(al, lt.peer_connect_alert):
                 emit({"event": "peer_connected", "peer": "%s:%d" % tuple(al.endpoint)})
@@ -192,6 +214,7 @@ def seed_main(argv):
                 sys.stderr.write("ltpeer seed: local data not verified in time: %s\n" % [
                     (h.status().state, h.status().progress) for h in handles])
                 return 1
+    emit({"event": "stopped", "uploaded": total_uploaded()})
     ses.pause()
     del ses
     return 0
