@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import PeerWire
 import Storage
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -91,6 +92,9 @@ final class Fetch {
     private var savingRecord = false
     private var lastRecordSave: Double = 0
     private var waiters: [(pieces: Range<Int>, promise: EventLoopPromise<Void>)] = []
+    /// `progress` as of the last second (or the last change of phase), readable from any
+    /// thread, also after the loop has stopped.
+    let published = PublishedProgress()
 
     // metadata
     private var meta: (from: ObjectIdentifier, size: Int, pieces: [[UInt8]?], since: Double)?
@@ -102,6 +106,8 @@ final class Fetch {
     private var assembling: [Int: (buffer: ByteBuffer, from: Set<String>)] = [:]
     private var fileLeaves: [Int: [SHA256Digest]] = [:]
     private var leavesKnown: [Int: Int] = [:]
+    private var pendingDisk = 0
+    private var assemblingBytes = 0
 
     struct Peer {
         let link: any FetchLink
@@ -127,6 +133,9 @@ final class Fetch {
     static let maxMetadataSize = 16 << 20
     static let requestTimeout: Double = 30
     static let maxQueue = 1024
+    /// Bytes waiting for the disk threads (verify and write) before no more are requested:
+    /// a downloader that outruns its disk or CPU holds memory to this, not to the link's rate.
+    static let maxPendingDisk = 32 << 20
 
     init(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions, loop: any EventLoop, threadPool: NIOThreadPool,
          now: Double, onEvent: @escaping @Sendable (FetchEvent) -> Void) {
@@ -352,6 +361,7 @@ final class Fetch {
             let length = check.span(ofPiece: p).length
             entry.buffer = ByteBufferAllocator().buffer(capacity: length)
             entry.buffer.writeRepeatingByte(0, count: length)
+            assemblingBytes += length
         }
         entry.buffer.setBuffer(data, at: Int(r.begin))
         entry.from.insert(peer.link.host)
@@ -368,9 +378,15 @@ final class Fetch {
 
     private func verify(_ p: Int) {
         guard let check, let torrent, let (buffer, from) = assembling.removeValue(forKey: p) else { return }
+        assemblingBytes -= buffer.readableBytes
         let reader = torrent.reader
+        let size = buffer.readableBytes
+        pendingDisk += size
         threadPool.runIfActive(eventLoop: loop) { FetchDisk.verifyAndWrite(check: check, reader: reader, piece: p, data: buffer) }
             .assumeIsolated().whenComplete { [self] result in
+                let wasHeld = pendingDisk >= Self.maxPendingDisk
+                pendingDisk -= size
+                defer { if wasHeld && pendingDisk < Self.maxPendingDisk { refillAll() } }
                 guard phase == .downloading || phase == .finishing else { return }
                 switch result {
                 case .success(.ok(let leaves, let generation)):
@@ -418,12 +434,15 @@ final class Fetch {
 
     /// Tops up a peer's requests to its queue depth.
     private func refill(_ key: ObjectIdentifier, now: Double) {
-        guard phase == .downloading, var picker, let peer = peers[key], !peer.choking, peer.interested, let has = peer.has else { return }
+        guard phase == .downloading, pendingDisk < Self.maxPendingDisk, var picker, let peer = peers[key], !peer.choking, peer.interested,
+              let has = peer.has else { return }
         let limit = min(peer.depth, peer.requestLimit)
         let room = limit - peer.outstanding.count
         // Requests go out in batches (one write for many), topped up at a quarter gone.
         guard room > 0, room >= min(16, limit / 4) || peer.outstanding.isEmpty else { return }
-        let picks = picker.pick(for: key, has: has, count: room, now: now) { r in peer.outstanding[r] != nil || peer.refused.contains(r) }
+        // Partial pieces are held in memory whole: beyond the budget, finish those first.
+        let startNew = assemblingBytes + pendingDisk < Self.maxPendingDisk * 2
+        let picks = picker.pick(for: key, has: has, count: room, now: now, startNew: startNew) { r in peer.outstanding[r] != nil || peer.refused.contains(r) }
         self.picker = picker
         guard !picks.isEmpty else { return }
         for r in picks { peers[key]!.outstanding[r] = now }
@@ -605,6 +624,7 @@ final class Fetch {
             }
         }
         self.torrent = torrent
+        published.set(torrent)
         var picker = PiecePicker(spans: (0..<check.metainfo.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: check.metainfo.pieceCount))
         picker.alreadyHave(start.pieces)
         for (_, peer) in peers { if let has = peer.has { picker.peerJoined(has) } }
@@ -653,6 +673,7 @@ final class Fetch {
                 fileLeaves = [:]
                 phase = .complete
                 recordDirty = false
+                published.set(progress)
                 onEvent(.complete(check.metainfo, directory: directory, seconds: nowSeconds() - started))
                 resolveWaiters()
                 // Two seeds have nothing to say to each other.
@@ -669,6 +690,7 @@ final class Fetch {
     private func fail(_ e: FetchError) {
         guard phase != .failed, phase != .complete else { return }
         phase = .failed
+        published.set(progress)
         for w in waiters { w.promise.fail(e) }
         waiters.removeAll()
         onEvent(.failed(e))
@@ -708,6 +730,7 @@ final class Fetch {
     // MARK: time
 
     func tick(now: Double) {
+        defer { published.set(progress) }
         for (key, var peer) in peers {
             // Per-peer queue depth follows its rate: about two seconds of data in flight.
             let rate = Double(peer.window)
@@ -776,4 +799,14 @@ final class Fetch {
     }
 
     private func nowSeconds() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+}
+
+/// A fetch's progress, shared with other threads.
+final class PublishedProgress: Sendable {
+    private let value = Mutex(FetchProgress())
+    private let seed = Mutex<SeedTorrent?>(nil)
+    func set(_ p: FetchProgress) { value.withLock { $0 = p } }
+    var current: FetchProgress { value.withLock { $0 } }
+    func set(_ t: SeedTorrent) { seed.withLock { $0 = t } }
+    var torrent: SeedTorrent? { seed.withLock { $0 } }
 }

@@ -108,7 +108,10 @@ public struct PiecePicker {
 
     /// Up to `count` new requests for a peer that has `has`; `excluded` says which requests
     /// it must not get (already sent to it, or refused by it).
-    public mutating func pick(for key: PeerKey, has: PeerHas, count: Int, now: Double, excluded: (BlockRequest) -> Bool) -> [BlockRequest] {
+    /// `startNew` false: only pieces already begun or wanted by a deadline (the caller holds
+    /// enough partial pieces in memory).
+    public mutating func pick(for key: PeerKey, has: PeerHas, count: Int, now: Double, startNew: Bool = true,
+                              excluded: (BlockRequest) -> Bool) -> [BlockRequest] {
         var out: [BlockRequest] = []
         var picked = Set<BlockRequest>()
         guard count > 0 else { return out }
@@ -153,7 +156,7 @@ public struct PiecePicker {
             take(p)
         }
         // 4. new pieces, rarest first
-        if out.count < count, untouched > 0 {
+        if out.count < count, untouched > 0, startNew {
             var best = Int.max
             for i in 0..<pieceCount {
                 let p = (cursor + i) % pieceCount

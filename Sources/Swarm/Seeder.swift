@@ -98,14 +98,14 @@ public final class Seeder: Sendable {
     public func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions,
                       onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle {
         let pool = threadPool
-        let bound = try! loop.submit { () -> NIOLoopBound<Fetch> in
+        let (bound, published) = try! loop.submit { () -> (NIOLoopBound<Fetch>, PublishedProgress) in
             let core = self.core.value
             let fetch = Fetch(magnet: magnet, metainfo: metainfo, options: options, loop: self.loop, threadPool: pool, now: core.now, onEvent: onEvent)
             core.addFetch(fetch)
             fetch.start(now: core.now)
-            return NIOLoopBound(fetch, eventLoop: self.loop)
+            return (NIOLoopBound(fetch, eventLoop: self.loop), fetch.published)
         }.wait()
-        return FetchHandle(fetch: bound, loop: loop)
+        return FetchHandle(fetch: bound, loop: loop, published: published)
     }
 
     /// One TCP attempt to a peer that just tried uTP, for each torrent (at most 16).
@@ -251,15 +251,16 @@ final class SeederCore {
 public final class FetchHandle: Sendable {
     let fetch: NIOLoopBound<Fetch>
     let loop: any EventLoop
+    private let published: PublishedProgress
 
-    init(fetch: NIOLoopBound<Fetch>, loop: any EventLoop) {
+    init(fetch: NIOLoopBound<Fetch>, loop: any EventLoop, published: PublishedProgress) {
         self.fetch = fetch
         self.loop = loop
+        self.published = published
     }
 
-    public var progress: FetchProgress {
-        (try? loop.submit { self.fetch.value.progress }.wait()) ?? FetchProgress()
-    }
+    /// As of the last second (updated at once when the download completes or fails).
+    public var progress: FetchProgress { published.current }
 
     /// Completes when bytes `range` of file `file` (index into the metainfo's files) are
     /// verified, fetching them before anything else (`deadline` orders competing wants).
@@ -267,5 +268,6 @@ public final class FetchHandle: Sendable {
         loop.flatSubmit { self.fetch.value.want(file: file, range: range, deadline: deadline) }
     }
 
-    public var torrent: SeedTorrent? { try? loop.submit { self.fetch.value.torrent }.wait() }
+    /// The torrent once its metadata is known (nil before, or once the seeder stopped).
+    public var torrent: SeedTorrent? { published.torrent }
 }
