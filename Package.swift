@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
     ],
     targets: [
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -37,10 +39,22 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "PortMapping", dependencies: ["CMiniUPnPc"], swiftSettings: strict),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Swarm", "Storage", "Metainfo", "Hashing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "Storage", "Metainfo", "PortMapping", "Swarm",
+                "Storage", "Metainfo", "PortMapping", "Swarm", "Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -52,6 +66,11 @@ let package = Package(
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", "Swarm", "Storage", "Metainfo", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "PeerWireTests",
             dependencies: ["PeerWire", "Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],

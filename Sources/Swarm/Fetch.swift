@@ -92,6 +92,7 @@ final class Fetch {
     private var savingRecord = false
     private var lastRecordSave: Double = 0
     private var waiters: [(pieces: Range<Int>, promise: EventLoopPromise<Void>)] = []
+    private var readyWaiters: [EventLoopPromise<SeedTorrent>] = []
     /// `progress` as of the last second (or the last change of phase), readable from any
     /// thread, also after the loop has stopped.
     let published = PublishedProgress()
@@ -625,6 +626,8 @@ final class Fetch {
         }
         self.torrent = torrent
         published.set(torrent)
+        for w in readyWaiters { w.succeed(torrent) }
+        readyWaiters.removeAll()
         var picker = PiecePicker(spans: (0..<check.metainfo.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: check.metainfo.pieceCount))
         picker.alreadyHave(start.pieces)
         for (_, peer) in peers { if let has = peer.has { picker.peerJoined(has) } }
@@ -692,11 +695,22 @@ final class Fetch {
         phase = .failed
         published.set(progress)
         for w in waiters { w.promise.fail(e) }
+        for w in readyWaiters { w.fail(e) }
+        readyWaiters.removeAll()
         waiters.removeAll()
         onEvent(.failed(e))
     }
 
     // MARK: gateway
+
+    /// Completes once the torrent is known and its data checked (it can then be read).
+    func ready() -> EventLoopFuture<SeedTorrent> {
+        if let torrent { return loop.makeSucceededFuture(torrent) }
+        if phase == .failed { return loop.makeFailedFuture(FetchError.invalidMetadata("the download failed")) }
+        let p = loop.makePromise(of: SeedTorrent.self)
+        readyWaiters.append(p)
+        return p.futureResult
+    }
 
     /// Completes once every piece under `range` of file `file` is verified, asking for
     /// those pieces before anything else.

@@ -65,6 +65,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
+        if session != nil { torrent?.peerJoined(-1) }
         if core.connections[ObjectIdentifier(self)] != nil {
             core.removed(self)
             fetch?.left(self)
@@ -137,6 +138,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
             }
         }
         session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
+        t.peerJoined(1)
         core.onEvent(.peerConnected(address: address, torrent: t.metainfo.name, v2: isV2))
         perform(session!.start(now: core.now))
     }
@@ -163,6 +165,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         if let t = f.torrent {
             torrent = t
             session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
+            t.peerJoined(1)
             perform(session!.start(now: core.now))
         } else {
             var ours = ExtensionHandshake()
@@ -313,6 +316,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         guard session == nil else { return }
         torrent = t
         session = PeerSession(torrent: t, isV2: connectionIsV2, peer: peerReserved, peerAddress: peerIP, now: core.now)
+        t.peerJoined(1)
         if let h = peerExtensionHandshake { _ = session!.receive(.extended(id: 0, payload: h), now: core.now) }
     }
 

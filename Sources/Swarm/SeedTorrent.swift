@@ -25,6 +25,7 @@ public final class SeedTorrent: Sendable {
         var generations: [Int: FileGeneration]
         var uploaded: Int64 = 0
         var failedFiles: Set<Int> = []
+        var peers = 0
     }
 
     /// `writable`: a download writes into `directory` through this torrent's reader.
@@ -76,11 +77,11 @@ public final class SeedTorrent: Sendable {
 
     // MARK: reading blocks
 
-    enum ReadError: Error, CustomStringConvertible {
+    public enum ReadError: Error, CustomStringConvertible {
         case notServable(piece: Int)
         case changedOnDisk(path: String)
         case storage(StorageError)
-        var description: String {
+        public var description: String {
             switch self {
             case .notServable(let p): "piece \(p) is not verified"
             case .changedOnDisk(let p): "\(p) changed on disk since it was verified; its pieces are no longer served"
@@ -259,6 +260,30 @@ public final class SeedTorrent: Sendable {
             s.pieces = p
         }
     }
+
+    /// Bytes `offset..<offset+length` of file `file`, for the HTTP gateway: only if every
+    /// piece under them verified, and only as they verified — read as they are while the
+    /// file is still the one that verified (identity checked after the read, as for peers),
+    /// otherwise every 16 KiB leaf is hashed against the file's tree first. A mismatch
+    /// withdraws the file and throws `changedOnDisk`.
+    public func readVerified(file: Int, offset: Int64, length: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(ReadError) -> ByteBuffer {
+        let f = metainfo.files[file]
+        precondition(offset >= 0 && offset + Int64(length) <= f.length)
+        guard length > 0 else { return allocator.buffer(capacity: 0) }
+        let start = f.offset + offset
+        let pl = Int64(metainfo.pieceLength)
+        let first = Int(start / pl), last = Int((start + Int64(length) - 1) / pl)
+        guard state.withLock({ s in (first...last).allSatisfy { s.pieces.contains($0) } }) else { throw .notServable(piece: first) }
+        if let verified = generation(file) {
+            let bytes = try read(offset: start, length: length, allocator: allocator)
+            if reader.generation(ofTorrentFile: file) == verified { return bytes }
+        }
+        return try readHashed(offset: start, length: length, file: file, piece: first, allocator: allocator)
+    }
+
+    /// Peers connected to this torrent (for status pages).
+    public var peerCount: Int { state.withLock { $0.peers } }
+    func peerJoined(_ delta: Int) { state.withLock { $0.peers += delta } }
 
     public var changedFiles: [String] { state.withLock { $0.failedFiles.sorted().map { metainfo.files[$0].pathString } } }
 }

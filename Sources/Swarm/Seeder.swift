@@ -92,6 +92,14 @@ public final class Seeder: Sendable {
         }
     }
 
+    /// Connects out to a peer for one download only (retried like `connect`).
+    public func connect(host: String, port: Int, for handle: FetchHandle) {
+        loop.execute {
+            let (hash, upgrade) = handle.fetch.value.outgoingHash
+            self.dial(host: host, port: port, hash: hash, upgrade: upgrade, failures: 0)
+        }
+    }
+
     /// Starts downloading a torrent (from a magnet link or its metainfo) into a directory;
     /// it is served to peers as it verifies, and kept seeding once complete. Connect it to
     /// peers with `connect`.
@@ -266,6 +274,11 @@ public final class FetchHandle: Sendable {
     /// verified, fetching them before anything else (`deadline` orders competing wants).
     public func want(file: Int, range: Range<Int64>, deadline: Double) -> EventLoopFuture<Void> {
         loop.flatSubmit { self.fetch.value.want(file: file, range: range, deadline: deadline) }
+    }
+
+    /// Completes once the torrent is known and its data on disk checked.
+    public func ready() -> EventLoopFuture<SeedTorrent> {
+        loop.flatSubmit { self.fetch.value.ready() }
     }
 
     /// The torrent once its metadata is known (nil before, or once the seeder stopped).

@@ -49,14 +49,27 @@ final class EventLog: Sendable {
         emit(["event": "listening", "host": .string(host), "port": JSON(port)], text: "listening on \(host):\(port)")
     }
 
-    func site(_ m: Metainfo, magnet: String, torrent: String?) {
+    func site(_ m: Metainfo, magnet: String, torrent: String?, gatewayPort: Int?) {
+        let url = gatewayPort.flatMap { p in m.siteID.map { "http://\($0).localhost:\(p)/" } }
         emit(["event": "site", "name": .string(m.name), "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex),
-              "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent)],
+              "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent), "gateway_url": JSON(url)],
              text: """
              seeding \(m.name)
                site id  \(m.siteID ?? "-")
-               magnet   \(magnet)
+               magnet   \(magnet)\(url.map { "\n  open     \($0)" } ?? "")
              """)
+    }
+
+    func gatewaySite(id: String, name: String?, port: Int) {
+        let url = "http://\(id).localhost:\(port)/"
+        emit(["event": "gateway_site", "site_id": .string(id), "name": JSON(name), "url": .string(url)],
+             text: "site \(name ?? id)\n  open     \(url)")
+    }
+
+    func gateway(host: String, port: Int, single: Bool) {
+        let shown = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        emit(["event": "gateway", "host": .string(host), "port": JSON(port), "url": .string("http://localhost:\(port)/")],
+             text: "gateway  http://localhost:\(port)/ (status)\(single ? ", http://\(shown):\(port)/ (the site)" : "")")
     }
 
     func ready(offline: Bool) {

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Metainfo
 import Storage
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -129,4 +130,22 @@ final class ProgressBar: @unchecked Sendable {
             + "\(formatBytes(done)) / \(formatBytes(total))  \(formatBytes(Int64(rate)))/s  ETA \(Int(eta.rounded()))s"
         writeStderr("\r\u{1b}[K\(line)")
     }
+}
+
+/// Runs async work from synchronous command code and waits for it.
+func runAsync<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>()
+    Task {
+        do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
+        done.signal()
+    }
+    done.wait()
+    return try box.get()
+}
+
+private final class ResultBox<T: Sendable>: Sendable {
+    private let result = Mutex<Result<T, any Error>?>(nil)
+    func set(_ r: Result<T, any Error>) { result.withLock { $0 = r } }
+    func get() throws -> T { try result.withLock { $0 }!.get() }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Hashing
 import Metainfo
 import NIOCore
+import Gateway
 import Storage
 import Swarm
 
@@ -50,6 +51,15 @@ struct Seed: ParsableCommand {
     @Option(name: .customLong("max-peers"), help: "Most connections at once (default 200).")
     var maxPeers: Int = 200
 
+    @Option(help: "Serve the sites over HTTP on HOST:PORT (default 127.0.0.1:8080; the next ports are tried if it is taken; port 0 picks any). With one site, http://HOST:PORT/ is its root; http://<site-id>.localhost:PORT/ always works; http://localhost:PORT/ is the status page.")
+    var gateway: String = "127.0.0.1:8080"
+
+    @Flag(name: .customLong("no-gateway"), help: "Do not serve HTTP.")
+    var noGateway = false
+
+    @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
+    var spa = false
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -94,9 +104,29 @@ struct Seed: ParsableCommand {
             let boundPort = address.port ?? port
             let advertised = advertisedHost(host)
             log.listening(host: address.ipAddress ?? host, port: boundPort)
+            var http: GatewayServer?
+            var httpPort: Int?
+            if !noGateway {
+                let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")
+                let sites = GatewaySites()
+                for (t, _) in torrents { sites.add(seeded: t) }
+                var options = GatewayOptions()
+                options.singleSiteAtRoot = true
+                options.spa = spa
+                let server = GatewayServer(sites: sites, options: options)
+                do {
+                    httpPort = try runAsync { try await server.start(host: gHost, port: gPort) }
+                } catch {
+                    server.stop()
+                    seeder.shutdown()
+                    throw ValidationFailure("cannot serve HTTP on \(gateway): \(error)")
+                }
+                http = server
+                log.gateway(host: gHost, port: httpPort!, single: torrents.count == 1)
+            }
             for (t, torrentPath) in torrents {
                 let magnet = MagnetLink(metainfo: t.metainfo, peers: ["\(advertised):\(boundPort)"])
-                log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath)
+                log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath, gatewayPort: httpPort)
             }
             for (h, p) in outgoing { seeder.connect(host: h, port: p) }
             log.ready(offline: offline)
@@ -106,6 +136,7 @@ struct Seed: ParsableCommand {
             status.start()
             stop.wait()
             status.stop()
+            http?.stop()
             seeder.shutdown()
             log.stopped(uploaded: torrents.reduce(0) { $0 + $1.0.uploaded })
             _ = signalSources

@@ -1,0 +1,150 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import NIOPosix
+import Synchronization
+
+public struct GatewayOptions: Sendable {
+    /// With exactly one site, serve it at `/` for every Host other than `localhost`.
+    public var singleSiteAtRoot = false
+    /// Serve `/index.html` for missing paths without an extension (single-page apps).
+    public var spa = false
+    /// Start fetching a valid site id this gateway does not know (from the peers it knows).
+    public var fetchUnknownIDs = false
+    /// How long a request waits for a site's metadata or for the bytes it asked for.
+    public var timeout: Double = 30
+    /// A request head must arrive within this long of the connection opening or of the
+    /// previous response (slow clients cannot hold connections forever).
+    public var headTimeout: TimeAmount = .seconds(20)
+    public init() {}
+}
+
+/// The HTTP gateway: Hummingbird serving `GatewayResponder` on one address, until stopped.
+public final class GatewayServer: Sendable {
+    public let sites: GatewaySites
+    private let options: GatewayOptions
+    private let boundPort = PortBox()
+    private let task = Mutex<Task<Void, any Error>?>(nil)
+    private let threadPool: NIOThreadPool
+
+    public init(sites: GatewaySites, options: GatewayOptions) {
+        self.sites = sites
+        self.options = options
+        threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+    }
+
+    public var port: Int { boundPort.value }
+
+    /// Binds `host:port` (trying the next ports when taken; 0 picks any) and starts serving.
+    /// Returns the port bound.
+    public func start(host: String, port: Int, attempts: Int = 10) async throws -> Int {
+        var lastError: (any Error)?
+        for p in (port == 0 ? [0] : Array(port..<min(65536, port + attempts))) {
+            do { return try await start(host: host, exactPort: p) } catch {
+                lastError = error
+                if "\(error)".contains("Address already in use") { continue }
+                throw error
+            }
+        }
+        throw lastError!
+    }
+
+    private func start(host: String, exactPort: Int) async throws -> Int {
+        let (stream, continuation) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let portBox = boundPort
+        let responder = GatewayResponder(sites: sites, options: options, port: { portBox.value },
+                                         loop: MultiThreadedEventLoopGroup.singleton.next(), threadPool: threadPool)
+        var logger = Logger(label: "webseed.gateway")
+        logger.logLevel = .critical
+        let headTimeout = options.headTimeout
+        let app = Application(
+            responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [HeadDeadlineHandler(timeout: headTimeout)], idleTimeout: .seconds(75))),
+            configuration: .init(address: .hostname(host, port: exactPort), serverName: nil, backlog: 1024, reuseAddress: true),
+            onServerRunning: { channel in
+                let p = channel.localAddress?.port ?? exactPort
+                portBox.set(p)
+                continuation.yield(.success(p))
+            },
+            logger: logger
+        )
+        let t = Task {
+            do { try await app.run() } catch {
+                continuation.yield(.failure(error))
+                throw error
+            }
+        }
+        for await outcome in stream {
+            switch outcome {
+            case .success(let p):
+                task.withLock { $0 = t }
+                return p
+            case .failure(let e):
+                throw e
+            }
+        }
+        throw CancellationError()
+    }
+
+    public func stop() {
+        task.withLock { $0 }?.cancel()
+        try? threadPool.syncShutdownGracefully()
+    }
+}
+
+/// Closes a connection whose request head does not arrive in time: from the connection's
+/// start, and again after each response, the next head must come within `timeout`.
+final class HeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+}
+
+final class PortBox: Sendable {
+    private let port = Mutex(0)
+    var value: Int { port.withLock { $0 } }
+    func set(_ p: Int) { port.withLock { $0 = p } }
+    /// True the first time only (used as a once-flag).
+    func claim() -> Bool { port.withLock { v in defer { v = 1 }; return v == 0 } }
+}

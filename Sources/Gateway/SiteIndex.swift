@@ -1,0 +1,36 @@
+import Metainfo
+
+/// A torrent's files as a web server sees them: paths to file indices, and folders with
+/// their entries for listings.
+public struct SiteIndex: Sendable {
+    public struct Entry: Sendable {
+        public var name: String
+        public var isFolder: Bool
+        public var size: Int64
+    }
+
+    let files: [String: Int]
+    /// Folder path ("" for the root) → its entries, sorted by name.
+    let folders: [String: [Entry]]
+
+    public init(_ m: Metainfo) {
+        var files: [String: Int] = [:]
+        var folders: [String: [String: Entry]] = ["": [:]]
+        for (i, f) in m.files.enumerated() where !f.isSymlink {
+            let path = f.pathString
+            files[path] = i
+            var parent = ""
+            for (depth, part) in f.path.enumerated() {
+                let isLast = depth == f.path.count - 1
+                folders[parent, default: [:]][part] = Entry(name: part, isFolder: !isLast, size: isLast ? f.length : 0)
+                parent = parent.isEmpty ? part : parent + "/" + part
+                if !isLast && folders[parent] == nil { folders[parent] = [:] }
+            }
+        }
+        self.files = files
+        self.folders = folders.mapValues { $0.values.sorted { $0.name < $1.name } }
+    }
+
+    public func file(_ path: String) -> Int? { files[path] }
+    public func folder(_ path: String) -> [Entry]? { folders[path] }
+}
