@@ -24,6 +24,10 @@ struct GatewayResponder: HTTPResponder {
         let target = request.head.path ?? "/"
         guard target.utf8.count <= SitePath.maxLength else { return plain(.uriTooLong, "URL too long") }
         let (rawPath, query) = split(target)
+        // RFC 9112 §3.2: a request with more than one Host is rejected (which site would it be?).
+        if request.headers.filter({ $0.name.canonicalName == "host" }).count > (request.head.authority == nil ? 1 : 0) {
+            return plain(.badRequest, "more than one Host header")
+        }
         let host = hostName(request)
 
         // <site-id>.localhost: each site its own origin.
@@ -36,6 +40,9 @@ struct GatewayResponder: HTTPResponder {
             let idPart = rest.prefix { $0 != "/" }
             guard let site = resolve(String(idPart)) else { return plain(.notFound, "unknown site '\(idPart.prefix(80))'") }
             let inner = rest.dropFirst(idPart.count)
+            if !inner.isEmpty {
+                do { _ = try SitePath.segments(inner) } catch { return plain(.badRequest, "bad path: \(error.description)") }
+            }
             if host.isLoopbackName {
                 // Loopback: move to the site's own origin, so sites never share one.
                 let path = inner.isEmpty ? "/" : String(inner)
@@ -196,6 +203,22 @@ struct GatewayResponder: HTTPResponder {
                 return plain(.gatewayTimeout, "\(f.pathString) did not arrive from peers within \(Int(options.timeout)) s")
             } catch {
                 return plain(.badGateway, "\(f.pathString) cannot be fetched: \(error)")
+            }
+        }
+        // A file that is no longer exactly the one that verified is checked in full before the
+        // status line goes out, so a change found anywhere in the range is an error status,
+        // not a cut-off body. (Unchanged files stream at once; each chunk is checked anyway.)
+        if !span.isEmpty, !torrent.isUnchanged(file: file) {
+            do {
+                var at = span.lowerBound
+                while at < span.upperBound {
+                    let n = Int(min(Int64(Self.chunk), span.upperBound - at))
+                    let from = at
+                    _ = try await threadPool.runIfActive { try torrent.readVerified(file: file, offset: from, length: n) }
+                    at += Int64(n)
+                }
+            } catch {
+                return plain(.badGateway, "\(f.pathString) cannot be served: \(error)")
             }
         }
         if request.method == .head { return Response(status: code, headers: headers) }

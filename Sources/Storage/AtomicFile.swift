@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -14,7 +16,7 @@ public enum AtomicFile {
         if !overwrite && access(path, F_OK) == 0 { throw .outputExists(path) }
         let dir = parentDirectory(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
-        let temp = dir + "/." + base + ".tmp-\(getpid())"
+        let temp = dir + "/." + base + ".tmp-\(getpid())-\(nextTemporaryNumber())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .writeFailed(path, reason: errnoText(errno)) }
         var ok = false
@@ -46,6 +48,10 @@ public enum AtomicFile {
         }
         ok = true
     }
+
+    /// Two threads of one process writing the same file each get their own temporary file.
+    private static let counter = Mutex(0)
+    private static func nextTemporaryNumber() -> Int { counter.withLock { $0 += 1; return $0 } }
 
     static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

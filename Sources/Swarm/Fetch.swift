@@ -430,6 +430,7 @@ final class Fetch {
         if fileLeaves[f] == nil { fileLeaves[f] = [SHA256Digest](repeating: .zero, count: count) }
         let first = Int((Int64(p) * Int64(m.pieceLength) - file.offset) / Int64(blockSize))
         for (i, l) in leaves.enumerated() where first + i < count { fileLeaves[f]![first + i] = l }
+        torrent?.addLeaves(file: f, first: first, leaves)
         leavesKnown[f, default: 0] += leaves.count
     }
 
@@ -618,13 +619,13 @@ final class Fetch {
             // Files holding verified pieces are trusted as they are now (see SeedTorrent.readBlock).
             torrent.wrote(file: f, generation: g)
         }
+        self.torrent = torrent
         for (f, runs) in start.leaves {
             for run in runs {
                 let p = Int((check.metainfo.files[f].offset + Int64(run.index) * Int64(blockSize)) / Int64(check.metainfo.pieceLength))
                 noteLeaves(file: f, piece: p, run.leaves)
             }
         }
-        self.torrent = torrent
         published.set(torrent)
         for w in readyWaiters { w.succeed(torrent) }
         readyWaiters.removeAll()
@@ -671,7 +672,7 @@ final class Fetch {
             switch result {
             case .success(let done):
                 let (trees, generations) = (done.trees, done.generations)
-                for t in trees { torrent.addTree(t) }
+                for (f, t) in trees { torrent.addTree(t, file: f) }
                 for (f, g) in generations { torrent.wrote(file: f, generation: g) }
                 fileLeaves = [:]
                 phase = .complete

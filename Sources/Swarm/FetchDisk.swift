@@ -3,6 +3,7 @@ import Merkle
 import Metainfo
 import NIOCore
 import Storage
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -137,7 +138,7 @@ enum FetchDisk {
     static func finish(check: PieceCheck, reader: PieceReader, directory: String, leaves: [Int: [SHA256Digest]],
                        known: [Int: Int], recordPath: String) throws(FetchError) -> Finished {
         let m = check.metainfo
-        var trees: [MerkleTree] = []
+        var trees: [(file: Int, tree: MerkleTree)] = []
         if m.version.hasV2 {
             var buffer = [UInt8](repeating: 0, count: blockSize)
             let h = SHA256Hasher()
@@ -158,33 +159,48 @@ enum FetchDisk {
                 }
                 let tree = MerkleTree(leaves: layer)
                 guard tree.root == f.piecesRoot else { throw .storage(.unreadable(f.pathString, reason: "it changed during the download")) }
-                trees.append(tree)
+                trees.append((i, tree))
             }
         }
-        do {
-            try reader.sync()
-            try DownloadRecord(metainfo: m, directory: directory, pieces: PieceSet(count: m.pieceCount, full: true)).save(metainfo: m, path: recordPath)
-        } catch {
-            throw .storage(error)
-        }
+        try RecordWriter.shared.save(metainfo: m, reader: reader, directory: directory, pieces: PieceSet(count: m.pieceCount, full: true),
+                                     path: recordPath, final: true)
         var generations: [Int: FileGeneration] = [:]
         for (i, f) in m.files.enumerated() where f.length > 0 && !f.isSymlink { generations[i] = reader.generation(ofTorrentFile: i) }
         return Finished(trees: trees, generations: generations)
     }
 
     struct Finished: Sendable {
-        var trees: [MerkleTree]
+        var trees: [(file: Int, tree: MerkleTree)]
         var generations: [Int: FileGeneration]
     }
 
     /// Flushes what was written, then records the pieces written before the flush.
     static func saveRecord(metainfo m: Metainfo, reader: PieceReader, directory: String, pieces: PieceSet, path: String) throws(FetchError) {
-        do {
-            try reader.sync()
-            try DownloadRecord(metainfo: m, directory: directory, pieces: pieces).save(metainfo: m, path: path)
-        } catch {
-            throw .storage(error)
+        try RecordWriter.shared.save(metainfo: m, reader: reader, directory: directory, pieces: pieces, path: path, final: false)
+    }
+}
+
+/// Writes download records one at a time per path, and never replaces the final record of
+/// a completed download with an older one (a periodic save may still be running when the
+/// download completes).
+final class RecordWriter: Sendable {
+    static let shared = RecordWriter()
+    private let state = Mutex<Set<String>>([])
+    private let writing = Mutex(())
+
+    func save(metainfo m: Metainfo, reader: PieceReader, directory: String, pieces: PieceSet, path: String, final: Bool) throws(FetchError) {
+        let result: Result<Void, FetchError> = writing.withLock { _ in
+            if state.withLock({ $0.contains(path) }) { return .success(()) }
+            do throws(StorageError) {
+                try reader.sync()
+                try DownloadRecord(metainfo: m, directory: directory, pieces: pieces).save(metainfo: m, path: path)
+            } catch {
+                return .failure(.storage(error))
+            }
+            if final { state.withLock { _ = $0.insert(path) } }
+            return .success(())
         }
+        try result.get()
     }
 }
 

@@ -26,6 +26,8 @@ public final class SeedTorrent: Sendable {
         var uploaded: Int64 = 0
         var failedFiles: Set<Int> = []
         var peers = 0
+        /// Leaf hashes of verified pieces of files a download is still filling.
+        var partialLeaves: [Int: [SHA256Digest]] = [:]
     }
 
     /// `writable`: a download writes into `directory` through this torrent's reader.
@@ -50,8 +52,22 @@ public final class SeedTorrent: Sendable {
     /// verified bytes), so reads of its verified pieces need no hashing.
     func wrote(file: Int, generation: FileGeneration?) { state.withLock { $0.generations[file] = generation } }
 
-    /// A file is complete: its tree answers hash requests.
-    func addTree(_ tree: MerkleTree) { state.withLock { $0.trees[tree.root] = tree } }
+    /// A file is complete: its tree answers hash requests (and checks reads).
+    func addTree(_ tree: MerkleTree, file: Int) {
+        state.withLock { s in
+            s.trees[tree.root] = tree
+            s.partialLeaves[file] = nil
+        }
+    }
+
+    /// Leaf hashes of a piece a download verified in `file`, starting at leaf `first`.
+    func addLeaves(file: Int, first: Int, _ leaves: [SHA256Digest]) {
+        let count = Int((metainfo.files[file].length + Int64(blockSize) - 1) / Int64(blockSize))
+        state.withLock { s in
+            if s.partialLeaves[file] == nil { s.partialLeaves[file] = [SHA256Digest](repeating: .zero, count: count) }
+            for (i, l) in leaves.enumerated() where first + i < count { s.partialLeaves[file]![first + i] = l }
+        }
+    }
     public var uploaded: Int64 { state.withLock { $0.uploaded } }
     func addUploaded(_ n: Int) { state.withLock { $0.uploaded += Int64(n) } }
 
@@ -172,14 +188,18 @@ public final class SeedTorrent: Sendable {
         let lastLeafEnd = min(((fileEnd + Int64(blockSize) - 1) / Int64(blockSize)) * Int64(blockSize), f.length)
         let start = firstLeaf * Int64(blockSize)
         var whole = try read(offset: f.offset + start, length: Int(max(lastLeafEnd, start) - start), allocator: allocator)
-        if let root = f.piecesRoot, let tree = trees[root] {
+        // The file's leaves: from its tree, or while a download is still filling it, those of
+        // the pieces verified so far (zero for the rest, which never match a real hash).
+        let leaves: [SHA256Digest]? = f.piecesRoot.flatMap { root in trees[root]?.layers[0] } ?? state.withLock { $0.partialLeaves[file] }
+        if let leaves {
             let ok = whole.withUnsafeReadableBytes { raw -> Bool in
                 let h = SHA256Hasher()
                 var i = 0
                 var leaf = Int(firstLeaf)
                 while i < raw.count {
                     let n = min(blockSize, raw.count - i)
-                    if h.hash(UnsafeRawBufferPointer(rebasing: raw[i..<(i + n)])) != tree.layers[0][leaf] { return false }
+                    guard leaf < leaves.count, leaves[leaf] != .zero,
+                          h.hash(UnsafeRawBufferPointer(rebasing: raw[i..<(i + n)])) == leaves[leaf] else { return false }
                     i += n
                     leaf += 1
                 }
@@ -273,12 +293,20 @@ public final class SeedTorrent: Sendable {
         let start = f.offset + offset
         let pl = Int64(metainfo.pieceLength)
         let first = Int(start / pl), last = Int((start + Int64(length) - 1) / pl)
-        guard state.withLock({ s in (first...last).allSatisfy { s.pieces.contains($0) } }) else { throw .notServable(piece: first) }
+        let (servable, failed) = state.withLock { s in ((first...last).allSatisfy { s.pieces.contains($0) }, s.failedFiles.contains(file)) }
+        guard servable else { throw failed ? .changedOnDisk(path: f.pathString) : .notServable(piece: first) }
         if let verified = generation(file) {
             let bytes = try read(offset: start, length: length, allocator: allocator)
             if reader.generation(ofTorrentFile: file) == verified { return bytes }
         }
         return try readHashed(offset: start, length: length, file: file, piece: first, allocator: allocator)
+    }
+
+    /// Whether file `file` is still exactly the one that verified (size, mtime, ctime, inode).
+    /// When it is not, a reader must expect `readVerified` to hash, and possibly to fail.
+    public func isUnchanged(file: Int) -> Bool {
+        guard let verified = generation(file) else { return false }
+        return reader.generation(ofTorrentFile: file) == verified
     }
 
     /// Peers connected to this torrent (for status pages).
