@@ -13,7 +13,7 @@ enum StatusPage {
             <td>\(bytes(s.total))</td>
             <td><div class="bar"><span style="width:\(Int(share * 100))%"></span></div>\(Int((share * 100).rounded(.down)))%</td>
             <td>\(s.peers)</td><td>\(bytes(Int64(s.up)))/s</td><td>\(bytes(Int64(s.down)))/s</td>
-            <td><a href="\(escape(s.url))">\(escape(s.url))</a><br><a href="/site/\(site.id)/">/site/\(site.id.prefix(8))…/</a></td></tr>
+            <td><a class="open" href="\(escape(s.url))">Open site</a><br><a href="/site/\(site.id)/"><code>/site/\(site.id.prefix(10))…/</code></a></td></tr>
 
             """
         }
@@ -26,7 +26,8 @@ enum StatusPage {
         body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d2330;background:#f6f7f9}
         h1{font-size:1.4rem;margin:0 0 .2rem}p.sub{color:#5b6474;margin:0 0 1.5rem}
         table{width:100%;border-collapse:collapse;background:#fff;border-radius:10px;overflow:hidden;box-shadow:0 1px 3px #0001}
-        th,td{text-align:left;padding:.7rem .9rem;border-bottom:1px solid #eceef2;vertical-align:top}
+        th,td{text-align:left;padding:.7rem .9rem;border-bottom:1px solid #eceef2;vertical-align:top;white-space:nowrap}
+        td:first-child{white-space:normal;word-break:break-all}a.open{font-weight:600}
         th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;color:#5b6474;background:#fafbfc}
         code{font-size:.75rem;color:#5b6474}a{color:#2457c5;text-decoration:none}a:hover{text-decoration:underline}
         .bar{width:7rem;height:.5rem;background:#e6e9ef;border-radius:4px;overflow:hidden;margin:.45rem 0 .2rem}
