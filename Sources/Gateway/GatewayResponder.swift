@@ -127,7 +127,11 @@ struct GatewayResponder: HTTPResponder {
         }
         let (torrent, index): (SeedTorrent, SiteIndex)
         do {
-            (torrent, index) = try await withDeadline(options.timeout) { site.ready(on: loop) }
+            if let now = site.readyNow {
+                (torrent, index) = now  // no hop to another thread for a site already readable
+            } else {
+                (torrent, index) = try await withDeadline(options.timeout) { site.ready(on: loop) }
+            }
         } catch is DeadlineExceeded {
             return plain(.gatewayTimeout, "the site's metadata did not arrive from peers within \(Int(options.timeout)) s")
         } catch {
@@ -139,37 +143,37 @@ struct GatewayResponder: HTTPResponder {
         if isFolderRequest {
             let folder = path
             if let i = index.file(folder.isEmpty ? "index.html" : folder + "/index.html") {
-                return try await serveFile(site, torrent, i, request: request, status: .ok, cache: cache)
+                return try await serveFile(site, torrent, index, i, request: request, status: .ok, cache: cache)
             }
             if let entries = index.folder(folder) {
                 return html(.ok, StatusPage.listing(folder: folder, entries: entries), request: request, cache: cache)
             }
         } else if let i = index.file(path) {
-            return try await serveFile(site, torrent, i, request: request, status: .ok, cache: cache)
+            return try await serveFile(site, torrent, index, i, request: request, status: .ok, cache: cache)
         } else if index.folder(path) != nil {
             let last = segments.last.map(SitePath.encode) ?? ""
             return redirect("\(last)/\(query.map { "?" + $0 } ?? "")")
         }
         // Not found: a single-page app's index, the site's own 404 page, or ours.
         if options.spa, !(segments.last ?? "").contains("."), let i = index.file("index.html") {
-            return try await serveFile(site, torrent, i, request: request, status: .ok, cache: cache)
+            return try await serveFile(site, torrent, index, i, request: request, status: .ok, cache: cache)
         }
         if let i = index.file("404.html") {
-            return try await serveFile(site, torrent, i, request: request, status: .notFound, cache: "no-cache")
+            return try await serveFile(site, torrent, index, i, request: request, status: .notFound, cache: "no-cache")
         }
         return plain(.notFound, "not found")
     }
 
-    private func serveFile(_ site: GatewaySites.Site, _ torrent: SeedTorrent, _ file: Int, request: Request,
+    private func serveFile(_ site: GatewaySites.Site, _ torrent: SeedTorrent, _ index: SiteIndex, _ file: Int, request: Request,
                            status: HTTPResponse.Status, cache: String) async throws -> Response {
         let f = torrent.metainfo.files[file]
         let length = f.length
         var headers = HTTPFields()
-        headers[.contentType] = MIME.type(forPath: f.pathString)
+        headers[.contentType] = index.contentTypes[file]
         headers[.xContentTypeOptions] = "nosniff"
         headers[.cacheControl] = cache
         headers[.acceptRanges] = "bytes"
-        let etag = "\"\(f.piecesRoot?.hex ?? Digests.sha256([UInt8]()).hex)\""
+        let etag = index.etags[file]
         headers[.eTag] = etag
         if status == .ok, let inm = request.headers[.ifNoneMatch],
            inm.split(separator: ",").contains(where: { let t = $0.trimmingSpaces; return t == "*" || t == etag || t == "W/" + etag }) {
@@ -194,7 +198,7 @@ struct GatewayResponder: HTTPResponder {
         let total = span.upperBound - span.lowerBound
         headers[.contentLength] = String(total)
         // A site still being fetched: ask for these bytes first and wait for them to verify.
-        if let fetch = site.fetch, !span.isEmpty {
+        if let fetch = site.fetch, !span.isEmpty, !torrent.isVerified(file: file, range: span) {
             do {
                 try await withDeadline(options.timeout) {
                     fetch.want(file: file, range: span, deadline: Double(NIODeadline.now().uptimeNanoseconds) / 1e9)
@@ -208,7 +212,7 @@ struct GatewayResponder: HTTPResponder {
         // A file that is no longer exactly the one that verified is checked in full before the
         // status line goes out, so a change found anywhere in the range is an error status,
         // not a cut-off body. (Unchanged files stream at once; each chunk is checked anyway.)
-        if !span.isEmpty, !torrent.isUnchanged(file: file) {
+        if total > Int64(Self.chunk), !torrent.isUnchanged(file: file) {
             do {
                 var at = span.lowerBound
                 while at < span.upperBound {

@@ -95,7 +95,8 @@ public final class GatewayServer: Sendable {
 }
 
 /// Closes a connection whose request head does not arrive in time: from the connection's
-/// start, and again after each response, the next head must come within `timeout`.
+/// start, and again after each response, the next head must come within `timeout`
+/// (checked every few seconds by one timer per connection, so requests cost no timer work).
 final class HeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -103,41 +104,51 @@ final class HeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let timeout: TimeAmount
+    private var waitingSince: NIODeadline?
     private var timer: Scheduled<Void>?
 
     init(timeout: TimeAmount) { self.timeout = timeout }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
+        if context.channel.isActive { start(context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context)
+        start(context)
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
-            timer?.cancel()
-            timer = nil
-        }
+        if case .head = unwrapInboundIn(data) { waitingSince = nil }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context) }
+        if case .end = unwrapOutboundIn(data) { waitingSince = .now() }
         context.write(data, promise: promise)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
-        timer?.cancel()
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    private func start(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        waitingSince = .now()
+        schedule(channel: context.channel, loop: context.eventLoop)
+    }
+
+    private func schedule(channel: any Channel, loop: any EventLoop) {
+        timer = loop.assumeIsolated().scheduleTask(in: min(timeout, .seconds(5))) { [weak self] in
+            guard let self else { return }
+            if let since = self.waitingSince, NIODeadline.now() - since >= self.timeout {
+                channel.close(promise: nil)
+            } else {
+                self.schedule(channel: channel, loop: loop)
+            }
+        }
     }
 }
 

@@ -31,6 +31,9 @@ public final class GatewaySites: Sendable {
             id = SiteID.encode(v2Hash)
         }
 
+        /// The torrent and its index if they can be read now (always for seeded sites).
+        var readyNow: (SeedTorrent, SiteIndex)? { cached.withLock { $0 } }
+
         /// The torrent and its index once they can be read (at once for seeded sites).
         func ready(on loop: any EventLoop) -> EventLoopFuture<(SeedTorrent, SiteIndex)> {
             if let c = cached.withLock({ $0 }) { return loop.makeSucceededFuture(c) }

@@ -1,3 +1,4 @@
+import Hashing
 import Metainfo
 
 /// A torrent's files as a web server sees them: paths to file indices, and folders with
@@ -10,6 +11,9 @@ public struct SiteIndex: Sendable {
     }
 
     let files: [String: Int]
+    /// Per file (index into the metainfo's files): its strong ETag (the pieces root) and type.
+    let etags: [String]
+    let contentTypes: [String]
     /// Folder path ("" for the root) → its entries, sorted by name.
     let folders: [String: [Entry]]
 
@@ -28,6 +32,9 @@ public struct SiteIndex: Sendable {
             }
         }
         self.files = files
+        let empty = "\"" + Digests.sha256([UInt8]()).hex + "\""
+        etags = m.files.map { f in f.piecesRoot.map { "\"" + $0.hex + "\"" } ?? empty }
+        contentTypes = m.files.map { MIME.type(forPath: $0.pathString) }
         self.folders = folders.mapValues { $0.values.sorted { $0.name < $1.name } }
     }
 

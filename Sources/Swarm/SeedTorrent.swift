@@ -302,6 +302,15 @@ public final class SeedTorrent: Sendable {
         return try readHashed(offset: start, length: length, file: file, piece: first, allocator: allocator)
     }
 
+    /// Whether every piece under bytes `range` of file `file` has verified.
+    public func isVerified(file: Int, range: Range<Int64>) -> Bool {
+        let f = metainfo.files[file]
+        guard !range.isEmpty else { return true }
+        let pl = Int64(metainfo.pieceLength)
+        let first = Int((f.offset + range.lowerBound) / pl), last = Int((f.offset + range.upperBound - 1) / pl)
+        return state.withLock { s in (first...last).allSatisfy { s.pieces.contains($0) } }
+    }
+
     /// Whether file `file` is still exactly the one that verified (size, mtime, ctime, inode).
     /// When it is not, a reader must expect `readVerified` to hash, and possibly to fail.
     public func isUnchanged(file: Int) -> Bool {

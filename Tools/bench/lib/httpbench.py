@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 WRK_LUA = os.path.join(HERE, "wrk_report.lua")
@@ -273,13 +274,24 @@ HARNESS_HTML = """<!DOCTYPE html>
 <body>
 <pre id="result">pending</pre>
 <script src="go.js"></script>
+<script>var HOLD_MS = %(hold_ms)d;</script>
 <script>
 (function () {
   var out = document.getElementById("result");
   var f = document.createElement("iframe");
   var t0 = performance.now();
   f.onload = function () {
-    out.textContent = "RESULT " + JSON.stringify({load_ms: performance.now() - t0});
+    var t1 = performance.now();
+    // load_ms on the page's monotonic clock; t0/t1 also as Unix time in ms (timeOrigin + now),
+    // to line the page's clock up with the benchmark's (same machine, same wall clock).
+    out.textContent = "RESULT " + JSON.stringify({load_ms: t1 - t0, t0_unix_ms: performance.timeOrigin + t0,
+                                                  t1_unix_ms: performance.timeOrigin + t1});
+    // Hold the harness's load event (and so the DOM dump and the browser's exit) a while
+    // longer, so that what the page does after its load event (js/app.js's fetch of
+    // assets.json) can finish and be checked in the NetLog; the clock has already stopped.
+    var hold = new Image();
+    hold.src = "hold.gif?ms=" + HOLD_MS;
+    document.body.appendChild(hold);
   };
   f.src = TARGET;
   document.body.appendChild(f);
@@ -289,28 +301,37 @@ HARNESS_HTML = """<!DOCTYPE html>
 """
 
 
+GIF_1X1 = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+
+
 class Harness:
     """A loopback HTTP server for the harness page; `arm(fn)` sets what answers go.js:
-    fn() is called when the browser asks for it and returns the URL to load."""
+    fn() is called when the browser asks for it and returns the URL to load; `answered` is the
+    Unix time just after it returned."""
 
-    def __init__(self):
+    def __init__(self, hold_ms=1000):
         self.fn = None
-        self.go_at = None
+        self.hold_ms = hold_ms
+        self.answered = None
         harness = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path.startswith("/go.js"):
-                    harness.go_at = time.perf_counter()
                     try:
                         url = harness.fn()
+                        harness.answered = time.time()
                         body = ("var TARGET = %s;\n" % json.dumps(url)).encode()
                     except Exception as e:  # noqa: BLE001 (reported in the page)
                         harness.error = str(e)
                         body = b"var TARGET = 'about:blank';\n"
                     ctype = "application/javascript"
+                elif self.path.startswith("/hold.gif"):
+                    q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                    time.sleep(min(10.0, int(q.get("ms", ["0"])[0]) / 1000))
+                    body, ctype = GIF_1X1, "image/gif"
                 elif self.path in ("/", "/harness.html"):
-                    body, ctype = HARNESS_HTML.encode(), "text/html; charset=utf-8"
+                    body, ctype = (HARNESS_HTML % {"hold_ms": harness.hold_ms}).encode(), "text/html; charset=utf-8"
                 else:
                     self.send_error(404)
                     return
@@ -326,6 +347,7 @@ class Harness:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, addr: None  # e.g. the browser hung up early
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d/harness.html" % self.port
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -334,7 +356,7 @@ class Harness:
 
     def arm(self, fn):
         self.fn = fn
-        self.go_at = None
+        self.answered = None
         self.error = None
 
     def close(self):
@@ -449,6 +471,7 @@ def page_load(binary, harness, target_fn, workdir, timeout=60):
     if res is None:
         raise RuntimeError("chromium printed no result (exit %d): %s" % (rc, err.strip()[-300:]))
     res["wall_s"] = wall
+    res["answered_unix_ms"] = 1000 * harness.answered if harness.answered else None
     res["requests"] = reqs or []
     return res
 
