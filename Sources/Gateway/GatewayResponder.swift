@@ -222,6 +222,7 @@ struct GatewayResponder: HTTPResponder {
                     at += Int64(n)
                 }
             } catch {
+                noteFailure(error, torrent)
                 return plain(.badGateway, "\(f.pathString) cannot be served: \(error)")
             }
         }
@@ -233,6 +234,7 @@ struct GatewayResponder: HTTPResponder {
         do {
             first = try await read(torrent, file, span.lowerBound, firstLength)
         } catch {
+            noteFailure(error, torrent)
             return plain(.badGateway, "\(f.pathString) cannot be served: \(error)")
         }
         if Int64(firstLength) == total {
@@ -247,7 +249,13 @@ struct GatewayResponder: HTTPResponder {
                 let from = at
                 // A chunk that fails verification ends the response short: the browser sees a
                 // cut-off transfer, never wrong bytes.
-                let bytes = try await pool.runIfActive { try torrent.readVerified(file: file, offset: from, length: n) }
+                let bytes: ByteBuffer
+                do {
+                    bytes = try await pool.runIfActive { try torrent.readVerified(file: file, offset: from, length: n) }
+                } catch {
+                    noteFailure(error, torrent)
+                    throw error
+                }
                 try await writer.write(bytes)
                 at += Int64(n)
             }
@@ -259,6 +267,12 @@ struct GatewayResponder: HTTPResponder {
     private func read(_ torrent: SeedTorrent, _ file: Int, _ offset: Int64, _ length: Int) async throws -> ByteBuffer {
         if length <= 64 << 10 { return try torrent.readVerified(file: file, offset: offset, length: length) }
         return try await threadPool.runIfActive { try torrent.readVerified(file: file, offset: offset, length: length) }
+    }
+
+    /// A file found changed on disk is reported once (the seeder's log names it).
+    private func noteFailure(_ error: any Error, _ torrent: SeedTorrent) {
+        guard case .changedOnDisk(let path)? = error as? SeedTorrent.ReadError else { return }
+        options.onFileChanged?(torrent.metainfo.name, path)
     }
 
     // MARK: helpers

@@ -17,6 +17,8 @@ public struct GatewayOptions: Sendable {
     /// A request head must arrive within this long of the connection opening or of the
     /// previous response (slow clients cannot hold connections forever).
     public var headTimeout: TimeAmount = .seconds(20)
+    /// Told (site name, path) when a file is found changed on disk while serving it; once per file.
+    public var onFileChanged: (@Sendable (String, String) -> Void)?
     public init() {}
 }
 

@@ -7,6 +7,7 @@ import NIOCore
 import Gateway
 import Storage
 import Swarm
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -113,6 +114,10 @@ struct Seed: ParsableCommand {
                 var options = GatewayOptions()
                 options.singleSiteAtRoot = true
                 options.spa = spa
+                let reported = Mutex(Set<String>())
+                options.onFileChanged = { site, path in
+                    if reported.withLock({ $0.insert(site + "/" + path).inserted }) { log.seederEvent(.fileChanged(torrent: site, path: path)) }
+                }
                 let server = GatewayServer(sites: sites, options: options)
                 do {
                     httpPort = try runAsync { try await server.start(host: gHost, port: gPort) }

@@ -4,6 +4,7 @@ wrk runs read through a Lua `done` hook, and page loads timed in headless Chromi
 Everything listens on and connects to 127.0.0.1 (and *.localhost, which resolves to it) only.
 """
 
+import atexit
 import http.server
 import json
 import os
@@ -427,21 +428,36 @@ def netlog_requests(path):
     return sorted((r for r in reqs.values() if r["url"]), key=lambda r: r["start"] or 0)
 
 
+BROWSERS = set()  # process groups of running browsers
+
+
+@atexit.register
+def _end_browsers():
+    for pgid in list(BROWSERS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def run_browser(argv, timeout):
     """Runs Chromium in its own process group (so a time-out ends its helper processes too);
     returns (exit code, stdout, stderr) or raises on time-out."""
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
+    BROWSERS.add(p.pid)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
         raise RuntimeError("chromium did not finish within %d s" % timeout)
-    try:  # helpers that outlived the browser
-        os.killpg(p.pid, signal.SIGKILL)
-    except OSError:
-        pass
+    finally:
+        try:  # helpers that outlived the browser
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        BROWSERS.discard(p.pid)
     return p.returncode, out, err
 
 
