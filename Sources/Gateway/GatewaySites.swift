@@ -64,6 +64,7 @@ public final class GatewaySites: Sendable {
         }
     }
 
+    public static let maxSites = 256
     private let sites = Mutex<[String: Site]>([:])
     private let order = Mutex<[String]>([])
     /// Starts fetching a site the gateway does not hold (nil: this gateway cannot fetch).
@@ -88,6 +89,8 @@ public final class GatewaySites: Sendable {
         let id = SiteID.encode(v2)
         if let known = sites.withLock({ $0[id] }) { return known.id }
         guard let fetcher else { throw GatewayError.cannotFetch }
+        // Anyone can name a site id in a URL: the number of sites is bounded.
+        guard count < Self.maxSites else { throw GatewayError.tooManySites(Self.maxSites) }
         let handle = try fetcher(magnet)
         insert(Site(v2Hash: v2, fetch: handle))
         return id
@@ -119,9 +122,11 @@ enum GatewayError: Error, CustomStringConvertible {
     case unknownSite
     case notV2
     case cannotFetch
+    case tooManySites(Int)
 
     var description: String {
         switch self {
+        case .tooManySites(let n): "this gateway already serves \(n) sites"
         case .unknownSite: "unknown site"
         case .notV2: "the magnet link has no v2 info hash (urn:btmh:1220…); the gateway serves v2 and hybrid torrents"
         case .cannotFetch: "this gateway does not fetch sites"
