@@ -77,15 +77,7 @@ struct GatewayCommand: ParsableCommand {
             try makeDirectories(state)
             let log = EventLog(json: json)
 
-            let stop = DispatchSemaphore(value: 0)
-            var signalSources: [any DispatchSourceSignal] = []
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { stop.signal() }
-                s.resume()
-                signalSources.append(s)
-            }
+            let stop = StopSignal()
 
             let seeder = Seeder { event in log.seederEvent(event) }
             do {
@@ -140,7 +132,6 @@ struct GatewayCommand: ParsableCommand {
             server.stop()
             seeder.shutdown()
             log.stopped(uploaded: 0)
-            _ = signalSources
         }
     }
 }

@@ -69,15 +69,7 @@ struct Get: ParsableCommand {
             try makeDirectories(state)
             let log = FetchLog(json: json)
 
-            let stop = DispatchSemaphore(value: 0)
-            var signalSources: [any DispatchSourceSignal] = []
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { stop.signal() }
-                s.resume()
-                signalSources.append(s)
-            }
+            let stop = StopSignal()
 
             var options = FetchOptions(directory: output.map(resolvedPath), defaultParent: resolvedPath("."), stateDirectory: state)
             options.timeout = timeout
@@ -117,7 +109,6 @@ struct Get: ParsableCommand {
             let last = handle.progress
             let uploaded = handle.torrent?.uploaded ?? 0
             seeder.shutdown()
-            _ = signalSources
             if let e = outcome.withLock({ $0 }) { throw ValidationFailure(e.description) }
             log.stopped(downloaded: last.downloaded, uploaded: uploaded, complete: done.withLock { $0 })
         }

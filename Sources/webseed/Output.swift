@@ -149,3 +149,23 @@ private final class ResultBox<T: Sendable>: Sendable {
     func set(_ r: Result<T, any Error>) { result.withLock { $0 = r } }
     func get() throws -> T { try result.withLock { $0 }!.get() }
 }
+
+/// SIGINT and SIGTERM, caught from the moment this is made (so a signal right after
+/// "ready" still shuts down gracefully); `wait()` returns on the first one, or on `signal()`.
+final class StopSignal: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            _ = Glibc.signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [semaphore] in semaphore.signal() }
+            s.resume()
+            sources.append(s)
+        }
+    }
+
+    func signal() { semaphore.signal() }
+    func wait() { semaphore.wait() }
+}

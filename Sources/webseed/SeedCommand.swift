@@ -74,15 +74,7 @@ struct Seed: ParsableCommand {
             let log = EventLog(json: json)
             // Signals are caught before anything is announced, so a SIGTERM right after
             // "ready" still shuts down gracefully.
-            let stop = DispatchSemaphore(value: 0)
-            var signalSources: [any DispatchSourceSignal] = []
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { stop.signal() }
-                s.resume()
-                signalSources.append(s)
-            }
+            let stop = StopSignal()
 
             // Verify (or package) every source before listening: nothing unverified is served.
             var torrents: [(SeedTorrent, String?)] = []
@@ -144,7 +136,6 @@ struct Seed: ParsableCommand {
             http?.stop()
             seeder.shutdown()
             log.stopped(uploaded: torrents.reduce(0) { $0 + $1.0.uploaded })
-            _ = signalSources
         }
     }
 

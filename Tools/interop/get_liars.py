@@ -48,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from lib.common import Proc, Results, compare_tree, run  # noqa: E402
+from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
 
 LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
 PY = "/usr/bin/python3"
@@ -61,69 +62,6 @@ HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
 EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
 
 R = Results()
-
-
-# ---------------------------------------------------------------------------------------------
-# bencoding
-
-def bdecode(data, i=0):
-    """(value, index after it); strict enough for our own torrents and peers' dicts."""
-    c = data[i:i + 1]
-    if c == b"i":
-        j = data.index(b"e", i)
-        return int(data[i + 1:j]), j + 1
-    if c == b"l":
-        i += 1
-        out = []
-        while data[i:i + 1] != b"e":
-            v, i = bdecode(data, i)
-            out.append(v)
-        return out, i + 1
-    if c == b"d":
-        i += 1
-        out = {}
-        while data[i:i + 1] != b"e":
-            k, i = bdecode(data, i)
-            v, i = bdecode(data, i)
-            out[k] = v
-        return out, i + 1
-    if c.isdigit():
-        j = data.index(b":", i)
-        n = int(data[i:j])
-        if j + 1 + n > len(data):
-            raise ValueError("string runs past the end")
-        return data[j + 1:j + 1 + n], j + 1 + n
-    raise ValueError("bad bencoding at %d" % i)
-
-
-def bencode(v):
-    if isinstance(v, bool):
-        v = int(v)
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
-
-
-def info_span(raw):
-    """The raw bytes of the top-level info dict, exactly as in the file."""
-    assert raw[:1] == b"d"
-    i = 1
-    while raw[i:i + 1] != b"e":
-        k, i = bdecode(raw, i)
-        start = i
-        _, i = bdecode(raw, i)
-        if k == b"info":
-            return raw[start:i]
-    raise ValueError("no info dict")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 
 from lib.common import Proc, Results, compare_tree, free_port, run  # noqa: E402
+from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
 
 R = Results()
 BLOCK = 16384
@@ -63,51 +64,7 @@ WARNING_RE = re.compile(r"^(webseed: )?warning: ")
 
 
 # ---------------------------------------------------------------------------------------------
-# bencoding, torrents
-
-def bdecode(data, i=0):
-    c = data[i:i + 1]
-    if c == b"i":
-        j = data.index(b"e", i)
-        return int(data[i + 1:j]), j + 1
-    if c in (b"l", b"d"):
-        i += 1
-        items = []
-        while data[i:i + 1] != b"e":
-            v, i = bdecode(data, i)
-            items.append(v)
-        if c == b"l":
-            return items, i + 1
-        return dict(zip(items[0::2], items[1::2])), i + 1
-    j = data.index(b":", i)
-    n = int(data[i:j])
-    return data[j + 1:j + 1 + n], j + 1 + n
-
-
-def bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
-    raise TypeError(type(v))
-
-
-def info_span(raw):
-    i = 1
-    while raw[i:i + 1] != b"e":
-        k, i = bdecode(raw, i)
-        start = i
-        _, i = bdecode(raw, i)
-        if k == b"info":
-            return raw[start:i]
-    raise ValueError("no info dict")
-
+# torrents
 
 def magnet_of(torrent_path, name):
     info = info_span(open(torrent_path, "rb").read())
