@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "Swarm",
             dependencies: [
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
+        .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
             dependencies: ["Gateway", "Swarm", "Storage", "Metainfo", .product(name: "HummingbirdTesting", package: "hummingbird")],
