@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "DHT", dependencies: ["DHTProtocol"], swiftSettings: strict),
         .target(
             name: "Swarm",
             dependencies: [
@@ -68,9 +69,10 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
         .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol"], swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Swarm", "Storage", "Metainfo", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["Gateway", "Swarm", "Storage", "Metainfo"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,273 @@
+import DHTProtocol
+
+/// One DHT node's protocol state: answers queries, runs lookups, announces. Pure:
+/// datagrams and the time in, datagrams to send and events out; the UDP socket lives in
+/// `DHTService`. Tested node against node without sockets.
+public struct DHTNodeCore {
+    public struct Outgoing: Equatable, Sendable {
+        public var bytes: [UInt8]
+        public var to: Endpoint
+    }
+
+    public enum Event: Equatable, Sendable {
+        /// Peers found by a lookup (each reported once per lookup).
+        case peers(lookup: Int, [Endpoint])
+        /// A lookup finished: how many nodes answered, and whether it announced.
+        case lookupDone(lookup: Int, answered: Int, announced: Int)
+    }
+
+    public struct Configuration: Sendable {
+        /// Queries in flight per lookup (α).
+        public var parallelism = 3
+        /// A query not answered in this long counts as failed.
+        public var queryTimeout: Double = 2
+        /// A lookup ends after this long whatever it has found.
+        public var lookupTimeout: Double = 8
+        /// Datagrams accepted per second from one address (a burst of twice that).
+        public var perAddressRate: Double = 50
+        /// Addresses tracked for rate limiting at most.
+        public var maxTrackedAddresses = 10_000
+        /// Peers in one get_peers reply at most.
+        public var maxValues = 50
+        public init() {}
+    }
+
+    public let id: NodeID
+    public let configuration: Configuration
+    public private(set) var table: RoutingTable
+    private var tokens: TokenStore
+    private var store = PeerStore()
+    private var pending: [[UInt8]: Pending] = [:]
+    private var lookups: [Int: Lookup] = [:]
+    private var nextLookup = 1
+    private var nextTransaction: UInt16 = .random(in: 0...UInt16.max)
+    private var buckets: [IPAddress: (tokens: Double, at: Double)] = [:]
+    public private(set) var events: [Event] = []
+
+    struct Pending {
+        var method: KRPCMethod
+        var to: Endpoint
+        var node: NodeID?
+        var lookup: Int?
+        var sentAt: Double
+    }
+
+    struct Lookup {
+        var target: NodeID
+        var announcePort: UInt16?
+        var startedAt: Double
+        /// Known nodes, by distance to the target.
+        var candidates: [NodeInfo] = []
+        var queried: Set<NodeID> = []
+        var answered: [NodeID: [UInt8]] = [:]  // id → token
+        var inFlight = 0
+        var found: Set<Endpoint> = []
+    }
+
+    public init(id: NodeID, now: Double, configuration: Configuration = Configuration()) {
+        self.id = id
+        self.configuration = configuration
+        table = RoutingTable(ownID: id, now: now)
+        tokens = TokenStore(now: now)
+    }
+
+    /// Takes the events produced since the last call.
+    public mutating func drainEvents() -> [Event] {
+        defer { events.removeAll() }
+        return events
+    }
+
+    // MARK: incoming
+
+    public mutating func receive(_ datagram: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
+        guard datagram.count <= KRPCLimits.maxDatagramSize, admit(source.ip, now: now) else { return [] }
+        let message: KRPCMessage
+        do {
+            message = try KRPCMessage(decoding: datagram) { tid in pending[tid].flatMap { $0.to == source ? $0.method : nil } }
+        } catch {
+            // A query we cannot read gets an error reply (no larger than the query); anything else is dropped.
+            guard let tid = KRPCMessage.queryTransactionID(in: datagram) else { return [] }
+            let reply = KRPCMessage.error(tid, error.replyCode, error.replyCode == .methodUnknown ? "Method Unknown" : "Protocol Error").encoded()
+            return reply.count <= max(datagram.count, 64) ? [Outgoing(bytes: reply, to: source)] : []
+        }
+        switch message.body {
+        case .query(let q):
+            return answer(q, transaction: message.transactionID, from: source, querySize: datagram.count, readOnly: message.readOnly, now: now)
+        case .response(let r):
+            return replied(r, transaction: message.transactionID, from: source, now: now)
+        case .error:
+            if let p = pending.removeValue(forKey: message.transactionID) { return failed(p, now: now) }
+            return []
+        }
+    }
+
+    /// Token bucket per source address: a flood costs the flooder, not the node.
+    private mutating func admit(_ ip: IPAddress, now: Double) -> Bool {
+        let burst = configuration.perAddressRate * 2
+        var b = buckets[ip] ?? (burst, now)
+        b.tokens = min(burst, b.tokens + (now - b.at) * configuration.perAddressRate)
+        b.at = now
+        guard b.tokens >= 1 else { buckets[ip] = b; return false }
+        b.tokens -= 1
+        if buckets[ip] == nil, buckets.count >= configuration.maxTrackedAddresses {
+            buckets = buckets.filter { now - $0.value.at < 2 }
+            if buckets.count >= configuration.maxTrackedAddresses { return false }
+        }
+        buckets[ip] = b
+        return true
+    }
+
+    private mutating func answer(_ q: KRPCQuery, transaction t: [UInt8], from source: Endpoint, querySize: Int, readOnly: Bool, now: Double) -> [Outgoing] {
+        if !readOnly { _ = table.heard(from: NodeInfo(id: q.sender, endpoint: source), .queriedUs, now: now) }
+        var response = KRPCResponse(id: id)
+        switch q.arguments {
+        case .ping:
+            break
+        case .findNode(let f):
+            response.nodes = closeNodes(f.target, now: now)
+        case .getPeers(let g):
+            response.token = tokens.token(for: source.ip, now: now)
+            let values = store.peers(for: g.infoHash, max: configuration.maxValues, now: now, family: source.ip.family)
+            if values.isEmpty { response.nodes = closeNodes(g.infoHash, now: now) } else { response.values = values }
+        case .announcePeer(let a):
+            guard tokens.isValid(a.token, from: source.ip, now: now) else {
+                return [Outgoing(bytes: KRPCMessage.error(t, .protocolError, "Bad Token").encoded(), to: source)]
+            }
+            let port = a.impliedPort ? source.port : a.port
+            // Only the sender's own address can be announced (the token binds it); port 0 is refused.
+            if port != 0 { _ = store.announce(Endpoint(ip: source.ip, port: port), for: a.infoHash, seed: a.seed, now: now) }
+        }
+        var reply = KRPCMessage.response(t, response, requester: source).encoded()
+        // Never an amplifier: a reply is at most eight times the query (and one datagram).
+        while reply.count > max(8 * querySize, 256) || reply.count > KRPCLimits.maxDatagramSize {
+            if let v = response.values, v.count > 1 { response.values = Array(v.prefix(v.count / 2)) }
+            else if let n = response.nodes, n.count > 1 { response.nodes = Array(n.prefix(n.count / 2)) }
+            else { return [] }
+            reply = KRPCMessage.response(t, response, requester: source).encoded()
+        }
+        return [Outgoing(bytes: reply, to: source)]
+    }
+
+    private func closeNodes(_ target: NodeID, now: Double) -> [NodeInfo] {
+        table.closest(to: target, count: 8, now: now).filter { $0.endpoint.ip.family == .ipv4 }
+    }
+
+    private mutating func replied(_ r: KRPCResponse, transaction t: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
+        guard let p = pending.removeValue(forKey: t), p.to == source else { return [] }
+        if p.node == nil || p.node == r.id {
+            _ = table.heard(from: NodeInfo(id: r.id, endpoint: source), .replied, now: now)
+        }
+        guard let l = p.lookup, var lookup = lookups[l] else { return [] }
+        lookup.inFlight -= 1
+        lookup.answered[r.id] = r.token ?? []
+        for n in (r.nodes ?? []) where n.id != id && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
+            lookup.candidates.append(n)
+        }
+        lookup.candidates.sort { ($0.id ^ lookup.target) < ($1.id ^ lookup.target) }
+        if lookup.candidates.count > 64 { lookup.candidates.removeLast(lookup.candidates.count - 64) }
+        if let values = r.values {
+            let fresh = values.filter { $0.port != 0 && lookup.found.insert($0).inserted }
+            if !fresh.isEmpty { events.append(.peers(lookup: l, fresh)) }
+        }
+        lookups[l] = lookup
+        return advance(l, now: now)
+    }
+
+    private mutating func failed(_ p: Pending, now: Double) -> [Outgoing] {
+        if let node = p.node { _ = table.failed(node, now: now) }
+        guard let l = p.lookup, lookups[l] != nil else { return [] }
+        lookups[l]!.inFlight -= 1
+        return advance(l, now: now)
+    }
+
+    // MARK: lookups
+
+    /// Joins the network through known addresses: a lookup of our own id.
+    public mutating func bootstrap(_ endpoints: [Endpoint], now: Double) -> [Outgoing] {
+        let l = newLookup(target: id, announcePort: nil, now: now)
+        var out: [Outgoing] = []
+        for e in endpoints { out.append(query(.findNode(.init(target: id)), to: e, node: nil, lookup: l, now: now)) }
+        lookups[l]!.inFlight += endpoints.count
+        return out + advance(l, now: now)
+    }
+
+    /// Looks for peers of `infoHash`; with `announcePort`, then announces this node there.
+    public mutating func getPeers(_ infoHash: NodeID, announcePort: UInt16?, now: Double) -> (lookup: Int, [Outgoing]) {
+        let l = newLookup(target: infoHash, announcePort: announcePort, now: now)
+        for (ip, port) in store.peers(for: infoHash, max: configuration.maxValues, now: now).map({ ($0.ip, $0.port) }) {
+            lookups[l]!.found.insert(Endpoint(ip: ip, port: port))
+        }
+        if !lookups[l]!.found.isEmpty { events.append(.peers(lookup: l, Array(lookups[l]!.found))) }
+        return (l, advance(l, now: now))
+    }
+
+    private mutating func newLookup(target: NodeID, announcePort: UInt16?, now: Double) -> Int {
+        let l = nextLookup
+        nextLookup += 1
+        var lookup = Lookup(target: target, announcePort: announcePort, startedAt: now)
+        lookup.candidates = table.closest(to: target, count: 16, now: now)
+        lookups[l] = lookup
+        return l
+    }
+
+    /// Keeps α queries in flight to the closest unqueried candidates; ends the lookup when
+    /// the closest eight have all answered or failed, or when its time is up.
+    private mutating func advance(_ l: Int, now: Double) -> [Outgoing] {
+        guard var lookup = lookups[l] else { return [] }
+        var out: [Outgoing] = []
+        let method: KRPCQuery.Arguments = lookup.target == id && lookup.announcePort == nil
+            ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
+        let closest = lookup.candidates.prefix(8)
+        let settled = closest.allSatisfy { lookup.queried.contains($0.id) } && lookup.inFlight == 0
+        if settled || now - lookup.startedAt > configuration.lookupTimeout {
+            lookups[l] = nil
+            var announced = 0
+            if let port = lookup.announcePort {
+                for n in lookup.candidates where announced < 8 {
+                    guard let token = lookup.answered[n.id], !token.isEmpty else { continue }
+                    out.append(query(.announcePeer(.init(infoHash: lookup.target, port: port, token: token)), to: n.endpoint, node: n.id, lookup: nil, now: now))
+                    announced += 1
+                }
+            }
+            events.append(.lookupDone(lookup: l, answered: lookup.answered.count, announced: announced))
+            return out
+        }
+        for n in lookup.candidates where lookup.inFlight < configuration.parallelism && !lookup.queried.contains(n.id) {
+            lookup.queried.insert(n.id)
+            lookup.inFlight += 1
+            out.append(query(method, to: n.endpoint, node: n.id, lookup: l, now: now))
+        }
+        lookups[l] = lookup
+        return out
+    }
+
+    private mutating func query(_ arguments: KRPCQuery.Arguments, to: Endpoint, node: NodeID?, lookup: Int?, now: Double) -> Outgoing {
+        nextTransaction &+= 1
+        let t = [UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xff)]
+        let q = KRPCQuery(sender: id, arguments: arguments)
+        pending[t] = Pending(method: q.method, to: to, node: node, lookup: lookup, sentAt: now)
+        return Outgoing(bytes: KRPCMessage.query(t, q).encoded(), to: to)
+    }
+
+    // MARK: time
+
+    /// Expires unanswered queries, ends overdue lookups, pings nodes the table asks about
+    /// and refreshes stale buckets.
+    public mutating func tick(now: Double) -> [Outgoing] {
+        var out: [Outgoing] = []
+        for (t, p) in pending where now - p.sentAt > configuration.queryTimeout {
+            pending[t] = nil
+            out += failed(p, now: now)
+        }
+        for l in Array(lookups.keys) { out += advance(l, now: now) }
+        for target in table.dueRefreshes(now: now) {
+            if let n = table.closest(to: target, count: 1, now: now).first {
+                out.append(query(.findNode(.init(target: target)), to: n.endpoint, node: n.id, lookup: nil, now: now))
+            }
+        }
+        return out
+    }
+
+    public var pendingQueries: Int { pending.count }
+    public var activeLookups: Int { lookups.count }
+}
