@@ -3,7 +3,7 @@
 followed by resume, and a full disk.
 
   python3 Tools/tests/get_cli.py --webseed .build/debug/webseed [--seed N] [--keep]
-                                 [--only bad-input|sigkill|disk-full]
+                                 [--only bad-input|sigkill|disk-full|terminal]
 
 (a) Bad input: exactly one `error: ` line on stderr (`webseed: error: ` accepted), a non-zero
     exit, quickly, and nothing written outside DIR (the case's cwd and a private HOME are
@@ -28,6 +28,12 @@ followed by resume, and a full disk.
     come before the disk is full): exit 1, one `error:` line saying "No space left", no
     progress event claiming more verified bytes than fit, nothing written to the real
     directory under the mount point. If the namespace cannot be set up, that is a failure.
+(d) Progress on a terminal: `webseed get` (no --json) under `script -qfec "exec …"` (a pty;
+    `exec`, so that script's child is webseed itself whatever $SHELL is), fed through a relay
+    so that the download takes about 4 s: the log shows the progress line
+    ("\r\x1b[K<verified> / <total>  <rate>/s  peers <n> ETA <s> s") drawn at least twice, with
+    "peers" and "ETA", then the "complete:" line; exit 0 and a byte-identical tree. The same
+    with stdout a pipe: no "\x1b[K" at all, the "complete:" line, a byte-identical tree.
 
 Loopback only; every wait is bounded; every child is killed in `finally`. Prints `ok …` /
 `FAIL …` / `info …` lines and last `N passed, M failed`; exits 1 on any failure.
@@ -39,6 +45,7 @@ import os
 import random
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -712,13 +719,135 @@ def disk_full(ctx):
 
 
 # ---------------------------------------------------------------------------------------------
+# (d) progress on a terminal
+
+def format_bytes(n):
+    """What Output.swift formatBytes prints (one decimal, rounded half away from zero)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    v, u = float(n), 0
+    while v >= 1024 and u < len(units) - 1:
+        v /= 1024
+        u += 1
+    if u == 0:
+        return "%d B" % n
+    tenths = int(v * 10 + 0.5)
+    return "%d.%d %s" % (tenths // 10, tenths % 10, units[u])
+
+
+PROGRESS_RE = re.compile(rb"\r\x1b\[K([0-9.]+ (?:B|KiB|MiB|GiB|TiB)) / ([0-9.]+ (?:B|KiB|MiB|GiB|"
+                         rb"TiB))  ([0-9.]+ (?:B|KiB|MiB|GiB|TiB))/s  peers (\d+)( ETA (\d+) s)?")
+
+
+def children_of(pid):
+    """Pids whose parent is pid (read from /proc; for killing script's child by its id)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def terminal(ctx):
+    ddir = os.path.join(ctx.work, "d")
+    logs = os.path.join(ddir, "logs")
+    os.makedirs(os.path.join(ddir, "home"))
+    env = dict(os.environ, HOME=os.path.join(ddir, "home"))
+    total = ctx.site_size
+    # about 4 s for the whole download, so that the once-a-second line is drawn about 3 times
+    relay = Relay(("127.0.0.1", ctx.seed_port), int(total / 4.0))
+    try:
+        if not shutil.which("script"):
+            R.fail("terminal: script(1) is installed (util-linux)", "not found")
+            return
+        out = os.path.join(ddir, "out-tty")
+        log = os.path.join(ddir, "tty.log")
+        argv = get_argv(ctx, ctx.torrent, out, os.path.join(ddir, "state-tty"), "--peer",
+                        relay.address, "--exit-when-done", "--timeout", "60")
+        p = Proc("tty", ["script", "-qfec", "exec " + " ".join(shlex.quote(a) for a in argv),
+                         log], logs, cwd=ddir, env=env)
+        t0 = time.monotonic()
+        try:
+            rc = p.wait(120)
+        finally:
+            for pid in children_of(p.pid):     # webseed, if script is still there
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.kill()
+            p.reader.join(3)
+            p._close()
+        took = time.monotonic() - t0
+        try:
+            with open(log, "rb") as f:
+                text = f.read()
+        except OSError:
+            text = b""
+        draws = PROGRESS_RE.findall(text)
+        etas = [d for d in draws if d[4]]
+        R.check(rc == 0 and b"complete: " in text,
+                "terminal: webseed get under script(1) exits 0 and prints the 'complete:' line",
+                "exit %s after %.1f s" % (rc, took), more=[] if rc == 0 else
+                [repr(l)[:240] for l in text.splitlines()[-6:]] + p.log_tail(4))
+        totals = sorted({d[1].decode() for d in draws})
+        R.check(len(draws) >= 2 and etas and totals == [format_bytes(total)],
+                "terminal: the progress line '\\r\\x1b[K<verified> / <total>  <rate>/s  peers <n> "
+                "ETA <s> s' is drawn and redrawn (at least twice), with peers and ETA",
+                "%d draws, %d with ETA, totals %s (expected %s); e.g. %r" % (
+                    len(draws), len(etas), totals, format_bytes(total),
+                    b"%s / %s  %s/s  peers %s%s" % (etas or draws)[-1][:5] if draws else None),
+                more=[] if draws else [repr(text[-300:])])
+        ok, summary, probs = compare_tree(ctx.site, out)
+        R.check(ok, "terminal: the tree is byte-identical to the source", summary,
+                more=probs[:8])
+
+        # stdout a pipe (no --json): no line is drawn in place
+        out = os.path.join(ddir, "out-pipe")
+        p = Proc("pipe", get_argv(ctx, ctx.torrent, out, os.path.join(ddir, "state-pipe"),
+                                  "--peer", relay.address, "--exit-when-done", "--timeout", "60"),
+                 logs, cwd=ddir, env=env)
+        t0 = time.monotonic()
+        try:
+            rc = p.wait(120)
+        finally:
+            p.kill()
+            p.reader.join(3)
+            p._close()
+        took = time.monotonic() - t0
+        with p.cond:
+            lines = [l for _t, l in p.lines]
+        drawn = [l for l in lines if "\x1b[K" in l]
+        complete = [l for l in lines if l.startswith("complete: ")]
+        # a download shorter than a progress tick would prove nothing
+        R.check(rc == 0 and complete and not drawn and took >= 2,
+                "terminal: with stdout a pipe, no progress line is drawn (no \\x1b[K) and the "
+                "'complete:' line is printed",
+                "exit %s after %.1f s, %d stdout lines, %d with \\x1b[K%s" % (
+                    rc, took, len(lines), len(drawn), "; e.g. %r" % drawn[0][:120] if drawn else
+                    ""), more=[] if rc == 0 else p.log_tail(6))
+        ok, summary, probs = compare_tree(ctx.site, out)
+        R.check(ok, "terminal: with stdout a pipe, the tree is byte-identical to the source",
+                summary, more=probs[:8])
+    finally:
+        relay.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webseed", required=True)
     ap.add_argument("--seed", type=int, default=None, help="random seed for the kill moments")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--only", choices=["bad-input", "sigkill", "disk-full"], action="append")
+    ap.add_argument("--only", choices=["bad-input", "sigkill", "disk-full", "terminal"],
+                    action="append")
     args = ap.parse_args()
     ctx = Ctx()
     ctx.ws = os.path.abspath(args.webseed)
@@ -763,10 +892,11 @@ def main():
             return
         ctx.seed_port = int(listening["port"])
         ctx.seed_addr = "127.0.0.1:%d" % ctx.seed_port
-        parts = args.only or ["bad-input", "sigkill", "disk-full"]
+        parts = args.only or ["bad-input", "sigkill", "disk-full", "terminal"]
         for part, fn in (("bad-input", lambda: bad_input(ctx)),
                          ("sigkill", lambda: kill_and_resume(ctx, rng)),
-                         ("disk-full", lambda: disk_full(ctx))):
+                         ("disk-full", lambda: disk_full(ctx)),
+                         ("terminal", lambda: terminal(ctx))):
             if part not in parts:
                 continue
             print("-- %s" % part, flush=True)
