@@ -29,12 +29,13 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "DHT", dependencies: ["DHTProtocol"], swiftSettings: strict),
+        .target(name: "DHT", dependencies: ["DHTProtocol", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "Swarm",
             dependencies: [
-                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
+                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode", "DHT", "DHTProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["README.md"],
@@ -56,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "Storage", "Metainfo", "PortMapping", "Swarm", "Gateway",
+                "Storage", "Metainfo", "PortMapping", "Swarm", "Gateway", "DHT", "DHTProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -3,7 +3,7 @@ import DHTProtocol
 /// One DHT node's protocol state: answers queries, runs lookups, announces. Pure:
 /// datagrams and the time in, datagrams to send and events out; the UDP socket lives in
 /// `DHTService`. Tested node against node without sockets.
-public struct DHTNodeCore {
+public struct DHTNodeCore: Sendable {
     public struct Outgoing: Equatable, Sendable {
         public var bytes: [UInt8]
         public var to: Endpoint
@@ -189,6 +189,12 @@ public struct DHTNodeCore {
         for e in endpoints { out.append(query(.findNode(.init(target: id)), to: e, node: nil, lookup: l, now: now)) }
         lookups[l]!.inFlight += endpoints.count
         return out + advance(l, now: now)
+    }
+
+    /// Records this node itself as a peer of `infoHash` (when its own address is known), so
+    /// nodes that ask it directly find it even before its announces reach anyone.
+    public mutating func storeSelf(_ infoHash: NodeID, at endpoint: Endpoint, now: Double) {
+        _ = store.announce(endpoint, for: infoHash, seed: true, now: now)
     }
 
     /// Looks for peers of `infoHash`; with `announcePort`, then announces this node there.

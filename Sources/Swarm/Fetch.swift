@@ -45,6 +45,8 @@ public struct FetchOptions: Sendable {
     public var recheck = false
     /// Peers given by the user, for error messages.
     public var peerNames: [String] = []
+    /// Peers are also looked for on the DHT (for error messages).
+    public var usesDHT = false
     public init(directory: String?, defaultParent: String, stateDirectory: String) {
         self.directory = directory
         self.defaultParent = defaultParent
@@ -781,7 +783,8 @@ final class Fetch {
         guard [.metadata, .layers, .downloading].contains(phase), now - lastReceived > options.timeout else { return }
         let seconds = Int(options.timeout.rounded())
         if peers.isEmpty {
-            let who = options.peerNames.isEmpty ? "none known (give --peer HOST:PORT or a magnet with x.pe=)" : "could not reach \(options.peerNames.joined(separator: ", "))"
+            var who = options.peerNames.isEmpty ? "none known (give --peer HOST:PORT or a magnet with x.pe=)" : "could not reach \(options.peerNames.joined(separator: ", "))"
+            if options.usesDHT { who = (options.peerNames.isEmpty ? "none found on the DHT" : who + ", and none found on the DHT") }
             fail(.noPeers("\(who) within \(seconds) s"))
         } else if phase == .metadata {
             fail(.noMetadata(seconds: seconds, peers: peers.count))

@@ -115,6 +115,8 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     }
 
     private func handshake(_ h: Handshake, context: ChannelHandlerContext) {
+        // A peer list (the DHT, a tracker) can name this very node.
+        if h.peerID == core.peerID { close(reason: "connected to ourselves"); return }
         if core.torrents[h.infoHash] == nil, let f = core.fetches[h.infoHash] { return fetchHandshake(h, f, context: context) }
         guard let t = core.torrents[h.infoHash] else { close(reason: "unknown info hash"); return }
         let v2Short = t.metainfo.v2InfoHash.map { Array($0.bytes.prefix(20)) }

@@ -1,3 +1,6 @@
+import DHT
+import DHTProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Metainfo
@@ -39,6 +42,31 @@ public final class Seeder: Sendable {
         core = try! loop.submit { NIOLoopBound(SeederCore(loop: loop, configuration: configuration, onEvent: onEvent), eventLoop: loop) }.wait()
     }
 
+    private let dhtService = NIOLockedValueBox<DHTService?>(nil)
+    /// The TCP port bound by `listen` (0 before), announced on the DHT.
+    private let boundPort = NIOLockedValueBox(0)
+
+    /// Runs a mainline DHT node on the peer port's UDP side (call before `listen`).
+    @discardableResult
+    public func enableDHT(bootstrap: [Endpoint], statePath: String?, onEvent: @escaping @Sendable (DHTEvent) -> Void) -> DHTService {
+        let service = DHTService(loop: loop, bootstrap: bootstrap, statePath: statePath, onEvent: onEvent)
+        dhtService.withLockedValue { $0 = service }
+        return service
+    }
+
+    public var dht: DHTService? { dhtService.withLockedValue { $0 } }
+
+    /// Announces every torrent being seeded on the DHT (truncated v2 hash, and the v1 hash of
+    /// hybrids) with TCP port `port`.
+    public func announceOnDHT(port: Int) {
+        guard let dht else { return }
+        loop.execute {
+            for t in self.core.value.torrentList {
+                for h in t.shortHashes { if let id = NodeID(bytes: h) { dht.announce(id, port: UInt16(port)) } }
+            }
+        }
+    }
+
     public func add(_ torrent: SeedTorrent) {
         loop.execute { self.core.value.add(torrent) }
     }
@@ -58,16 +86,21 @@ public final class Seeder: Sendable {
                     .bind(host: host, port: p).wait()
                 loop.execute { self.core.value.servers.append(channel) }
                 let address = channel.localAddress!
-                // The same port over UDP, for peers that try uTP first (see UTPResponder).
+                boundPort.withLockedValue { $0 = address.port ?? 0 }
+                // The same port over UDP: the DHT (bencoded datagrams) and peers that try uTP
+                // first (see UTPResponder).
+                let dht = self.dht
                 if let udp = try? DatagramBootstrap(group: group)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
                     .channelInitializer({ channel in
                         channel.eventLoop.makeCompletedFuture {
+                            if let dht { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(dht)) }
                             try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
                         }
                     })
                     .bind(host: host, port: address.port!).wait() {
                     loop.execute { self.core.value.servers.append(udp) }
+                    dht?.attach(udp)
                 }
                 return address
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
@@ -113,7 +146,26 @@ public final class Seeder: Sendable {
             fetch.start(now: core.now)
             return (NIOLoopBound(fetch, eventLoop: self.loop), fetch.published)
         }.wait()
-        return FetchHandle(fetch: bound, loop: loop, published: published)
+        let handle = FetchHandle(fetch: bound, loop: loop, published: published)
+        findPeersOnDHT(handle, hashes: (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 })
+        return handle
+    }
+
+    /// Looks the download up on the DHT until it completes, connecting to every new peer.
+    private func findPeersOnDHT(_ handle: FetchHandle, hashes: [[UInt8]]) {
+        guard let dht else { return }
+        let seen = NIOLockedValueBox(Set<Endpoint>())
+        let port = boundPort.withLockedValue { $0 }
+        for h in Set(hashes) {
+            guard let id = NodeID(bytes: h) else { continue }
+            // A downloader is a peer too (it serves what it has verified).
+            if port > 0 { dht.announce(id, port: UInt16(port)) }
+            dht.lookup(id) { peers in
+                let fresh = seen.withLockedValue { s in peers.filter { s.insert($0).inserted } }
+                for p in fresh { self.connect(host: p.ip.description, port: Int(p.port), for: handle) }
+                return !handle.progress.complete
+            }
+        }
     }
 
     /// One TCP attempt to a peer that just tried uTP, for each torrent (at most 16).
@@ -160,6 +212,7 @@ public final class Seeder: Sendable {
 
     /// Closes every connection and the listeners, then stops the threads.
     public func shutdown() {
+        dht?.stop()
         let done = loop.flatSubmit { self.core.value.closeAll() }
         try? done.wait()
         try? threadPool.syncShutdownGracefully()
@@ -283,4 +336,22 @@ public final class FetchHandle: Sendable {
 
     /// The torrent once its metadata is known (nil before, or once the seeder stopped).
     public var torrent: SeedTorrent? { published.torrent }
+}
+
+/// Hands bencoded datagrams (DHT) on the peer port to the DHT node; the rest go on (uTP).
+final class DHTDatagramHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias InboundOut = AddressedEnvelope<ByteBuffer>
+    private let dht: DHTService
+
+    init(_ dht: DHTService) { self.dht = dht }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        if envelope.data.readableBytes > 0, envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self) == UInt8(ascii: "d") {
+            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress)
+        } else {
+            context.fireChannelRead(data)
+        }
+    }
 }

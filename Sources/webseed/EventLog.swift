@@ -28,6 +28,8 @@ final class EventLog: Sendable {
         }
     }
 
+    func emitEvent(_ object: [String: JSON], text: String?) { emit(object, text: text) }
+
     func warning(_ message: String) {
         if json { emit(["event": "warning", "message": .string(message)], text: nil) } else { printError("warning: \(message)") }
     }

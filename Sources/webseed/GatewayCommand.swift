@@ -6,6 +6,7 @@ import Metainfo
 import NIOCore
 import Storage
 import Swarm
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -49,6 +50,8 @@ struct GatewayCommand: ParsableCommand {
     @Option(help: "How long a request waits for a site's metadata or the bytes it asked for, in seconds (default 30).")
     var timeout: Double = 30
 
+    @OptionGroup var dht: DHTOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -80,9 +83,14 @@ struct GatewayCommand: ParsableCommand {
             let stop = StopSignal()
 
             let seeder = Seeder { event in log.seederEvent(event) }
+            let dhtPort = Mutex(0)
+            let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
+                if let (o, text) = describeDHT(e, host: peerHost, port: dhtPort.withLock { $0 }, names: [:]) { log.emitEvent(o, text: text) }
+            })
             do {
                 let address = try seeder.listen(host: peerHost, port: peerPort)
                 log.listening(host: address.ipAddress ?? peerHost, port: address.port ?? peerPort)
+                dhtPort.withLock { $0 = address.port ?? peerPort }
             } catch {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(peerListen): \(error)")
@@ -112,7 +120,7 @@ struct GatewayCommand: ParsableCommand {
             var options = GatewayOptions()
             options.spa = spa
             options.timeout = timeout
-            options.fetchUnknownIDs = !known.isEmpty
+            options.fetchUnknownIDs = !known.isEmpty || dhtService != nil
             let server = GatewayServer(sites: sites, options: options)
             let port: Int
             do {

@@ -51,6 +51,8 @@ struct Get: ParsableCommand {
     @Flag(help: "Hash what is on disk again instead of trusting the resume record.")
     var recheck = false
 
+    @OptionGroup var dht: DHTOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -79,6 +81,10 @@ struct Get: ParsableCommand {
             let done = Mutex(false)
             let exitWhenDone = self.exitWhenDone
             let seeder = Seeder { event in log.seederEvent(event) }
+            let dhtPort = Mutex(0)
+            let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
+                if let (o, text) = describeDHT(e, host: host, port: dhtPort.withLock { $0 }, names: [:]) { log.emit(o, text: text) }
+            })
             let address: SocketAddress
             do {
                 address = try seeder.listen(host: host, port: port)
@@ -87,6 +93,8 @@ struct Get: ParsableCommand {
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
             }
             log.listening(host: address.ipAddress ?? host, port: address.port ?? port)
+            dhtPort.withLock { $0 = address.port ?? port }
+            options.usesDHT = dhtService != nil
             let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
                 log.fetchEvent(event)
                 switch event {

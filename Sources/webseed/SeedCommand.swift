@@ -4,6 +4,7 @@ import FoundationEssentials
 import Hashing
 import Metainfo
 import NIOCore
+import DHTProtocol
 import Gateway
 import Storage
 import Swarm
@@ -61,6 +62,8 @@ struct Seed: ParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @OptionGroup var dht: DHTOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -87,6 +90,12 @@ struct Seed: ParsableCommand {
             config.maxPeers = maxPeers
             let seeder = Seeder(configuration: config) { event in log.seederEvent(event) }
             for (t, _) in torrents { seeder.add(t) }
+            let names = Dictionary(torrents.flatMap { (t, _) in t.shortHashes.compactMap { h in NodeID(bytes: h).map { ($0, t.metainfo.name) } } },
+                                   uniquingKeysWith: { a, _ in a })
+            let dhtPort = Mutex(0)
+            _ = try dht.start(on: seeder, offline: offline, state: state, report: { e in
+                if let (o, text) = describeDHT(e, host: host, port: dhtPort.withLock { $0 }, names: names) { log.emitEvent(o, text: text) }
+            })
             let address: SocketAddress
             do {
                 address = try seeder.listen(host: host, port: port)
@@ -95,6 +104,7 @@ struct Seed: ParsableCommand {
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
             }
             let boundPort = address.port ?? port
+            dhtPort.withLock { $0 = boundPort }
             let advertised = advertisedHost(host)
             log.listening(host: address.ipAddress ?? host, port: boundPort)
             var http: GatewayServer?
@@ -126,6 +136,7 @@ struct Seed: ParsableCommand {
                 log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath, gatewayPort: httpPort)
             }
             for (h, p) in outgoing { seeder.connect(host: h, port: p) }
+            seeder.announceOnDHT(port: boundPort)
             log.ready(offline: offline)
 
             // Run until SIGINT or SIGTERM (caught from the start), drawing a status line on a terminal.

@@ -11,7 +11,7 @@ struct Webseed: ParsableCommand {
         commandName: "webseed",
         abstract: "Publish a website as a BitTorrent v2 torrent: package it, check it, verify it.",
         version: webseedVersion,
-        subcommands: [Create.self, Info.self, Verify.self, Seed.self, Get.self, GatewayCommand.self]
+        subcommands: [Create.self, Info.self, Verify.self, Seed.self, Get.self, GatewayCommand.self, DHTCommand.self]
     )
 
     /// Parses and runs a command. Help and --version print in full; every other parse

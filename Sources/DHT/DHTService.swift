@@ -1,0 +1,232 @@
+import DHTProtocol
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a DHT node reports as it runs.
+public enum DHTEvent: Sendable {
+    case started(nodeID: String)
+    case announced(hash: NodeID, nodes: Int)
+    case peers(hash: NodeID, [Endpoint])
+    case nodes(Int)
+}
+
+/// A mainline DHT node on a UDP socket someone else owns (the seeder's peer port): it is
+/// handed the bencoded datagrams arriving there and writes its own through the same
+/// channel. Lives on that channel's event loop; announces and lookups repeat on timers.
+public final class DHTService: Sendable {
+    private let loop: any EventLoop
+    private let state: NIOLoopBound<State>
+    public let nodeID: NodeID
+
+    final class State {
+        var core: DHTNodeCore
+        var channel: (any Channel)?
+        var bootstrap: [Endpoint]
+        let statePath: String?
+        let onEvent: @Sendable (DHTEvent) -> Void
+        var announces: [(hash: NodeID, port: UInt16, next: Double, step: Int)] = []
+        var lookups: [(hash: NodeID, interval: Double, next: Double, step: Int, onPeers: @Sendable ([Endpoint]) -> Bool)] = []
+        var running: [Int: (hash: NodeID, announce: Bool)] = [:]
+        var lastBootstrap: Double = -1_000
+        var lastNodesEvent: Double = 0
+        var timer: Scheduled<Void>?
+        var stopped = false
+
+        init(core: DHTNodeCore, bootstrap: [Endpoint], statePath: String?, onEvent: @escaping @Sendable (DHTEvent) -> Void) {
+            self.core = core
+            self.bootstrap = bootstrap
+            self.statePath = statePath
+            self.onEvent = onEvent
+        }
+    }
+
+    /// Announce and lookup schedule: often while the node is joining (its table grows and
+    /// the first announces may have reached nobody), then every 15 minutes for announces.
+    static let announceSteps: [Double] = [0, 2, 5, 15, 30, 120]
+    static let lookupSteps: [Double] = [0, 2, 5, 10]
+    static let announceInterval: Double = 15 * 60
+
+    /// `statePath`: where the node id and known nodes are kept across restarts.
+    public init(loop: any EventLoop, bootstrap: [Endpoint], statePath: String?, onEvent: @escaping @Sendable (DHTEvent) -> Void = { _ in }) {
+        self.loop = loop
+        let saved = statePath.flatMap(Self.load)
+        let id = saved?.id ?? NodeID.random()
+        nodeID = id
+        let now = Self.now
+        let core = DHTNodeCore(id: id, now: now)
+        let known = saved?.nodes ?? []
+        state = try! loop.submit {
+            NIOLoopBound(State(core: core, bootstrap: bootstrap + known.map(\.endpoint), statePath: statePath, onEvent: onEvent), eventLoop: loop)
+        }.wait()
+    }
+
+    /// Starts sending through `channel` (the UDP socket whose bencoded datagrams come to `handle`).
+    public func attach(_ channel: any Channel) {
+        loop.execute {
+            let s = self.state.value
+            s.channel = channel
+            s.onEvent(.started(nodeID: self.nodeID.hex))
+            self.tick()
+        }
+    }
+
+    /// A datagram that starts with 'd' arrived on the shared socket. Call on the loop.
+    public func handle(_ bytes: [UInt8], from address: SocketAddress) {
+        guard let source = Self.endpoint(address) else { return }
+        let s = state.value
+        send(s.core.receive(bytes, from: source, now: Self.now))
+        deliverEvents()
+    }
+
+    /// Announces `hash` with TCP port `port`, now and periodically.
+    public func announce(_ hash: NodeID, port: UInt16) {
+        loop.execute {
+            self.state.value.announces.append((hash, port, 0, 0))
+            self.tick()
+        }
+    }
+
+    /// Looks for peers of `hash` every `interval` seconds (first at once) while `onPeers`
+    /// returns true; it is called with each batch found.
+    public func lookup(_ hash: NodeID, every interval: Double = 15, onPeers: @escaping @Sendable ([Endpoint]) -> Bool) {
+        loop.execute {
+            self.state.value.lookups.append((hash, interval, 0, 0, onPeers))
+            self.tick()
+        }
+    }
+
+    public var nodeCount: Int { (try? loop.submit { self.state.value.core.table.count }.wait()) ?? 0 }
+
+    /// Stops the timers and saves the node id and the good nodes.
+    public func stop() {
+        try? loop.submit {
+            let s = self.state.value
+            s.stopped = true
+            s.timer?.cancel()
+            self.save()
+        }.wait()
+    }
+
+    // MARK: on the loop
+
+    private func tick() {
+        let s = state.value
+        guard !s.stopped, s.channel != nil else { return }
+        s.timer?.cancel()
+        let now = Self.now
+        send(s.core.tick(now: now))
+        // (Re)join while the table is small.
+        if s.core.table.count < 8, !s.bootstrap.isEmpty, now - s.lastBootstrap > 30 {
+            s.lastBootstrap = now
+            send(s.core.bootstrap(s.bootstrap, now: now))
+        }
+        for i in s.announces.indices where s.announces[i].next <= now {
+            let a = s.announces[i]
+            if let me = ownEndpoint(port: a.port) { s.core.storeSelf(a.hash, at: me, now: now) }
+            let (l, out) = s.core.getPeers(a.hash, announcePort: a.port, now: now)
+            s.running[l] = (a.hash, true)
+            send(out)
+            let step = a.step + 1
+            let delay = step < Self.announceSteps.count ? Self.announceSteps[step] - Self.announceSteps[step - 1] : Self.announceInterval
+            s.announces[i].next = now + delay
+            s.announces[i].step = step
+        }
+        for i in s.lookups.indices where s.lookups[i].next <= now {
+            let (l, out) = s.core.getPeers(s.lookups[i].hash, announcePort: nil, now: now)
+            s.running[l] = (s.lookups[i].hash, false)
+            send(out)
+            let step = s.lookups[i].step + 1
+            s.lookups[i].step = step
+            s.lookups[i].next = now + (step < Self.lookupSteps.count ? Self.lookupSteps[step] - Self.lookupSteps[step - 1] : s.lookups[i].interval)
+        }
+        if now - s.lastNodesEvent >= 5 {
+            s.lastNodesEvent = now
+            s.onEvent(.nodes(s.core.table.count))
+        }
+        deliverEvents()
+        s.timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(250)) { [weak self] in self?.tick() }
+    }
+
+    private func deliverEvents() {
+        let s = state.value
+        for e in s.core.drainEvents() {
+            switch e {
+            case .peers(let l, let peers):
+                guard let r = s.running[l] else { continue }
+                s.onEvent(.peers(hash: r.hash, peers))
+                if !r.announce {
+                    s.lookups.removeAll { $0.hash == r.hash && !$0.onPeers(peers) }
+                }
+            case .lookupDone(let l, _, let announced):
+                if let r = s.running.removeValue(forKey: l), r.announce { s.onEvent(.announced(hash: r.hash, nodes: announced)) }
+            }
+        }
+    }
+
+    private func send(_ out: [DHTNodeCore.Outgoing]) {
+        guard let channel = state.value.channel, !out.isEmpty else { return }
+        for o in out {
+            guard let address = try? SocketAddress(ipAddress: o.to.ip.description, port: Int(o.to.port)) else { continue }
+            var buffer = channel.allocator.buffer(capacity: o.bytes.count)
+            buffer.writeBytes(o.bytes)
+            channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+        }
+        channel.flush()
+    }
+
+    /// This node's address for peers on TCP `port`, when the socket is bound to a specific
+    /// address (a wildcard bind does not say which address others see).
+    private func ownEndpoint(port: UInt16) -> Endpoint? {
+        guard let local = state.value.channel?.localAddress, let ip = local.ipAddress.flatMap(IPAddress.init), !ip.isUnspecified else { return nil }
+        return Endpoint(ip: ip, port: port)
+    }
+
+    // MARK: persistence ("WSDHT1", id, compact IPv4 nodes)
+
+    private func save() {
+        let s = state.value
+        guard let path = s.statePath else { return }
+        var bytes = Array("WSDHT1".utf8) + nodeID.bytes
+        for n in s.core.table.closest(to: nodeID, count: 200, now: Self.now) where n.endpoint.ip.family == .ipv4 {
+            bytes += n.compact
+        }
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+        close(fd)
+        if ok { rename(temp, path) } else { unlink(temp) }
+    }
+
+    static func load(_ path: String) -> (id: NodeID, nodes: [NodeInfo])? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 6 + 20 + 200 * 26)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n >= 26, Array(bytes[0..<6]) == Array("WSDHT1".utf8), (n - 26) % 26 == 0, let id = NodeID(bytes: bytes[6..<26]) else { return nil }
+        var nodes: [NodeInfo] = []
+        var at = 26
+        while at + 26 <= n {
+            if let node = NodeInfo(compact: bytes[at..<(at + 26)]) { nodes.append(node) }
+            at += 26
+        }
+        return (id, nodes)
+    }
+
+    // MARK: helpers
+
+    static var now: Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func endpoint(_ a: SocketAddress) -> Endpoint? {
+        guard let ip = a.ipAddress.flatMap(IPAddress.init), let port = a.port, port > 0, port < 65536 else { return nil }
+        return Endpoint(ip: ip, port: UInt16(port))
+    }
+}
