@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "Storage", "Metainfo", "PortMapping", "Swarm", "Gateway", "DHT", "DHTProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -54,6 +54,8 @@ public struct DHTNodeCore: Sendable {
 
     struct Lookup {
         var target: NodeID
+        /// find_node (joining, exploring) rather than get_peers.
+        var findsNodes = false
         var announcePort: UInt16?
         var startedAt: Double
         /// Known nodes, by distance to the target.
@@ -185,10 +187,19 @@ public struct DHTNodeCore: Sendable {
     /// Joins the network through known addresses: a lookup of our own id.
     public mutating func bootstrap(_ endpoints: [Endpoint], now: Double) -> [Outgoing] {
         let l = newLookup(target: id, announcePort: nil, now: now)
+        lookups[l]!.findsNodes = true
         var out: [Outgoing] = []
         for e in endpoints { out.append(query(.findNode(.init(target: id)), to: e, node: nil, lookup: l, now: now)) }
         lookups[l]!.inFlight += endpoints.count
         return out + advance(l, now: now)
+    }
+
+    /// Walks toward `target` with find_node: every node asked learns of us, and we of the
+    /// nodes on the way (how a young node fills its table, and how buckets are refreshed).
+    public mutating func explore(_ target: NodeID, now: Double) -> [Outgoing] {
+        let l = newLookup(target: target, announcePort: nil, now: now)
+        lookups[l]!.findsNodes = true
+        return advance(l, now: now)
     }
 
     /// Records this node itself as a peer of `infoHash` (when its own address is known), so
@@ -221,8 +232,7 @@ public struct DHTNodeCore: Sendable {
     private mutating func advance(_ l: Int, now: Double) -> [Outgoing] {
         guard var lookup = lookups[l] else { return [] }
         var out: [Outgoing] = []
-        let method: KRPCQuery.Arguments = lookup.target == id && lookup.announcePort == nil
-            ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
+        let method: KRPCQuery.Arguments = lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
         let closest = lookup.candidates.prefix(8)
         let settled = closest.allSatisfy { lookup.queried.contains($0.id) } && lookup.inFlight == 0
         if settled || now - lookup.startedAt > configuration.lookupTimeout {
@@ -235,7 +245,7 @@ public struct DHTNodeCore: Sendable {
                     announced += 1
                 }
             }
-            events.append(.lookupDone(lookup: l, answered: lookup.answered.count, announced: announced))
+            if !lookup.findsNodes { events.append(.lookupDone(lookup: l, answered: lookup.answered.count, announced: announced)) }
             return out
         }
         for n in lookup.candidates where lookup.inFlight < configuration.parallelism && !lookup.queried.contains(n.id) {
@@ -266,11 +276,7 @@ public struct DHTNodeCore: Sendable {
             out += failed(p, now: now)
         }
         for l in Array(lookups.keys) { out += advance(l, now: now) }
-        for target in table.dueRefreshes(now: now) {
-            if let n = table.closest(to: target, count: 1, now: now).first {
-                out.append(query(.findNode(.init(target: target)), to: n.endpoint, node: n.id, lookup: nil, now: now))
-            }
-        }
+        for target in table.dueRefreshes(now: now) { out += explore(target, now: now) }
         return out
     }
 

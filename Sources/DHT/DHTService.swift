@@ -9,7 +9,8 @@ import Glibc
 public enum DHTEvent: Sendable {
     case started(nodeID: String)
     case announced(hash: NodeID, nodes: Int)
-    case peers(hash: NodeID, [Endpoint])
+    /// Peers found by a lookup, `seconds` after that lookup started.
+    case peers(hash: NodeID, [Endpoint], seconds: Double)
     case nodes(Int)
 }
 
@@ -29,8 +30,9 @@ public final class DHTService: Sendable {
         let onEvent: @Sendable (DHTEvent) -> Void
         var announces: [(hash: NodeID, port: UInt16, next: Double, step: Int)] = []
         var lookups: [(hash: NodeID, interval: Double, next: Double, step: Int, onPeers: @Sendable ([Endpoint]) -> Bool)] = []
-        var running: [Int: (hash: NodeID, announce: Bool)] = [:]
+        var running: [Int: (hash: NodeID, announce: Bool, started: Double)] = [:]
         var lastBootstrap: Double = -1_000
+        var lastExplore: Double = 0
         var lastNodesEvent: Double = 0
         var timer: Scheduled<Void>?
         var stopped = false
@@ -123,11 +125,17 @@ public final class DHTService: Sendable {
             s.lastBootstrap = now
             send(s.core.bootstrap(s.bootstrap, now: now))
         }
+        // A young node (a small table) explores toward random ids every few seconds, so that
+        // a network where each node knew only one other converges quickly.
+        if s.core.table.count > 0, s.core.table.count < 32, now - s.lastExplore > 3 {
+            s.lastExplore = now
+            send(s.core.explore(NodeID.random(), now: now))
+        }
         for i in s.announces.indices where s.announces[i].next <= now {
             let a = s.announces[i]
             if let me = ownEndpoint(port: a.port) { s.core.storeSelf(a.hash, at: me, now: now) }
             let (l, out) = s.core.getPeers(a.hash, announcePort: a.port, now: now)
-            s.running[l] = (a.hash, true)
+            s.running[l] = (a.hash, true, now)
             send(out)
             let step = a.step + 1
             let delay = step < Self.announceSteps.count ? Self.announceSteps[step] - Self.announceSteps[step - 1] : Self.announceInterval
@@ -136,7 +144,7 @@ public final class DHTService: Sendable {
         }
         for i in s.lookups.indices where s.lookups[i].next <= now {
             let (l, out) = s.core.getPeers(s.lookups[i].hash, announcePort: nil, now: now)
-            s.running[l] = (s.lookups[i].hash, false)
+            s.running[l] = (s.lookups[i].hash, false, now)
             send(out)
             let step = s.lookups[i].step + 1
             s.lookups[i].step = step
@@ -156,7 +164,7 @@ public final class DHTService: Sendable {
             switch e {
             case .peers(let l, let peers):
                 guard let r = s.running[l] else { continue }
-                s.onEvent(.peers(hash: r.hash, peers))
+                s.onEvent(.peers(hash: r.hash, peers, seconds: Self.now - r.started))
                 if !r.announce {
                     s.lookups.removeAll { $0.hash == r.hash && !$0.onPeers(peers) }
                 }

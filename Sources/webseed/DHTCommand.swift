@@ -6,6 +6,7 @@ import FoundationEssentials
 import Hashing
 import Metainfo
 import NIOCore
+import NIOPosix
 import Swarm
 import Synchronization
 
@@ -67,8 +68,8 @@ func describeDHT(_ e: DHTEvent, host: String, port: Int, names: [NodeID: String]
         var o: [String: JSON] = ["event": "dht_announced", "hash": .string(hash.hex), "nodes": JSON(nodes)]
         if let n = names[hash] { o["site"] = .string(n) }
         return (o, nil)
-    case .peers(let hash, let peers):
-        return (["event": "dht_peers", "hash": .string(hash.hex), "peers": JSON(peers.map(\.description))], nil)
+    case .peers(let hash, let peers, let seconds):
+        return (["event": "dht_peers", "hash": .string(hash.hex), "peers": JSON(peers.map(\.description)), "ms": .double(seconds * 1000)], nil)
     case .nodes(let n):
         return (["event": "dht_nodes", "count": JSON(n)], nil)
     }
@@ -108,12 +109,16 @@ struct DHTCommand: ParsableCommand {
     @Option(help: "With --exit-after-lookups: give up after this many seconds (default 30).")
     var timeout: Double = 30
 
+    @Option(help: ArgumentHelp("Run N nodes in this process, node i joining through node i-1 (for measurements).", visibility: .hidden))
+    var nodes: Int = 1
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
     func run() throws {
         try reportingErrors {
             guard !dht.noDHT else { throw ValidationFailure("--no-dht leaves nothing to run") }
+            if nodes > 1 { return try runMany() }
             let (host, port) = try parseHostPort(listen, option: "--listen")
             let lookups = try lookup.flatMap { try Self.hashes($0) }
             let announces = try announce.flatMap { text -> [(NodeID, UInt16)] in
@@ -160,6 +165,63 @@ struct DHTCommand: ParsableCommand {
         }
     }
 
+    /// Many nodes on one event loop, each with its own UDP socket: node i joins through node
+    /// i-1 (node 0 through --dht-bootstrap). Announces go out from node 0, lookups from the
+    /// last node. Used to measure lookups and memory per node.
+    private func runMany() throws {
+        guard nodes <= 2000 else { throw ValidationFailure("--nodes is at most 2000") }
+        let (host, _) = try parseHostPort(listen, option: "--listen")
+        var bootstrap: [Endpoint] = []
+        for text in dht.bootstrap {
+            let (h, p) = try parseHostPort(text, option: "--dht-bootstrap")
+            guard let e = DHTOptions.resolve(h, p) else { throw ValidationFailure("--dht-bootstrap \(text): cannot resolve \(h)") }
+            bootstrap.append(e)
+        }
+        let log = EventLog(json: json)
+        let stop = StopSignal()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var services: [DHTService] = []
+        var channels: [any Channel] = []
+        for i in 0..<nodes {
+            let index = i
+            let service = DHTService(loop: group.next(), bootstrap: bootstrap, statePath: nil) { e in
+                if case .peers(let hash, let peers, let seconds) = e {
+                    log.emitEvent(["event": "dht_peers", "node": JSON(index), "hash": .string(hash.hex), "peers": JSON(peers.map(\.description)),
+                                   "ms": .double(seconds * 1000)], text: nil)
+                }
+            }
+            let channel = try DatagramBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DatagramToDHT(service)) }
+                }
+                .bind(host: host, port: 0).wait()
+            service.attach(channel)
+            log.emitEvent(["event": "dht", "node": JSON(i), "node_id": .string(service.nodeID.hex), "host": .string(host),
+                           "port": JSON(channel.localAddress?.port ?? 0)], text: nil)
+            if let port = channel.localAddress?.port, let ip = IPAddress(host) { bootstrap = [Endpoint(ip: ip, port: UInt16(port))] }
+            services.append(service)
+            channels.append(channel)
+        }
+        for a in announce {
+            guard let colon = a.lastIndex(of: ":"), let p = UInt16(a[a.index(after: colon)...]) else { continue }
+            for h in try Self.hashes(String(a[..<colon])) { services[0].announce(h, port: p) }
+        }
+        for l in lookup { for h in try Self.hashes(l) { services[nodes - 1].lookup(h, every: 5) { _ in false } } }
+        log.ready(offline: offline)
+        let all = services
+        DispatchQueue.global().async {
+            while true {
+                sleep(5)
+                let sizes = all.map(\.nodeCount)
+                log.emitEvent(["event": "dht_nodes", "count": JSON(sizes.reduce(0, +) / max(1, sizes.count)), "min": JSON(sizes.min() ?? 0)], text: nil)
+            }
+        }
+        stop.wait()
+        for s in services { s.stop() }
+        for c in channels { try? c.close().wait() }
+        try? group.syncShutdownGracefully()
+    }
+
     /// 40 hex digits, or a magnet's hashes (btih, and btmh truncated to 20 bytes).
     static func hashes(_ text: String) throws -> [NodeID] {
         if text.lowercased().hasPrefix("magnet:") {
@@ -169,5 +231,16 @@ struct DHTCommand: ParsableCommand {
         }
         guard let id = NodeID(hex: text.lowercased()) else { throw ValidationFailure("invalid hash '\(text)': use 40 hex digits or a magnet link") }
         return [id]
+    }
+}
+
+/// Bencoded datagrams to a DHT node (the standalone nodes of `--nodes`).
+final class DatagramToDHT: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let dht: DHTService
+    init(_ dht: DHTService) { self.dht = dht }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress)
     }
 }
