@@ -7,7 +7,7 @@ import Glibc
 
 /// What a DHT node reports as it runs.
 public enum DHTEvent: Sendable {
-    case started(nodeID: String)
+    case started(nodeID: String, port: Int)
     case announced(hash: NodeID, nodes: Int)
     /// Peers found by a lookup, `seconds` after that lookup started.
     case peers(hash: NodeID, [Endpoint], seconds: Double)
@@ -70,7 +70,7 @@ public final class DHTService: Sendable {
         loop.execute {
             let s = self.state.value
             s.channel = channel
-            s.onEvent(.started(nodeID: self.nodeID.hex))
+            s.onEvent(.started(nodeID: self.nodeID.hex, port: channel.localAddress?.port ?? 0))
             self.tick()
         }
     }

@@ -46,13 +46,17 @@ public final class Seeder: Sendable {
     /// The TCP port bound by `listen` (0 before), announced on the DHT.
     private let boundPort = NIOLockedValueBox(0)
 
-    /// Runs a mainline DHT node on the peer port's UDP side (call before `listen`).
+    /// Runs a mainline DHT node (call before `listen`): on the peer port's UDP side, or on
+    /// its own UDP port `port` when given.
     @discardableResult
-    public func enableDHT(bootstrap: [Endpoint], statePath: String?, onEvent: @escaping @Sendable (DHTEvent) -> Void) -> DHTService {
+    public func enableDHT(bootstrap: [Endpoint], statePath: String?, port: Int? = nil, onEvent: @escaping @Sendable (DHTEvent) -> Void) -> DHTService {
         let service = DHTService(loop: loop, bootstrap: bootstrap, statePath: statePath, onEvent: onEvent)
         dhtService.withLockedValue { $0 = service }
+        dhtPort.withLockedValue { $0 = port }
         return service
     }
+
+    private let dhtPort = NIOLockedValueBox<Int?>(nil)
 
     public var dht: DHTService? { dhtService.withLockedValue { $0 } }
 
@@ -89,7 +93,18 @@ public final class Seeder: Sendable {
                 boundPort.withLockedValue { $0 = address.port ?? 0 }
                 // The same port over UDP: the DHT (bencoded datagrams) and peers that try uTP
                 // first (see UTPResponder).
-                let dht = self.dht
+                let ownPort = dhtPort.withLockedValue { $0 }
+                let dht = ownPort == nil ? self.dht : nil
+                if let service = self.dht, let ownPort {
+                    let channel = try DatagramBootstrap(group: group)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(service)) }
+                        }
+                        .bind(host: host, port: ownPort).wait()
+                    loop.execute { self.core.value.servers.append(channel) }
+                    service.attach(channel)
+                }
                 if let udp = try? DatagramBootstrap(group: group)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
                     .channelInitializer({ channel in

@@ -22,6 +22,9 @@ struct DHTOptions: ParsableArguments {
     @Option(name: .customLong("dht-bootstrap"), help: "Join the DHT through this node (HOST:PORT); repeatable. Without --offline the public routers are used too.")
     var bootstrap: [String] = []
 
+    @Option(name: .customLong("dht-port"), help: "UDP port of the DHT node (default: the peer port, shared with it).")
+    var port: Int?
+
     /// The well-known public routers, for real use only (never with --offline).
     static let publicRouters = ["router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881", "dht.libtorrent.org:25401"]
 
@@ -39,8 +42,9 @@ struct DHTOptions: ParsableArguments {
                 if let (h, p) = try? parseHostPort(r, option: "router"), let e = Self.resolve(h, p) { nodes.append(e) }
             }
         }
+        if let port, !(0...65535).contains(port) { throw ValidationFailure("invalid --dht-port \(port)") }
         try makeDirectories(state)
-        return seeder.enableDHT(bootstrap: nodes, statePath: state + "/dht.state", onEvent: report)
+        return seeder.enableDHT(bootstrap: nodes, statePath: state + "/dht.state", port: port, onEvent: report)
     }
 
     static func resolve(_ host: String, _ port: Int) -> Endpoint? {
@@ -60,10 +64,10 @@ struct DHTOptions: ParsableArguments {
 }
 
 /// One JSON object (and a text line, or nil) for a DHT event.
-func describeDHT(_ e: DHTEvent, host: String, port: Int, names: [NodeID: String]) -> ([String: JSON], String?)? {
+func describeDHT(_ e: DHTEvent, host: String, names: [NodeID: String]) -> ([String: JSON], String?)? {
     switch e {
-    case .started(let id):
-        return (["event": "dht", "node_id": .string(id), "host": .string(host), "port": JSON(port)], "dht node \(id.prefix(12))… on UDP port \(port)")
+    case .started(let id, let udpPort):
+        return (["event": "dht", "node_id": .string(id), "host": .string(host), "port": JSON(udpPort)], "dht node \(id.prefix(12))… on UDP port \(udpPort)")
     case .announced(let hash, let nodes):
         var o: [String: JSON] = ["event": "dht_announced", "hash": .string(hash.hex), "nodes": JSON(nodes)]
         if let n = names[hash] { o["site"] = .string(n) }
@@ -130,13 +134,11 @@ struct DHTCommand: ParsableCommand {
             let log = EventLog(json: json)
             let stop = StopSignal()
             let seeder = Seeder()
-            let boundPort = Mutex(0)
             let service = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
-                if let (o, text) = describeDHT(e, host: host, port: boundPort.withLock { $0 }, names: [:]) { log.emitEvent(o, text: text) }
+                if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emitEvent(o, text: text) }
             })
             do {
-                let address = try seeder.listen(host: host, port: port, attempts: 1)
-                boundPort.withLock { $0 = address.port ?? port }
+                _ = try seeder.listen(host: host, port: port, attempts: 1)
             } catch {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(listen): \(error)")

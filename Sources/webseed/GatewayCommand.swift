@@ -83,14 +83,12 @@ struct GatewayCommand: ParsableCommand {
             let stop = StopSignal()
 
             let seeder = Seeder { event in log.seederEvent(event) }
-            let dhtPort = Mutex(0)
             let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
-                if let (o, text) = describeDHT(e, host: peerHost, port: dhtPort.withLock { $0 }, names: [:]) { log.emitEvent(o, text: text) }
+                if let (o, text) = describeDHT(e, host: peerHost, names: [:]) { log.emitEvent(o, text: text) }
             })
             do {
                 let address = try seeder.listen(host: peerHost, port: peerPort)
                 log.listening(host: address.ipAddress ?? peerHost, port: address.port ?? peerPort)
-                dhtPort.withLock { $0 = address.port ?? peerPort }
             } catch {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(peerListen): \(error)")

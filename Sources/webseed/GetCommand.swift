@@ -81,9 +81,8 @@ struct Get: ParsableCommand {
             let done = Mutex(false)
             let exitWhenDone = self.exitWhenDone
             let seeder = Seeder { event in log.seederEvent(event) }
-            let dhtPort = Mutex(0)
             let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
-                if let (o, text) = describeDHT(e, host: host, port: dhtPort.withLock { $0 }, names: [:]) { log.emit(o, text: text) }
+                if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emit(o, text: text) }
             })
             let address: SocketAddress
             do {
@@ -93,7 +92,6 @@ struct Get: ParsableCommand {
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
             }
             log.listening(host: address.ipAddress ?? host, port: address.port ?? port)
-            dhtPort.withLock { $0 = address.port ?? port }
             options.usesDHT = dhtService != nil
             let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
                 log.fetchEvent(event)

@@ -92,9 +92,8 @@ struct Seed: ParsableCommand {
             for (t, _) in torrents { seeder.add(t) }
             let names = Dictionary(torrents.flatMap { (t, _) in t.shortHashes.compactMap { h in NodeID(bytes: h).map { ($0, t.metainfo.name) } } },
                                    uniquingKeysWith: { a, _ in a })
-            let dhtPort = Mutex(0)
             _ = try dht.start(on: seeder, offline: offline, state: state, report: { e in
-                if let (o, text) = describeDHT(e, host: host, port: dhtPort.withLock { $0 }, names: names) { log.emitEvent(o, text: text) }
+                if let (o, text) = describeDHT(e, host: host, names: names) { log.emitEvent(o, text: text) }
             })
             let address: SocketAddress
             do {
@@ -104,7 +103,6 @@ struct Seed: ParsableCommand {
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
             }
             let boundPort = address.port ?? port
-            dhtPort.withLock { $0 = boundPort }
             let advertised = advertisedHost(host)
             log.listening(host: address.ipAddress ?? host, port: boundPort)
             var http: GatewayServer?
