@@ -20,6 +20,31 @@
       (exit 1). TCP only unless
       --default-settings (libtorrent's defaults: uTP first, then encrypted TCP, then plaintext).
       Every alert (with the peer log: the messages sent and received) goes to --log.
+      --dht-node HOST:PORT (repeatable) turns on a private DHT (see loopback_dht_settings) that
+      knows only those nodes, so a magnet without x.pe can find its peers through the DHT;
+      the torrent is announced (get_peers + announce_peer) every --dht-announce-interval
+      seconds (default 5, instead of libtorrent's 15 min: a DHT of two or three nodes on
+      loopback learns of a new peer only by looking again). With it the leecher also prints
+      {"event":"dht_reply","t","peers":N} (a DHT node answered with N peers) and
+      {"event":"peer","t","peer":"HOST:PORT","direction":"out"|"in"} for each connection.
+
+  ltpeer.py seed ... --dht [--dht-bootstrap HOST:PORT]...
+      The seeder with a private DHT node on its listening port (off without these options):
+      prints {"event":"dht","node_id","host","port"}, and once the node knows another node
+      announces every torrent (force_dht_announce) at once and again at 5 s, 30 s, 2 min,
+      then every 15 min, printing {"event":"dht_announce","t":S} each time.
+
+  ltpeer.py dht [--listen HOST:PORT] [--dht-bootstrap HOST:PORT]... [--state-dir DIR]
+                [--offline] [--json] [--lookup HASH]... [--announce HASH:PORT]...
+                [--exit-after-lookups] [--timeout S]
+      A stand-in for `webseed dht` (/work/notes/dht-contract.md) with its JSON lines (always
+      printed): dht, dht_nodes (every 5 s), dht_announced ("nodes": null: libtorrent does not
+      say how many nodes took the announce), dht_peers, lookup_done, stopped. HASH is 40 hex
+      or a magnet (its btih and truncated btmh). libtorrent 2.0.8's Python bindings cannot
+      call session.dht_announce, so --announce adds the hash as a metadata-less torrent and
+      forces its DHT announce: the port announced is the node's own listening port (give
+      --listen HOST:PORT with PORT the port to announce). Lookups are dht_get_peers, after
+      the node knows another node and every 5 s until found.
 """
 
 import argparse
@@ -41,6 +66,69 @@ OFFLINE = {
     "dht_bootstrap_nodes": "",
 }
 TCP_ONLY = {"enable_outgoing_utp": False, "enable_incoming_utp": False}
+DHT_ALERTS = (lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
+              | lt.alert.category_t.stats_notification)
+
+
+def loopback_dht_settings():
+    """The DHT on, for a private DHT on loopback: no routers (dht_bootstrap_nodes="" also stops
+    libtorrent contacting its built-in ones; nodes are given with add_dht_node), and the
+    restrictions that keep several nodes of one address or /24, and loopback or private
+    addresses, out of the routing table and out of searches lifted (where this libtorrent
+    has the setting). LSD, UPnP and NAT-PMP stay off (OFFLINE)."""
+    s = {"enable_dht": True, "dht_bootstrap_nodes": ""}
+    have = lt.default_settings()
+    for k in ("dht_restrict_routing_ips", "dht_restrict_search_ips", "dht_ignore_dark_internet"):
+        if k in have:
+            s[k] = False
+    return s
+
+
+class DhtNodeCount:
+    """The size of a session's DHT routing table (the dht.dht_nodes counter), asked for with
+    post_session_stats at most every 0.5 s; feed every alert to on_alert."""
+
+    def __init__(self, ses):
+        self.ses = ses
+        self.nodes = 0
+        self.asked = 0.0
+
+    def tick(self):
+        if time.time() - self.asked >= 0.5:
+            self.asked = time.time()
+            self.ses.post_session_stats()
+
+    def on_alert(self, al):
+        if isinstance(al, lt.session_stats_alert):
+            self.nodes = al.values.get("dht.dht_nodes", self.nodes)
+            return True
+        return False
+
+
+def dht_node_id(ses, timeout=3.0):
+    """The session's DHT node id (40 hex) from its saved DHT state, or None."""
+    import warnings
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                st = ses.dht_state()
+            ids = st.get(b"node-id") if isinstance(st, dict) else None
+            if ids:
+                first = ids[0] if isinstance(ids, list) else ids
+                if len(first) >= 20:
+                    return bytes(first[:20]).hex()
+        except Exception:
+            pass
+        if time.time() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def add_dht_nodes(ses, nodes):
+    for n in nodes:
+        ses.add_dht_node(split_hostport(n))
 INCONSISTENT_HASHES = 217   # errors::torrent_inconsistent_hashes in libtorrent 2.0
 cat = lt.alert.category_t
 
@@ -94,7 +182,10 @@ def seed_main(argv):
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--offline", action="store_true")
     ap.add_argument("--recheck", action="store_true")
+    ap.add_argument("--dht", action="store_true", help="run a private DHT node (see the module doc)")
+    ap.add_argument("--dht-bootstrap", action="append", default=[], metavar="HOST:PORT")
     a = ap.parse_args(argv)
+    dht = a.dht or bool(a.dht_bootstrap)
 
     stop = [False]
 
@@ -123,7 +214,13 @@ def seed_main(argv):
         "alert_mask": cat.error_notification | cat.status_notification | cat.peer_notification
                       | cat.connect_notification | cat.storage_notification,
     })
+    if dht:
+        settings.update(loopback_dht_settings())
+        settings["alert_mask"] |= DHT_ALERTS
     ses = new_session(settings)
+    if dht:
+        add_dht_nodes(ses, a.dht_bootstrap)
+    dht_count = DhtNodeCount(ses) if dht else None
 
     listen_port = None
     deadline = time.time() + 20
@@ -141,6 +238,8 @@ def seed_main(argv):
         sys.stderr.write("ltpeer seed: not listening\n")
         return 1
     emit({"event": "listening", "host": host, "port": listen_port})
+    if dht:
+        emit({"event": "dht", "node_id": dht_node_id(ses), "host": host, "port": listen_port})
 
     handles = []
     for src in a.sources:
@@ -184,8 +283,22 @@ def seed_main(argv):
 
     def total_uploaded():
         return sum(h.status().total_payload_upload for h in handles)
+    joined_at = None
+    announce_at = [0, 5, 30, 120]    # seconds after joining; then every 15 min
+    t_start = time.time()
     while not stop[0]:
         ses.wait_for_alert(200)
+        if dht_count is not None:
+            dht_count.tick()
+            if joined_at is None and dht_count.nodes > 0:
+                joined_at = time.time()
+            if joined_at is not None and time.time() - joined_at >= announce_at[0]:
+                announce_at.pop(0)
+                if not announce_at:
+                    announce_at.append(time.time() - joined_at + 900)
+                for h in handles:
+                    h.force_dht_announce()
+                emit({"event": "dht_announce", "t": round(time.time() - t_start, 3)})
         if asked[0]:
             asked[0] = False
             uploaded, uploaded_at = total_uploaded(), time.time()
@@ -197,6 +310,8 @@ def seed_main(argv):
                 uploaded = up
                 emit({"event": "uploaded", "bytes": up})
         for al in ses.pop_alerts():
+            if dht_count is not None and dht_count.on_alert(al):
+                continue
             if isinstance(al, lt.peer_connect_alert):
                 emit({"event": "peer_connected", "peer": "%s:%d" % tuple(al.endpoint)})
             elif isinstance(al, lt.incoming_connection_alert):
@@ -237,6 +352,9 @@ def leech_main(argv):
     ap.add_argument("--resume-on-inconsistent-hashes", type=int, default=0, metavar="N",
                     help="up to N times, clear libtorrent 2.0.8's spurious "
                          "torrent_inconsistent_hashes error and resume (see below)")
+    ap.add_argument("--dht-node", action="append", default=[], metavar="HOST:PORT",
+                    help="a private DHT that knows only these nodes (see the module doc)")
+    ap.add_argument("--dht-announce-interval", type=int, default=5, metavar="S")
     a = ap.parse_args(argv)
     if bool(a.magnet) == bool(a.torrent):
         ap.error("give exactly one of --magnet and --torrent")
@@ -259,7 +377,12 @@ def leech_main(argv):
                       | cat.block_progress_notification | cat.peer_log_notification
                       | cat.torrent_log_notification,
     })
+    if a.dht_node:
+        settings.update(loopback_dht_settings())
+        settings["dht_announce_interval"] = a.dht_announce_interval
+        settings["alert_mask"] |= cat.dht_notification | cat.dht_operation_notification
     ses = new_session(settings)
+    add_dht_nodes(ses, a.dht_node)
     os.makedirs(a.save, exist_ok=True)
     if a.magnet:
         atp = lt.parse_magnet_uri(a.magnet)
@@ -301,6 +424,12 @@ def leech_main(argv):
                     log.write("%.3f first block finished: %s\n" % (first_byte, al.message()))
                 continue
             log.write("%.3f %s: %s\n" % (rel(), type(al).__name__, al.message()))
+            if a.dht_node:
+                if isinstance(al, lt.dht_reply_alert):
+                    emit({"event": "dht_reply", "t": rel(), "peers": al.num_peers})
+                elif isinstance(al, (lt.peer_connect_alert, lt.incoming_connection_alert)):
+                    emit({"event": "peer", "t": rel(), "peer": "%s:%d" % tuple(al.endpoint),
+                          "direction": "in" if isinstance(al, lt.incoming_connection_alert) else "out"})
             if isinstance(al, lt.metadata_received_alert):
                 got_meta = True
                 emit({"event": "metadata", "t": rel()})
@@ -370,12 +499,167 @@ def leech_main(argv):
     return 0 if finished and removed else 1
 
 
+# ---------------------------------------------------------------------------------------
+# dht (a stand-in for `webseed dht`)
+# ---------------------------------------------------------------------------------------
+
+def dht_hashes(text):
+    """A lookup or announce target: 40 hex, or a magnet (its btih and truncated btmh), as a
+    list of 20-byte hashes."""
+    if text.lower().startswith("magnet:"):
+        ih = lt.parse_magnet_uri(text).info_hashes
+        out = []
+        if ih.has_v1():
+            out.append(ih.v1.to_bytes())
+        if ih.has_v2():
+            out.append(ih.v2.to_bytes()[:20])
+        if not out:
+            raise ValueError("no info hash in %r" % text)
+        return out
+    raw = bytes.fromhex(text)
+    if len(raw) != 20:
+        raise ValueError("not 40 hex: %r" % text)
+    return [raw]
+
+
+def dht_main(argv):
+    ap = argparse.ArgumentParser(prog="ltpeer.py dht")
+    ap.add_argument("--listen", default="0.0.0.0:6881")
+    ap.add_argument("--dht-bootstrap", action="append", default=[], metavar="HOST:PORT")
+    ap.add_argument("--state-dir")
+    ap.add_argument("--offline", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--lookup", action="append", default=[], metavar="HASH")
+    ap.add_argument("--announce", action="append", default=[], metavar="HASH:PORT")
+    ap.add_argument("--exit-after-lookups", action="store_true")
+    ap.add_argument("--timeout", type=float, default=30)
+    a = ap.parse_args(argv)
+    try:
+        lookups = [dht_hashes(x) for x in a.lookup]
+        announces = [(dht_hashes(x.rpartition(":")[0]), int(x.rpartition(":")[2])) for x in a.announce]
+    except ValueError as e:
+        ap.error(str(e))
+
+    stop = [False]
+
+    def on_signal(signum, frame):
+        stop[0] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    host, port = split_hostport(a.listen)
+    settings = dict(OFFLINE)
+    settings.update(TCP_ONLY)
+    settings.update(loopback_dht_settings())
+    settings.update({
+        "listen_interfaces": "%s:%d" % (host, port),
+        "in_enc_policy": int(lt.enc_policy.pe_disabled),
+        "out_enc_policy": int(lt.enc_policy.pe_disabled),
+        "alert_mask": cat.error_notification | cat.status_notification | DHT_ALERTS,
+    })
+    ses = new_session(settings)
+    add_dht_nodes(ses, a.dht_bootstrap)
+    count = DhtNodeCount(ses)
+    listen_port = None
+    deadline = time.time() + 20
+    while listen_port is None and time.time() < deadline and not stop[0]:
+        ses.wait_for_alert(200)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
+                listen_port = al.port
+            elif isinstance(al, lt.listen_failed_alert):
+                sys.stderr.write("ltpeer dht: listen failed: %s\n" % al.message())
+                return 1
+    if not listen_port:
+        sys.stderr.write("ltpeer dht: not listening\n")
+        return 1
+    emit({"event": "dht", "node_id": dht_node_id(ses), "host": host, "port": listen_port})
+
+    handles = []
+    tmp = a.state_dir or os.path.join("/tmp", "ltpeer-dht-%d" % os.getpid())
+    os.makedirs(tmp, exist_ok=True)
+    for hashes, aport in announces:
+        if aport != listen_port:
+            sys.stderr.write("ltpeer dht: announces its own port %d, not %d\n" % (listen_port, aport))
+        for h in hashes:
+            # one metadata-less torrent per 20-byte hash: its DHT announce is this hash's
+            atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:" + h.hex())
+            atp.save_path = tmp
+            atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+            handles.append((ses.add_torrent(atp), h.hex()))
+
+    t0 = time.time()
+    joined_at = None
+    announce_at = [0, 5, 30, 120]
+    found = {}                      # hash hex -> set of "ip:port"
+    done = set()
+    wanted = [[h.hex() for h in hs] for hs in lookups]
+    last_lookup = 0.0
+    last_count = 0.0
+    lookup_deadline = t0 + a.timeout
+    rc = 0
+    timed_out = False
+    while not stop[0]:
+        ses.wait_for_alert(100)
+        count.tick()
+        now = time.time()
+        if joined_at is None and (count.nodes > 0 or now - t0 > 3):
+            joined_at = now
+        if now - last_count >= 5:
+            last_count = now
+            emit({"event": "dht_nodes", "count": count.nodes})
+        if joined_at is not None and announces and now - joined_at >= announce_at[0]:
+            announce_at.pop(0)
+            if not announce_at:
+                announce_at.append(now - joined_at + 900)
+            for h, x in handles:
+                h.force_dht_announce()
+                emit({"event": "dht_announced", "hash": x, "nodes": None})
+        pending = [hs for hs in wanted if not any(x in done for x in hs)]
+        if joined_at is not None and pending and now < lookup_deadline and now - last_lookup >= 5:
+            last_lookup = now
+            for hs in pending:
+                for x in hs:
+                    ses.dht_get_peers(lt.sha1_hash(bytes.fromhex(x)))
+        for al in ses.pop_alerts():
+            if count.on_alert(al):
+                continue
+            if isinstance(al, lt.dht_get_peers_reply_alert):
+                x = al.info_hash.to_bytes().hex()
+                got = {"%s:%d" % tuple(p) for p in al.peers()}
+                new = got - found.setdefault(x, set())
+                if new and any(x in hs for hs in wanted):
+                    found[x] |= new
+                    emit({"event": "dht_peers", "hash": x, "peers": sorted(found[x])})
+                    if x not in done:
+                        done.add(x)
+                        emit({"event": "lookup_done", "hash": x, "found": len(found[x])})
+        pending = [hs for hs in wanted if not any(x in done for x in hs)]
+        if wanted and not pending and a.exit_after_lookups:
+            break
+        if pending and now >= lookup_deadline:
+            if not timed_out:
+                timed_out = True
+                for hs in pending:
+                    for x in hs:
+                        emit({"event": "lookup_done", "hash": x, "found": 0})
+            if a.exit_after_lookups:
+                rc = 1
+                break
+    emit({"event": "stopped"})
+    ses.pause()
+    del ses
+    return rc
+
+
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("seed", "leech"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("seed", "leech", "dht"):
         sys.stderr.write(__doc__)
         return 2
     if sys.argv[1] == "seed":
         return seed_main(sys.argv[2:])
+    if sys.argv[1] == "dht":
+        return dht_main(sys.argv[2:])
     return leech_main(sys.argv[2:])
 
 
