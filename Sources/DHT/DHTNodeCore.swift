@@ -14,6 +14,8 @@ public struct DHTNodeCore: Sendable {
         case peers(lookup: Int, [Endpoint])
         /// A lookup finished: how many nodes answered, and whether it announced.
         case lookupDone(lookup: Int, answered: Int, announced: Int)
+        /// The address other nodes see us at changed (by their votes).
+        case externalAddress(IPAddress)
     }
 
     public struct Configuration: Sendable {
@@ -96,7 +98,10 @@ public struct DHTNodeCore: Sendable {
         case .query(let q):
             return answer(q, transaction: message.transactionID, from: source, querySize: datagram.count, readOnly: message.readOnly, now: now)
         case .response(let r):
-            return replied(r, transaction: message.transactionID, from: source, now: now)
+            let known = pending[message.transactionID]?.to == source
+            let out = replied(r, transaction: message.transactionID, from: source, now: now)
+            if known, let seen = message.requesterAddress { vote(seen.ip, from: source.ip) }
+            return out
         case .error:
             if let p = pending.removeValue(forKey: message.transactionID) { return failed(p, now: now) }
             return []
@@ -180,6 +185,26 @@ public struct DHTNodeCore: Sendable {
         guard let l = p.lookup, lookups[l] != nil else { return [] }
         lookups[l]!.inFlight -= 1
         return advance(l, now: now)
+    }
+
+    // MARK: our external address
+
+    /// What the nodes that answered us say our address is (BEP 5 `ip`): one vote per
+    /// answering address, the most recent 32 kept; the address with most votes, once at
+    /// least three different nodes agree on it.
+    public private(set) var externalAddress: IPAddress?
+    private var votes: [(voter: IPAddress, seen: IPAddress)] = []
+
+    private mutating func vote(_ seen: IPAddress, from voter: IPAddress) {
+        votes.removeAll { $0.voter == voter }
+        votes.append((voter, seen))
+        if votes.count > 32 { votes.removeFirst(votes.count - 32) }
+        var counts: [IPAddress: Int] = [:]
+        for v in votes { counts[v.seen, default: 0] += 1 }
+        if let (ip, n) = counts.max(by: { $0.value < $1.value }), n >= 3, ip != externalAddress {
+            externalAddress = ip
+            events.append(.externalAddress(ip))
+        }
     }
 
     // MARK: lookups

@@ -12,6 +12,8 @@ public enum DHTEvent: Sendable {
     /// Peers found by a lookup, `seconds` after that lookup started.
     case peers(hash: NodeID, [Endpoint], seconds: Double)
     case nodes(Int)
+    /// The address other nodes see this node at (their majority vote).
+    case externalAddress(String)
 }
 
 /// A mainline DHT node on a UDP socket someone else owns (the seeder's peer port): it is
@@ -168,6 +170,8 @@ public final class DHTService: Sendable {
                 if !r.announce {
                     s.lookups.removeAll { $0.hash == r.hash && !$0.onPeers(peers) }
                 }
+            case .externalAddress(let ip):
+                s.onEvent(.externalAddress(ip.description))
             case .lookupDone(let l, _, let announced):
                 if let r = s.running.removeValue(forKey: l), r.announce { s.onEvent(.announced(hash: r.hash, nodes: announced)) }
             }

@@ -76,6 +76,8 @@ func describeDHT(_ e: DHTEvent, host: String, names: [NodeID: String]) -> ([Stri
         return (["event": "dht_peers", "hash": .string(hash.hex), "peers": JSON(peers.map(\.description)), "ms": .double(seconds * 1000)], nil)
     case .nodes(let n):
         return (["event": "dht_nodes", "count": JSON(n)], nil)
+    case .externalAddress(let ip):
+        return (["event": "dht_external_address", "ip": .string(ip)], "dht: other nodes see this host as \(ip)")
     }
 }
 

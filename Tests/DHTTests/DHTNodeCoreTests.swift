@@ -123,6 +123,24 @@ struct Network {
         #expect(answered > 0)
     }
 
+    @Test func ourExternalAddressIsWhatThreeAnsweringNodesAgreeOn() throws {
+        var a = DHTNodeCore(id: .random(), now: 0)
+        let me = Endpoint(ip: IPAddress("203.0.113.7")!, port: 6881)
+        let voters = (1...3).map { Endpoint(ip: IPAddress("127.0.0.\($0 + 10)")!, port: 7000) }
+        let out = a.bootstrap(voters, now: 0)
+        for (i, o) in out.enumerated() {
+            let query = try KRPCMessage(decoding: o.bytes) { _ in nil }
+            let reply = KRPCMessage.response(query.transactionID, KRPCResponse(id: .random(), nodes: []), requester: me).encoded()
+            _ = a.receive(reply, from: voters[i], now: 1)
+            #expect(a.externalAddress == (i == 2 ? me.ip : nil))
+        }
+        #expect(a.drainEvents().contains(.externalAddress(me.ip)))
+        // A reply to nothing we asked cannot vote.
+        var b = DHTNodeCore(id: .random(), now: 0)
+        for v in voters { _ = b.receive(KRPCMessage.response([1, 1], KRPCResponse(id: .random(), nodes: []), requester: me).encoded(), from: v, now: 1) }
+        #expect(b.externalAddress == nil)
+    }
+
     @Test func unansweredQueriesFailAndLookupsEnd() {
         var a = DHTNodeCore(id: .random(), now: 0)
         let silent = Endpoint(ip: IPAddress("127.0.0.5")!, port: 1)
