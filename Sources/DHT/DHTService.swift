@@ -133,7 +133,10 @@ public final class DHTService: Sendable {
             s.lastExplore = now
             send(s.core.explore(NodeID.random(), now: now))
         }
-        for i in s.announces.indices where s.announces[i].next <= now {
+        // Announces and lookups wait until the node knows someone (a join in flight), unless
+        // it was given nobody to join through.
+        let joined = s.core.table.count > 0 || s.bootstrap.isEmpty
+        for i in s.announces.indices where joined && s.announces[i].next <= now {
             let a = s.announces[i]
             if let me = ownEndpoint(port: a.port) { s.core.storeSelf(a.hash, at: me, now: now) }
             let (l, out) = s.core.getPeers(a.hash, announcePort: a.port, now: now)
@@ -144,7 +147,7 @@ public final class DHTService: Sendable {
             s.announces[i].next = now + delay
             s.announces[i].step = step
         }
-        for i in s.lookups.indices where s.lookups[i].next <= now {
+        for i in s.lookups.indices where joined && s.lookups[i].next <= now {
             let (l, out) = s.core.getPeers(s.lookups[i].hash, announcePort: nil, now: now)
             s.running[l] = (s.lookups[i].hash, false, now)
             send(out)

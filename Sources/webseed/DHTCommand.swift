@@ -163,6 +163,9 @@ struct DHTCommand: ParsableCommand {
             stop.wait()
             seeder.shutdown()
             let missing = pendingLookups.withLock { $0 }
+            for hash in missing.sorted(by: { $0.hex < $1.hex }) {
+                log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
+            }
             if exitAfterLookups, !missing.isEmpty {
                 throw ValidationFailure("no peers found within \(Int(timeout)) s for \(missing.map(\.hex).sorted().joined(separator: ", "))")
             }
