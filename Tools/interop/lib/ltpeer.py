@@ -126,6 +126,19 @@ def dht_node_id(ses, timeout=3.0):
         time.sleep(0.05)
 
 
+def wait_alerts(ses, ms, busy):
+    """Waits for alerts to pop. libtorrent 2.0.8's Python wait_for_alert() turns the alert at
+    the front of the queue into a Python object after releasing the session's lock; if
+    libtorrent posts alerts meanwhile and the queue grows, that alert has moved and the
+    conversion reads freed memory (seen: segfaults in libstdc++'s __dynamic_cast in sessions
+    with the DHT on, whose alerts come fast). So busy sessions (busy=True: the DHT is on)
+    just sleep between pop_alerts() calls (at most 50 ms); the others keep wait_for_alert."""
+    if busy:
+        time.sleep(min(ms, 50) / 1000.0)
+    else:
+        ses.wait_for_alert(ms)
+
+
 def add_dht_nodes(ses, nodes):
     for n in nodes:
         ses.add_dht_node(split_hostport(n))
@@ -225,7 +238,7 @@ def seed_main(argv):
     listen_port = None
     deadline = time.time() + 20
     while listen_port is None and time.time() < deadline and not stop[0]:
-        ses.wait_for_alert(200)
+        wait_alerts(ses, 200, dht)
         for al in ses.pop_alerts():
             if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
                 listen_port = al.port
@@ -287,7 +300,7 @@ def seed_main(argv):
     announce_at = [0, 5, 30, 120]    # seconds after joining; then every 15 min
     t_start = time.time()
     while not stop[0]:
-        ses.wait_for_alert(200)
+        wait_alerts(ses, 200, dht)
         if dht_count is not None:
             dht_count.tick()
             if joined_at is None and dht_count.nodes > 0:
@@ -415,7 +428,7 @@ def leech_main(argv):
     stopped_by_error = False
     inconsistent = []
     while time.time() < deadline and not finished:
-        ses.wait_for_alert(100)
+        wait_alerts(ses, 100, bool(a.dht_node))
         for al in ses.pop_alerts():
             if isinstance(al, lt.block_finished_alert):
                 if first_byte is None:
@@ -486,7 +499,7 @@ def leech_main(argv):
     rdeadline = time.time() + 15
     removed = False
     while time.time() < rdeadline and not removed:
-        ses.wait_for_alert(200)
+        wait_alerts(ses, 200, bool(a.dht_node))
         for al in ses.pop_alerts():
             log.write("%.3f %s: %s\n" % (rel(), type(al).__name__, al.message()))
             if isinstance(al, lt.torrent_removed_alert):
@@ -563,7 +576,7 @@ def dht_main(argv):
     listen_port = None
     deadline = time.time() + 20
     while listen_port is None and time.time() < deadline and not stop[0]:
-        ses.wait_for_alert(200)
+        wait_alerts(ses, 200, True)
         for al in ses.pop_alerts():
             if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
                 listen_port = al.port
@@ -600,7 +613,7 @@ def dht_main(argv):
     rc = 0
     timed_out = False
     while not stop[0]:
-        ses.wait_for_alert(100)
+        wait_alerts(ses, 100, True)
         count.tick()
         now = time.time()
         if joined_at is None and (count.nodes > 0 or now - t0 > 3):
