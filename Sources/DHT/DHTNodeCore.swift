@@ -167,7 +167,7 @@ public struct DHTNodeCore: Sendable {
         guard let l = p.lookup, var lookup = lookups[l] else { return [] }
         lookup.inFlight -= 1
         lookup.answered[r.id] = r.token ?? []
-        for n in (r.nodes ?? []) where n.id != id && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
+        for n in (r.nodes ?? []) where n.id != id && Self.isDialable(n.endpoint) && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
             lookup.candidates.append(n)
         }
         lookup.candidates.sort { ($0.id ^ lookup.target) < ($1.id ^ lookup.target) }
@@ -185,6 +185,17 @@ public struct DHTNodeCore: Sendable {
         guard let l = p.lookup, lookups[l] != nil else { return [] }
         lookups[l]!.inFlight -= 1
         return advance(l, now: now)
+    }
+
+    /// Whether a node named by someone else may be sent a query: a real port, and an address
+    /// that is one host (not unspecified, multicast or broadcast). Sending to such an
+    /// address fails, and a failed send must not be something a reply can provoke.
+    public static func isDialable(_ e: Endpoint) -> Bool {
+        guard e.port != 0, !e.ip.isUnspecified else { return false }
+        switch e.ip {
+        case .v4(let a): return a >> 28 < 0xE  // 224.0.0.0/4 multicast, 240.0.0.0/4 reserved and broadcast
+        case .v6(let high, _): return high >> 56 != 0xFF  // ff00::/8 multicast
+        }
     }
 
     // MARK: our external address

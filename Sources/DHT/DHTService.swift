@@ -81,7 +81,10 @@ public final class DHTService: Sendable {
     public func handle(_ bytes: [UInt8], from address: SocketAddress) {
         guard let source = Self.endpoint(address) else { return }
         let s = state.value
+        let wasAlone = s.core.table.count == 0
         send(s.core.receive(bytes, from: source, now: Self.now))
+        // Just joined: what waited for a first node starts now, not at the next tick.
+        if wasAlone, s.core.table.count > 0 { runDue(now: Self.now) }
         deliverEvents()
     }
 
@@ -133,8 +136,19 @@ public final class DHTService: Sendable {
             s.lastExplore = now
             send(s.core.explore(NodeID.random(), now: now))
         }
-        // Announces and lookups wait until the node knows someone (a join in flight), unless
-        // it was given nobody to join through.
+        runDue(now: now)
+        if now - s.lastNodesEvent >= 5 {
+            s.lastNodesEvent = now
+            s.onEvent(.nodes(s.core.table.count))
+        }
+        deliverEvents()
+        s.timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(250)) { [weak self] in self?.tick() }
+    }
+
+    /// Announces and lookups that are due. They wait until the node knows someone (a join
+    /// in flight), unless it was given nobody to join through.
+    private func runDue(now: Double) {
+        let s = state.value
         let joined = s.core.table.count > 0 || s.bootstrap.isEmpty
         for i in s.announces.indices where joined && s.announces[i].next <= now {
             let a = s.announces[i]
@@ -155,12 +169,6 @@ public final class DHTService: Sendable {
             s.lookups[i].step = step
             s.lookups[i].next = now + (step < Self.lookupSteps.count ? Self.lookupSteps[step] - Self.lookupSteps[step - 1] : s.lookups[i].interval)
         }
-        if now - s.lastNodesEvent >= 5 {
-            s.lastNodesEvent = now
-            s.onEvent(.nodes(s.core.table.count))
-        }
-        deliverEvents()
-        s.timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(250)) { [weak self] in self?.tick() }
     }
 
     private func deliverEvents() {
@@ -183,7 +191,7 @@ public final class DHTService: Sendable {
 
     private func send(_ out: [DHTNodeCore.Outgoing]) {
         guard let channel = state.value.channel, !out.isEmpty else { return }
-        for o in out {
+        for o in out where DHTNodeCore.isDialable(o.to) {
             guard let address = try? SocketAddress(ipAddress: o.to.ip.description, port: Int(o.to.port)) else { continue }
             var buffer = channel.allocator.buffer(capacity: o.bytes.count)
             buffer.writeBytes(o.bytes)

@@ -78,7 +78,8 @@ public final class Seeder: Sendable {
     /// Binds `host:port`; when the port is taken, tries the next ones (port 0: any free port).
     public func listen(host: String, port: Int, attempts: Int = 10) throws -> SocketAddress {
         var lastError: (any Error)?
-        for p in (port == 0 ? [0] : Array(port..<min(65536, port + attempts))) {
+        // Port 0: a few tries, since the UDP side may find the port the kernel gave TCP taken.
+        for p in (port == 0 ? Array(repeating: 0, count: attempts) : Array(port..<min(65536, port + attempts))) {
             do {
                 let channel = try ServerBootstrap(group: group)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -105,18 +106,26 @@ public final class Seeder: Sendable {
                     loop.execute { self.core.value.servers.append(channel) }
                     service.attach(channel)
                 }
-                if let udp = try? DatagramBootstrap(group: group)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .channelInitializer({ channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            if let dht { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(dht)) }
-                            try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
-                        }
-                    })
-                    .bind(host: host, port: address.port!).wait() {
-                    loop.execute { self.core.value.servers.append(udp) }
-                    dht?.attach(udp)
+                // The UDP side must bind too (the DHT and uTP live there); if its port is taken,
+                // give the TCP port back and try the next one.
+                let udp: any Channel
+                do {
+                    udp = try DatagramBootstrap(group: group)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelInitializer({ channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                if let dht { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(dht)) }
+                                try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
+                            }
+                        })
+                        .bind(host: host, port: address.port!).wait()
+                } catch {
+                    try? channel.close().wait()
+                    loop.execute { self.core.value.servers.removeAll { $0 === channel } }
+                    throw error
                 }
+                loop.execute { self.core.value.servers.append(udp) }
+                dht?.attach(udp)
                 return address
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
                 lastError = e

@@ -141,6 +141,22 @@ struct Network {
         #expect(b.externalAddress == nil)
     }
 
+    @Test func nodesAtPortZeroOrBroadcastAddressesAreNeverQueried() throws {
+        var a = DHTNodeCore(id: .random(), now: 0)
+        let boot = Endpoint(ip: IPAddress("127.0.0.20")!, port: 7000)
+        let out = a.bootstrap([boot], now: 0)
+        let query = try KRPCMessage(decoding: out[0].bytes) { _ in nil }
+        let poison = ["127.0.0.1:0", "255.255.255.255:6881", "224.0.0.1:6881", "0.0.0.0:9"].map { text -> NodeInfo in
+            let parts = text.split(separator: ":")
+            return NodeInfo(id: .random(), endpoint: Endpoint(ip: IPAddress(String(parts[0]))!, port: UInt16(parts[1])!))
+        }
+        let reply = KRPCMessage.response(query.transactionID, KRPCResponse(id: .random(), nodes: poison)).encoded()
+        let next = a.receive(reply, from: boot, now: 1)
+        #expect(next.isEmpty)
+        #expect(!DHTNodeCore.isDialable(Endpoint(ip: IPAddress("127.0.0.1")!, port: 0)))
+        #expect(DHTNodeCore.isDialable(Endpoint(ip: IPAddress("127.0.0.1")!, port: 1)))
+    }
+
     @Test func unansweredQueriesFailAndLookupsEnd() {
         var a = DHTNodeCore(id: .random(), now: 0)
         let silent = Endpoint(ip: IPAddress("127.0.0.5")!, port: 1)
