@@ -140,7 +140,7 @@ struct DHTCommand: ParsableCommand {
                 if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emitEvent(o, text: text) }
             })
             do {
-                _ = try seeder.listen(host: host, port: port, attempts: 1)
+                _ = try seeder.listen(host: host, port: port)
             } catch {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
