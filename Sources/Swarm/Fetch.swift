@@ -79,38 +79,38 @@ final class Fetch {
     let started: Double
 
     enum Phase { case metadata, layers, checking, downloading, finishing, complete, failed }
-    private(set) var phase = Phase.metadata
-    private(set) var metainfo: Metainfo?
-    private var check: PieceCheck?
-    private(set) var torrent: SeedTorrent?
-    private var picker: PiecePicker?
-    private var directory = ""
-    private var peers: [ObjectIdentifier: Peer] = [:]
+    var phase = Phase.metadata
+    var metainfo: Metainfo?
+    var check: PieceCheck?
+    var torrent: SeedTorrent?
+    var picker: PiecePicker?
+    var directory = ""
+    var peers: [ObjectIdentifier: Peer] = [:]
     private(set) var banned: [String: String] = [:]
-    private var lastReceived: Double
-    private var downloaded: Int64 = 0
-    private var verifiedBytes: Int64 = 0
-    private var recordDirty = false
-    private var savingRecord = false
-    private var lastRecordSave: Double = 0
-    private var waiters: [(pieces: Range<Int>, promise: EventLoopPromise<Void>)] = []
-    private var readyWaiters: [EventLoopPromise<SeedTorrent>] = []
+    var lastReceived: Double
+    var downloaded: Int64 = 0
+    var verifiedBytes: Int64 = 0
+    var recordDirty = false
+    var savingRecord = false
+    var lastRecordSave: Double = 0
+    var waiters: [(pieces: Range<Int>, promise: EventLoopPromise<Void>)] = []
+    var readyWaiters: [EventLoopPromise<SeedTorrent>] = []
     /// `progress` as of the last second (or the last change of phase), readable from any
     /// thread, also after the loop has stopped.
     let published = PublishedProgress()
 
     // metadata
-    private var meta: (from: ObjectIdentifier, size: Int, pieces: [[UInt8]?], since: Double)?
-    private var metaFailed: Set<ObjectIdentifier> = []
+    var meta: (from: ObjectIdentifier, size: Int, pieces: [[UInt8]?], since: Double)?
+    var metaFailed: Set<ObjectIdentifier> = []
     // piece layers
-    private var hashWanted: [(request: HashRequest, file: Int)] = []
-    private var hashSent: [HashRequest: (file: Int, peer: ObjectIdentifier, at: Double)] = [:]
+    var hashWanted: [(request: HashRequest, file: Int)] = []
+    var hashSent: [HashRequest: (file: Int, peer: ObjectIdentifier, at: Double)] = [:]
     // pieces being assembled
-    private var assembling: [Int: (buffer: ByteBuffer, from: Set<String>)] = [:]
-    private var fileLeaves: [Int: [SHA256Digest]] = [:]
-    private var leavesKnown: [Int: Int] = [:]
-    private var pendingDisk = 0
-    private var assemblingBytes = 0
+    var assembling: [Int: (buffer: ByteBuffer, from: Set<String>)] = [:]
+    var fileLeaves: [Int: [SHA256Digest]] = [:]
+    var leavesKnown: [Int: Int] = [:]
+    var pendingDisk = 0
+    var assemblingBytes = 0
 
     struct Peer {
         let link: any FetchLink
@@ -153,7 +153,7 @@ final class Fetch {
         initialMetainfo = metainfo
     }
 
-    private var initialMetainfo: Metainfo?
+    var initialMetainfo: Metainfo?
 
     /// Starts work that needs no peer: with a .torrent (or one fetched earlier and kept in
     /// the state directory), the metadata is known at once.
@@ -165,7 +165,7 @@ final class Fetch {
     }
 
     /// A torrent this fetch saved earlier (a restarted magnet download needs no metadata).
-    private func savedTorrent() -> Metainfo? {
+    func savedTorrent() -> Metainfo? {
         let fd = open(torrentPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -196,9 +196,9 @@ final class Fetch {
         return (v1Hash!.bytes, false)
     }
 
-    private var recordPath: String { options.stateDirectory + "/" + stateKey + ".fetch" }
-    private var torrentPath: String { options.stateDirectory + "/" + stateKey + ".torrent" }
-    private var stateKey: String { v2Hash?.hex ?? v1Hash!.hex }
+    var recordPath: String { options.stateDirectory + "/" + stateKey + ".fetch" }
+    var torrentPath: String { options.stateDirectory + "/" + stateKey + ".torrent" }
+    var stateKey: String { v2Hash?.hex ?? v1Hash!.hex }
 
     var progress: FetchProgress {
         var p = FetchProgress()
@@ -226,7 +226,7 @@ final class Fetch {
         peers[ObjectIdentifier(link)] = Peer(link: link)
         lastReceivedPeerTime = max(lastReceivedPeerTime, 0)
     }
-    private var lastReceivedPeerTime: Double = 0
+    var lastReceivedPeerTime: Double = 0
 
     func left(_ link: any FetchLink) {
         let key = ObjectIdentifier(link)
@@ -299,7 +299,7 @@ final class Fetch {
         }
     }
 
-    private func setHas(_ key: ObjectIdentifier, _ has: PiecePicker.PeerHas) {
+    func setHas(_ key: ObjectIdentifier, _ has: PiecePicker.PeerHas) {
         guard var peer = peers[key] else { return }
         if let old = peer.has { picker?.peerLeft(key, had: old) }
         peer.has = has
@@ -308,7 +308,7 @@ final class Fetch {
         updateInterest(key)
     }
 
-    private func addHave(_ key: ObjectIdentifier, _ p: Int) {
+    func addHave(_ key: ObjectIdentifier, _ p: Int) {
         guard let m = metainfo, var peer = peers[key] else { return }
         switch peer.has {
         case .all?: return
@@ -329,7 +329,7 @@ final class Fetch {
     }
 
     /// Interested while the peer has a piece we lack.
-    private func updateInterest(_ key: ObjectIdentifier) {
+    func updateInterest(_ key: ObjectIdentifier) {
         guard let peer = peers[key], let picker, let has = peer.has, phase == .downloading else { return }
         let wants: Bool
         switch has {
@@ -345,7 +345,7 @@ final class Fetch {
 
     // MARK: blocks
 
-    private func receivedBlock(_ key: ObjectIdentifier, _ r: BlockRequest, _ data: ByteBuffer, now: Double) {
+    func receivedBlock(_ key: ObjectIdentifier, _ r: BlockRequest, _ data: ByteBuffer, now: Double) {
         guard var peer = peers[key] else { return }
         guard peer.outstanding.removeValue(forKey: r) != nil else {
             if peer.cancelled.remove(r) != nil { return }  // asked elsewhere too (end-game)
@@ -379,7 +379,7 @@ final class Fetch {
         refill(key, now: now)
     }
 
-    private func verify(_ p: Int) {
+    func verify(_ p: Int) {
         guard let check, let torrent, let (buffer, from) = assembling.removeValue(forKey: p) else { return }
         assemblingBytes -= buffer.readableBytes
         let reader = torrent.reader
@@ -410,7 +410,7 @@ final class Fetch {
             }
     }
 
-    private func pieceVerified(_ p: Int, leaves: [SHA256Digest], generation: FileGeneration?) {
+    func pieceVerified(_ p: Int, leaves: [SHA256Digest], generation: FileGeneration?) {
         guard let check, let torrent else { return }
         picker?.verified(p)
         torrent.addPiece(p)
@@ -425,7 +425,7 @@ final class Fetch {
         if picker?.isComplete == true { finish() }
     }
 
-    private func noteLeaves(file f: Int, piece p: Int, _ leaves: [SHA256Digest]) {
+    func noteLeaves(file f: Int, piece p: Int, _ leaves: [SHA256Digest]) {
         guard let m = metainfo else { return }
         let file = m.files[f]
         let count = Int((file.length + Int64(blockSize) - 1) / Int64(blockSize))
@@ -437,7 +437,7 @@ final class Fetch {
     }
 
     /// Tops up a peer's requests to its queue depth.
-    private func refill(_ key: ObjectIdentifier, now: Double) {
+    func refill(_ key: ObjectIdentifier, now: Double) {
         guard phase == .downloading, pendingDisk < Self.maxPendingDisk, var picker, let peer = peers[key], !peer.choking, peer.interested,
               let has = peer.has else { return }
         let limit = min(peer.depth, peer.requestLimit)
@@ -453,7 +453,7 @@ final class Fetch {
         peer.link.send(picks.map { .request($0) })
     }
 
-    private func refillAll() {
+    func refillAll() {
         let now = nowSeconds()
         for key in peers.keys { refill(key, now: now) }
     }
@@ -463,245 +463,6 @@ final class Fetch {
         banned[host] = reason
         onEvent(.peerBanned(address: host, reason: reason))
         for (_, peer) in peers where peer.link.host == host { peer.link.disconnect(reason: "banned: \(reason)") }
-    }
-
-    // MARK: metadata (BEP 9)
-
-    private func extended(_ key: ObjectIdentifier, id: UInt8, payload: ByteBuffer, now: Double) {
-        let bytes = Array(buffer: payload)
-        if id == 0 {
-            guard let h = try? ExtensionHandshake(decoding: bytes) else { return }
-            if let m = h.messages["ut_metadata"] { peers[key]!.metadataID = m == 0 ? nil : m }
-            if let s = h.metadataSize, s > 0, s <= Self.maxMetadataSize { peers[key]!.metadataSize = s }
-            if let q = h.requestQueue, q > 0 { peers[key]!.requestLimit = min(q, Self.maxQueue) }
-            if phase == .metadata { startMetadata() }
-            return
-        }
-        guard id == PeerSession.utMetadataID, phase == .metadata, let message = try? MetadataMessage.decode(bytes) else { return }
-        switch message {
-        case .data(let piece, let total, let data):
-            guard var m = meta, m.from == key, total == m.size, piece >= 0, piece < m.pieces.count, m.pieces[piece] == nil else { return }
-            let expected = piece == m.pieces.count - 1 ? m.size - piece * MetadataMessage.pieceSize : MetadataMessage.pieceSize
-            guard data.count == expected else {
-                meta = nil
-                ban(peers[key]!.link.host, reason: "metadata piece \(piece) has the wrong size")
-                return
-            }
-            m.pieces[piece] = data
-            meta = m
-            lastReceived = now
-            if m.pieces.allSatisfy({ $0 != nil }) { metadataComplete(from: key, bytes: m.pieces.flatMap { $0! }, now: now) }
-        case .reject:
-            if meta?.from == key {
-                meta = nil
-                metaFailed.insert(key)
-                startMetadata()
-            }
-        case .request:
-            break  // answered by the seeding side (rejected: we have nothing yet)
-        }
-    }
-
-    /// Asks one peer that has the metadata for all of it (one source: a mismatch names it).
-    private func startMetadata() {
-        guard phase == .metadata, meta == nil else { return }
-        guard let (key, peer) = peers.first(where: { $0.value.metadataID != nil && $0.value.metadataSize != nil && !metaFailed.contains($0.key) }),
-              let id = peer.metadataID, let size = peer.metadataSize else { return }
-        let count = (size + MetadataMessage.pieceSize - 1) / MetadataMessage.pieceSize
-        meta = (key, size, [[UInt8]?](repeating: nil, count: count), nowSeconds())
-        peer.link.send((0..<count).map { .extended(id: id, payload: ByteBuffer(bytes: MetadataMessage.request(piece: $0).encode())) })
-    }
-
-    private func metadataComplete(from key: ObjectIdentifier, bytes: [UInt8], now: Double) {
-        meta = nil
-        let host = peers[key]?.link.host ?? "?"
-        let matches = v2Hash.map { Digests.sha256(bytes) == $0 } ?? (v1Hash.map { Digests.sha1(bytes) == $0 } ?? false)
-        guard matches else {
-            metaFailed.insert(key)
-            ban(host, reason: "metadata does not match the info hash")
-            startMetadata()
-            return
-        }
-        let m: Metainfo
-        do {
-            m = try Metainfo(bytes: Array("d4:info".utf8) + bytes + Array("e".utf8))
-        } catch {
-            return fail(.invalidMetadata(error.description))
-        }
-        if let v1 = v1Hash, m.v1InfoHash != v1 { return fail(.invalidMetadata("it is not the torrent the v1 info hash names")) }
-        haveMetadata(m, from: peers[key]?.link.address, now: now)
-    }
-
-    /// The torrent is known: fetch missing piece layers, then look at the disk.
-    private func haveMetadata(_ m: Metainfo, from: String?, now: Double) {
-        guard metainfo == nil else { return }
-        metainfo = m
-        check = PieceCheck(metainfo: m)
-        directory = options.directory ?? (options.defaultParent + "/" + safeName(m.name))
-        onEvent(.metadata(m, directory: directory, from: from))
-        // Decode what peers said before the piece count was known.
-        for (key, peer) in peers {
-            if let all = peer.rawAll { setHas(key, all ? .all : .some(PieceSet(count: m.pieceCount))) }
-            if let bits = peer.rawBitfield {
-                guard let set = PieceSet(bitfield: bits, count: m.pieceCount) else { peer.link.disconnect(reason: "malformed bitfield"); continue }
-                setHas(key, .some(set))
-            }
-            for h in peer.rawHaves where h < m.pieceCount { addHave(key, h) }
-        }
-        lastReceived = now
-        for file in check!.missingLayers {
-            for r in check!.layerRequests(file: file) { hashWanted.append((r, file)) }
-        }
-        if hashWanted.isEmpty { startChecking() } else { phase = .layers; sendHashRequests(now: now) }
-    }
-
-    private func safeName(_ name: String) -> String {
-        let cleaned = String(name.map { $0 == "/" ? "_" : $0 })
-        return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "download" : cleaned
-    }
-
-    // MARK: piece layers (BEP 52 hash requests)
-
-    private func sendHashRequests(now: Double) {
-        guard phase == .layers else { return }
-        while let (request, file) = hashWanted.first {
-            guard let (key, peer) = peers.first(where: { $0.value.link.isV2 && $0.value.hashRequests < 4 }) else { return }
-            hashWanted.removeFirst()
-            hashSent[request] = (file, key, now)
-            peers[key]!.hashRequests += 1
-            peer.link.send([.hashRequest(request)])
-        }
-    }
-
-    private func hashes(_ key: ObjectIdentifier, _ request: HashRequest, _ data: ByteBuffer, now: Double) {
-        guard let sent = hashSent[request], sent.peer == key, var check else { return }
-        hashSent[request] = nil
-        peers[key]!.hashRequests -= 1
-        var digests: [SHA256Digest] = []
-        var data = data
-        while data.readableBytes >= 32, let d = data.readBytes(length: 32) { digests.append(SHA256Digest(bytes: d)!) }
-        guard check.accept(hashes: digests, for: request, file: sent.file) else {
-            hashWanted.append((request, sent.file))
-            ban(peers[key]!.link.host, reason: "hashes for \(check.metainfo.files[sent.file].pathString) do not match its pieces root")
-            sendHashRequests(now: now)
-            return
-        }
-        self.check = check
-        lastReceived = now
-        if hashWanted.isEmpty, hashSent.isEmpty, check.missingLayers.isEmpty { startChecking() } else { sendHashRequests(now: now) }
-    }
-
-    // MARK: disk
-
-    private func startChecking() {
-        guard let m = metainfo, let check else { return }
-        phase = .checking
-        saveTorrent(m, layers: check.layers)
-        let torrent = SeedTorrent(metainfo: m, directory: directory, data: LocalData(downloaded: PieceSet(count: m.pieceCount), generations: [:]), writable: true)
-        let (directory, recordPath, recheck) = (self.directory, self.recordPath, options.recheck)
-        threadPool.runIfActive(eventLoop: loop) {
-            Result { () throws(FetchError) in try FetchDisk.start(check: check, reader: torrent.reader, directory: directory, recordPath: recordPath, recheck: recheck) }
-        }.assumeIsolated().whenComplete { [self] result in
-            guard phase == .checking else { return }
-            switch result {
-            case .success(.success(let start)): begin(torrent, start)
-            case .success(.failure(let e)): fail(e)
-            case .failure(let e): fail(.storage(.unreadable(directory, reason: "\(e)")))
-            }
-        }
-    }
-
-    private func begin(_ torrent: SeedTorrent, _ start: FetchDisk.Start) {
-        guard let check else { return }
-        for p in 0..<start.pieces.count where start.pieces.contains(p) {
-            torrent.addPiece(p)
-            verifiedBytes += Int64(check.span(ofPiece: p).length)
-        }
-        for (f, g) in start.generations where (check.metainfo.files[f].length > 0) {
-            // Files holding verified pieces are trusted as they are now (see SeedTorrent.readBlock).
-            torrent.wrote(file: f, generation: g)
-        }
-        self.torrent = torrent
-        for (f, runs) in start.leaves {
-            for run in runs {
-                let p = Int((check.metainfo.files[f].offset + Int64(run.index) * Int64(blockSize)) / Int64(check.metainfo.pieceLength))
-                noteLeaves(file: f, piece: p, run.leaves)
-            }
-        }
-        published.set(torrent)
-        for w in readyWaiters { w.succeed(torrent) }
-        readyWaiters.removeAll()
-        var picker = PiecePicker(spans: (0..<check.metainfo.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: check.metainfo.pieceCount))
-        picker.alreadyHave(start.pieces)
-        for (_, peer) in peers { if let has = peer.has { picker.peerJoined(has) } }
-        self.picker = picker
-        onEvent(.resumed(directory: directory, pieces: start.pieces.cardinality, of: start.pieces.count, fromRecord: start.fromRecord, rechecked: start.rechecked))
-        phase = .downloading
-        lastReceived = nowSeconds()
-        for (key, peer) in peers {
-            peer.link.attach(torrent)
-            for p in 0..<start.pieces.count where start.pieces.contains(p) { peer.link.send([.have(UInt32(p))]) }
-            updateInterest(key)
-        }
-        if picker.isComplete { finish() }
-    }
-
-    private func saveTorrent(_ m: Metainfo, layers: [SHA256Digest: [SHA256Digest]]) {
-        var out = Array("d4:info".utf8) + m.infoBytes
-        if !layers.isEmpty {
-            out += Array("12:piece layersd".utf8)
-            for (root, hashes) in layers.sorted(by: { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }) {
-                out += Array("32:".utf8) + root.bytes + Array("\(hashes.count * 32):".utf8)
-                for h in hashes { out += h.bytes }
-            }
-            out += Array("e".utf8)
-        }
-        out += Array("e".utf8)
-        let (path, bytes) = (torrentPath, out)
-        threadPool.runIfActive(eventLoop: loop) { try? AtomicFile.write(bytes, to: path, overwrite: true) }.whenComplete { _ in }
-    }
-
-    private func finish() {
-        guard phase == .downloading, let check, let torrent else { return }
-        phase = .finishing
-        let (leaves, known, directory, recordPath) = (fileLeaves, leavesKnown, self.directory, self.recordPath)
-        threadPool.runIfActive(eventLoop: loop) {
-            Result { () throws(FetchError) in
-                try FetchDisk.finish(check: check, reader: torrent.reader, directory: directory, leaves: leaves, known: known, recordPath: recordPath)
-            }
-        }.assumeIsolated().whenComplete { [self] outcome in
-            let result: Result<FetchDisk.Finished, any Error> = outcome.flatMap { r in r.mapError { $0 as any Error } }
-            switch result {
-            case .success(let done):
-                let (trees, generations) = (done.trees, done.generations)
-                for (f, t) in trees { torrent.addTree(t, file: f) }
-                for (f, g) in generations { torrent.wrote(file: f, generation: g) }
-                fileLeaves = [:]
-                phase = .complete
-                recordDirty = false
-                published.set(progress)
-                onEvent(.complete(check.metainfo, directory: directory, seconds: nowSeconds() - started))
-                resolveWaiters()
-                // Two seeds have nothing to say to each other.
-                for (_, peer) in peers {
-                    if case .all? = peer.has { peer.link.disconnect(reason: "both sides are seeds") }
-                    else { peer.link.send([.notInterested]) }
-                }
-            case .failure(let e as FetchError): fail(e)
-            case .failure(let e): fail(.storage(.writeFailed(directory, reason: "\(e)")))
-            }
-        }
-    }
-
-    private func fail(_ e: FetchError) {
-        guard phase != .failed, phase != .complete else { return }
-        phase = .failed
-        published.set(progress)
-        for w in waiters { w.promise.fail(e) }
-        for w in readyWaiters { w.fail(e) }
-        readyWaiters.removeAll()
-        waiters.removeAll()
-        onEvent(.failed(e))
     }
 
     // MARK: gateway
@@ -735,7 +496,7 @@ final class Fetch {
         return promise.futureResult
     }
 
-    private func resolveWaiters() {
+    func resolveWaiters() {
         guard let picker else { return }
         waiters.removeAll { w in
             guard w.pieces.allSatisfy({ picker.have.contains($0) }) else { return false }
@@ -779,7 +540,7 @@ final class Fetch {
         checkStalled(now: now)
     }
 
-    private func checkStalled(now: Double) {
+    func checkStalled(now: Double) {
         guard [.metadata, .layers, .downloading].contains(phase), now - lastReceived > options.timeout else { return }
         let seconds = Int(options.timeout.rounded())
         if peers.isEmpty {
@@ -793,7 +554,7 @@ final class Fetch {
         }
     }
 
-    private func saveRecordIfDue(now: Double) {
+    func saveRecordIfDue(now: Double) {
         guard recordDirty, !savingRecord, phase == .downloading, let torrent, now - lastRecordSave >= 1 else { return }
         recordDirty = false
         savingRecord = true
@@ -816,13 +577,13 @@ final class Fetch {
         }.recover { _ in }
     }
 
-    private func nowSeconds() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+    func nowSeconds() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
 }
 
 /// A fetch's progress, shared with other threads.
 final class PublishedProgress: Sendable {
-    private let value = Mutex(FetchProgress())
-    private let seed = Mutex<SeedTorrent?>(nil)
+    let value = Mutex(FetchProgress())
+    let seed = Mutex<SeedTorrent?>(nil)
     func set(_ p: FetchProgress) { value.withLock { $0 = p } }
     var current: FetchProgress { value.withLock { $0 } }
     func set(_ t: SeedTorrent) { seed.withLock { $0 = t } }
