@@ -20,6 +20,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
+        .systemLibrary(name: "CNATPMP", providers: [.apt(["libnatpmp-dev"])]),
 
         .target(name: "CPosix"),
         .target(name: "Bencode", swiftSettings: strict),
@@ -41,7 +42,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        .target(name: "PortMapping", dependencies: ["CMiniUPnPc"], swiftSettings: strict),
+        .target(name: "PortMapping", dependencies: ["CMiniUPnPc", "CNATPMP"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "Gateway",
             dependencies: [
