@@ -88,9 +88,11 @@ public final class DHTService: Sendable {
         deliverEvents()
     }
 
-    /// Announces `hash` with TCP port `port`, now and periodically.
+    /// Announces `hash` with TCP port `port`, now and periodically. Announcing a hash again
+    /// replaces its port (a router mapping moved it) and announces at once.
     public func announce(_ hash: NodeID, port: UInt16) {
         loop.execute {
+            self.state.value.announces.removeAll { $0.hash == hash }
             self.state.value.announces.append((hash, port, 0, 0))
             self.tick()
         }

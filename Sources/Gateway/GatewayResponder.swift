@@ -62,9 +62,9 @@ struct GatewayResponder: HTTPResponder {
     private func gatewayOrigin(_ path: Substring, request: Request) async throws -> Response {
         switch (request.method, path) {
         case (.get, "/"), (.head, "/"):
-            return html(.ok, StatusPage.html(sites: sites, port: port()), request: request, cache: "no-store")
+            return html(.ok, StatusPage.html(sites: sites, port: port(), peer: options.peerEndpoint?()), request: request, cache: "no-store")
         case (.get, "/api/status"), (.head, "/api/status"):
-            return json(.ok, StatusPage.json(sites: sites, port: port()), request: request)
+            return json(.ok, StatusPage.json(sites: sites, port: port(), peer: options.peerEndpoint?()), request: request)
         case (.post, "/api/sites"):
             return await addSite(request)
         case (.get, _), (.head, _):

@@ -19,7 +19,33 @@ public struct GatewayOptions: Sendable {
     public var headTimeout: TimeAmount = .seconds(20)
     /// Told (site name, path) when a file is found changed on disk while serving it; once per file.
     public var onFileChanged: (@Sendable (String, String) -> Void)?
+    /// Where peers reach this host now (shown on the status page), asked on each request.
+    public var peerEndpoint: (@Sendable () -> PeerEndpoint?)?
     public init() {}
+}
+
+/// The address this host gives peers, and the router mapping behind it if there is one.
+public struct PeerEndpoint: Sendable {
+    public struct Mapping: Sendable {
+        /// "upnp" or "natpmp".
+        public var method: String
+        public var externalAddress: String
+        public var tcp: Int?
+        public var udp: Int?
+        public init(method: String, externalAddress: String, tcp: Int?, udp: Int?) {
+            self.method = method
+            self.externalAddress = externalAddress
+            self.tcp = tcp
+            self.udp = udp
+        }
+    }
+    /// HOST:PORT (IPv6 in brackets).
+    public var address: String
+    public var mapping: Mapping?
+    public init(address: String, mapping: Mapping?) {
+        self.address = address
+        self.mapping = mapping
+    }
 }
 
 /// The HTTP gateway: Hummingbird serving `GatewayResponder` on one address, until stopped.

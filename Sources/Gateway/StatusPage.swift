@@ -2,7 +2,7 @@ import Swarm
 
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
-    static func html(sites: GatewaySites, port: Int) -> String {
+    static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint? = nil) -> String {
         let now = ProcessInfoUptime.now
         var rows = ""
         for site in sites.all {
@@ -35,13 +35,14 @@ enum StatusPage {
         </style></head><body>
         <h1>webseed gateway</h1>
         <p class="sub">Every byte served here was verified against its site's Merkle roots. \(sites.count) site\(sites.count == 1 ? "" : "s") · <a href="/api/status">JSON</a></p>
+        \(peerLine(peer))
         <table><tr><th>Site</th><th>Size</th><th>Verified</th><th>Peers</th><th>Up</th><th>Down</th><th>Open</th></tr>
         \(rows)</table></body></html>
 
         """
     }
 
-    static func json(sites: GatewaySites, port: Int) -> String {
+    static func json(sites: GatewaySites, port: Int, peer: PeerEndpoint? = nil) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -49,7 +50,29 @@ enum StatusPage {
                 + "\"bytes\":\(s.total),\"verified\":\(s.verified),\"peers\":\(s.peers),\"upload_rate\":\(Int64(s.up)),"
                 + "\"download_rate\":\(Int64(s.down)),\"url\":\(quote(s.url)),\"path_url\":\(quote("http://localhost:\(port)/site/\(site.id)/"))}"
         }
-        return "{\"sites\":[" + items.joined(separator: ",") + "]}"
+        var head = ""
+        if let peer {
+            head = "\"peer_address\":\(quote(peer.address)),\"port_mapping\":"
+            if let m = peer.mapping {
+                head += "{\"method\":\(quote(m.method)),\"external_address\":\(quote(m.externalAddress)),"
+                    + "\"tcp\":\(m.tcp.map(String.init) ?? "null"),\"udp\":\(m.udp.map(String.init) ?? "null")},"
+            } else {
+                head += "null,"
+            }
+        }
+        return "{" + head + "\"sites\":[" + items.joined(separator: ",") + "]}"
+    }
+
+    /// "Peers reach this host at 1.2.3.4:6881 (mapped by UPnP)."
+    private static func peerLine(_ peer: PeerEndpoint?) -> String {
+        guard let peer else { return "" }
+        let how: String
+        if let m = peer.mapping {
+            how = " (port mapped on the router by \(m.method == "natpmp" ? "NAT-PMP" : "UPnP"))"
+        } else {
+            how = " (no router mapping: peers outside this network may not reach it)"
+        }
+        return "<p class=\"sub\">Peers reach this host at <code>\(escape(peer.address))</code>\(escape(how)).</p>"
     }
 
     private struct Summary {

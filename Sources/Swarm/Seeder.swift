@@ -57,6 +57,10 @@ public final class Seeder: Sendable {
     }
 
     private let dhtPort = NIOLockedValueBox<Int?>(nil)
+    private let dhtBoundPort = NIOLockedValueBox<Int?>(nil)
+
+    /// The UDP port the DHT node listens on (nil before `listen`, or without a DHT).
+    public var dhtLocalPort: Int? { dhtBoundPort.withLockedValue { $0 } }
 
     public var dht: DHTService? { dhtService.withLockedValue { $0 } }
 
@@ -105,6 +109,7 @@ public final class Seeder: Sendable {
                         .bind(host: host, port: ownPort).wait()
                     loop.execute { self.core.value.servers.append(channel) }
                     service.attach(channel)
+                    dhtBoundPort.withLockedValue { $0 = channel.localAddress?.port }
                 }
                 // The UDP side must bind too (the DHT and uTP live there); if its port is taken,
                 // give the TCP port back and try the next one.
@@ -125,7 +130,10 @@ public final class Seeder: Sendable {
                     throw error
                 }
                 loop.execute { self.core.value.servers.append(udp) }
-                dht?.attach(udp)
+                if let dht {
+                    dht.attach(udp)
+                    dhtBoundPort.withLockedValue { $0 = udp.localAddress?.port }
+                }
                 return address
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
                 lastError = e

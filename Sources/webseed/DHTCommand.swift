@@ -19,7 +19,7 @@ struct DHTOptions: ParsableArguments {
     @Flag(name: .customLong("no-dht"), help: "Run no DHT node.")
     var noDHT = false
 
-    @Option(name: .customLong("dht-bootstrap"), help: "Join the DHT through this node (HOST:PORT); repeatable. Without --offline the public routers are used too.")
+    @Option(name: .customLong("dht-bootstrap"), help: "Join the DHT through this node (HOST:PORT) instead of the public routers; repeatable.")
     var bootstrap: [String] = []
 
     @Option(name: .customLong("dht-port"), help: "UDP port of the DHT node (default: the peer port, shared with it).")
@@ -37,7 +37,8 @@ struct DHTOptions: ParsableArguments {
             guard let e = Self.resolve(host, port) else { throw ValidationFailure("--dht-bootstrap \(text): cannot resolve \(host)") }
             nodes.append(e)
         }
-        if !offline {
+        // Nodes given replace the public routers (as libtorrent's dht_bootstrap_nodes does).
+        if !offline && bootstrap.isEmpty {
             for r in Self.publicRouters {
                 if let (h, p) = try? parseHostPort(r, option: "router"), let e = Self.resolve(h, p) { nodes.append(e) }
             }

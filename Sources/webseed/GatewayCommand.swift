@@ -4,6 +4,7 @@ import FoundationEssentials
 import Gateway
 import Metainfo
 import NIOCore
+import PortMapping
 import Storage
 import Swarm
 import Synchronization
@@ -52,6 +53,8 @@ struct GatewayCommand: ParsableCommand {
 
     @OptionGroup var dht: DHTOptions
 
+    @OptionGroup var portMapping: PortMappingOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -86,12 +89,19 @@ struct GatewayCommand: ParsableCommand {
             let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
                 if let (o, text) = describeDHT(e, host: peerHost, names: [:]) { log.emitEvent(o, text: text) }
             })
+            let boundPort: Int
             do {
                 let address = try seeder.listen(host: peerHost, port: peerPort)
-                log.listening(host: address.ipAddress ?? peerHost, port: address.port ?? peerPort)
+                boundPort = address.port ?? peerPort
+                log.listening(host: address.ipAddress ?? peerHost, port: boundPort)
             } catch {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(peerListen): \(error)")
+            }
+            let advertised = advertisedHost(peerHost)
+            let reach = Reachability(localHost: advertised, port: boundPort)
+            let mapper = portMapping.start(offline: offline, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
+                reach.update(state)
             }
             // Fetched sites live under the state directory, one folder per site id; a
             // download fails only after an hour without any peer (the gateway keeps trying).
@@ -119,12 +129,14 @@ struct GatewayCommand: ParsableCommand {
             options.spa = spa
             options.timeout = timeout
             options.fetchUnknownIDs = !known.isEmpty || dhtService != nil
+            options.peerEndpoint = { reach.endpoint }
             let server = GatewayServer(sites: sites, options: options)
             let port: Int
             do {
                 port = try runAsync { try await server.start(host: httpHost, port: httpPort) }
             } catch {
                 server.stop()
+                mapper?.stop()
                 seeder.shutdown()
                 throw ValidationFailure("cannot serve HTTP on \(listen): \(error)")
             }
@@ -136,6 +148,7 @@ struct GatewayCommand: ParsableCommand {
             log.ready(offline: offline)
             stop.wait()
             server.stop()
+            mapper?.stop()
             seeder.shutdown()
             log.stopped(uploaded: 0)
         }

@@ -6,6 +6,7 @@ import Metainfo
 import NIOCore
 import DHTProtocol
 import Gateway
+import PortMapping
 import Storage
 import Swarm
 import Synchronization
@@ -64,6 +65,8 @@ struct Seed: ParsableCommand {
 
     @OptionGroup var dht: DHTOptions
 
+    @OptionGroup var portMapping: PortMappingOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -105,6 +108,14 @@ struct Seed: ParsableCommand {
             let boundPort = address.port ?? port
             let advertised = advertisedHost(host)
             log.listening(host: address.ipAddress ?? host, port: boundPort)
+            // The router mapping runs beside everything else; the magnet waits for its first
+            // outcome (bounded) so that it names the address peers outside can reach.
+            let reach = Reachability(localHost: advertised, port: boundPort)
+            let announced = Mutex(false)
+            let mapper = portMapping.start(offline: offline, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
+                reach.update(state)
+                if announced.withLock({ $0 }), state != nil { seeder.announceOnDHT(port: reach.announcedPort) }
+            }
             var http: GatewayServer?
             var httpPort: Int?
             if !noGateway {
@@ -114,6 +125,7 @@ struct Seed: ParsableCommand {
                 var options = GatewayOptions()
                 options.singleSiteAtRoot = true
                 options.spa = spa
+                options.peerEndpoint = { reach.endpoint }
                 let reported = Mutex(Set<String>())
                 options.onFileChanged = { site, path in
                     if reported.withLock({ $0.insert(site + "/" + path).inserted }) { log.seederEvent(.fileChanged(torrent: site, path: path)) }
@@ -123,18 +135,21 @@ struct Seed: ParsableCommand {
                     httpPort = try runAsync { try await server.start(host: gHost, port: gPort) }
                 } catch {
                     server.stop()
+                    mapper?.stop()
                     seeder.shutdown()
                     throw ValidationFailure("cannot serve HTTP on \(gateway): \(error)")
                 }
                 http = server
                 log.gateway(host: gHost, port: httpPort!, single: torrents.count == 1)
             }
+            _ = mapper?.waitForFirstOutcome(timeout: 10)
             for (t, torrentPath) in torrents {
-                let magnet = MagnetLink(metainfo: t.metainfo, peers: ["\(advertised):\(boundPort)"])
+                let magnet = MagnetLink(metainfo: t.metainfo, peers: [reach.peerAddress])
                 log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath, gatewayPort: httpPort)
             }
             for (h, p) in outgoing { seeder.connect(host: h, port: p) }
-            seeder.announceOnDHT(port: boundPort)
+            announced.withLock { $0 = true }
+            seeder.announceOnDHT(port: reach.announcedPort)
             log.ready(offline: offline)
 
             // Run until SIGINT or SIGTERM (caught from the start), drawing a status line on a terminal.
@@ -143,6 +158,7 @@ struct Seed: ParsableCommand {
             stop.wait()
             status.stop()
             http?.stop()
+            mapper?.stop()
             seeder.shutdown()
             log.stopped(uploaded: torrents.reduce(0) { $0 + $1.0.uploaded })
         }
