@@ -80,7 +80,7 @@ public final class PortMapper: @unchecked Sendable {
 
     /// The default finders: UPnP IGD discovery, then NAT-PMP to the default gateway.
     public static let standardFinders: [Finder] = [
-        { UPnPLibrary.discover(delayMs: 2000) },
+        { UPnPLibrary.discover(delayMs: 1000) },
         { NATPMPRouter.discover(timeoutMs: 2000) },
     ]
 

@@ -115,9 +115,11 @@ public enum UPnPLibrary {
         return String(cString: text)
     }
 
-    /// SSDP discovery for `delayMs`, then the first usable Internet Gateway Device.
-    /// Blocks for about `delayMs` plus the description fetches.
-    public static func discover(delayMs: Int = 2000) -> Discovery {
+    /// SSDP discovery, then the first usable Internet Gateway Device. libminiupnpc searches
+    /// four device types in turn and waits `delayMs` for each that finds nothing, so a
+    /// network without a UPnP router costs 4 × `delayMs`; a router that answers, about
+    /// `delayMs` plus the description fetch.
+    public static func discover(delayMs: Int = 1000) -> Discovery {
         let igd = UnsafeMutablePointer<ws_igd>.allocate(capacity: 1)
         var devices: Int32 = 0
         let r = ws_igd_discover(igd, Int32(delayMs), &devices)

@@ -100,7 +100,7 @@ struct GatewayCommand: ParsableCommand {
             }
             let advertised = advertisedHost(peerHost)
             let reach = Reachability(localHost: advertised, port: boundPort)
-            let mapper = portMapping.start(offline: offline, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
+            let mapper = portMapping.start(offline: offline, listenHost: peerHost, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
                 reach.update(state)
             }
             // Fetched sites live under the state directory, one folder per site id; a

@@ -17,11 +17,12 @@ struct PortMappingOptions: ParsableArguments {
     }
 
     /// Starts mapping the peer port (TCP) and the DHT port (UDP, when there is a DHT) on
-    /// the local router; nil when mapping is off. `localHost` is this host's address as
-    /// peers on the LAN see it (for the messages when no router maps).
-    func start(offline: Bool, tcpPort: Int, udpPort: Int?, localHost: String, log: EventLog,
+    /// the local router; nil when mapping is off, or pointless because the peer port listens
+    /// on loopback only. `localHost` is this host's address as peers on the LAN see it (for
+    /// the messages when no router maps).
+    func start(offline: Bool, listenHost: String, tcpPort: Int, udpPort: Int?, localHost: String, log: EventLog,
                onChange: @escaping @Sendable (MappedState?) -> Void) -> PortMapper? {
-        guard !noUPnP, !offline else { return nil }
+        guard !noUPnP, !offline, !isLoopback(listenHost) else { return nil }
         var ports = [PortRequest(.tcp, tcpPort)]
         if let udpPort { ports.append(PortRequest(.udp, udpPort)) }
         var configuration = PortMapperConfiguration(ports: ports)
@@ -37,6 +38,10 @@ struct PortMappingOptions: ParsableArguments {
         mapper.start()
         return mapper
     }
+}
+
+func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
 }
 
 /// Where this host tells peers to connect: the router's mapping when there is one, else
@@ -86,7 +91,8 @@ extension EventLog {
                 let list = s.mappings.map { "\($0.proto.rawValue) \($0.externalPort) → \(s.localAddress):\($0.internalPort)" }
                 let leases = Set(s.mappings.map(\.lease))
                 let lease = leases.count == 1 ? " (lease \(Self.duration(leases.first!)))" : ""
-                emitEvent(o, text: "port mapping: \(s.method.label) router \(s.router) maps \(s.externalAddress) \(list.joined(separator: ", "))\(lease)")
+                let nat = Self.isPrivateIPv4(s.externalAddress) ? "; its external address is private, so another NAT lies beyond it and peers on the internet may still not reach this host" : ""
+                emitEvent(o, text: "port mapping: \(s.method.label) router \(s.router) maps \(s.externalAddress) \(list.joined(separator: ", "))\(lease)\(nat)")
             }
         case .removed(let s):
             var o = Self.mappingObject(s)
@@ -99,6 +105,13 @@ extension EventLog {
                                      "router": JSON(f.router), "detail": .string(f.detail), "message": .string(message)]
             if json { emitEvent(o, text: nil) } else { warning(message) }
         }
+    }
+
+    /// RFC 1918 and shared (RFC 6598, carrier-grade NAT) IPv4 addresses.
+    static func isPrivateIPv4(_ text: String) -> Bool {
+        let o = text.split(separator: ".").compactMap { Int($0) }
+        guard o.count == 4 else { return false }
+        return o[0] == 10 || (o[0] == 172 && (16...31).contains(o[1])) || (o[0] == 192 && o[1] == 168) || (o[0] == 100 && (64...127).contains(o[1]))
     }
 
     private static func mappingObject(_ s: MappedState) -> [String: JSON] {

@@ -112,7 +112,7 @@ struct Seed: ParsableCommand {
             // outcome (bounded) so that it names the address peers outside can reach.
             let reach = Reachability(localHost: advertised, port: boundPort)
             let announced = Mutex(false)
-            let mapper = portMapping.start(offline: offline, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
+            let mapper = portMapping.start(offline: offline, listenHost: host, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
                 reach.update(state)
                 if announced.withLock({ $0 }), state != nil { seeder.announceOnDHT(port: reach.announcedPort) }
             }
