@@ -30,6 +30,8 @@ public struct PortMappingFailure: Sendable, Equatable {
         case noRouter = "no_router"
         /// A router answered but refused (or failed) the mapping.
         case refused
+        /// A router was found but gave no usable answer to its control calls.
+        case noAnswer = "no_answer"
         /// A router that had mapped the ports stopped answering.
         case lost
     }
@@ -100,13 +102,15 @@ public final class PortMapper: @unchecked Sendable {
     }
 
     /// Waits until the first attempt has an outcome (mapped or failed), at most `timeout`
-    /// seconds. True if it had one.
+    /// seconds, or until `interruptWait`. True if it had one.
     public func waitForFirstOutcome(timeout: Double) -> Bool {
         if hadOutcome.load(ordering: .acquiring) { return true }
-        let ok = firstOutcome.wait(timeout: .now() + timeout) == .success
-        if ok { firstOutcome.signal() }
-        return ok
+        if firstOutcome.wait(timeout: .now() + timeout) == .success { firstOutcome.signal() }
+        return hadOutcome.load(ordering: .acquiring)
     }
+
+    /// Ends a `waitForFirstOutcome` early (shutdown during start-up).
+    public func interruptWait() { firstOutcome.signal() }
 
     /// Deletes the mappings (waiting at most the configured time for the router) and stops.
     /// Returns true when the router confirmed it, or nothing was mapped.
@@ -227,7 +231,7 @@ public final class PortMapper: @unchecked Sendable {
             published.withLock { $0 = nil }
             self.router = nil
             guard !isStopping else { return }
-            let failure = PortMappingFailure(reason: previous == nil ? .refused : .lost, method: router.method, router: router.name,
+            let failure = PortMappingFailure(reason: previous == nil ? .noAnswer : .lost, method: router.method, router: router.name,
                                              detail: error.description, ports: configuration.ports)
             fail(failure, always: previous != nil)
             schedule(after: backoff)

@@ -155,17 +155,41 @@ private final class ResultBox<T: Sendable>: Sendable {
 final class StopSignal: @unchecked Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     private var sources: [any DispatchSourceSignal] = []
+    private let state = Mutex<(stopped: Bool, hooks: [@Sendable () -> Void])>((false, []))
 
     init() {
         for sig in [SIGINT, SIGTERM] {
             _ = Glibc.signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { [semaphore] in semaphore.signal() }
+            s.setEventHandler { [weak self] in self?.signal() }
             s.resume()
             sources.append(s)
         }
     }
 
-    func signal() { semaphore.signal() }
+    func signal() {
+        let hooks = state.withLock { s -> [@Sendable () -> Void] in
+            s.stopped = true
+            defer { s.hooks = [] }
+            return s.hooks
+        }
+        for h in hooks { h() }
+        semaphore.signal()
+    }
+
     func wait() { semaphore.wait() }
+
+    /// True once a signal came (start-up steps that wait check it before going on).
+    var stopped: Bool { state.withLock { $0.stopped } }
+
+    /// Runs `hook` at the first signal (at once if it came already): wakes up start-up
+    /// steps that wait for something else.
+    func onStop(_ hook: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            if s.stopped { return true }
+            s.hooks.append(hook)
+            return false
+        }
+        if now { hook() }
+    }
 }

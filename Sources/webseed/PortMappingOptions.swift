@@ -131,9 +131,11 @@ extension EventLog {
         let detail = oneLine(f.detail)
         switch f.reason {
         case .noRouter:
-            return "port mapping: no UPnP or NAT-PMP router found (\(detail)); only peers that can reach \(localHost) directly will connect — \(byHand) if peers outside should"
+            return "port mapping: no UPnP or NAT-PMP router found (\(detail)); only peers that can reach \(localHost) directly will connect — \(byHand) if peers outside should connect"
         case .refused:
             return "port mapping: \(router) refused (\(detail)); \(byHand) if peers outside should connect"
+        case .noAnswer:
+            return "port mapping: \(router) gave no usable answer (\(detail)); \(byHand) if peers outside should connect"
         case .lost:
             return "port mapping: \(router) stopped answering (\(detail)); peers outside may not reach this host until it is back — looking for it again"
         }

@@ -142,15 +142,21 @@ struct Seed: ParsableCommand {
                 http = server
                 log.gateway(host: gHost, port: httpPort!, single: torrents.count == 1)
             }
-            _ = mapper?.waitForFirstOutcome(timeout: 10)
-            for (t, torrentPath) in torrents {
-                let magnet = MagnetLink(metainfo: t.metainfo, peers: [reach.peerAddress])
-                log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath, gatewayPort: httpPort)
+            if let mapper {
+                stop.onStop { mapper.interruptWait() }
+                _ = mapper.waitForFirstOutcome(timeout: 10)
             }
-            for (h, p) in outgoing { seeder.connect(host: h, port: p) }
-            announced.withLock { $0 = true }
-            seeder.announceOnDHT(port: reach.announcedPort)
-            log.ready(offline: offline)
+            // A signal during that wait: straight to shutdown, announcing nothing more.
+            if !stop.stopped {
+                for (t, torrentPath) in torrents {
+                    let magnet = MagnetLink(metainfo: t.metainfo, peers: [reach.peerAddress])
+                    log.site(t.metainfo, magnet: magnet.uri, torrent: torrentPath, gatewayPort: httpPort)
+                }
+                for (h, p) in outgoing { seeder.connect(host: h, port: p) }
+                announced.withLock { $0 = true }
+                seeder.announceOnDHT(port: reach.announcedPort)
+                log.ready(offline: offline)
+            }
 
             // Run until SIGINT or SIGTERM (caught from the start), drawing a status line on a terminal.
             let status = StatusLine(seeder: seeder, torrents: torrents.map(\.0), enabled: !json && isatty(STDOUT_FILENO) == 1)
