@@ -60,9 +60,11 @@ public final class UPnPRouter: MappingRouter {
             let status = control.addPortMapping(external: port, internalPort: request.internalPort, client: localAddress,
                                                 proto: request.proto, lease: lease, description: description)
             if status == 0 {
-                // Routers may grant less than asked: read the lease back.
+                // Routers may grant less than asked: read the lease back. It comes back as the
+                // seconds remaining, a second or two short of a lease granted in full.
                 let (check, _, _, remaining) = control.getSpecificPortMappingEntry(external: port, proto: request.proto)
-                let granted = check == 0 && remaining > 0 ? min(remaining, lease == 0 ? remaining : lease) : lease
+                let shorter = check == 0 && remaining > 0 && (lease == 0 || remaining < lease - 2)
+                let granted = shorter ? remaining : lease
                 return Mapping(proto: request.proto, internalPort: request.internalPort, externalPort: port, lease: granted)
             }
             if Self.portTaken.contains(status) {
