@@ -1,20 +1,18 @@
-"""Two throw-away network namespaces joined by a veth pair, for clients that ignore peers
-on 127/8 (Transmission). Nothing else is routed: the namespaces have no default route
-and no link to the host's network, so traffic only flows between them."""
+"""Throw-away network namespaces for the interop tests. Nothing in them is linked to the
+host's network, so traffic only flows between them.
+
+NetnsPair: two namespaces joined by a veth pair, for clients that ignore peers on 127/8
+(Transmission); no default route. RouterLab: a home network (router, LAN, WAN) for the
+UPnP/NAT-PMP tests."""
 
 import os
 import subprocess
 
 
-class NetnsPair:
-    def __init__(self, tag=None, subnet="10.78.0"):
-        tag = tag or str(os.getpid())
-        self.seeder_ns = "wsd-s-" + tag
-        self.client_ns = "wsd-c-" + tag
-        self.veth_s = ("wsvs" + tag)[:15]
-        self.veth_c = ("wsvc" + tag)[:15]
-        self.seeder_ip = subnet + ".1"
-        self.client_ip = subnet + ".2"
+class Namespaces:
+    """Throw-away network namespaces this object created (`created`), deleted together."""
+
+    def __init__(self):
         self.created = []
 
     def _ip(self, *args):
@@ -22,20 +20,6 @@ class NetnsPair:
                            timeout=10)
         if p.returncode != 0:
             raise RuntimeError("ip %s: %s" % (" ".join(args), p.stdout.decode(errors="replace").strip()))
-
-    def create(self):
-        for ns in (self.seeder_ns, self.client_ns):
-            self._ip("netns", "add", ns)
-            self.created.append(ns)
-        # The pair is created directly inside the namespaces: never in the host's.
-        self._ip("-n", self.seeder_ns, "link", "add", self.veth_s, "type", "veth",
-                 "peer", "name", self.veth_c, "netns", self.client_ns)
-        self._ip("-n", self.seeder_ns, "addr", "add", self.seeder_ip + "/24", "dev", self.veth_s)
-        self._ip("-n", self.client_ns, "addr", "add", self.client_ip + "/24", "dev", self.veth_c)
-        for ns, dev in ((self.seeder_ns, self.veth_s), (self.client_ns, self.veth_c)):
-            self._ip("-n", ns, "link", "set", "lo", "up")
-            self._ip("-n", ns, "link", "set", dev, "up")
-        return self
 
     def exec_prefix(self, ns):
         return ["ip", "netns", "exec", ns]
@@ -64,6 +48,34 @@ class NetnsPair:
         return problems
 
 
+class NetnsPair(Namespaces):
+    """Two namespaces joined by a veth pair (see the module's docstring)."""
+
+    def __init__(self, tag=None, subnet="10.78.0"):
+        super().__init__()
+        tag = tag or str(os.getpid())
+        self.seeder_ns = "wsd-s-" + tag
+        self.client_ns = "wsd-c-" + tag
+        self.veth_s = ("wsvs" + tag)[:15]
+        self.veth_c = ("wsvc" + tag)[:15]
+        self.seeder_ip = subnet + ".1"
+        self.client_ip = subnet + ".2"
+
+    def create(self):
+        for ns in (self.seeder_ns, self.client_ns):
+            self._ip("netns", "add", ns)
+            self.created.append(ns)
+        # The pair is created directly inside the namespaces: never in the host's.
+        self._ip("-n", self.seeder_ns, "link", "add", self.veth_s, "type", "veth",
+                 "peer", "name", self.veth_c, "netns", self.client_ns)
+        self._ip("-n", self.seeder_ns, "addr", "add", self.seeder_ip + "/24", "dev", self.veth_s)
+        self._ip("-n", self.client_ns, "addr", "add", self.client_ip + "/24", "dev", self.veth_c)
+        for ns, dev in ((self.seeder_ns, self.veth_s), (self.client_ns, self.veth_c)):
+            self._ip("-n", ns, "link", "set", "lo", "up")
+            self._ip("-n", ns, "link", "set", dev, "up")
+        return self
+
+
 ROUTER_RULESET = """
 table inet filter {
   chain miniupnpd {}
@@ -85,7 +97,7 @@ table inet filter {
 """
 
 
-class RouterLab:
+class RouterLab(Namespaces):
     """Three throw-away namespaces shaped like a home network, for UPnP/NAT-PMP tests:
 
         lan (10.77.0.2, lan1) -- (lan0, 10.77.0.1) router (wan0, 1.2.3.4/32) -- (wan1, 1.2.3.5/32) wan
@@ -102,18 +114,12 @@ class RouterLab:
     WAN_IP = "1.2.3.5"
 
     def __init__(self, tag=None, firewall=True):
+        super().__init__()
         tag = tag or str(os.getpid())
         self.router = "wsu-r-" + tag
         self.lan = "wsu-l-" + tag
         self.wan = "wsu-w-" + tag
         self.firewall = firewall
-        self.created = []
-
-    def _ip(self, *args):
-        p = subprocess.run(["ip"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=10)
-        if p.returncode != 0:
-            raise RuntimeError("ip %s: %s" % (" ".join(args), p.stdout.decode(errors="replace").strip()))
 
     def create(self):
         for ns in (self.router, self.lan, self.wan):
@@ -140,9 +146,6 @@ class RouterLab:
                 raise RuntimeError("nft: " + p.stdout.decode(errors="replace").strip())
         return self
 
-    def exec_prefix(self, ns):
-        return ["ip", "netns", "exec", ns]
-
     def run(self, ns, argv, timeout=20, check=True):
         """Runs argv inside namespace ns; returns its output (stdout and stderr) as text."""
         p = subprocess.run(self.exec_prefix(ns) + list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -166,25 +169,3 @@ class RouterLab:
                 "allow 1024-65535 %s 1024-65535" % self.LAN_NET,
                 "deny 0-65535 0.0.0.0/0 0-65535", ""]))
         return self.exec_prefix(self.router) + ["miniupnpd", "-d", "-f", path, "-P", path + ".pid"]
-
-    def pids(self):
-        out = []
-        for ns in self.created:
-            p = subprocess.run(["ip", "netns", "pids", ns], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, timeout=10)
-            out += [int(x) for x in p.stdout.split()]
-        return out
-
-    def delete(self):
-        """Deletes the namespaces. Returns a list of problems (empty when all went well)."""
-        problems = []
-        left = self.pids()
-        if left:
-            problems.append("processes still in the namespaces: %s" % left)
-        for ns in reversed(self.created):
-            try:
-                self._ip("netns", "del", ns)
-            except Exception as e:
-                problems.append(str(e))
-        self.created = []
-        return problems
