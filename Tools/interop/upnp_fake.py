@@ -50,7 +50,8 @@ namespace:
               with libminiupnpc discovery's GetStatusInfo; then, if the stall case saw one, the
               first call after it: GetExternalIPAddress, GetSpecificPortMappingEntry …):
               exit 0 within 8 s (the contract's 5 s wait for the router at shutdown, plus
-              3 s) and a stopped event.
+              3 s) and a stopped event. While the later call is held, a BitTorrent
+              handshake to webseed is answered (router calls never block peers).
 
 In every webseed case: the site and ready events came, after the first port-mapping
 outcome (or, in the stall case, after webseed's 10 s cap on waiting for it); after the failure webseed still seeds, proved by a
@@ -733,6 +734,17 @@ def case_stall_sigterm(ctx, later):
                 case, "other than GetStatusInfo " if later else ""), fake_summary(f), more=w.log_tail(8))
             check_stop(case, w)
             return
+        if later and ctx.infohash:
+            # The router call is held open right now: peers must still be served.
+            lis = [e for _, e in events_of(w) if e.get("event") == "listening"]
+            port = lis[0]["port"] if lis and isinstance(lis[0].get("port"), int) else 6881
+            hs = handshake(ctx, port, ctx.infohash)
+            still = len(events_of(f, lambda e: e.get("event") == "stalled")) - len(
+                events_of(f, lambda e: e.get("event") == "stall_end"))
+            R.check(hs.get("ok") and still > 0,
+                    "%s: a peer's handshake is answered while %s is still held (router calls never block peers)"
+                    % (case, st.get("action")), "%s; calls still open after it: %d" % (json.dumps(hs), still),
+                    more=[] if hs.get("ok") else w.log_tail(8))
         t_sig = time.time()
         open_calls = len(events_of(f, lambda e: e.get("event") == "stalled")) - len(
             events_of(f, lambda e: e.get("event") == "stall_end"))
