@@ -24,7 +24,9 @@ state is read with `upnpc -u http://10.77.0.1:5555/rootDesc.xml -l` (in the LAN)
   e  conflict (miniupnpd secure_mode=no): another LAN host (10.77.0.99) owns external TCP
      6881 before webseed starts; webseed's TCP mapping gets another external port (internal
      6881), the magnet's x.pe names it, a WAN leecher downloads through it; the other host's
-     mapping survives the download and webseed's shutdown
+     mapping survives the download and webseed's shutdown; webseed's DHT node joins through
+     a libtorrent DHT node on the WAN side, which receives its announce_peer from
+     1.2.3.4:<that external port>
   f  NAT-PMP only (miniupnpd enable_upnp=no, enable_natpmp=yes): port_mapping method natpmp,
      DNAT rule for TCP 6881; after SIGTERM port_mapping_removed and the rule is gone
   g  `webseed gateway --listen 127.0.0.1:0 --peer-listen 0.0.0.0:6881 --json`: port_mapping;
@@ -81,6 +83,8 @@ FIRST_OUTCOME = 10  # s: checked bound for it (contract: <= ~8 s after start)
 READY = 40          # s: ready after start
 STOP = 10           # s: exit after SIGTERM (contract: at most 5 s for the deletions)
 LEECH = 45          # s: the WAN leecher's own deadline
+DHT_ANNOUNCE = 30   # s: webseed's first announce reaches the WAN-side DHT node
+DHT_NODE_PORT = 6999
 LABS = []
 # A mapping's "lease" may be what the router reports back (GetSpecificPortMappingEntry gives
 # the remaining seconds): up to LEASE_SLACK s below the lease asked is accepted and noted.
@@ -571,14 +575,23 @@ def case_d(r, args):
 
 def case_e(r, args):
     lab = Lab(args, "e", secure=False)
-    ws = None
+    ws = node = None
     other = (("TCP", PORT, OTHER_HOST, PORT),)
     try:
         rc, out = lab.upnpc(["-e", "other-host", "-a", OTHER_HOST, str(PORT), str(PORT), "TCP", "600"])
         if "is redirected to internal %s:%d" % (OTHER_HOST, PORT) not in out:
             r.fail("e setup: %s owns external TCP %d" % (OTHER_HOST, PORT), out.strip()[-300:], lab.log_tail())
             return
-        ws = start_seed(args, lab, "ws-e")
+        # A libtorrent DHT node on the WAN side: webseed joins through it, and its announces
+        # must name the external port the router gave, not the local one.
+        node = Proc("lt-dht-e", lab.net.exec_prefix(lab.net.wan) + [
+            PY, LTPEER, "dht", "--listen", "%s:%d" % (WAN_IP, DHT_NODE_PORT), "--offline", "--json",
+            "--state-dir", os.path.join(args.work, "state", "lt-dht-e")], args.logdir)
+        _, up = node.wait_event(ev_is("dht"), READY)
+        if up is None:
+            r.fail("e setup: a libtorrent DHT node on the WAN side", "no dht event", node.log_tail())
+            return
+        ws = start_seed(args, lab, "ws-e", extra=["--dht-bootstrap", "%s:%d" % (WAN_IP, DHT_NODE_PORT)])
         i, pm, t = wait_outcome(r, "e port_mapping event", ws, lab)
         if pm is None:
             return
@@ -598,6 +611,15 @@ def case_e(r, args):
                                  site, "e")
         check_router_has(r, "e after the download: the other host's mapping is still there", lab, other,
                          [("TCP", PORT, OTHER_HOST, PORT)], ws)
+        if site is not None:
+            hashes = {h for h in (str(site.get("v2_infohash") or "")[:40], site.get("v1_infohash")) if h}
+            want = "%s:%s" % (EXT, tcp)
+            _, ann = node.wait_event(lambda e: e.get("event") == "dht_announce_received" and e.get("hash") in hashes,
+                                     DHT_ANNOUNCE)
+            got = sorted({e.get("peer") for _, e in node.event_times(lambda e: e.get("event") == "dht_announce_received")})
+            r.check(ann is not None and ann.get("peer") == want,
+                    "e the WAN-side libtorrent DHT node receives webseed's announce_peer naming %s (the mapped port)" % want,
+                    "first: %s; all peers announced: %s" % (json.dumps(ann), got), more=[] if ann else node.log_tail(8))
         stop_and_check_removed(r, "e SIGTERM: exit 0, port_mapping_removed before stopped", ws, lab)
         check_router_has(r, "e after shutdown: webseed's mappings gone, the other host's still there", lab, other,
                          [("TCP", PORT, OTHER_HOST, PORT)], ws, absent_rows=[(None, None, LAN_IP, None)],
@@ -605,6 +627,8 @@ def case_e(r, args):
     finally:
         if ws:
             ws.stop(timeout=STOP)
+        if node:
+            node.stop(timeout=STOP)
         close_lab(r, lab)
 
 

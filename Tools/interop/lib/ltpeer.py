@@ -44,7 +44,9 @@
       call session.dht_announce, so --announce adds the hash as a metadata-less torrent and
       forces its DHT announce: the port announced is the node's own listening port (give
       --listen HOST:PORT with PORT the port to announce). Lookups are dht_get_peers, after
-      the node knows another node and every 5 s until found.
+      the node knows another node and every 5 s until found. An announce_peer another node
+      sends to this one prints {"event":"dht_announce_received","hash","peer":"IP:PORT"}
+      (the address it came from and the port it announced).
 """
 
 import argparse
@@ -635,7 +637,11 @@ def dht_main(argv):
         for al in ses.pop_alerts():
             if count.on_alert(al):
                 continue
-            if isinstance(al, lt.dht_get_peers_reply_alert):
+            if isinstance(al, lt.dht_announce_alert):
+                # Another node's announce_peer reached this one: who, for what, which port.
+                emit({"event": "dht_announce_received", "hash": al.info_hash.to_bytes().hex(),
+                      "peer": "%s:%d" % (al.ip, al.port)})
+            elif isinstance(al, lt.dht_get_peers_reply_alert):
                 x = al.info_hash.to_bytes().hex()
                 got = {"%s:%d" % tuple(p) for p in al.peers()}
                 new = got - found.setdefault(x, set())
