@@ -79,6 +79,10 @@ public final class PortMapper: @unchecked Sendable {
     private let published = Mutex<MappedState?>(nil)
     private let firstOutcome = DispatchSemaphore(value: 0)
     private let hadOutcome = Atomic(false)
+    /// Set before the first mapping request goes out: from then on the router may hold
+    /// mappings of ours, and `stop` must wait for their deletion. Before it (discovery,
+    /// reading the external address) there is nothing to delete and `stop` returns at once.
+    private let mayHoldMappings = Atomic(false)
 
     /// The default finders: UPnP IGD discovery, then NAT-PMP to the default gateway.
     public static let standardFinders: [Finder] = [
@@ -139,6 +143,10 @@ public final class PortMapper: @unchecked Sendable {
             self.published.withLock { $0 = nil }
             done.signal()
         }
+        guard mayHoldMappings.load(ordering: .acquiring) else {
+            silenced.store(true, ordering: .releasing)
+            return true
+        }
         let finished = done.wait(timeout: .now() + configuration.stopTimeout) == .success
         // A router call still stuck past the timeout may finish later: say nothing more then.
         silenced.store(true, ordering: .releasing)
@@ -193,6 +201,7 @@ public final class PortMapper: @unchecked Sendable {
                 guard !isStopping else { break }
                 let preferred = previous?.externalPort(request.proto, internalPort: request.internalPort) ?? request.internalPort
                 do {
+                    mayHoldMappings.store(true, ordering: .releasing)
                     mappings.append(try router.map(request, preferredExternalPort: preferred, lease: configuration.lease,
                                                    description: "\(configuration.description) \(request.proto.rawValue)"))
                 } catch where !error.unreachable {

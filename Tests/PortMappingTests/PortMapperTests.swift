@@ -229,8 +229,8 @@ func count(_ events: [PortMapperEvent], _ kind: String) -> Int {
         #expect(mapper.stop())
     }
 
-    @Test func stopIsBoundedWhenTheRouterHangs() {
-        let igd = HangingIGD()
+    @Test func stopIsBoundedWhenTheRouterHangsWhileMapping() {
+        let igd = HangingIGD(hangIn: "AddPortMapping")
         let tape = EventTape()
         var c = configuration(lease: 3600)
         c.stopTimeout = 0.3
@@ -238,23 +238,51 @@ func count(_ events: [PortMapperEvent], _ kind: String) -> Int {
         mapper.start()
         #expect(igd.entered.wait(timeout: .now() + 10) == .success)
         let start = DispatchTime.now().uptimeNanoseconds
+        // A mapping may have been made: stop waits (boundedly) to delete it, and says it could not.
         #expect(!mapper.stop())
+        #expect(DispatchTime.now().uptimeNanoseconds - start < 5_000_000_000)
+        igd.release.signal()
+        #expect(tape.all.isEmpty)
+    }
+
+    @Test func stopIsImmediateWhenNothingCanBeMappedYet() {
+        let igd = HangingIGD(hangIn: "GetExternalIPAddress")
+        let tape = EventTape()
+        var c = configuration(lease: 3600)
+        c.stopTimeout = 30
+        let mapper = PortMapper(configuration: c, finders: [{ .found(UPnPRouter(name: "r", localAddress: "10.77.0.2", control: igd)) }]) { tape.record($0) }
+        mapper.start()
+        #expect(igd.entered.wait(timeout: .now() + 10) == .success)
+        // Still reading the external address: nothing to delete, so stop does not wait for the router.
+        let start = DispatchTime.now().uptimeNanoseconds
+        #expect(mapper.stop())
         #expect(DispatchTime.now().uptimeNanoseconds - start < 5_000_000_000)
         igd.release.signal()
         #expect(tape.all.isEmpty)
     }
 }
 
-/// A router whose first call never returns until released.
+/// A router whose call `hangIn` never returns until released; every other call fails.
 final class HangingIGD: IGDControl, @unchecked Sendable {
     let entered = DispatchSemaphore(value: 0)
     let release = DispatchSemaphore(value: 0)
-    func getExternalIPAddress() -> (Int, String) {
+    let hangIn: String
+    init(hangIn: String) { self.hangIn = hangIn }
+
+    private func maybeHang(_ call: String) {
+        guard call == hangIn else { return }
         entered.signal()
         release.wait()
-        return (-3, "")
     }
-    func addPortMapping(external: Int, internalPort: Int, client: String, proto: TransportProtocol, lease: Int, description: String) -> Int { -3 }
-    func getSpecificPortMappingEntry(external: Int, proto: TransportProtocol) -> (Int, String, Int, Int) { (-3, "", 0, 0) }
+
+    func getExternalIPAddress() -> (Int, String) {
+        maybeHang("GetExternalIPAddress")
+        return hangIn == "GetExternalIPAddress" ? (-3, "") : (0, "1.2.3.4")
+    }
+    func addPortMapping(external: Int, internalPort: Int, client: String, proto: TransportProtocol, lease: Int, description: String) -> Int {
+        maybeHang("AddPortMapping")
+        return -3
+    }
+    func getSpecificPortMappingEntry(external: Int, proto: TransportProtocol) -> (Int, String, Int, Int) { (714, "", 0, 0) }
     func deletePortMapping(external: Int, proto: TransportProtocol) -> Int { -3 }
 }
