@@ -65,6 +65,7 @@ deleted at the end, also on errors. Prints `ok ...` / `FAIL ...` / `info ...` li
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -393,6 +394,20 @@ def stop_fake(f):
 # ---------------------------------------------------------------------------------------
 # cases
 
+@contextlib.contextmanager
+def fake_and_webseed(ctx, case, mode, variant=None, extra=(), json_mode=True):
+    """A fake router in `mode`, then webseed behind it; both gone at the end, whatever happens."""
+    f = start_fake(ctx, case, mode, variant)
+    w = None
+    try:
+        w = start_webseed(ctx, case, extra=extra, json_mode=json_mode)
+        yield f, w
+    finally:
+        if w is not None:
+            w.kill()
+        stop_fake(f)
+
+
 def case_fake(ctx):
     """The fake in GOOD mode against miniupnpc's own client."""
     f = start_fake(ctx, "upnpc", "good")
@@ -525,14 +540,13 @@ def case_text(ctx):
 
 def case_malformed(ctx, variant):
     case = "malformed-" + variant
-    f = start_fake(ctx, case, "malformed", variant)
-    w = None
-    try:
-        w = start_webseed(ctx, case)
+    with fake_and_webseed(ctx, case, "malformed", variant) as (f, w):
         i, ev, took = wait_outcome(w, OUTCOME_BOUND)
         reasons = ["no_router", "no_answer"] if variant == "truncated" else ["no_router"]
         needles = ["no UPnP or NAT-PMP router found"] if (ev or {}).get("reason") == "no_router" else []
         check_failed(case, w, ev, took, OUTCOME_BOUND, reasons, needles)
+        # The fake logs a request after answering it: its line may trail webseed's outcome.
+        f.wait_event(lambda e: e.get("event") == "http" and e.get("path") == "/rootDesc.xml", 5)
         got_ssdp = events_of(f, lambda e: e.get("event") == "ssdp" and e.get("answered"))
         got_desc = events_of(f, lambda e: e.get("event") == "http" and e.get("path") == "/rootDesc.xml")
         R.check(bool(got_ssdp) and bool(got_desc),
@@ -541,10 +555,6 @@ def case_malformed(ctx, variant):
         check_no_mapping_claimed(case, w, f)
         check_seeding(ctx, case, w, i)
         check_stop(case, w)
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 def soap_calls(f, action=None):
@@ -553,10 +563,7 @@ def soap_calls(f, action=None):
 
 def case_soap_fault(ctx):
     case = "soap_fault"
-    f = start_fake(ctx, case, "soap_fault")
-    w = None
-    try:
-        w = start_webseed(ctx, case)
+    with fake_and_webseed(ctx, case, "soap_fault") as (f, w):
         i, ev, took = wait_outcome(w, OUTCOME_BOUND)
         check_failed(case, w, ev, took, OUTCOME_BOUND, ["refused"], ["501"], method="upnp", router=f.location,
                      needle_text="501, method upnp, router %s" % f.location)
@@ -565,18 +572,11 @@ def case_soap_fault(ctx):
         check_no_mapping_claimed(case, w, f)
         check_seeding(ctx, case, w, i)
         check_stop(case, w)
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 def case_conflict(ctx):
     case = "conflict"
-    f = start_fake(ctx, case, "conflict_always")
-    w = None
-    try:
-        w = start_webseed(ctx, case)
+    with fake_and_webseed(ctx, case, "conflict_always") as (f, w):
         i, ev, took = wait_outcome(w, OUTCOME_BOUND + 10)
         check_failed(case, w, ev, took, OUTCOME_BOUND + 10, ["refused"], ["718"], method="upnp", router=f.location,
                      needle_text="718, method upnp, router %s" % f.location)
@@ -602,18 +602,11 @@ def case_conflict(ctx):
                 case, time.time() - t_fail), "%d late" % len(late))
         check_stop(case, w)
         R.info("%s: calls seen" % case, fake_summary(f))
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 def case_disappears(ctx):
     case = "disappears"
-    f = start_fake(ctx, case, "good")
-    w = None
-    try:
-        w = start_webseed(ctx, case, extra=["--upnp-lease", "4"])
+    with fake_and_webseed(ctx, case, "good", extra=["--upnp-lease", "4"]) as (f, w):
         i, ev, took = wait_outcome(w, OUTCOME_BOUND)
         mapped = ev is not None and ev.get("event") == "port_mapping"
         R.check(mapped, "%s: port_mapping within %d s (GOOD router)" % (case, OUTCOME_BOUND),
@@ -684,18 +677,11 @@ def case_disappears(ctx):
         removed = [e for t, e in events_of(w) if t > t_kill and e.get("event") == "port_mapping_removed"]
         R.check(not removed, "%s: no port_mapping_removed after the router died (nothing could confirm it)" % case,
                 json.dumps(removed[0])[:300] if removed else "none")
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 def case_stall(ctx):
     case = "stall"
-    f = start_fake(ctx, case, "stall")
-    w = None
-    try:
-        w = start_webseed(ctx, case)
+    with fake_and_webseed(ctx, case, "stall") as (f, w):
         i, ev, took = wait_outcome(w, STALL_BOUND)
         check_failed(case, w, ev, took, STALL_BOUND, ["no_answer"], [])
         stalls = events_of(f, lambda e: e.get("event") == "stalled")
@@ -705,10 +691,6 @@ def case_stall(ctx):
         check_seeding(ctx, case, w, i, capped=True)
         check_stop(case, w)
         R.info("%s: calls seen" % case, fake_summary(f))
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 def case_stall_sigterm(ctx, later):
@@ -720,10 +702,7 @@ def case_stall_sigterm(ctx, later):
     if later and not ctx.later_stall_actions:
         R.info("%s: skipped" % case, "in the stall case webseed made no SOAP call after GetStatusInfo")
         return
-    f = start_fake(ctx, case, "stall")
-    w = None
-    try:
-        w = start_webseed(ctx, case)
+    with fake_and_webseed(ctx, case, "stall") as (f, w):
         if later:
             pred = lambda e: e.get("event") == "stalled" and e.get("action") != "GetStatusInfo"  # noqa: E731
         else:
@@ -755,10 +734,6 @@ def case_stall_sigterm(ctx, later):
                ", ".join(e.get("event") + ("(%s)" % e["reason"] if e.get("reason") else "")
                          for _, e in events_of(w)))
         R.info("%s: calls seen" % case, fake_summary(f))
-    finally:
-        if w is not None:
-            w.kill()
-        stop_fake(f)
 
 
 # ---------------------------------------------------------------------------------------
