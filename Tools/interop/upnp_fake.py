@@ -567,6 +567,7 @@ def case_soap_fault(ctx):
         i, ev, took = wait_outcome(w, OUTCOME_BOUND)
         check_failed(case, w, ev, took, OUTCOME_BOUND, ["refused"], ["501"], method="upnp", router=f.location,
                      needle_text="501, method upnp, router %s" % f.location)
+        f.wait_event(lambda e: e.get("event") == "soap" and e.get("action") == "AddPortMapping", 5)
         adds = soap_calls(f, "AddPortMapping")
         R.check(len(adds) >= 1, "%s: webseed asked AddPortMapping (and got 501)" % case, fake_summary(f))
         check_no_mapping_claimed(case, w, f)
