@@ -12,8 +12,9 @@ public struct PortMapperConfiguration: Sendable {
     public var renewAt = 0.5
     /// Never renew more often than this, seconds.
     public var minimumInterval = 2.0
-    /// With a permanent mapping, check it is still there this often, seconds.
-    public var permanentCheck = 1800.0
+    /// Renew at least this often whatever the lease, seconds: a router that restarted and
+    /// forgot its mappings gets them back within this long (a renewal is one SOAP call).
+    public var maximumInterval = 300.0
     /// After no router was found, or one refused, look again after this long, seconds.
     public var retryAfterNone = 300.0
     /// After a router stopped answering: first retry, doubling up to the maximum, seconds.
@@ -232,8 +233,8 @@ public final class PortMapper: @unchecked Sendable {
                 return
             }
             let leases = mappings.map(\.lease).filter { $0 > 0 }
-            let next = leases.min().map { Double($0) * configuration.renewAt } ?? configuration.permanentCheck
-            schedule(after: max(configuration.minimumInterval, next))
+            let next = leases.min().map { Double($0) * configuration.renewAt } ?? configuration.maximumInterval
+            schedule(after: max(configuration.minimumInterval, min(configuration.maximumInterval, next)))
         } catch {
             // No answer: the router went away (or never answered its control URL).
             mapped = nil

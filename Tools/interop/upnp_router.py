@@ -32,6 +32,8 @@ state is read with `upnpc -u http://10.77.0.1:5555/rootDesc.xml -l` (in the LAN)
   g  `webseed gateway --listen 127.0.0.1:0 --peer-listen 0.0.0.0:6881 --json`: port_mapping;
      /api/status (fetched inside the LAN namespace) has peer_address 1.2.3.4:6881 and
      port_mapping.method upnp; the HTML status page shows 1.2.3.4; SIGTERM removes the mappings
+  r  the router restarts (miniupnpd killed, its nftables chains flushed, started again) and
+     holds nothing: webseed (--upnp-lease 20) maps both ports again at its next renewal
   h  --no-upnp: ready with no port_mapping* event, nothing mapped, no SSDP/SOAP request
   o  the same with --offline (which turns port mapping off too)
      reached miniupnpd
@@ -70,7 +72,7 @@ from lib.netns import RouterLab                                        # noqa: E
 PY = "/usr/bin/python3"
 LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
 STANDIN = os.path.join(HERE, "lib", "upnp_standin.py")
-ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h", "o", "i"]
+ALL_CASES = ["a", "b", "c", "d", "r", "e", "f", "g", "h", "o", "i"]
 DESC = "http://10.77.0.1:5555/rootDesc.xml"
 PORT = 6881
 EXT = RouterLab.EXTERNAL_IP
@@ -116,13 +118,24 @@ class Lab:
         self.net.create()
         self.settle()
         conf = os.path.join(args.work, "miniupnpd-%s.conf" % case)
-        argv = self.net.miniupnpd_config(conf, natpmp=natpmp, upnp=upnp, secure=secure)
-        self.mupnpd = Proc("miniupnpd-" + case, argv, args.logdir)
-        marker = "HTTP listening on port" if upnp else "Listening for NAT-PMP"
-        if not poll(lambda: not self.mupnpd.alive() or marker in self.log_text(), 10, 0.05) \
+        self.argv = self.net.miniupnpd_config(conf, natpmp=natpmp, upnp=upnp, secure=secure)
+        self.marker = "HTTP listening on port" if upnp else "Listening for NAT-PMP"
+        self.logdir = args.logdir
+        self.start_daemon("miniupnpd-" + case)
+
+    def start_daemon(self, name):
+        self.mupnpd = Proc(name, self.argv, self.logdir)
+        if not poll(lambda: not self.mupnpd.alive() or self.marker in self.log_text(), 10, 0.05) \
                 or not self.mupnpd.alive():
             raise RuntimeError("miniupnpd did not start (%r not in its log): %s" % (
-                marker, " | ".join(self.log_tail(8))))
+                self.marker, " | ".join(self.log_tail(8))))
+
+    def reboot_router(self):
+        """A router that loses power: miniupnpd killed, its rules gone, a fresh one started."""
+        self.mupnpd.stop(sig=signal.SIGKILL, timeout=5)
+        for chain in ("miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"):
+            self.net.run(self.net.router, ["nft", "flush", "chain", "inet", "filter", chain])
+        self.start_daemon("miniupnpd-%s-rebooted" % self.case)
 
     def settle(self, bound=8):
         """Waits (bounded) until no address in the three namespaces is still tentative (IPv6
@@ -767,6 +780,45 @@ def case_off(r, args, case, flag):
         check_router_has(r, tag + ": upnpc -l lists nothing, no DNAT rule", lab, [], [], ws,
                          absent_rows=[(None, None, None, None)], absent_rules=[(None, None, None, None)])
         stop_and_check_removed(r, tag + ": SIGTERM, exit 0", ws, lab, expect_maps=False)
+    finally:
+        if ws:
+            ws.stop(timeout=STOP)
+        close_lab(r, lab)
+
+
+def case_r(r, args):
+    """The router restarts and forgets every mapping: webseed maps again at its next renewal."""
+    lease = 20
+    lab = Lab(args, "r")
+    ws = None
+    try:
+        ws = start_seed(args, lab, "ws-r", extra=["--upnp-lease", str(lease)])
+        i, pm, t = wait_outcome(r, "r port_mapping event", ws, lab)
+        if pm is None:
+            return
+        ports = ext_ports(pm)
+        want_rows = [("TCP", ports.get("TCP"), LAN_IP, PORT), ("UDP", ports.get("UDP"), LAN_IP, PORT)]
+        check_router_has(r, "r before the restart: both mappings", lab, want_rows, [want_rows[0]], ws)
+        # Restart right after a renewal, so that the next one (10 s later) cannot meet the
+        # router half restarted.
+        k, _ = ws.wait_event(ev_is("port_mapping_renewed"), lease, i + 1)
+        if k is None:
+            r.fail("r a first renewal", "none within %d s" % lease, more=logs(ws, lab))
+            return
+        lab.reboot_router()
+        t_reboot = time.time()
+        check_router_has(r, "r the restarted router holds no mapping", lab, [], [], ws,
+                         absent_rows=[(None, None, None, None)], absent_rules=[(None, None, None, None)])
+        n_before = k + 1
+        # webseed renews every lease/2 = 10 s; the next one must put both mappings back.
+        j, ev = ws.wait_event(lambda e: e.get("event") in ("port_mapping_renewed", "port_mapping"), lease, n_before)
+        r.check(ev is not None and ext_ports(ev) == ports,
+                "r webseed maps again on the restarted router at its next renewal, same ports",
+                "%s %.1f s after the restart: %s" % (ev.get("event"), time.time() - t_reboot, fmt_maps(ev))
+                if ev else "no renewal within %d s" % lease, more=[] if ev else logs(ws, lab))
+        check_router_has(r, "r after the renewal: both mappings and the DNAT rule are back", lab, want_rows,
+                         [want_rows[0]], ws)
+        stop_and_check_removed(r, "r SIGTERM: exit 0, port_mapping_removed before stopped", ws, lab)
     finally:
         if ws:
             ws.stop(timeout=STOP)
