@@ -22,7 +22,7 @@ public final class UPnPRouter: MappingRouter {
     public let localAddress: String
     private let control: any IGDControl
     /// External ports tried after the preferred one when it is taken (718).
-    private var alternates: () -> Int
+    private let alternates: () -> Int
 
     public init(name: String, localAddress: String, control: any IGDControl, alternates: @escaping () -> Int = { Int.random(in: 10_000...60_000) }) {
         self.name = name
