@@ -76,7 +76,7 @@ final class EventLog: Sendable {
 
     func ready(offline: Bool) {
         emit(["event": "ready", "offline": .bool(offline)],
-             text: offline ? "ready (offline: no DHT, trackers, UPnP or local discovery)" : "ready")
+             text: offline ? "ready (offline: no public DHT routers, trackers, port mapping or local discovery)" : "ready")
     }
 
     func seederEvent(_ e: SeederEvent) {

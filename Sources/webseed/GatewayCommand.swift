@@ -42,7 +42,7 @@ struct GatewayCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where fetched sites and their records live (default: ~/.local/share/webseed).")
     var stateDir: String?
 
-    @Flag(help: "Keep every discovery mechanism on this host: no DHT, trackers, UPnP or local discovery.")
+    @Flag(help: "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery.")
     var offline = false
 
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")

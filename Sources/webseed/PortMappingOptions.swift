@@ -9,7 +9,7 @@ struct PortMappingOptions: ParsableArguments {
     @Flag(name: .customLong("no-upnp"), help: "Do not map ports on the router (neither UPnP nor NAT-PMP). --offline implies it.")
     var noUPnP = false
 
-    @Option(name: .customLong("upnp-lease"), help: "Lease asked of the router for each mapping, in seconds (default 3600; renewed at half).")
+    @Option(name: .customLong("upnp-lease"), help: "Lease asked of the router for each mapping, in seconds (renewed at half, and at least every 5 minutes).")
     var lease: Int = 3600
 
     func validate() throws {

@@ -42,7 +42,7 @@ struct Seed: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where torrents of packaged directories and resume records live (default: ~/.local/share/webseed).")
     var stateDir: String?
 
-    @Flag(help: "Keep every discovery mechanism on this host: no DHT, trackers, UPnP or local discovery.")
+    @Flag(help: "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery.")
     var offline = false
 
     @Flag(help: "Re-hash everything on start instead of trusting the resume record.")
