@@ -71,13 +71,13 @@ public final class PortMapper: @unchecked Sendable {
 
     // Touched only on `queue`.
     private var router: (any MappingRouter)?
-    private var mapped: MappedState?
     private var lastFailure: PortMappingFailure?
     private var backoff: Double
 
     private let stopping = Atomic(false)
     private let silenced = Atomic(false)
-    private let published = Mutex<MappedState?>(nil)
+    /// What the router holds for us: written on `queue`, read by `current` from anywhere.
+    private let mapped = Mutex<MappedState?>(nil)
     private let firstOutcome = DispatchSemaphore(value: 0)
     private let hadOutcome = Atomic(false)
     /// Set before the first mapping request goes out: from then on the router may hold
@@ -100,7 +100,7 @@ public final class PortMapper: @unchecked Sendable {
     }
 
     /// What is mapped now (nil when nothing is).
-    public var current: MappedState? { published.withLock { $0 } }
+    public var current: MappedState? { mapped.withLock { $0 } }
 
     public func start() {
         queue.async { self.cycle() }
@@ -125,7 +125,7 @@ public final class PortMapper: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
         let confirmed = Atomic(true)
         queue.async {
-            if let state = self.mapped, let router = self.router {
+            if let state = self.current, let router = self.router {
                 var problems: [String] = []
                 for m in state.mappings {
                     do { try router.unmap(m) } catch { problems.append("\(m.proto.rawValue) \(m.externalPort): \(error)") }
@@ -139,9 +139,8 @@ public final class PortMapper: @unchecked Sendable {
                                                          ports: state.mappings.map { PortRequest($0.proto, $0.internalPort) })))
                 }
             }
-            self.mapped = nil
+            self.mapped.withLock { $0 = nil }
             self.router = nil
-            self.published.withLock { $0 = nil }
             done.signal()
         }
         guard mayHoldMappings.load(ordering: .acquiring) else {
@@ -193,7 +192,7 @@ public final class PortMapper: @unchecked Sendable {
             }
         }
         guard let router, !isStopping else { return }
-        let previous = mapped
+        let previous = current
         do {
             let address = try router.externalAddress()
             var mappings: [Mapping] = []
@@ -212,8 +211,7 @@ public final class PortMapper: @unchecked Sendable {
             let state = MappedState(method: router.method, router: router.name, externalAddress: address,
                                     localAddress: router.localAddress, mappings: mappings)
             // Kept even when stopping, so that `stop` deletes what was just made.
-            mapped = mappings.isEmpty ? nil : state
-            published.withLock { $0 = mappings.isEmpty ? nil : state }
+            mapped.withLock { $0 = mappings.isEmpty ? nil : state }
             guard !isStopping else { return }
             if !mappings.isEmpty {
                 let changed = previous.map { !$0.sameEndpoints(as: state) } ?? true
@@ -237,8 +235,7 @@ public final class PortMapper: @unchecked Sendable {
             schedule(after: max(configuration.minimumInterval, min(configuration.maximumInterval, next)))
         } catch {
             // No answer: the router went away (or never answered its control URL).
-            mapped = nil
-            published.withLock { $0 = nil }
+            mapped.withLock { $0 = nil }
             self.router = nil
             guard !isStopping else { return }
             let failure = PortMappingFailure(reason: previous == nil ? .noAnswer : .lost, method: router.method, router: router.name,

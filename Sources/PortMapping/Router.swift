@@ -56,11 +56,12 @@ public struct MappedState: Sendable, Equatable {
         mappings.first { $0.proto == proto && (internalPort == nil || $0.internalPort == internalPort) }?.externalPort
     }
 
-    /// Same address and same external ports (leases aside).
+    /// Same router, address and ports (leases aside).
     func sameEndpoints(as other: MappedState) -> Bool {
-        method == other.method && router == other.router && externalAddress == other.externalAddress
-            && mappings.map { [$0.proto.rawValue, "\($0.internalPort)", "\($0.externalPort)"] }
-            == other.mappings.map { [$0.proto.rawValue, "\($0.internalPort)", "\($0.externalPort)"] }
+        var a = self, b = other
+        for i in a.mappings.indices { a.mappings[i].lease = 0 }
+        for i in b.mappings.indices { b.mappings[i].lease = 0 }
+        return a == b
     }
 }
 
