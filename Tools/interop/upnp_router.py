@@ -53,6 +53,7 @@ lines, and ends with `N passed, M failed`; exit status 1 if any check failed. Lo
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -239,6 +240,21 @@ def start_seed(args, lab, name, extra=(), json_mode=True):
         "--dht-bootstrap", BOOT] + (["--json"] if json_mode else []) + list(extra)
     Results.info(name, " ".join(argv[4:]))
     return Proc(name, argv, args.logdir)
+
+
+@contextlib.contextmanager
+def lab_and_seed(r, args, case, name, lab=None, **seed):
+    """Fresh namespaces and miniupnpd for `case`, then `webseed seed` in the LAN; both gone at
+    the end (the lab's deletion is itself a check), whatever happens."""
+    the_lab = Lab(args, case, **(lab or {}))
+    ws = None
+    try:
+        ws = start_seed(args, the_lab, name, **seed)
+        yield the_lab, ws
+    finally:
+        if ws:
+            ws.stop(timeout=STOP)
+        close_lab(r, the_lab)
 
 
 def start_gateway(args, lab, name):
@@ -488,10 +504,7 @@ def stop_and_check_removed(r, what, proc, lab, expect_maps=True):
 # ---------------------------------------------------------------------------------------
 
 def case_abc(r, args, cases):
-    lab = Lab(args, "a")
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-a")
+    with lab_and_seed(r, args, "a", "ws-a") as (lab, ws):
         i, pm, t = wait_outcome(r, "a port_mapping event", ws, lab)
         if pm is None:
             return
@@ -516,18 +529,11 @@ def case_abc(r, args, cases):
             stop_and_check_removed(r, "c SIGTERM: exit 0, port_mapping_removed before stopped", ws, lab)
             check_router_has(r, "c after shutdown: upnpc -l lists nothing, no DNAT rule", lab, [], [], ws,
                              absent_rows=[(None, None, None, None)], absent_rules=[(None, None, None, None)])
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def case_d(r, args):
     lease = 6
-    lab = Lab(args, "d")
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-d", extra=["--upnp-lease", str(lease)])
+    with lab_and_seed(r, args, "d", "ws-d", extra=["--upnp-lease", str(lease)]) as (lab, ws):
         i, pm, t = wait_outcome(r, "d port_mapping event", ws, lab)
         if pm is None:
             return
@@ -580,10 +586,6 @@ def case_d(r, args):
             [("TCP", ports.get("TCP"), LAN_IP, PORT), ("UDP", ports.get("UDP"), LAN_IP, PORT)], ws,
             lease_max=lease, lease_min=1)
         stop_and_check_removed(r, "d SIGTERM: exit 0, port_mapping_removed before stopped", ws, lab)
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def case_e(r, args):
@@ -646,10 +648,7 @@ def case_e(r, args):
 
 
 def case_f(r, args):
-    lab = Lab(args, "f", upnp=False, natpmp=True)
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-f")
+    with lab_and_seed(r, args, "f", "ws-f", lab=dict(upnp=False, natpmp=True)) as (lab, ws):
         i, pm, t = wait_outcome(r, "f port_mapping event (NAT-PMP)", ws, lab)
         if pm is None:
             return
@@ -678,10 +677,6 @@ def case_f(r, args):
         left = [x for x in rules if x[2] == LAN_IP]
         r.check(not left, "f after shutdown: no DNAT rule", "nft: %s" % fmt_rules(rules),
                 more=lab.log_tail() if left else [])
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def http_get(lab, port, path):
@@ -755,10 +750,7 @@ def case_g(r, args):
 def case_off(r, args, case, flag):
     """h, o: with --no-upnp or --offline nothing reaches the router."""
     tag = "%s %s" % (case, flag)
-    lab = Lab(args, case, natpmp=True)
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-" + case, extra=[flag])
+    with lab_and_seed(r, args, case, "ws-" + case, lab=dict(natpmp=True), extra=[flag]) as (lab, ws):
         i, ready = ws.wait_event(ev_is("ready"), READY)
         if ready is None:
             r.fail(tag + ": ready", "no ready event within %d s (exit %s)" % (READY, ws.p.poll()),
@@ -780,19 +772,12 @@ def case_off(r, args, case, flag):
         check_router_has(r, tag + ": upnpc -l lists nothing, no DNAT rule", lab, [], [], ws,
                          absent_rows=[(None, None, None, None)], absent_rules=[(None, None, None, None)])
         stop_and_check_removed(r, tag + ": SIGTERM, exit 0", ws, lab, expect_maps=False)
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def case_r(r, args):
     """The router restarts and forgets every mapping: webseed maps again at its next renewal."""
     lease = 20
-    lab = Lab(args, "r")
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-r", extra=["--upnp-lease", str(lease)])
+    with lab_and_seed(r, args, "r", "ws-r", extra=["--upnp-lease", str(lease)]) as (lab, ws):
         i, pm, t = wait_outcome(r, "r port_mapping event", ws, lab)
         if pm is None:
             return
@@ -819,10 +804,6 @@ def case_r(r, args):
         check_router_has(r, "r after the renewal: both mappings and the DNAT rule are back", lab, want_rows,
                          [want_rows[0]], ws)
         stop_and_check_removed(r, "r SIGTERM: exit 0, port_mapping_removed before stopped", ws, lab)
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def case_h(r, args):
@@ -834,10 +815,7 @@ def case_o(r, args):
 
 
 def case_i(r, args):
-    lab = Lab(args, "i")
-    ws = None
-    try:
-        ws = start_seed(args, lab, "ws-i", json_mode=False)
+    with lab_and_seed(r, args, "i", "ws-i", json_mode=False) as (lab, ws):
 
         def ready_idx():
             with ws.cond:
@@ -863,10 +841,6 @@ def case_i(r, args):
             Results.info("i text mode: after ready", " | ".join(after[:3]))
         check_router_has(r, "i after shutdown: upnpc -l lists nothing, no DNAT rule", lab, [], [], ws,
                          absent_rows=[(None, None, None, None)], absent_rules=[(None, None, None, None)])
-    finally:
-        if ws:
-            ws.stop(timeout=STOP)
-        close_lab(r, lab)
 
 
 def close_lab(r, lab):
