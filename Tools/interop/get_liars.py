@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import random
-import select
 import shutil
 import socket
 import struct
@@ -49,6 +48,7 @@ sys.path.insert(0, HERE)
 
 from lib.common import Proc, Results, compare_tree, run  # noqa: E402
 from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
+from lib.relay import TcpRelay  # noqa: E402
 
 LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
 PY = "/usr/bin/python3"
@@ -516,130 +516,30 @@ class FakePeer:
 # ---------------------------------------------------------------------------------------------
 # the relay that holds the honest seeder back until the liar has lied
 
-class GatedRelay:
+class GatedRelay(TcpRelay):
     """Listens on 127.0.0.1:0 and relays each connection to the honest seeder once `gate` is
     set, or GATE_MAX s after the relay started, whichever comes first."""
 
     def __init__(self, upstream, gate, gate_max=GATE_MAX):
-        self.upstream = upstream
         self.gate = gate
         self.t0 = time.monotonic()
         self.deadline = self.t0 + gate_max
-        self.stop_ev = threading.Event()
-        self.lock = threading.Lock()
         self.released = None        # (seconds after start, "lie told" | "gate timeout")
-        self.connections = 0
-        self.bytes_down = 0
-        self.socks = []
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
-        self.ls.settimeout(0.2)
-        self.port = self.ls.getsockname()[1]
-        self.address = "127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(upstream)
 
-    def _accept(self):
+    def before_upstream(self):
         while not self.stop_ev.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                self.socks.append(c)
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    def _conn(self, c):
-        u = None
-        try:
-            while not self.stop_ev.is_set():
-                left = self.deadline - time.monotonic()
-                if self.gate.is_set() or left <= 0:
-                    break
-                self.gate.wait(min(left, 0.2))
-            if self.stop_ev.is_set():
-                return
-            with self.lock:
-                if self.released is None:
-                    self.released = (time.monotonic() - self.t0,
-                                     "lie told" if self.gate.is_set() else "gate timeout")
-            u = socket.create_connection(self.upstream, timeout=5)
-            with self.lock:
-                self.socks.append(u)
-            c.setblocking(False)
-            u.setblocking(False)
-            pending = {c: bytearray(), u: bytearray()}     # bytes waiting to be written to key
-            other = {c: u, u: c}
-            eof = set()
-            while not self.stop_ev.is_set():
-                rl = [s for s in (c, u) if s not in eof and len(pending[other[s]]) < (1 << 20)]
-                wl = [s for s in (c, u) if pending[s]]
-                if not rl and not wl:
-                    break
-                r, wr, _ = select.select(rl, wl, [], 0.2)
-                for s in r:
-                    try:
-                        data = s.recv(1 << 16)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b""
-                    if not data:
-                        eof.add(s)
-                        if not pending[other[s]]:
-                            try:
-                                other[s].shutdown(socket.SHUT_WR)
-                            except OSError:
-                                pass
-                        continue
-                    if s is u:
-                        with self.lock:
-                            self.bytes_down += len(data)
-                    pending[other[s]] += data
-                for s in wr:
-                    try:
-                        n = s.send(pending[s])
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        return
-                    del pending[s][:n]
-                    if not pending[s] and other[s] in eof:
-                        try:
-                            s.shutdown(socket.SHUT_WR)
-                        except OSError:
-                            pass
-                if len(eof) == 2 and not pending[c] and not pending[u]:
-                    break
-        except OSError:
-            pass
-        finally:
-            for s in (c, u):
-                if s is not None:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
+            left = self.deadline - time.monotonic()
+            if self.gate.is_set() or left <= 0:
+                break
+            self.gate.wait(min(left, 0.2))
+        if self.stop_ev.is_set():
+            return False
         with self.lock:
-            socks = list(self.socks)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        self.thread.join(3)
+            if self.released is None:
+                self.released = (time.monotonic() - self.t0,
+                                 "lie told" if self.gate.is_set() else "gate timeout")
+        return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ import hashlib
 import os
 import random
 import re
-import select
 import shlex
 import shutil
 import signal
@@ -61,6 +60,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 
 from lib.common import Proc, Results, compare_tree, free_port, run  # noqa: E402
 from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
+from lib.relay import TcpRelay  # noqa: E402
 
 R = Results()
 BLOCK = 16384
@@ -174,29 +174,20 @@ class SilentPeer:
         self.thread.join(3)
 
 
-class Relay:
+class Relay(TcpRelay):
     """127.0.0.1:0 -> upstream; bytes from upstream are limited to `rate` bytes/s in all
     (None: unlimited), shared by every connection; the rate can be changed while running."""
 
+    buffer_cap = 1 << 18
+    poll = 0.02
+
     def __init__(self, upstream, rate):
-        self.upstream = upstream
         self.rate = rate
         self.tokens = 0.0
         self.t_fill = time.monotonic()
-        self.lock = threading.Lock()
-        self.stop_ev = threading.Event()
-        self.socks = []
-        self.bytes_down = 0
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
-        self.ls.settimeout(0.2)
-        self.address = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(upstream)
 
-    def _take(self, want):
+    def allowance(self, want):
         with self.lock:
             if self.rate is None:
                 return want
@@ -208,97 +199,9 @@ class Relay:
             self.tokens -= n
             return n
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    def _conn(self, c):
-        u = None
-        try:
-            u = socket.create_connection(self.upstream, timeout=5)
-            with self.lock:
-                self.socks += [c, u]
-            c.setblocking(False)
-            u.setblocking(False)
-            pending = {c: bytearray(), u: bytearray()}
-            other = {c: u, u: c}
-            eof = set()
-            while not self.stop_ev.is_set():
-                rl = [s for s in (c, u) if s not in eof and len(pending[other[s]]) < (1 << 18)]
-                wl = [s for s in (c, u) if pending[s]]
-                if not rl and not wl:
-                    break
-                r, wr, _ = select.select(rl, wl, [], 0.02)
-                for s in r:
-                    n = (1 << 16) if s is c else self._take(1 << 16)
-                    if n <= 0:
-                        continue
-                    try:
-                        data = s.recv(n)
-                    except BlockingIOError:
-                        if s is u:
-                            with self.lock:
-                                self.tokens += n
-                        continue
-                    except OSError:
-                        data = b""
-                    if s is u:
-                        with self.lock:
-                            self.tokens += n - len(data)
-                            self.bytes_down += len(data)
-                    if not data:
-                        eof.add(s)
-                        if not pending[other[s]]:
-                            try:
-                                other[s].shutdown(socket.SHUT_WR)
-                            except OSError:
-                                pass
-                        continue
-                    pending[other[s]] += data
-                for s in wr:
-                    try:
-                        k = s.send(pending[s])
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        return
-                    del pending[s][:k]
-                    if not pending[s] and other[s] in eof:
-                        try:
-                            s.shutdown(socket.SHUT_WR)
-                        except OSError:
-                            pass
-                if len(eof) == 2 and not pending[c] and not pending[u]:
-                    break
-        except OSError:
-            pass
-        finally:
-            for s in (c, u):
-                if s is not None:
-                    try:
-                        s.close()
-                    except OSError:
-                        pass
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
+    def give_back(self, n):
         with self.lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-        self.thread.join(3)
+            self.tokens += n
 
 
 # ---------------------------------------------------------------------------------------------
