@@ -47,6 +47,8 @@ except ImportError:  # pragma: no cover
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
+from lib.bcoding import bencode  # noqa: E402 (Tools/interop is on sys.path)
+
 BLOCK = 16384
 
 
@@ -123,23 +125,6 @@ def bdecode(data, notes=None):
     if end != len(data):
         problem("%d trailing bytes" % (len(data) - end))
     return v, info_span[0]
-
-
-def bencode(v):
-    if isinstance(v, bool):
-        raise TypeError("bool")
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted(((k.encode() if isinstance(k, str) else k), x) for k, x in v.items())
-        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
 
 
 def info_bytes_of(torrent_bytes):

@@ -32,6 +32,8 @@ import time
 
 import libtorrent as lt
 
+from lib.bcoding import bdecode, bencode, info_span  # noqa: E402 (Tools/interop is on sys.path)
+
 HOST = "127.0.0.1"
 BLOCK = 16384
 PSTR = b"\x13BitTorrent protocol"
@@ -82,63 +84,6 @@ def guarded(name):
                 R.check(False, name, "exception %s: %s" % (type(e).__name__, e))
         return run
     return deco
-
-
-# ---------------------------------------------------------------------------------------------
-# bencoding (strict enough for our own torrents), with the raw span of the top-level info dict
-
-def bdecode(data, i=0):
-    c = data[i:i + 1]
-    if c == b"i":
-        j = data.index(b"e", i)
-        return int(data[i + 1:j]), j + 1
-    if c == b"l":
-        i += 1
-        out = []
-        while data[i:i + 1] != b"e":
-            v, i = bdecode(data, i)
-            out.append(v)
-        return out, i + 1
-    if c == b"d":
-        i += 1
-        out = {}
-        while data[i:i + 1] != b"e":
-            k, i = bdecode(data, i)
-            v, i = bdecode(data, i)
-            out[k] = v
-        return out, i + 1
-    if c.isdigit():
-        j = data.index(b":", i)
-        n = int(data[i:j])
-        return data[j + 1:j + 1 + n], j + 1 + n
-    raise ValueError("bad bencoding at %d" % i)
-
-
-def info_span(data):
-    assert data[:1] == b"d"
-    i = 1
-    while data[i:i + 1] != b"e":
-        k, i = bdecode(data, i)
-        start = i
-        _, i = bdecode(data, i)
-        if k == b"info":
-            return data[start:i]
-    raise ValueError("no info dict")
-
-
-def bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, str):
-        return bencode(v.encode())
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
 
 
 # ---------------------------------------------------------------------------------------------

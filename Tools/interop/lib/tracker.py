@@ -18,18 +18,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-
-def _bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(_bencode(k) + _bencode(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
+try:
+    from .bcoding import bencode as _bencode   # imported as lib.tracker
+except ImportError:
+    from bcoding import bencode as _bencode    # run as a script (tracker.py --listen …)
 
 
 def _compact(peers):
