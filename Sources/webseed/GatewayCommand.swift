@@ -42,7 +42,7 @@ struct GatewayCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where fetched sites and their records live (default: ~/.local/share/webseed).")
     var stateDir: String?
 
-    @Flag(help: "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery.")
+    @Flag(help: offlineHelp)
     var offline = false
 
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
@@ -98,11 +98,7 @@ struct GatewayCommand: ParsableCommand {
                 seeder.shutdown()
                 throw ValidationFailure("cannot listen on \(peerListen): \(error)")
             }
-            let advertised = advertisedHost(peerHost)
-            let reach = Reachability(localHost: advertised, port: boundPort)
-            let mapper = portMapping.start(offline: offline, listenHost: peerHost, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
-                reach.update(state)
-            }
+            let (mapper, reach) = portMapping.start(offline: offline, seeder: seeder, listenHost: peerHost, port: boundPort, log: log)
             // Fetched sites live under the state directory, one folder per site id; a
             // download fails only after an hour without any peer (the gateway keeps trying).
             let start: @Sendable (MagnetLink?, Metainfo?) -> FetchHandle = { magnet, metainfo in

@@ -39,7 +39,7 @@ struct Get: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where resume records and fetched torrents live (default: ~/.local/share/webseed).")
     var stateDir: String?
 
-    @Flag(help: "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery.")
+    @Flag(help: offlineHelp)
     var offline = false
 
     @Flag(name: .customLong("exit-when-done"), help: "Exit as soon as every file is written and verified, instead of seeding on.")

@@ -4,6 +4,9 @@ import PortMapping
 import Swarm
 import Synchronization
 
+/// `--offline`, as `seed`, `get` and `gateway` describe it.
+let offlineHelp: ArgumentHelp = "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery."
+
 /// Router port mapping options shared by `seed` and `gateway`.
 struct PortMappingOptions: ParsableArguments {
     @Flag(name: .customLong("no-upnp"), help: "Do not map ports on the router (neither UPnP nor NAT-PMP). --offline implies it.")
@@ -16,27 +19,33 @@ struct PortMappingOptions: ParsableArguments {
         guard (4...604_800).contains(lease) else { throw ValidationError("--upnp-lease must be between 4 and 604800 seconds") }
     }
 
-    /// Starts mapping the peer port (TCP) and the DHT port (UDP, when there is a DHT) on
-    /// the local router; nil when mapping is off, or pointless because the peer port listens
-    /// on loopback only. `localHost` is this host's address as peers on the LAN see it (for
-    /// the messages when no router maps).
-    func start(offline: Bool, listenHost: String, tcpPort: Int, udpPort: Int?, localHost: String, log: EventLog,
-               onChange: @escaping @Sendable (MappedState?) -> Void) -> PortMapper? {
-        guard !noUPnP, !offline, !isLoopback(listenHost) else { return nil }
-        var ports = [PortRequest(.tcp, tcpPort)]
-        if let udpPort { ports.append(PortRequest(.udp, udpPort)) }
+    /// Starts mapping `seeder`'s peer port (TCP, bound to `listenHost:port`) and DHT port
+    /// (UDP, when it runs a DHT) on the local router. Returns the mapper (nil when mapping
+    /// is off, or pointless because the peer port listens on loopback only) and where peers
+    /// should connect, kept current from the mapper's events; `onChange` is told each change.
+    func start(offline: Bool, seeder: Seeder, listenHost: String, port: Int, log: EventLog,
+               onChange: @escaping @Sendable (MappedState?) -> Void = { _ in }) -> (PortMapper?, Reachability) {
+        let localHost = advertisedHost(listenHost)
+        let reach = Reachability(localHost: localHost, port: port)
+        guard !noUPnP, !offline, !isLoopback(listenHost) else { return (nil, reach) }
+        var ports = [PortRequest(.tcp, port)]
+        if let udpPort = seeder.dhtLocalPort { ports.append(PortRequest(.udp, udpPort)) }
         var configuration = PortMapperConfiguration(ports: ports)
         configuration.lease = lease
         let mapper = PortMapper(configuration: configuration) { event in
             log.portMapping(event, localHost: localHost)
             switch event {
-            case .mapped(let state): onChange(state)
-            case .failed(let f) where f.reason == .lost: onChange(nil)
+            case .mapped(let state):
+                reach.update(state)
+                onChange(state)
+            case .failed(let f) where f.reason == .lost:
+                reach.update(nil)
+                onChange(nil)
             default: break
             }
         }
         mapper.start()
-        return mapper
+        return (mapper, reach)
     }
 }
 

@@ -42,7 +42,7 @@ struct Seed: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where torrents of packaged directories and resume records live (default: ~/.local/share/webseed).")
     var stateDir: String?
 
-    @Flag(help: "Keep every discovery mechanism on this host: no public DHT routers, trackers, UPnP/NAT-PMP port mapping or local discovery.")
+    @Flag(help: offlineHelp)
     var offline = false
 
     @Flag(help: "Re-hash everything on start instead of trusting the resume record.")
@@ -106,15 +106,12 @@ struct Seed: ParsableCommand {
                 throw ValidationFailure("cannot listen on \(listen): \(error)")
             }
             let boundPort = address.port ?? port
-            let advertised = advertisedHost(host)
             log.listening(host: address.ipAddress ?? host, port: boundPort)
             // The router mapping runs beside everything else; the magnet waits for its first
             // outcome (bounded) so that it names the address peers outside can reach.
-            let reach = Reachability(localHost: advertised, port: boundPort)
             let announced = Mutex(false)
-            let mapper = portMapping.start(offline: offline, listenHost: host, tcpPort: boundPort, udpPort: seeder.dhtLocalPort, localHost: advertised, log: log) { state in
-                reach.update(state)
-                if announced.withLock({ $0 }), state != nil { seeder.announceOnDHT(port: reach.announcedPort) }
+            let (mapper, reach) = portMapping.start(offline: offline, seeder: seeder, listenHost: host, port: boundPort, log: log) { state in
+                if let state, announced.withLock({ $0 }), let tcp = state.externalPort(.tcp) { seeder.announceOnDHT(port: tcp) }
             }
             var http: GatewayServer?
             var httpPort: Int?
