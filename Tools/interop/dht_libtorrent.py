@@ -90,7 +90,7 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from lib.common import Proc, Results, compare_tree, free_port, poll  # noqa: E402
+from lib.common import EventList, Proc, Results, compare_tree, free_port, poll  # noqa: E402
 from lib.ltpeer import (OFFLINE, TCP_ONLY, loopback_dht_settings, make_hybrid,  # noqa: E402
                         new_session, wait_alerts)
 
@@ -126,7 +126,7 @@ def fmt_t(t):
 # In-process libtorrent sessions
 # ---------------------------------------------------------------------------------------
 
-class LtNode:
+class LtNode(EventList):
     """A libtorrent 2.0.8 session on HOST:0 with a private DHT (lib/ltpeer.py settings), its
     alerts popped by a thread: the interesting ones become events (dicts, with their arrival
     time) that wait_event waits for, as Proc does for a child's JSON lines; every alert goes
@@ -151,9 +151,7 @@ class LtNode:
         self.name = name
         self.host = host
         self.ses = new_session(settings)
-        self.t0 = time.time()
-        self.cond = threading.Condition()
-        self.events = []
+        super().__init__()
         self.nodes = 0           # DHT routing table size (dht.dht_nodes)
         self.port = None
         self.log = open(os.path.join(logdir, name + ".alerts"), "w", buffering=1)
@@ -203,21 +201,6 @@ class LtNode:
                     with self.cond:
                         self.events.append((now, ev))
                         self.cond.notify_all()
-
-    def wait_event(self, pred, timeout, start=0):
-        """(index, event) of the first event from `start` on matching pred, or (None, None)."""
-        deadline = time.time() + timeout
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.events):
-                    if pred(self.events[i][1]):
-                        return i, self.events[i][1]
-                    i += 1
-                left = deadline - time.time()
-                if left <= 0:
-                    return None, None
-                self.cond.wait(min(left, 0.5))
 
     def first_time(self, pred):
         """Arrival time (absolute) of the first event matching pred, or None."""

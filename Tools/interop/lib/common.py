@@ -55,7 +55,41 @@ def tail(path, n=20, grep=None, width=240):
     return [l[:width] for l in lines[-n:]]
 
 
-class Proc:
+class EventList:
+    """Events (dicts) stamped with their arrival time, appended by a reader thread and
+    waited for with a timeout. `t0` is when the source started."""
+
+    def __init__(self):
+        self.t0 = time.time()
+        self.events = []         # (time, dict)
+        self.cond = threading.Condition()
+
+    def finished(self):
+        """True once no more events can come (then waits end early)."""
+        return False
+
+    def wait_event(self, pred, timeout, start=0):
+        """First event (index >= start) matching pred, waiting up to timeout seconds;
+        returns (index, event) or (None, None) on timeout or when no more can come."""
+        deadline = time.time() + timeout
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.events):
+                    if pred(self.events[i][1]):
+                        return i, self.events[i][1]
+                    i += 1
+                left = deadline - time.time()
+                if left <= 0 or (self.finished() and i >= len(self.events)):
+                    return None, None
+                self.cond.wait(min(left, 0.5))
+
+    def event_times(self, pred):
+        with self.cond:
+            return [(t - self.t0, e) for t, e in self.events if pred(e)]
+
+
+class Proc(EventList):
     """A child process whose stdout is read line by line (JSON lines are parsed) by a
     thread, each line stamped with its arrival time; stdout and stderr also go to log
     files. All waits take a timeout."""
@@ -70,10 +104,8 @@ class Proc:
         self.err_path = os.path.join(logdir, name + ".stderr")
         self.err_file = open(self.err_path, "wb")
         self.out_file = open(self.out_path, "w")
-        self.t0 = time.time()
-        self.lines = []          # (time, text)
-        self.events = []         # (time, dict) for JSON object lines
-        self.cond = threading.Condition()
+        super().__init__()
+        self.lines = []          # (time, text); JSON object lines are events too
         self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.err_file,
                                   stdin=stdin, cwd=cwd, env=env)
         Proc.ALL.append(self)
@@ -107,25 +139,8 @@ class Proc:
     def alive(self):
         return self.p.poll() is None
 
-    def wait_event(self, pred, timeout, start=0):
-        """First JSON event (index >= start) matching pred, waiting up to timeout seconds;
-        returns (index, event) or (None, None) on timeout or when stdout closed."""
-        deadline = time.time() + timeout
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.events):
-                    if pred(self.events[i][1]):
-                        return i, self.events[i][1]
-                    i += 1
-                left = deadline - time.time()
-                if left <= 0 or (not self.reader.is_alive() and i >= len(self.events)):
-                    return None, None
-                self.cond.wait(min(left, 0.5))
-
-    def event_times(self, pred):
-        with self.cond:
-            return [(t - self.t0, e) for t, e in self.events if pred(e)]
+    def finished(self):
+        return not self.reader.is_alive()
 
     def wait(self, timeout):
         """Exit status, or None if still running after timeout seconds."""
