@@ -29,11 +29,14 @@ public struct PeerEndpoint: Sendable {
     public struct Mapping: Sendable {
         /// "upnp" or "natpmp".
         public var method: String
+        /// How people write it: "UPnP", "NAT-PMP".
+        public var methodLabel: String
         public var externalAddress: String
         public var tcp: Int?
         public var udp: Int?
-        public init(method: String, externalAddress: String, tcp: Int?, udp: Int?) {
+        public init(method: String, methodLabel: String, externalAddress: String, tcp: Int?, udp: Int?) {
             self.method = method
+            self.methodLabel = methodLabel
             self.externalAddress = externalAddress
             self.tcp = tcp
             self.udp = udp

@@ -2,7 +2,7 @@ import Swarm
 
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
-    static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint? = nil) -> String {
+    static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
         let now = ProcessInfoUptime.now
         var rows = ""
         for site in sites.all {
@@ -42,7 +42,7 @@ enum StatusPage {
         """
     }
 
-    static func json(sites: GatewaySites, port: Int, peer: PeerEndpoint? = nil) -> String {
+    static func json(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -68,7 +68,7 @@ enum StatusPage {
         guard let peer else { return "" }
         let how: String
         if let m = peer.mapping {
-            how = " (port mapped on the router by \(m.method == "natpmp" ? "NAT-PMP" : "UPnP"))"
+            how = " (port mapped on the router by \(m.methodLabel))"
         } else {
             how = " (no router mapping: peers outside this network may not reach it)"
         }

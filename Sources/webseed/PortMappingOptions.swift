@@ -79,7 +79,7 @@ final class Reachability: Sendable {
     var endpoint: PeerEndpoint {
         let s = state.withLock { $0 }
         return PeerEndpoint(address: peerAddress, mapping: s.map {
-            PeerEndpoint.Mapping(method: $0.method.rawValue, externalAddress: $0.externalAddress,
+            PeerEndpoint.Mapping(method: $0.method.rawValue, methodLabel: $0.method.label, externalAddress: $0.externalAddress,
                                  tcp: $0.externalPort(.tcp), udp: $0.externalPort(.udp))
         })
     }
