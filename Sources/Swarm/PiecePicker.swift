@@ -207,6 +207,13 @@ public struct PiecePicker {
         partial[p]!.requested[b] -= 1
     }
 
+    /// A request `key` did not answer in time: its block may be asked of someone else, and
+    /// the piece is free for any peer (answering peers pick abandoned pieces before new ones).
+    public mutating func timedOut(_ r: BlockRequest, by key: PeerKey) {
+        lost(r)
+        if partial[Int(r.piece)]?.owner == key { partial[Int(r.piece)]!.owner = nil }
+    }
+
     public mutating func verified(_ p: Int) {
         busy.remove(p)
         partial[p] = nil

@@ -1,0 +1,214 @@
+import Hashing
+import Merkle
+import Metainfo
+import NIOCore
+import PeerWire
+import Storage
+
+/// Getting the torrent itself: the info dict over BEP 9 `ut_metadata` (one peer at a time,
+/// checked against the info hash), the piece layers over BEP 52 hash requests (each answer
+/// proved up to its file's pieces root), then the look at the disk.
+extension FetchMachine {
+    mutating func start(now: Double, _ out: inout [Action]) {
+        guard case .metadata(let s) = phase else { return }
+        if let m = s.given { haveMetadata(m, from: nil, now: now, &out) } else { out.append(.loadSavedTorrent) }
+    }
+
+    /// A torrent this fetch saved earlier: a restarted magnet download needs no metadata.
+    mutating func savedTorrent(_ m: Metainfo?, now: Double, _ out: inout [Action]) {
+        guard case .metadata = phase, let m, m.v2InfoHash == v2Hash || (v2Hash == nil && m.v1InfoHash == v1Hash) else { return }
+        haveMetadata(m, from: nil, now: now, &out)
+    }
+
+    // MARK: metadata (BEP 9)
+
+    mutating func extended(_ key: PeerKey, id: UInt8, payload: ByteBuffer, now: Double, _ out: inout [Action]) {
+        let bytes = Array(buffer: payload)
+        if id == 0 {
+            guard let h = try? ExtensionHandshake(decoding: bytes) else { return }
+            if let m = h.messages["ut_metadata"] { peers[key]!.metadataID = m == 0 ? nil : m }
+            if let s = h.metadataSize, s > 0, s <= Self.maxMetadataSize { peers[key]!.metadataSize = s }
+            if let q = h.requestQueue, q > 0 { peers[key]!.requestLimit = min(q, Self.maxQueue) }
+            startMetadata(now: now, &out)
+            return
+        }
+        guard id == PeerSession.utMetadataID, case .metadata(var s) = phase, let message = try? MetadataMessage.decode(bytes) else { return }
+        switch message {
+        case .data(let piece, let total, let data):
+            guard var asked = s.asked, asked.from == key, total == asked.size, piece >= 0, piece < asked.pieces.count, asked.pieces[piece] == nil else { return }
+            let expected = piece == asked.pieces.count - 1 ? asked.size - piece * MetadataMessage.pieceSize : MetadataMessage.pieceSize
+            guard data.count == expected else {
+                s.asked = nil
+                phase = .metadata(s)
+                return ban(peers[key]!.info.host, .metadataPieceSize(piece: piece), &out)
+            }
+            asked.pieces[piece] = data
+            lastReceived = now
+            guard asked.pieces.allSatisfy({ $0 != nil }) else {
+                s.asked = asked
+                phase = .metadata(s)
+                return
+            }
+            s.asked = nil
+            phase = .metadata(s)
+            metadataComplete(from: key, bytes: asked.pieces.flatMap { $0! }, now: now, &out)
+        case .reject:
+            guard s.asked?.from == key else { return }
+            s.asked = nil
+            s.refusedBy.insert(key)
+            phase = .metadata(s)
+            startMetadata(now: now, &out)
+        case .request:
+            break  // answered by the seeding side (rejected: we have nothing yet)
+        }
+    }
+
+    /// Asks one peer that has the metadata for all of it (one source: a mismatch names it).
+    mutating func startMetadata(now: Double, _ out: inout [Action]) {
+        guard case .metadata(var s) = phase, s.asked == nil else { return }
+        guard let (key, peer) = peers.first(where: { $0.value.metadataID != nil && $0.value.metadataSize != nil && !s.refusedBy.contains($0.key) }),
+              let id = peer.metadataID, let size = peer.metadataSize else { return }
+        let count = (size + MetadataMessage.pieceSize - 1) / MetadataMessage.pieceSize
+        s.asked = (key, size, [[UInt8]?](repeating: nil, count: count), now)
+        phase = .metadata(s)
+        out.append(.send((0..<count).map { .extended(id: id, payload: ByteBuffer(bytes: MetadataMessage.request(piece: $0).encode())) }, to: key))
+    }
+
+    mutating func metadataComplete(from key: PeerKey, bytes: [UInt8], now: Double, _ out: inout [Action]) {
+        let matches = v2Hash.map { Digests.sha256(bytes) == $0 } ?? (v1Hash.map { Digests.sha1(bytes) == $0 } ?? false)
+        guard matches else {
+            if case .metadata(var s) = phase {
+                s.refusedBy.insert(key)
+                phase = .metadata(s)
+            }
+            ban(peers[key]?.info.host ?? "?", .metadataHash, &out)
+            startMetadata(now: now, &out)
+            return
+        }
+        let m: Metainfo
+        do {
+            m = try Metainfo(bytes: Array("d4:info".utf8) + bytes + Array("e".utf8))
+        } catch {
+            return fail(.invalidMetadata(error.description), &out)
+        }
+        if let v1 = v1Hash, m.v1InfoHash != v1 { return fail(.invalidMetadata("it is not the torrent the v1 info hash names"), &out) }
+        haveMetadata(m, from: peers[key]?.info.address, now: now, &out)
+    }
+
+    /// The torrent is known: fetch missing piece layers, then look at the disk.
+    mutating func haveMetadata(_ m: Metainfo, from: String?, now: Double, _ out: inout [Action]) {
+        guard case .metadata = phase else { return }
+        let check = PieceCheck(metainfo: m)
+        let known = Known(metainfo: m, check: check, directory: options.directory ?? (options.defaultParent + "/" + Self.safeName(m.name)))
+        var layers = LayerState(known: known, wanted: [])
+        for file in check.missingLayers {
+            for r in check.layerRequests(file: file) { layers.wanted.append((r, file)) }
+        }
+        phase = .layers(layers)
+        out.append(.report(.metadata(m, directory: known.directory, from: from)))
+        // Decode what peers said before the piece count was known.
+        for (key, peer) in peers {
+            if let all = peer.rawAll { setHas(key, all ? .all : .some(PieceSet(count: m.pieceCount)), now: now, &out) }
+            if let bits = peer.rawBitfield {
+                guard let set = PieceSet(bitfield: bits, count: m.pieceCount) else { out.append(.disconnect(key, .malformedBitfield)); continue }
+                setHas(key, .some(set), now: now, &out)
+            }
+            for h in peer.rawHaves where h < m.pieceCount { addHave(key, h, now: now, &out) }
+        }
+        lastReceived = now
+        if layers.wanted.isEmpty { startChecking(known, &out) } else { sendHashRequests(now: now, &out) }
+    }
+
+    static func safeName(_ name: String) -> String {
+        let cleaned = String(name.map { $0 == "/" ? "_" : $0 })
+        return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "download" : cleaned
+    }
+
+    // MARK: piece layers (BEP 52 hash requests)
+
+    mutating func sendHashRequests(now: Double, _ out: inout [Action]) {
+        guard case .layers(var s) = phase else { return }
+        while let (request, file) = s.wanted.first {
+            guard let (key, _) = peers.first(where: { $0.value.info.isV2 && $0.value.hashRequests < 4 }) else { break }
+            s.wanted.removeFirst()
+            s.sent[request] = (file, key, now)
+            peers[key]!.hashRequests += 1
+            out.append(.send([.hashRequest(request)], to: key))
+        }
+        phase = .layers(s)
+    }
+
+    mutating func hashes(_ key: PeerKey, _ request: HashRequest, _ data: ByteBuffer, now: Double, _ out: inout [Action]) {
+        guard case .layers(var s) = phase, let sent = s.sent[request], sent.peer == key else { return }
+        s.sent[request] = nil
+        peers[key]!.hashRequests -= 1
+        var digests: [SHA256Digest] = []
+        var data = data
+        while data.readableBytes >= 32, let d = data.readBytes(length: 32) { digests.append(SHA256Digest(bytes: d)!) }
+        guard s.known.check.accept(hashes: digests, for: request, file: sent.file) else {
+            s.wanted.append((request, sent.file))
+            phase = .layers(s)
+            ban(peers[key]!.info.host, .layerHashes(path: s.known.metainfo.files[sent.file].pathString), &out)
+            sendHashRequests(now: now, &out)
+            return
+        }
+        lastReceived = now
+        phase = .layers(s)
+        if s.wanted.isEmpty, s.sent.isEmpty, s.known.check.missingLayers.isEmpty { startChecking(s.known, &out) } else { sendHashRequests(now: now, &out) }
+    }
+
+    mutating func hashRejected(_ key: PeerKey, _ request: HashRequest, now: Double, _ out: inout [Action]) {
+        guard case .layers(var s) = phase, let sent = s.sent[request], sent.peer == key else { return }
+        s.sent[request] = nil
+        s.wanted.append((request, sent.file))
+        phase = .layers(s)
+        peers[key]!.hashRequests = Int.max / 2  // this peer cannot help; ask others
+        sendHashRequests(now: now, &out)
+    }
+
+    // MARK: the disk
+
+    mutating func startChecking(_ known: Known, _ out: inout [Action]) {
+        phase = .checking(known)
+        out.append(.saveTorrent(known.metainfo, layers: known.check.layers))
+        out.append(.check(known.check, directory: known.directory, recheck: options.recheck))
+    }
+
+    /// The disk is checked: serve what is there, and download the rest.
+    mutating func checked(_ result: Result<FetchDisk.Start, FetchError>, now: Double, _ out: inout [Action]) {
+        guard case .checking(let known) = phase else { return }
+        let start: FetchDisk.Start
+        switch result {
+        case .success(let s): start = s
+        case .failure(let e): return fail(e, &out)
+        }
+        let (m, check) = (known.metainfo, known.check)
+        var d = DownloadState(known: known, picker: PiecePicker(spans: (0..<m.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: m.pieceCount)))
+        var updates: [TorrentUpdate] = [.pieces(start.pieces)]
+        for p in 0..<start.pieces.count where start.pieces.contains(p) { d.verifiedBytes += Int64(check.span(ofPiece: p).length) }
+        // Files holding verified pieces are trusted as they are now (see SeedTorrent.readBlock).
+        for (f, g) in start.generations where m.files[f].length > 0 { updates.append(.generation(file: f, g)) }
+        for (f, runs) in start.leaves {
+            for run in runs {
+                let p = Int((m.files[f].offset + Int64(run.index) * Int64(blockSize)) / Int64(m.pieceLength))
+                updates += noteLeaves(&d, file: f, piece: p, run.leaves)
+            }
+        }
+        out.append(.update(updates))
+        out.append(.ready)
+        d.picker.alreadyHave(start.pieces)
+        for (_, peer) in peers { if let has = peer.has { d.picker.peerJoined(has) } }
+        for w in waiters { d.picker.prioritize(w.pieces, deadline: w.deadline) }
+        out.append(.report(.resumed(directory: known.directory, pieces: start.pieces.cardinality, of: start.pieces.count,
+                                    fromRecord: start.fromRecord, rechecked: start.rechecked)))
+        lastReceived = now
+        let haves: [PeerMessage] = (0..<start.pieces.count).filter { start.pieces.contains($0) }.map { .have(UInt32($0)) }
+        for key in peers.keys {
+            out.append(.attach(key))
+            if !haves.isEmpty { out.append(.send(haves, to: key)) }
+            updateInterest(key, &d, now: now, &out)
+        }
+        resolveWaiters(have: d.picker.have, &out)
+        if d.picker.isComplete { finish(d, &out) } else { phase = .downloading(d) }
+    }
+}
