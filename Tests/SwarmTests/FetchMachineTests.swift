@@ -102,6 +102,26 @@ import Testing
         #expect(m.progress.pieces == 2)
     }
 
+    @Test func aBadPieceFromTwoPeersBansNobodyAndIsAskedOfOnePeer() throws {
+        let f = try Fixture(files: ["a.bin": content(10, 32_768)], pieceLength: 32_768)
+        var (m, _) = downloading(f)
+        let a = Peer("10.0.0.1"), b = Peer("10.0.0.2")
+        let blocks = requests(seed(&m, a, now: 0), to: a)
+        #expect(Set(requests(seed(&m, b, now: 1), to: b)) == Set(blocks))  // end-game
+        var bad = block(f, blocks[0])
+        bad.setInteger(UInt8(0xAA) ^ bad.getInteger(at: 0, as: UInt8.self)!, at: 0)
+        _ = m.handle(.message(.piece(piece: blocks[0].piece, begin: blocks[0].begin, block: bad), from: a.key), now: 2)
+        let whole = try #require(verifying(deliver(&m, f, blocks[1], from: b, now: 2)).first)
+        let outcome = m.handle(.written(piece: 0, written(m, 0, whole.data)), now: 3)
+        #expect(!outcome.contains { if case .report(.peerBanned) = $0 { true } else { false } })
+        #expect(m.banned.isEmpty)
+        // Who lied is unknown: the piece is fetched again, all of it from one peer.
+        let again = outcome + m.handle(.tick, now: 4)
+        let toA = requests(again, to: a), toB = requests(again, to: b)
+        #expect(Set(toA + toB) == Set(blocks))
+        #expect(toA.isEmpty || toB.isEmpty)
+    }
+
     @Test func aStalledPeersRequestsTimeOutAndGoToAnother() throws {
         let f = try Fixture(files: ["a.bin": content(2, 4 * 16_384)])
         var (m, _) = downloading(f)
@@ -202,6 +222,37 @@ import Testing
         let told = offer(honest, f.metainfo.infoBytes)
         #expect(m.metainfo?.v2InfoHash == f.metainfo.v2InfoHash)
         #expect(told.contains { if case .report(.metadata(_, _, "10.0.0.2:6881"?)) = $0 { true } else { false } })
+    }
+
+    @Test func pieceLayersAreProvedAgainstTheRootAndALiarIsBanned() throws {
+        let f = try Fixture(files: ["long.bin": content(9, 40 * 16_384)], hybrid: false)
+        let file = try #require(f.metainfo.files.firstIndex { $0.pathString == "long.bin" })
+        let tree = try #require(f.torrent.trees[f.metainfo.files[file].piecesRoot!])
+        var stripped = f.metainfo
+        stripped.pieceLayers = [:]  // as from a magnet: the layers come from peers
+        var m = FetchMachine(v1Hash: nil, v2Hash: f.metainfo.v2InfoHash, metainfo: nil, options: options, now: 0)
+        _ = m.handle(.start, now: 0)
+        let liar = Peer("10.0.0.1"), honest = Peer("10.0.0.2")
+        _ = m.handle(.peerJoined(liar.key, liar.info), now: 0)
+        let asked = m.handle(.savedTorrent(stripped), now: 0)
+        let request = try #require(sent(asked, to: liar).compactMap { if case .hashRequest(let r) = $0 { r } else { nil } }.first)
+        #expect(!asked.contains { if case .check = $0 { true } else { false } })
+
+        func answer(_ r: HashRequest, wrong: Bool) -> ByteBuffer {
+            var hashes = tree.hashes(baseLayer: Int(r.baseLayer), index: Int(r.index), length: Int(r.length), proofLayers: Int(r.proofLayers))!
+            if wrong { hashes[1] = .zero }
+            return ByteBuffer(bytes: hashes.flatMap(\.bytes))
+        }
+        let lied = m.handle(.message(.hashes(request, hashes: answer(request, wrong: true)), from: liar.key), now: 1)
+        #expect(lied.contains { if case .disconnect(let key, .banned(.layerHashes("long.bin"))) = $0 { key == liar.key } else { false } })
+        #expect(m.banned["10.0.0.1"]?.description == "hashes for long.bin do not match its pieces root")
+        // The request is asked again, of the next peer that can answer it.
+        _ = m.handle(.peerLeft(liar.key), now: 1)
+        let again = m.handle(.peerJoined(honest.key, honest.info), now: 2) + m.handle(.tick, now: 2)
+        #expect(sent(again, to: honest) == [.hashRequest(request)])
+        let proved = m.handle(.message(.hashes(request, hashes: answer(request, wrong: false)), from: honest.key), now: 3)
+        let checked = try #require(proved.compactMap { if case .check(let check, _, _) = $0 { check } else { nil } }.first)
+        #expect(checked.layers == f.metainfo.pieceLayers)
     }
 
     @Test func nothingReceivedForTheTimeoutFailsTheDownload() throws {
