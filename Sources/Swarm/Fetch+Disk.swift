@@ -40,7 +40,7 @@ extension Fetch {
     func startChecking(_ check: PieceCheck, directory: String, recheck: Bool) {
         let m = check.metainfo
         let torrent = SeedTorrent(metainfo: m, directory: directory, data: LocalData(downloaded: PieceSet(count: m.pieceCount), generations: [:]), writable: true)
-        files = torrent
+        store = torrent
         let recordPath = self.recordPath
         threadPool.runIfActive(eventLoop: loop) {
             Result { () throws(FetchError) in try FetchDisk.start(check: check, reader: torrent.reader, directory: directory, recordPath: recordPath, recheck: recheck) }
@@ -54,7 +54,7 @@ extension Fetch {
     }
 
     func verifyAndWrite(_ p: Int, data: ByteBuffer, check: PieceCheck) {
-        guard let reader = files?.reader else { return }
+        guard let reader = store?.reader else { return }
         threadPool.runIfActive(eventLoop: loop) { FetchDisk.verifyAndWrite(check: check, reader: reader, piece: p, data: data) }
             .assumeIsolated().whenComplete { [self] result in
                 let written: FetchDisk.Written = switch result {
@@ -66,11 +66,11 @@ extension Fetch {
     }
 
     func saveRecord(_ pieces: PieceSet) {
-        guard let files else { return }
+        guard let store else { return }
         let path = recordPath
         threadPool.runIfActive(eventLoop: loop) {
             Result { () throws(FetchError) in
-                try FetchDisk.saveRecord(metainfo: files.metainfo, reader: files.reader, directory: files.directory, pieces: pieces, path: path)
+                try FetchDisk.saveRecord(metainfo: store.metainfo, reader: store.reader, directory: store.directory, pieces: pieces, path: path)
             }
         }.assumeIsolated().whenComplete { [self] result in
             let error: FetchError? = if case .success(.failure(let e)) = result { e } else { nil }
@@ -79,16 +79,16 @@ extension Fetch {
     }
 
     func finish(_ check: PieceCheck, leaves: [Int: [SHA256Digest]], known: [Int: Int]) {
-        guard let files else { return }
+        guard let store else { return }
         let recordPath = self.recordPath
         threadPool.runIfActive(eventLoop: loop) {
             Result { () throws(FetchError) in
-                try FetchDisk.finish(check: check, reader: files.reader, directory: files.directory, leaves: leaves, known: known, recordPath: recordPath)
+                try FetchDisk.finish(check: check, reader: store.reader, directory: store.directory, leaves: leaves, known: known, recordPath: recordPath)
             }
         }.assumeIsolated().whenComplete { [self] outcome in
             let result: Result<FetchDisk.Finished, FetchError> = switch outcome {
             case .success(let r): r
-            case .failure(let e): .failure(.storage(.writeFailed(files.directory, reason: "\(e)")))
+            case .failure(let e): .failure(.storage(.writeFailed(store.directory, reason: "\(e)")))
             }
             run(.finished(result), now: clock())
         }

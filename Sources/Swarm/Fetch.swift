@@ -76,7 +76,7 @@ final class Fetch {
     private(set) var machine: FetchMachine
     private var links: [ObjectIdentifier: any FetchLink] = [:]
     /// The torrent being written, from the look at the disk on; served once `ready`.
-    var files: SeedTorrent?
+    var store: SeedTorrent?
     private(set) var torrent: SeedTorrent?
     private var readyWaiters: [EventLoopPromise<SeedTorrent>] = []
     private var waiters: [Int: EventLoopPromise<Void>] = [:]
@@ -191,11 +191,11 @@ final class Fetch {
 
     /// On shutdown: the last record, written synchronously (the loop is about to stop).
     func flush() -> EventLoopFuture<Void> {
-        guard let pieces = machine.recordToFlush, let files else { return loop.makeSucceededVoidFuture() }
+        guard let pieces = machine.recordToFlush, let store else { return loop.makeSucceededVoidFuture() }
         let path = recordPath
         return threadPool.runIfActive(eventLoop: loop) {
             _ = Result { () throws(FetchError) in
-                try FetchDisk.saveRecord(metainfo: files.metainfo, reader: files.reader, directory: files.directory, pieces: pieces, path: path)
+                try FetchDisk.saveRecord(metainfo: store.metainfo, reader: store.reader, directory: store.directory, pieces: pieces, path: path)
             }
         }.recover { _ in }
     }
@@ -216,10 +216,10 @@ final class Fetch {
         case .report(let event): onEvent(event)
         case .publish: published.set(machine.progress)
         case .ready:
-            guard let files else { return }
-            torrent = files
-            published.set(files)
-            for w in readyWaiters { w.succeed(files) }
+            guard let store else { return }
+            torrent = store
+            published.set(store)
+            for w in readyWaiters { w.succeed(store) }
             readyWaiters.removeAll()
         case .resolve(let ids):
             for id in ids { waiters.removeValue(forKey: id)?.succeed() }
@@ -241,14 +241,14 @@ final class Fetch {
     }
 
     private func apply(_ updates: [FetchMachine.TorrentUpdate]) {
-        guard let files else { return }
+        guard let store else { return }
         for u in updates {
             switch u {
-            case .pieces(let set): for p in 0..<set.count where set.contains(p) { files.addPiece(p) }
-            case .piece(let p): files.addPiece(p)
-            case .generation(let f, let g): files.wrote(file: f, generation: g)
-            case .leaves(let f, let first, let leaves): files.addLeaves(file: f, first: first, leaves)
-            case .tree(let f, let tree): files.addTree(tree, file: f)
+            case .pieces(let set): for p in 0..<set.count where set.contains(p) { store.addPiece(p) }
+            case .piece(let p): store.addPiece(p)
+            case .generation(let f, let g): store.wrote(file: f, generation: g)
+            case .leaves(let f, let first, let leaves): store.addLeaves(file: f, first: first, leaves)
+            case .tree(let f, let tree): store.addTree(tree, file: f)
             }
         }
     }
