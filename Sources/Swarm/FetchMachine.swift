@@ -15,13 +15,9 @@ struct FetchPeerInfo: Sendable {
 }
 
 /// Every decision of a download, without I/O: events and `now` in, actions out. `Fetch`
-/// feeds it and carries the actions out (sockets, disk threads, promises).
-///
-/// ```
-/// metadata ──info dict verified──▶ layers ──piece layers proved──▶ checking ──disk checked──▶ downloading
-///    │  (a .torrent given or saved: straight on)  (none missing: straight on)                    │ every piece verified
-///    └──────────────── no progress for `timeout` s, or disk/metadata error ──▶ failed      finishing ──trees built──▶ complete
-/// ```
+/// feeds it and carries the actions out (sockets, disk threads, promises). The phases:
+/// metadata → layers → checking → downloading → finishing → complete, or failed from any
+/// but the last (state diagram in README.md). Each phase holds only the data valid in it.
 struct FetchMachine {
     typealias PeerKey = PiecePicker.PeerKey
 

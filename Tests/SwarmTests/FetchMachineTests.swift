@@ -77,6 +77,29 @@ import Testing
         }
     }
 
+    @Test func aWholeDownloadFinishesAndDropsSeeds() throws {
+        let f = try Fixture(files: ["a.bin": content(11, 40_000)])
+        let file = try #require(f.metainfo.files.firstIndex { $0.pathString == "a.bin" })
+        var (m, _) = downloading(f)
+        _ = m.handle(.want(file: file, range: 0..<40_000, deadline: 9, waiter: 1), now: 0)
+        let peer = Peer("10.0.0.1")
+        var actions: [Action] = []
+        for r in requests(seed(&m, peer, now: 0), to: peer) {
+            for (p, data) in verifying(deliver(&m, f, r, from: peer, now: 1)) {
+                actions += m.handle(.written(piece: p, written(m, p, data)), now: 1)
+            }
+        }
+        #expect(sent(actions, to: peer).filter { if case .have = $0 { true } else { false } }.count == 3)
+        let (leaves, known) = try #require(actions.compactMap { if case .finish(_, let l, let k) = $0 { (l, k) } else { nil } }.first)
+        #expect(leaves[file]?.count == 3 && known[file] == 3)
+        // The gateway's waiter has its bytes once they are verified, before the files are finished.
+        #expect(actions.contains { if case .resolve([1]) = $0 { true } else { false } })
+        let done = m.handle(.finished(.success(FetchDisk.Finished(trees: [], generations: [:]))), now: 2.5)
+        #expect(done.contains { if case .report(.complete(_, _, 2.5)) = $0 { true } else { false } })
+        #expect(done.contains { if case .disconnect(let key, .bothSeeds) = $0 { key == peer.key } else { false } })
+        #expect(m.progress.complete && m.progress.verified == 40_000)
+    }
+
     @Test func aPeerThatAloneSentABadPieceIsBanned() throws {
         let f = try Fixture(files: ["a.bin": content(1, 40_000)])
         var (m, _) = downloading(f)
