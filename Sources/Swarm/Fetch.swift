@@ -1,6 +1,4 @@
-import Bencode
 import Hashing
-import Merkle
 import Metainfo
 import NIOCore
 import NIOPosix
@@ -8,11 +6,7 @@ import PeerWire
 import Storage
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A peer connection as a fetch sees it (implemented by `PeerHandler`; faked in tests).
+/// A peer connection as a fetch sees it (implemented by `PeerHandler`).
 protocol FetchLink: AnyObject {
     var address: String { get }
     /// Bans apply to the host, whatever port it comes from.
