@@ -2,7 +2,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import NIOPosix
 import Synchronization
 
 public struct GatewayOptions: Sendable {

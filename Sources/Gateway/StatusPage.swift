@@ -1,5 +1,3 @@
-import Metainfo
-
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
     static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
