@@ -24,7 +24,7 @@ struct GatewayResponder: HTTPResponder {
             return await addSite(request)
         case .site(let target):
             guard let site = resolve(target.site) else { return plain(.notFound, "unknown site '\(target.site.label)'") }
-            return try await serve(site, target, request: request)
+            return await serve(site, target, request: request)
         case .toSiteOrigin(let ref, let location):
             guard resolve(ref) != nil else { return plain(.notFound, "unknown site '\(ref.label.prefix(80))'") }
             return redirect(location)
@@ -87,7 +87,7 @@ struct GatewayResponder: HTTPResponder {
         return sites.site(ref.id)
     }
 
-    private func serve(_ site: GatewaySites.Site, _ target: SiteTarget, request: Request) async throws -> Response {
+    private func serve(_ site: GatewaySites.Site, _ target: SiteTarget, request: Request) async -> Response {
         let (metainfo, index): (Metainfo, SiteIndex)
         do {
             (metainfo, index) = try await site.ready(deadline: deadline())
@@ -96,31 +96,19 @@ struct GatewayResponder: HTTPResponder {
         } catch {
             return plain(.badGateway, "the site cannot be fetched: \(error)")
         }
-        let segments = target.segments
-        let isFolderRequest = segments.last == ""
-        let path = segments.filter { !$0.isEmpty }.joined(separator: "/")
         let cache = target.immutable ? "public, max-age=31536000, immutable" : "no-cache"
-        if isFolderRequest {
-            if let i = index.file(path.isEmpty ? "index.html" : path + "/index.html") {
-                return await serveFile(site, metainfo.files[i], index, i, request: request, status: .ok, cache: cache)
-            }
-            if let entries = index.folder(path) {
-                return html(.ok, StatusPage.listing(folder: path, entries: entries), request: request, cache: cache)
-            }
-        } else if let i = index.file(path) {
+        switch index.match(target.segments, query: target.query, spa: options.spa) {
+        case .file(let i, found: true):
             return await serveFile(site, metainfo.files[i], index, i, request: request, status: .ok, cache: cache)
-        } else if index.folder(path) != nil {
-            let last = segments.last.map(SitePath.encode) ?? ""
-            return redirect("\(last)/\(RequestRouter.suffix(target.query))")
-        }
-        // Not found: a single-page app's index, the site's own 404 page, or ours.
-        if options.spa, !(segments.last ?? "").contains("."), let i = index.file("index.html") {
-            return await serveFile(site, metainfo.files[i], index, i, request: request, status: .ok, cache: cache)
-        }
-        if let i = index.file("404.html") {
+        case .file(let i, found: false):
             return await serveFile(site, metainfo.files[i], index, i, request: request, status: .notFound, cache: "no-cache")
+        case .listing(let folder, let entries):
+            return html(.ok, StatusPage.listing(folder: folder, entries: entries), request: request, cache: cache)
+        case .folderSlash(let location):
+            return redirect(location)
+        case .notFound:
+            return plain(.notFound, "not found")
         }
-        return plain(.notFound, "not found")
     }
 
     private func serveFile(_ site: GatewaySites.Site, _ f: TorrentFile, _ index: SiteIndex, _ file: Int, request: Request,

@@ -48,6 +48,8 @@ import Testing
                 #expect(r.headers[.contentRange] == "bytes 16000-40000/\(big.count)")
                 #expect(Array(buffer: r.body) == Array(big[16000...40000]))
             }
+            #expect(site.asked.withLock { $0.last.map { "\($0.file) \($0.range)" } } == "\(site.file("big.bin")) 16000..<40001",
+                    "the content is asked for the range only (its pieces go first)")
             try await client.execute(uri: "/", method: .get, headers: hostField(host, ["If-None-Match": "\"\(root)\""])) { r in
                 #expect(r.status == .notModified && r.body.readableBytes == 0)
             }
