@@ -1,8 +1,6 @@
-import Foundation
 import Gateway
 import Metainfo
 import NIOCore
-import Storage
 import Swarm
 import Testing
 @testable import webseed
@@ -10,44 +8,20 @@ import Testing
 /// The adapter the gateway's invariant rests on for seeded sites: it yields only bytes that
 /// verified, and turns a file changed on disk into `SiteContentError.changedOnDisk`.
 @Suite final class SeededSiteTests {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-gateway-sources-\(UUID().uuidString)")
+    let local: LocalSite
     let small = bytes(1, 5000)
     let big = bytes(2, 700_000)  // several chunks
     let site: SeededSite
 
     init() throws {
-        for (path, data) in [("index.html", small), ("media/big.bin", big)] {
-            let u = dir.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(data).write(to: u)
-        }
-        let request = TorrentCreator.Request(directory: dir.path)
-        let listing = try TorrentCreator.list(request)
-        let metainfo = try TorrentCreator.create(request, listing: listing, write: false).metainfo
-        let data = LocalDataVerifier.verify(metainfo, directory: listing.root, resumePath: nil)
-        site = SeededSite(torrent: SeedTorrent(metainfo: metainfo, directory: listing.root, data: data))
+        local = try LocalSite(["index.html": small, "media/big.bin": big])
+        site = SeededSite(torrent: local.torrent)
     }
 
-    deinit { try? FileManager.default.removeItem(at: dir) }
-
-    func file(_ path: String) -> Int { site.torrent.metainfo.files.firstIndex { $0.pathString == path }! }
+    func file(_ path: String) -> Int { local.file(path) }
     var deadline: NIODeadline { .now() + .seconds(5) }
 
-    func collect(_ chunks: VerifiedChunks) async throws -> [UInt8] {
-        var out: [UInt8] = []
-        for try await chunk in chunks { out += Array(buffer: chunk) }
-        return out
-    }
-
-    /// One byte changed in place, size kept (as an editor saving over the file would).
-    func flip(_ path: String, at offset: UInt64) throws {
-        let handle = try FileHandle(forUpdating: dir.appendingPathComponent(path))
-        defer { try? handle.close() }
-        try handle.seek(toOffset: offset)
-        let old = try handle.read(upToCount: 1)![0]
-        try handle.seek(toOffset: offset)
-        try handle.write(contentsOf: [old ^ 0xff])
-    }
+    func flip(_ path: String, at offset: UInt64) throws { try local.flip(path, at: offset) }
 
     @Test func yieldsTheVerifiedBytesOfARange() async throws {
         #expect(try await site.ready(deadline: deadline).name == site.torrent.metainfo.name)
@@ -76,4 +50,3 @@ import Testing
     }
 }
 
-private func bytes(_ seed: UInt8, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
