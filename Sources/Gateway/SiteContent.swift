@@ -7,8 +7,8 @@ import NIOCore
 /// knows nothing of peers or disks.
 ///
 /// The gateway's invariant rests on `bytes`: every byte it yields has been verified against
-/// its file's pieces root. The gateway adds no check of its own, it only never sends
-/// anything else.
+/// its file's pieces root. The gateway does not hash again; it sends nothing but those
+/// bytes, and never more of them than it asked for.
 public protocol SiteContent: Sendable {
     /// The torrent as far as it is known (nil while a fetched site's metadata is on the way).
     var metainfo: Metainfo? { get }
