@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol"], swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Storage", "Metainfo", "Merkle", "Hashing",
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
