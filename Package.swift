@@ -46,10 +46,9 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Swarm", "Storage", "Metainfo", "Hashing",
+                "Metainfo", "Hashing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             exclude: ["README.md"],
@@ -75,7 +74,13 @@ let package = Package(
         .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol"], swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Swarm", "Storage", "Metainfo"],
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "GatewaySourcesTests",
+            dependencies: ["webseed", "Gateway", "Swarm", "Storage", "Metainfo"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -2,7 +2,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import NIOPosix
 import Synchronization
 
 public struct GatewayOptions: Sendable {
@@ -21,6 +20,9 @@ public struct GatewayOptions: Sendable {
     public var onFileChanged: (@Sendable (String, String) -> Void)?
     /// Where peers reach this host now (shown on the status page), asked on each request.
     public var peerEndpoint: (@Sendable () -> PeerEndpoint?)?
+    /// Text for `GET /metrics` on the gateway's own origin (Prometheus' text format), asked
+    /// on each request; nil: no such page.
+    public var metrics: (@Sendable () -> String)?
     public init() {}
 }
 
@@ -57,13 +59,10 @@ public final class GatewayServer: Sendable {
     private let options: GatewayOptions
     private let boundPort = PortBox()
     private let task = Mutex<Task<Void, any Error>?>(nil)
-    private let threadPool: NIOThreadPool
 
     public init(sites: GatewaySites, options: GatewayOptions) {
         self.sites = sites
         self.options = options
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
     }
 
     public var port: Int { boundPort.value }
@@ -85,8 +84,7 @@ public final class GatewayServer: Sendable {
     private func start(host: String, exactPort: Int) async throws -> Int {
         let (stream, continuation) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
         let portBox = boundPort
-        let responder = GatewayResponder(sites: sites, options: options, port: { portBox.value },
-                                         loop: MultiThreadedEventLoopGroup.singleton.next(), threadPool: threadPool)
+        let responder = GatewayResponder(sites: sites, options: options, port: { portBox.value })
         var logger = Logger(label: "webseed.gateway")
         logger.logLevel = .critical
         let headTimeout = options.headTimeout
@@ -121,7 +119,6 @@ public final class GatewayServer: Sendable {
 
     public func stop() {
         task.withLock { $0 }?.cancel()
-        try? threadPool.syncShutdownGracefully()
     }
 }
 
@@ -187,6 +184,4 @@ final class PortBox: Sendable {
     private let port = Mutex(0)
     var value: Int { port.withLock { $0 } }
     func set(_ p: Int) { port.withLock { $0 = p } }
-    /// True the first time only (used as a once-flag).
-    func claim() -> Bool { port.withLock { v in defer { v = 1 }; return v == 0 } }
 }

@@ -1,57 +1,39 @@
 import Hashing
 import Metainfo
 import NIOCore
-import Swarm
 import Synchronization
 
-/// The sites a gateway serves: those seeded from local data, and those fetched from the
-/// swarm on demand. Safe to use from any thread.
+/// The sites a gateway serves, each a `SiteContent`: seeded from local data, or fetched on
+/// demand. Safe to use from any thread.
 public final class GatewaySites: Sendable {
     public final class Site: Sendable {
         public let id: String
         public let v2Hash: SHA256Digest
-        /// Seeded from local data (verified before serving), or nil while fetched.
-        let seeded: SeedTorrent?
-        let fetch: FetchHandle?
-        private let cached = Mutex<(SeedTorrent, SiteIndex)?>(nil)
+        let content: any SiteContent
+        /// Kept once the content is ready: later requests neither wait nor rebuild the index.
+        private let readied = Mutex<(Metainfo, SiteIndex)?>(nil)
         private let rates = Mutex<(at: Double, up: Int64, down: Int64, upRate: Double, downRate: Double)>((0, 0, 0, 0, 0))
 
-        init(seeded: SeedTorrent) {
-            self.seeded = seeded
-            fetch = nil
-            v2Hash = seeded.metainfo.v2InfoHash!
-            id = SiteID.encode(v2Hash)
-            cached.withLock { $0 = (seeded, SiteIndex(seeded.metainfo)) }
-        }
-
-        init(v2Hash: SHA256Digest, fetch: FetchHandle) {
-            seeded = nil
-            self.fetch = fetch
+        init(v2Hash: SHA256Digest, content: any SiteContent) {
             self.v2Hash = v2Hash
             id = SiteID.encode(v2Hash)
+            self.content = content
         }
 
-        /// The torrent and its index if they can be read now (always for seeded sites).
-        var readyNow: (SeedTorrent, SiteIndex)? { cached.withLock { $0 } }
-
-        /// The torrent and its index once they can be read (at once for seeded sites).
-        func ready(on loop: any EventLoop) -> EventLoopFuture<(SeedTorrent, SiteIndex)> {
-            if let c = cached.withLock({ $0 }) { return loop.makeSucceededFuture(c) }
-            guard let fetch else { return loop.makeFailedFuture(GatewayError.unknownSite) }
-            return fetch.ready().hop(to: loop).map { t in
-                let entry = (t, SiteIndex(t.metainfo))
-                self.cached.withLock { $0 = entry }
-                return entry
-            }
+        /// The torrent and its index once the content can be read.
+        func ready(deadline: NIODeadline) async throws -> (Metainfo, SiteIndex) {
+            if let known = readied.withLock({ $0 }) { return known }
+            let metainfo = try await content.ready(deadline: deadline)
+            let entry = (metainfo, SiteIndex(metainfo))
+            readied.withLock { $0 = entry }
+            return entry
         }
 
-        var torrent: SeedTorrent? { cached.withLock { $0?.0 } ?? fetch?.torrent }
-        var name: String? { torrent?.metainfo.name }
+        var name: String? { content.metainfo?.name }
 
         /// Upload and download rates, sampled when asked (status page).
-        func sampleRates(now: Double) -> (up: Double, down: Double) {
-            let up = torrent?.uploaded ?? 0
-            let down = fetch?.progress.downloaded ?? 0
+        func sampleRates(_ stats: SiteStats, now: Double) -> (up: Double, down: Double) {
+            let up = stats.uploaded, down = stats.downloaded
             return rates.withLock { r in
                 let dt = now - r.at
                 if r.at > 0, dt >= 0.5 {
@@ -68,16 +50,23 @@ public final class GatewaySites: Sendable {
     private let sites = Mutex<[String: Site]>([:])
     private let order = Mutex<[String]>([])
     /// Starts fetching a site the gateway does not hold (nil: this gateway cannot fetch).
-    let fetcher: (@Sendable (MagnetLink) throws -> FetchHandle)?
+    let fetcher: (@Sendable (MagnetLink) throws -> any SiteContent)?
 
-    public init(fetcher: (@Sendable (MagnetLink) throws -> FetchHandle)? = nil) {
+    public init(fetcher: (@Sendable (MagnetLink) throws -> any SiteContent)? = nil) {
         self.fetcher = fetcher
     }
 
+    /// Adds a site whose torrent is known; nil (not added) unless it has a v2 info hash.
     @discardableResult
-    public func add(seeded t: SeedTorrent) -> String? {
-        guard t.metainfo.v2InfoHash != nil else { return nil }
-        let site = Site(seeded: t)
+    public func add(_ content: any SiteContent) -> String? {
+        guard let v2 = content.metainfo?.v2InfoHash else { return nil }
+        return add(content, v2Hash: v2)
+    }
+
+    /// Adds a site by its v2 info hash (its torrent may still be unknown).
+    @discardableResult
+    public func add(_ content: any SiteContent, v2Hash: SHA256Digest) -> String {
+        let site = Site(v2Hash: v2Hash, content: content)
         insert(site)
         return site.id
     }
@@ -91,17 +80,8 @@ public final class GatewaySites: Sendable {
         guard let fetcher else { throw GatewayError.cannotFetch }
         // Anyone can name a site id in a URL: the number of sites is bounded.
         guard count < Self.maxSites else { throw GatewayError.tooManySites(Self.maxSites) }
-        let handle = try fetcher(magnet)
-        insert(Site(v2Hash: v2, fetch: handle))
+        insert(Site(v2Hash: v2, content: try fetcher(magnet)))
         return id
-    }
-
-    /// Adds a site already being fetched (e.g. from a .torrent file).
-    @discardableResult
-    public func add(fetching handle: FetchHandle, v2Hash: SHA256Digest) -> String {
-        let site = Site(v2Hash: v2Hash, fetch: handle)
-        insert(site)
-        return site.id
     }
 
     private func insert(_ site: Site) {
@@ -119,7 +99,6 @@ public final class GatewaySites: Sendable {
 }
 
 enum GatewayError: Error, CustomStringConvertible {
-    case unknownSite
     case notV2
     case cannotFetch
     case tooManySites(Int)
@@ -127,7 +106,6 @@ enum GatewayError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .tooManySites(let n): "this gateway already serves \(n) sites"
-        case .unknownSite: "unknown site"
         case .notV2: "the magnet link has no v2 info hash (urn:btmh:1220…); the gateway serves v2 and hybrid torrents"
         case .cannotFetch: "this gateway does not fetch sites"
         }

@@ -4,7 +4,7 @@ import Metainfo
 /// A torrent's files as a web server sees them: paths to file indices, and folders with
 /// their entries for listings.
 public struct SiteIndex: Sendable {
-    public struct Entry: Sendable {
+    public struct Entry: Sendable, Equatable {
         public var name: String
         public var isFolder: Bool
         public var size: Int64
@@ -40,4 +40,33 @@ public struct SiteIndex: Sendable {
 
     public func file(_ path: String) -> Int? { files[path] }
     public func folder(_ path: String) -> [Entry]? { folders[path] }
+}
+
+extension SiteIndex {
+    /// What a path inside the site names.
+    enum Match: Equatable {
+        /// A file to send; `found` false: the site's own 404 page, sent with 404.
+        case file(Int, found: Bool)
+        case listing(folder: String, [Entry])
+        /// A folder named without its trailing "/": moved to this relative location.
+        case folderSlash(String)
+        case notFound
+    }
+
+    /// `segments` as `SitePath` decodes them (a trailing "" for a path ending in "/").
+    /// `spa`: a missing path without an extension is the single-page app's `index.html`.
+    func match(_ segments: [String], query: String?, spa: Bool) -> Match {
+        let path = segments.filter { !$0.isEmpty }.joined(separator: "/")
+        if segments.last == "" {
+            if let i = file(path.isEmpty ? "index.html" : path + "/index.html") { return .file(i, found: true) }
+            if let entries = folder(path) { return .listing(folder: path, entries) }
+        } else if let i = file(path) {
+            return .file(i, found: true)
+        } else if folder(path) != nil {
+            return .folderSlash((segments.last.map(SitePath.encode) ?? "") + "/" + RequestRouter.suffix(query))
+        }
+        if spa, !(segments.last ?? "").contains("."), let i = file("index.html") { return .file(i, found: true) }
+        if let i = file("404.html") { return .file(i, found: false) }
+        return .notFound
+    }
 }

@@ -1,5 +1,3 @@
-import Swarm
-
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
     static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
@@ -88,20 +86,12 @@ enum StatusPage {
     private static func summary(_ site: GatewaySites.Site, port: Int, now: Double) -> Summary {
         var s = Summary()
         s.url = "http://\(site.id).localhost:\(port)/"
-        if let t = site.torrent {
-            s.name = t.metainfo.name
-            s.total = t.metainfo.totalSize
-            s.peers = t.peerCount
-            if site.fetch == nil {
-                s.verified = t.pieces.isFull ? s.total : Int64(Double(s.total) * Double(t.pieces.cardinality) / Double(max(1, t.pieces.count)))
-            }
-        }
-        if let f = site.fetch {
-            let p = f.progress
-            s.total = max(s.total, p.total)
-            s.verified = p.complete ? s.total : p.verified
-        }
-        (s.up, s.down) = site.sampleRates(now: now)
+        s.name = site.name
+        let stats = site.content.stats
+        s.total = stats.total
+        s.verified = stats.verified
+        s.peers = stats.peers
+        (s.up, s.down) = site.sampleRates(stats, now: now)
         return s
     }
 

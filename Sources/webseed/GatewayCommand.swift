@@ -113,10 +113,10 @@ struct GatewayCommand: ParsableCommand {
                 for (h, p) in targets { seeder.connect(host: h, port: p, for: handle) }
                 return handle
             }
-            let sites = GatewaySites { magnet in start(magnet, nil) }
+            let sites = GatewaySites { magnet in FetchedSite(handle: start(magnet, nil)) }
             for (magnet, metainfo) in parsed {
                 if let metainfo {
-                    sites.add(fetching: start(nil, metainfo), v2Hash: metainfo.v2InfoHash!)
+                    sites.add(FetchedSite(handle: start(nil, metainfo)), v2Hash: metainfo.v2InfoHash!)
                 } else if let magnet {
                     _ = try sites.add(magnet: magnet)
                 }

@@ -118,7 +118,7 @@ struct Seed: ParsableCommand {
             if !noGateway {
                 let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")
                 let sites = GatewaySites()
-                for (t, _) in torrents { sites.add(seeded: t) }
+                for (t, _) in torrents { sites.add(SeededSite(torrent: t)) }
                 var options = GatewayOptions()
                 options.singleSiteAtRoot = true
                 options.spa = spa

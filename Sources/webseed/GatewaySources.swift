@@ -1,0 +1,113 @@
+import Gateway
+import Metainfo
+import NIOCore
+import NIOPosix
+import Swarm
+import Synchronization
+
+/// A site seeded from local data, checked when the seeder started.
+struct SeededSite: SiteContent {
+    let torrent: SeedTorrent
+
+    var metainfo: Metainfo? { torrent.metainfo }
+
+    func ready(deadline: NIODeadline) async throws -> Metainfo { torrent.metainfo }
+
+    func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
+        verifiedChunks(file: file, range: range) { torrent }
+    }
+
+    var stats: SiteStats {
+        let total = torrent.metainfo.totalSize
+        let pieces = torrent.pieces
+        let verified = pieces.isFull ? total : Int64(Double(total) * Double(pieces.cardinality) / Double(max(1, pieces.count)))
+        return SiteStats(uploaded: torrent.uploaded, peers: torrent.peerCount, verified: verified, total: total)
+    }
+}
+
+/// A site fetched from the swarm on demand: a request asks for its range before anything
+/// else, waits for it to verify, then reads it like a seeded site (it is one by then).
+struct FetchedSite: SiteContent {
+    let handle: FetchHandle
+
+    var metainfo: Metainfo? { handle.torrent?.metainfo }
+
+    func ready(deadline: NIODeadline) async throws -> Metainfo {
+        try await handle.ready().get(until: deadline).metainfo
+    }
+
+    func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
+        let handle = handle
+        return verifiedChunks(file: file, range: range) {
+            let torrent = try await handle.ready().get(until: deadline)
+            if !torrent.isVerified(file: file, range: range) {
+                let priority = Double(NIODeadline.now().uptimeNanoseconds) / 1e9  // earlier requests first
+                try await handle.want(file: file, range: range, deadline: priority).get(until: deadline)
+            }
+            return torrent
+        }
+    }
+
+    var stats: SiteStats {
+        let progress = handle.progress
+        let torrent = handle.torrent
+        let total = max(torrent?.metainfo.totalSize ?? 0, progress.total)
+        return SiteStats(uploaded: torrent?.uploaded ?? 0, downloaded: progress.downloaded, peers: torrent?.peerCount ?? 0,
+                         verified: progress.complete ? total : progress.verified, total: total)
+    }
+}
+
+/// Reads of at most this much happen inline; larger ones, and each chunk of a body, on the pool.
+private let inlineRead = 64 << 10
+private let chunkSize = 256 << 10
+
+/// Bytes `range` of `file` through `SeedTorrent.readVerified`, one chunk per pull. The first
+/// pull gets the torrent (waiting if it must) and, when the file is no longer exactly the one
+/// that verified, checks the whole range before yielding anything: a change found anywhere
+/// becomes an error status, not a cut-off body (unchanged files stream at once; every chunk
+/// is checked anyway).
+private func verifiedChunks(file: Int, range: Range<Int64>,
+                            torrent: @escaping @Sendable () async throws -> SeedTorrent) -> VerifiedChunks {
+    let state = Mutex<(torrent: SeedTorrent?, at: Int64)>((nil, range.lowerBound))
+    return VerifiedChunks {
+        var (t, at) = state.withLock { $0 }
+        if t == nil {
+            let got = try await torrent()
+            if range.count > chunkSize, !got.isUnchanged(file: file) {
+                var checked = range.lowerBound
+                while checked < range.upperBound {
+                    let n = Int(min(Int64(chunkSize), range.upperBound - checked))
+                    _ = try await read(got, file, checked, n)
+                    checked += Int64(n)
+                }
+            }
+            t = got
+        }
+        guard let t, at < range.upperBound else { return nil }
+        let n = Int(min(Int64(chunkSize), range.upperBound - at))
+        let bytes = try await read(t, file, at, n)
+        at += Int64(n)
+        state.withLock { $0 = (t, at) }
+        return bytes
+    }
+}
+
+private func read(_ torrent: SeedTorrent, _ file: Int, _ offset: Int64, _ length: Int) async throws -> ByteBuffer {
+    do {
+        if length <= inlineRead { return try torrent.readVerified(file: file, offset: offset, length: length) }
+        return try await NIOThreadPool.singleton.runIfActive { try torrent.readVerified(file: file, offset: offset, length: length) }
+    } catch SeedTorrent.ReadError.changedOnDisk(let path) {
+        throw SiteContentError.changedOnDisk(path: path)
+    }
+}
+
+extension EventLoopFuture where Value: Sendable {
+    /// The value, or `SiteContentError.timedOut` once `deadline` passes (the work goes on).
+    fileprivate func get(until deadline: NIODeadline) async throws -> Value {
+        let promise = eventLoop.makePromise(of: Value.self)
+        let timer = eventLoop.scheduleTask(deadline: deadline) { promise.fail(SiteContentError.timedOut) }
+        cascade(to: promise)  // whichever completes it first wins; the other is ignored
+        defer { timer.cancel() }
+        return try await promise.futureResult.get()
+    }
+}
