@@ -1,0 +1,50 @@
+import NIOPosix
+import PortMapping
+import ServiceLifecycle
+
+/// Maps the peer port (TCP) and the DHT's UDP port on the local router, keeps the mapping
+/// renewed and the engine's `Reachability` current; shutting down removes the mappings.
+/// Router calls block, so they run on the thread pool, never on a cooperative thread.
+struct PortMappingService: EngineService {
+    let context: EngineContext
+    let log: EventLog
+    let settings: EngineConfiguration.PortMapping
+
+    func run(started: @escaping @Sendable () -> Void) async throws {
+        let reach = context.reach
+        let port = context.listener?.address.port ?? context.configuration.listen.port
+        var ports = [PortRequest(.tcp, port)]
+        if let udp = context.dhtPort { ports.append(PortRequest(.udp, udp)) }
+        var configuration = PortMapperConfiguration(ports: ports)
+        configuration.lease = settings.lease
+        let context = self.context, log = self.log
+        let mapper = PortMapper(configuration: configuration) { event in
+            log.portMapping(event, localHost: reach.localHost)
+            switch event {
+            case .mapped(let state):
+                reach.update(state)
+                if let tcp = state.externalPort(.tcp) { context.reannounce(port: tcp) }
+            case .failed(let f) where f.reason == .lost:
+                reach.update(nil)
+            default: break
+            }
+        }
+        mapper.start()
+        context.mapper = mapper
+        started()
+        try? await gracefulShutdown()
+        _ = try? await NIOThreadPool.singleton.runIfActive { mapper.stop() }
+    }
+}
+
+extension PortMapper {
+    /// Waits (on the thread pool) for the first mapping outcome, at most `timeout` seconds;
+    /// a graceful shutdown ends the wait at once.
+    func firstOutcome(timeout: Double) async {
+        await withGracefulShutdownHandler {
+            _ = try? await NIOThreadPool.singleton.runIfActive { self.waitForFirstOutcome(timeout: timeout) }
+        } onGracefulShutdown: {
+            self.interruptWait()
+        }
+    }
+}
