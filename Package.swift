@@ -100,6 +100,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "WebseedKitTests",
+            dependencies: ["WebseedKit", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SwarmTests",
             dependencies: ["Swarm", "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],

@@ -59,6 +59,8 @@ final class DHTNodeService: EngineService, PeerSource {
             return
         }
         node.attach(channel)
+        // Its "dht" event comes out on the loop: let it out before whatever follows is said.
+        try? await loop.submit {}.get()
         context.dhtPort = channel.localAddress?.port
         context.add(self)
         started()
