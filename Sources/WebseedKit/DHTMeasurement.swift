@@ -10,7 +10,7 @@ import ServiceLifecycle
 struct DHTMeasurement: EngineService {
     let configuration: EngineConfiguration
     let settings: EngineConfiguration.DHT
-    let log: EventLog
+    let log: EventSink
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         let host = configuration.listen.host

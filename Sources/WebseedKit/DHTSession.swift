@@ -8,7 +8,7 @@ import Synchronization
 /// timeout; the lookups still pending are left in `pending` for the engine's last lines.
 struct DHTSession: EngineService {
     let node: DHTNodeService
-    let log: EventLog
+    let log: EventSink
     let settings: EngineConfiguration.DHT
     let offline: Bool
     let pending: PendingLookups

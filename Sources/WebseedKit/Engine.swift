@@ -25,14 +25,14 @@ public struct Engine: Sendable {
         let host = configuration.listen.host
 
         if let dht = configuration.dht, dht.nodes > 1 {
-            services = [DHTMeasurement(configuration: configuration, settings: dht, log: EventLog(json: configuration.json))]
+            services = [DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))]
             ending = {}
             return
         }
 
         // `dht`: a node on its own UDP address, and nothing else.
         if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
-            let log = EventLog(json: configuration.json)
+            let log = EventSink(json: configuration.json)
             let context = EngineContext(configuration: configuration, log: log, seeder: nil)
             let settings = configuration.dht ?? .init()
             let listen = configuration.listen
@@ -55,9 +55,7 @@ public struct Engine: Sendable {
         }
 
         // A swarm: `seed`, `get` or `gateway`.
-        let fetchLog = configuration.fetch.map { _ in FetchLog(json: configuration.json) }
-        let eventLog = EventLog(json: configuration.json)
-        let log: any EngineLog = fetchLog ?? eventLog
+        let log = EventSink(json: configuration.json, style: configuration.fetch == nil ? .serving : .downloading)
         var seederConfiguration = SeederConfiguration()
         if let seed = configuration.seed {
             seederConfiguration.uploadSlots = seed.uploadSlots
@@ -69,7 +67,7 @@ public struct Engine: Sendable {
 
         if let seed = configuration.seed {
             try makeDirectories(configuration.stateDirectory + "/resume")
-            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory, log: eventLog))
+            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory, log: log))
         }
         let node = try configuration.dht.map { settings in
             let names = SiteNames(context: context)
@@ -81,28 +79,28 @@ public struct Engine: Sendable {
         services.append(PeerListenerService(context: context, seeder: seeder) { channel in try node?.install(on: channel) })
         if let node { services.append(node) }
         if let mapping = configuration.portMapping, !configuration.offline, !isLoopback(host) {
-            services.append(PortMappingService(context: context, log: eventLog, settings: mapping))
+            services.append(PortMappingService(context: context, log: log, settings: mapping))
         }
         if let gateway = configuration.gateway {
-            services.append(GatewayService(context: context, log: eventLog, settings: gateway))
+            services.append(GatewayService(context: context, log: log, settings: gateway))
         }
 
-        if let fetch = configuration.fetch, let fetchLog {
+        if let fetch = configuration.fetch {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
-            services.append(FetchSession(context: context, log: fetchLog, settings: fetch, outcome: outcome))
+            services.append(FetchSession(context: context, log: log, settings: fetch, outcome: outcome))
             ending = {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
-                fetchLog.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
+                log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
             }
         } else if configuration.seed != nil {
-            services.append(SeedSession(context: context, log: eventLog))
-            ending = { eventLog.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) }
+            services.append(SeedSession(context: context, log: log))
+            ending = { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) }
         } else {
             try makeDirectories(configuration.stateDirectory + "/gateway")
-            services.append(GatewaySession(context: context, log: eventLog))
-            ending = { eventLog.stopped(uploaded: 0) }
+            services.append(GatewaySession(context: context, log: log))
+            ending = { log.stopped(uploaded: 0) }
         }
         self.services = services
     }

@@ -7,7 +7,7 @@ import Synchronization
 /// before it reports `started()`, and the services after it read it.
 final class EngineContext: Sendable {
     let configuration: EngineConfiguration
-    let log: any EngineLog
+    let log: EventSink
     let reach: Reachability
     /// Where every peer source sends what it finds (nil without a swarm: `dht`).
     let dialer: PeerDialer?
@@ -24,7 +24,7 @@ final class EngineContext: Sendable {
     }
     private let state = Mutex(State())
 
-    init(configuration: EngineConfiguration, log: any EngineLog, seeder: Seeder?) {
+    init(configuration: EngineConfiguration, log: EventSink, seeder: Seeder?) {
         self.configuration = configuration
         self.log = log
         self.seeder = seeder
@@ -95,17 +95,4 @@ final class EngineContext: Sendable {
         }
         return handle
     }
-}
-
-/// What the engine's services report through, whichever command runs them.
-protocol EngineLog: Sendable {
-    func emitEvent(_ object: [String: JSON], text: String?)
-    func listening(host: String, port: Int)
-    func seederEvent(_ e: SeederEvent)
-}
-
-extension EventLog: EngineLog {}
-
-extension FetchLog: EngineLog {
-    func emitEvent(_ object: [String: JSON], text: String?) { emit(object, text: text) }
 }

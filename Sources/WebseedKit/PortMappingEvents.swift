@@ -1,6 +1,6 @@
 import PortMapping
 
-extension EventLog {
+extension EventSink {
     func portMapping(_ event: PortMapperEvent, localHost: String) {
         switch event {
         case .mapped(let s), .renewed(let s):

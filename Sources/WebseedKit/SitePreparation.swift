@@ -12,7 +12,7 @@ struct SitePreparation: EngineService {
     let context: EngineContext
     let settings: EngineConfiguration.Seed
     let state: String
-    let log: EventLog
+    let log: EventSink
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         var sites: [(torrent: SeedTorrent, path: String?)] = []

@@ -1,61 +1,25 @@
 import Dispatch
 import Metainfo
 import Swarm
-import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// What `get` tells its user: text lines, or JSON lines with `--json`.
-final class FetchLog: Sendable {
-    let json: Bool
-    private let lock = Mutex(())
-    private let terminalLine = Mutex(false)
-
-    init(json: Bool) { self.json = json }
-
-    func emit(_ object: [String: JSON], text: String?) {
-        lock.withLock { _ in
-            if json {
-                print(JSON.object(object).text)
-            } else if let text {
-                if terminalLine.withLock({ $0 }) { print("\r\u{1b}[K", terminator: "") }
-                print(text)
-            }
-            fflush(nil)
-        }
-    }
-
-    /// A line redrawn in place on a terminal.
-    func redraw(_ text: String) {
-        lock.withLock { _ in
-            terminalLine.withLock { $0 = true }
-            print("\r\u{1b}[K\(text)", terminator: "")
-            fflush(nil)
-        }
-    }
-
-    func listening(host: String, port: Int) {
-        emit(["event": "listening", "host": .string(host), "port": JSON(port)], text: "listening on \(host):\(port)")
-    }
-
+/// What `get` says as its download goes.
+extension EventSink {
     func fetchEvent(_ e: FetchEvent) {
         switch e {
         case .metadata(let m, let directory, let from):
-            emit(["event": "metadata", "name": .string(m.name), "files": JSON(m.files.count), "bytes": .number(m.totalSize),
+            emitEvent(["event": "metadata", "name": .string(m.name), "files": JSON(m.files.count), "bytes": .number(m.totalSize),
                   "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex), "from": JSON(from),
                   "directory": .string(directory)],
                  text: "\(m.name): \(m.files.count) files, \(formatBytes(m.totalSize))\(from.map { " (metadata from \($0))" } ?? "") → \(directory)")
         case .resumed(let directory, let pieces, let of, let fromRecord, let rechecked):
-            emit(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
+            emitEvent(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
         case .peerBanned(let address, let reason):
-            if json { emit(["event": "peer_banned", "address": .string(address), "reason": .string(reason)], text: nil) } else {
+            if json { emitEvent(["event": "peer_banned", "address": .string(address), "reason": .string(reason)], text: nil) } else {
                 printError("warning: banned \(address): \(reason)")
             }
         case .complete(let m, let directory, let seconds):
-            emit(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
+            emitEvent(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
                   "bytes": .number(m.totalSize), "seconds": .double(seconds)],
                  text: "complete: \(m.files.count) files, \(formatBytes(m.totalSize)) in \(oneDecimal(seconds)) s → \(directory)")
         case .failed:
@@ -63,21 +27,9 @@ final class FetchLog: Sendable {
         }
     }
 
-    func seederEvent(_ e: SeederEvent) {
-        guard json else { return }
-        switch e {
-        case .peerConnected(let address, _, let v2):
-            emit(["event": "peer_connected", "address": .string(address), "v2": .bool(v2)], text: nil)
-        case .peerClosed(let address, let reason):
-            emit(["event": "peer_closed", "address": .string(address), "reason": .string(reason)], text: nil)
-        case .fileChanged(_, let path):
-            emit(["event": "file_changed", "path": .string(path)], text: nil)
-        }
-    }
-
     func progress(_ p: FetchProgress, rate: Double, terminal: Bool) {
         if json {
-            emit(["event": "progress", "verified": .number(p.verified), "total": .number(p.total), "pieces": JSON(p.pieces),
+            emitEvent(["event": "progress", "verified": .number(p.verified), "total": .number(p.total), "pieces": JSON(p.pieces),
                   "of": JSON(p.pieceCount), "peers": JSON(p.peers), "rate": .double(rate)], text: nil)
         } else if terminal {
             let eta = rate > 0 && p.total > p.verified ? " ETA \(Int((Double(p.total - p.verified) / rate).rounded(.up))) s" : ""
@@ -87,11 +39,11 @@ final class FetchLog: Sendable {
     }
 
     func seeding() {
-        emit(["event": "seeding"], text: "seeding (Ctrl-C to stop)")
+        emitEvent(["event": "seeding"], text: "seeding (Ctrl-C to stop)")
     }
 
     func stopped(downloaded: Int64, uploaded: Int64, complete: Bool) {
-        emit(["event": "stopped", "downloaded": .number(downloaded), "uploaded": .number(uploaded), "complete": .bool(complete)],
+        emitEvent(["event": "stopped", "downloaded": .number(downloaded), "uploaded": .number(uploaded), "complete": .bool(complete)],
              text: "stopped; downloaded \(formatBytes(downloaded))\(complete ? "" : " (incomplete: run the same command again to resume)")")
     }
 }
@@ -99,12 +51,12 @@ final class FetchLog: Sendable {
 /// Prints progress once a second while the download runs.
 final class ProgressReporter: @unchecked Sendable {
     private let handle: FetchHandle
-    private let log: FetchLog
+    private let log: EventSink
     private let terminal: Bool
     private var timer: (any DispatchSourceTimer)?
     private var last: (Int64, UInt64) = (0, DispatchTime.now().uptimeNanoseconds)
 
-    init(handle: FetchHandle, log: FetchLog, terminal: Bool) {
+    init(handle: FetchHandle, log: EventSink, terminal: Bool) {
         self.handle = handle
         self.log = log
         self.terminal = terminal
