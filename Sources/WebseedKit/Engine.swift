@@ -67,7 +67,7 @@ public struct Engine: Sendable {
 
         if let seed = configuration.seed {
             try makeDirectories(configuration.stateDirectory + "/resume")
-            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory, log: log))
+            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory))
         }
         let node = try configuration.dht.map { settings in
             let names = SiteNames(context: context)
@@ -79,27 +79,27 @@ public struct Engine: Sendable {
         services.append(PeerListenerService(context: context, seeder: seeder) { channel in try node?.install(on: channel) })
         if let node { services.append(node) }
         if let mapping = configuration.portMapping, !configuration.offline, !isLoopback(host) {
-            services.append(PortMappingService(context: context, log: log, settings: mapping))
+            services.append(PortMappingService(context: context, settings: mapping))
         }
         if let gateway = configuration.gateway {
-            services.append(GatewayService(context: context, log: log, settings: gateway))
+            services.append(GatewayService(context: context, settings: gateway))
         }
 
         if let fetch = configuration.fetch {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
-            services.append(FetchSession(context: context, log: log, settings: fetch, outcome: outcome))
+            services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
             ending = {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
                 log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
             }
         } else if configuration.seed != nil {
-            services.append(SeedSession(context: context, log: log))
+            services.append(SeedSession(context: context))
             ending = { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) }
         } else {
             try makeDirectories(configuration.stateDirectory + "/gateway")
-            services.append(GatewaySession(context: context, log: log))
+            services.append(GatewaySession(context: context))
             ending = { log.stopped(uploaded: 0) }
         }
         self.services = services

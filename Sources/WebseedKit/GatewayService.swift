@@ -11,7 +11,7 @@ import Synchronization
 /// demand), its options, and where peers reach this host for the status page.
 struct GatewayService: EngineService {
     let context: EngineContext
-    let log: EventSink
+    var log: EventSink { context.log }
     let settings: EngineConfiguration.Gateway
     /// How many next ports to try when the one asked for is taken.
     var attempts = 10

@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Router calls block, so they run on the thread pool, never on a cooperative thread.
 struct PortMappingService: EngineService {
     let context: EngineContext
-    let log: EventSink
+    var log: EventSink { context.log }
     let settings: EngineConfiguration.PortMapping
 
     func run(started: @escaping @Sendable () -> Void) async throws {

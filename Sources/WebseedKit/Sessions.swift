@@ -10,7 +10,7 @@ import Synchronization
 /// address peers outside reach), connects out to --peer peers and announces the sites.
 struct SeedSession: EngineService {
     let context: EngineContext
-    let log: EventSink
+    var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         await context.mapper?.firstOutcome(timeout: 10)
@@ -38,7 +38,7 @@ struct SeedSession: EngineService {
 /// The last service of `gateway`: lists the sites given on the command line.
 struct GatewaySession: EngineService {
     let context: EngineContext
-    let log: EventSink
+    var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         let port = context.gatewayPort ?? 0
@@ -67,7 +67,7 @@ final class FetchOutcome: Sendable {
 /// when it completes with --exit-when-done (else it seeds on until a signal).
 struct FetchSession: EngineService {
     let context: EngineContext
-    let log: EventSink
+    var log: EventSink { context.log }
     let settings: EngineConfiguration.Fetch
     let outcome: FetchOutcome
 

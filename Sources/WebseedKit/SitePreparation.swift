@@ -12,7 +12,7 @@ struct SitePreparation: EngineService {
     let context: EngineContext
     let settings: EngineConfiguration.Seed
     let state: String
-    let log: EventSink
+    var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         var sites: [(torrent: SeedTorrent, path: String?)] = []
