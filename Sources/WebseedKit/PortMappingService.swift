@@ -1,10 +1,11 @@
-import NIOPosix
+import Dispatch
 import PortMapping
 import ServiceLifecycle
 
 /// Maps the peer port (TCP) and the DHT's UDP port on the local router, keeps the mapping
 /// renewed and the engine's `Reachability` current; shutting down removes the mappings.
-/// Router calls block, so they run on the thread pool, never on a cooperative thread.
+/// Router calls block (for seconds with a slow router), so they run on a Dispatch thread:
+/// never on a cooperative thread, nor on the thread pool the swarm reads the disk with.
 struct PortMappingService: EngineService {
     let context: EngineContext
     var log: EventSink { context.log }
@@ -33,18 +34,28 @@ struct PortMappingService: EngineService {
         context.mapper = mapper
         started()
         try? await gracefulShutdown()
-        _ = try? await NIOThreadPool.singleton.runIfActive { mapper.stop() }
+        await blocking { _ = mapper.stop() }
     }
 }
 
 extension PortMapper {
-    /// Waits (on the thread pool) for the first mapping outcome, at most `timeout` seconds;
+    /// Waits (on a Dispatch thread) for the first mapping outcome, at most `timeout` seconds;
     /// a graceful shutdown ends the wait at once.
     func firstOutcome(timeout: Double) async {
         await withGracefulShutdownHandler {
-            _ = try? await NIOThreadPool.singleton.runIfActive { self.waitForFirstOutcome(timeout: timeout) }
+            await blocking { _ = self.waitForFirstOutcome(timeout: timeout) }
         } onGracefulShutdown: {
             self.interruptWait()
+        }
+    }
+}
+
+/// Runs a blocking call on a Dispatch thread and waits for it without blocking the caller's.
+private func blocking(_ body: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().async {
+            body()
+            done.resume()
         }
     }
 }
