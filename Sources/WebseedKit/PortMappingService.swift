@@ -1,4 +1,3 @@
-import Dispatch
 import PortMapping
 import ServiceLifecycle
 
@@ -34,7 +33,7 @@ struct PortMappingService: EngineService {
         context.mapper = mapper
         started()
         try? await gracefulShutdown()
-        await blocking { _ = mapper.stop() }
+        _ = await blocking { mapper.stop() }
     }
 }
 
@@ -43,19 +42,9 @@ extension PortMapper {
     /// a graceful shutdown ends the wait at once.
     func firstOutcome(timeout: Double) async {
         await withGracefulShutdownHandler {
-            await blocking { _ = self.waitForFirstOutcome(timeout: timeout) }
+            _ = await blocking { self.waitForFirstOutcome(timeout: timeout) }
         } onGracefulShutdown: {
             self.interruptWait()
-        }
-    }
-}
-
-/// Runs a blocking call on a Dispatch thread and waits for it without blocking the caller's.
-private func blocking(_ body: @escaping @Sendable () -> Void) async {
-    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
-            body()
-            done.resume()
         }
     }
 }

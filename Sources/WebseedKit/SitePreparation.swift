@@ -15,11 +15,8 @@ struct SitePreparation: EngineService {
     var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
-        var sites: [(torrent: SeedTorrent, path: String?)] = []
-        for source in settings.sources {
-            sites.append(try prepare(source, state: state))
-        }
-        context.sites = sites
+        let sites = try await blocking { [self] in try settings.sources.map { try prepare($0, state: state) } }
+        context.sites = sites.map { (torrent: $0.0, path: $0.1) }
         started()
         try? await gracefulShutdown()
     }
