@@ -13,48 +13,76 @@ import Swarm
 /// The engine owns which threads run things (the process-wide NIO event loop group and
 /// thread pool, given to the swarm), the order of start-up and shutdown, and the output.
 public struct Engine: Sendable {
-    private let configuration: EngineConfiguration
+    private typealias Plan = (services: [any EngineService], ending: @Sendable () throws -> Void)
     private let services: [any EngineService]
+    /// Says the last lines once every service stopped (and throws what the command fails with).
     private let ending: @Sendable () throws -> Void
 
     /// Checks what can be checked before anything runs (bootstrap names, directories).
     public init(_ configuration: EngineConfiguration) throws {
-        self.configuration = configuration
+        let plan: Plan
+        if let dht = configuration.dht, dht.nodes > 1 {
+            plan = ([DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))], {})
+        } else if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
+            plan = try Self.dhtNode(configuration)
+        } else {
+            plan = try Self.swarm(configuration)
+        }
+        (services, ending) = plan
+    }
+
+    /// Runs until SIGINT or SIGTERM (or until the work asked for is done), then shuts down
+    /// gracefully. Throws what stopped it early: a user mistake, or a failed download.
+    public func run() async throws {
+        let order = StartupOrder()
+        var logger = Logger(label: "webseed.engine")
+        logger.logLevel = .critical
+        let group = ServiceGroup(configuration: .init(
+            services: services.enumerated().map { order.service($1, at: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let groupError: (any Error)?
+        do {
+            try await group.run()
+            groupError = nil
+        } catch {
+            groupError = error
+        }
+        if let error = order.error ?? groupError { throw error }
+        try ending()
+    }
+}
+
+extension Engine {
+    /// `dht`: a node on its own UDP address, and nothing else.
+    private static func dhtNode(_ configuration: EngineConfiguration) throws -> Plan {
+        let host = configuration.listen.host
+        let log = EventSink(json: configuration.json)
+        let context = EngineContext(configuration: configuration, log: log, seeder: nil)
+        let settings = configuration.dht ?? .init()
+        let listen = configuration.listen
+        let node = try DHTNodeService(loop: MultiThreadedEventLoopGroup.singleton.next(), context: context,
+                                      own: (host: host, port: settings.port ?? listen.port, text: listen.text, attempts: 10)) { e in
+            if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emitEvent(o, text: text) }
+        }
+        let pending = PendingLookups()
+        let services: [any EngineService] = [node, DHTSession(node: node, log: log, settings: settings, offline: configuration.offline, pending: pending)]
+        return (services, {
+            let missing = pending.hashes.withLock { $0 }
+            for hash in missing.sorted(by: { $0.hex < $1.hex }) {
+                log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
+            }
+            if settings.exitAfterLookups, !missing.isEmpty {
+                throw ValidationFailure("no peers found within \(Int(settings.timeout)) s for \(missing.map(\.hex).sorted().joined(separator: ", "))")
+            }
+        })
+    }
+
+    /// A swarm: `seed`, `get` or `gateway`.
+    private static func swarm(_ configuration: EngineConfiguration) throws -> Plan {
         let group = MultiThreadedEventLoopGroup.singleton
         let threads = NIOThreadPool.singleton
         let host = configuration.listen.host
-
-        if let dht = configuration.dht, dht.nodes > 1 {
-            services = [DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))]
-            ending = {}
-            return
-        }
-
-        // `dht`: a node on its own UDP address, and nothing else.
-        if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
-            let log = EventSink(json: configuration.json)
-            let context = EngineContext(configuration: configuration, log: log, seeder: nil)
-            let settings = configuration.dht ?? .init()
-            let listen = configuration.listen
-            let node = try DHTNodeService(loop: group.next(), context: context,
-                                          own: (host: host, port: settings.port ?? listen.port, text: listen.text, attempts: 10)) { e in
-                if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emitEvent(o, text: text) }
-            }
-            let pending = PendingLookups()
-            services = [node, DHTSession(node: node, log: log, settings: settings, offline: configuration.offline, pending: pending)]
-            ending = {
-                let missing = pending.hashes.withLock { $0 }
-                for hash in missing.sorted(by: { $0.hex < $1.hex }) {
-                    log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
-                }
-                if settings.exitAfterLookups, !missing.isEmpty {
-                    throw ValidationFailure("no peers found within \(Int(settings.timeout)) s for \(missing.map(\.hex).sorted().joined(separator: ", "))")
-                }
-            }
-            return
-        }
-
-        // A swarm: `seed`, `get` or `gateway`.
         let log = EventSink(json: configuration.json, style: configuration.fetch == nil ? .serving : .downloading)
         var seederConfiguration = SeederConfiguration()
         if let seed = configuration.seed {
@@ -89,41 +117,19 @@ public struct Engine: Sendable {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
             services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
-            ending = {
+            return (services, {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
                 log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
-            }
+            })
         } else if configuration.seed != nil {
             services.append(SeedSession(context: context))
-            ending = { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) }
+            return (services, { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) })
         } else {
             try makeDirectories(configuration.stateDirectory + "/gateway")
             services.append(GatewaySession(context: context))
-            ending = { log.stopped(uploaded: 0) }
+            return (services, { log.stopped(uploaded: 0) })
         }
-        self.services = services
-    }
-
-    /// Runs until SIGINT or SIGTERM (or until the work asked for is done), then shuts down
-    /// gracefully. Throws what stopped it early: a user mistake, or a failed download.
-    public func run() async throws {
-        let order = StartupOrder()
-        var logger = Logger(label: "webseed.engine")
-        logger.logLevel = .critical
-        let group = ServiceGroup(configuration: .init(
-            services: services.enumerated().map { order.service($1, at: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        let groupError: (any Error)?
-        do {
-            try await group.run()
-            groupError = nil
-        } catch {
-            groupError = error
-        }
-        if let error = order.error ?? groupError { throw error }
-        try ending()
     }
 }
 

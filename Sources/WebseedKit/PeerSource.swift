@@ -14,9 +14,10 @@ public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// Something that finds peers of torrents and tells others about this host: the DHT today;
 /// trackers, local discovery and PEX are the next ones. A torrent is named by its 20-byte
-/// hashes (the truncated v2 hash, and the v1 hash of a hybrid). Add a source to the
-/// engine's list (`Engine.peerSources`); what it finds goes to the `PeerDialer`, never
-/// straight to the swarm.
+/// hashes (the truncated v2 hash, and the v1 hash of a hybrid). A source is also an
+/// `EngineService`: it calls `context.add(self)` before `started()`, and from then on the
+/// engine announces sites and looks up downloads on it; what it finds goes to the
+/// `PeerDialer`, never straight to the swarm.
 protocol PeerSource: Sendable {
     /// Says, now and from time to time, that this host has the torrent at TCP `port`.
     /// Announcing again replaces the port (a router mapping moved it).
