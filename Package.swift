@@ -101,7 +101,8 @@ let package = Package(
         ),
         .testTarget(
             name: "WebseedKitTests",
-            dependencies: ["WebseedKit", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WebseedKit", "Swarm", "Storage", "Metainfo",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
