@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Module map (arrows point down): webseed → Storage → Metainfo → Merkle → Hashing → CLibCrypto,
-// and Metainfo → Bencode. See ../shared/DESIGN.md for the full picture.
+// Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
+// ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
+// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode. Swarm and
+// DHT do not know each other: WebseedKit wires them. See ../shared/DESIGN.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
@@ -16,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -34,7 +38,7 @@ let package = Package(
         .target(
             name: "Swarm",
             dependencies: [
-                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode", "DHT", "DHTProtocol",
+                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -54,12 +58,24 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        .target(
+            name: "WebseedKit",
+            dependencies: [
+                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "Storage", "Metainfo", "PortMapping", "Swarm", "Gateway", "DHT", "DHTProtocol",
+                "WebseedKit", "Storage", "Metainfo", "DHTProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -79,13 +95,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "GatewaySourcesTests",
-            dependencies: ["webseed", "Gateway", "Swarm", "Storage", "Metainfo"],
+            name: "PeerWireTests",
+            dependencies: ["PeerWire", "Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(
-            name: "PeerWireTests",
-            dependencies: ["PeerWire", "Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
+            name: "WebseedKitTests",
+            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

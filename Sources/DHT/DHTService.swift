@@ -21,7 +21,7 @@ public enum DHTEvent: Sendable {
 /// channel. Lives on that channel's event loop; announces and lookups repeat on timers.
 public final class DHTService: Sendable {
     private let loop: any EventLoop
-    private let state: NIOLoopBound<State>
+    private let state: NIOLoopBoundBox<State>
     public let nodeID: NodeID
 
     final class State {
@@ -62,9 +62,8 @@ public final class DHTService: Sendable {
         let now = Self.now
         let core = DHTNodeCore(id: id, now: now)
         let known = saved?.nodes ?? []
-        state = try! loop.submit {
-            NIOLoopBound(State(core: core, bootstrap: bootstrap + known.map(\.endpoint), statePath: statePath, onEvent: onEvent), eventLoop: loop)
-        }.wait()
+        state = NIOLoopBoundBox.makeBoxSendingValue(State(core: core, bootstrap: bootstrap + known.map(\.endpoint), statePath: statePath, onEvent: onEvent),
+                                                    eventLoop: loop)
     }
 
     /// Starts sending through `channel` (the UDP socket whose bencoded datagrams come to `handle`).
@@ -107,16 +106,16 @@ public final class DHTService: Sendable {
         }
     }
 
-    public var nodeCount: Int { (try? loop.submit { self.state.value.core.table.count }.wait()) ?? 0 }
+    public func nodeCount() async -> Int { (try? await loop.submit { self.state.value.core.table.count }.get()) ?? 0 }
 
     /// Stops the timers and saves the node id and the good nodes.
-    public func stop() {
-        try? loop.submit {
+    public func stop() async {
+        try? await loop.submit {
             let s = self.state.value
             s.stopped = true
             s.timer?.cancel()
             self.save()
-        }.wait()
+        }.get()
     }
 
     // MARK: on the loop

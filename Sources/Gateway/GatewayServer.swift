@@ -81,24 +81,30 @@ public final class GatewayServer: Sendable {
         throw lastError!
     }
 
-    private func start(host: String, exactPort: Int) async throws -> Int {
-        let (stream, continuation) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+    /// The server on `host:port` as Hummingbird's Application, a swift-service-lifecycle
+    /// Service (run it in a ServiceGroup); `onRunning` is told the port it bound.
+    public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let portBox = boundPort
         let responder = GatewayResponder(sites: sites, options: options, port: { portBox.value })
         var logger = Logger(label: "webseed.gateway")
         logger.logLevel = .critical
         let headTimeout = options.headTimeout
-        let app = Application(
+        return Application(
             responder: responder,
             server: .http1(configuration: .init(additionalChannelHandlers: [HeadDeadlineHandler(timeout: headTimeout)], idleTimeout: .seconds(75))),
-            configuration: .init(address: .hostname(host, port: exactPort), serverName: nil, backlog: 1024, reuseAddress: true),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024, reuseAddress: true),
             onServerRunning: { channel in
-                let p = channel.localAddress?.port ?? exactPort
+                let p = channel.localAddress?.port ?? port
                 portBox.set(p)
-                continuation.yield(.success(p))
+                await onRunning(p)
             },
             logger: logger
         )
+    }
+
+    private func start(host: String, exactPort: Int) async throws -> Int {
+        let (stream, continuation) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        let app = application(host: host, port: exactPort) { continuation.yield(.success($0)) }
         let t = Task {
             do { try await app.run() } catch {
                 continuation.yield(.failure(error))

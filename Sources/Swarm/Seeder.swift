@@ -1,5 +1,3 @@
-import DHT
-import DHTProtocol
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -23,123 +21,105 @@ public struct SeederConfiguration: Sendable {
     public init() {}
 }
 
+/// Where `Seeder.listen` ended up: the TCP address peers connect to, and the UDP socket on
+/// the same port (uTP attempts, and whatever `configureUDP` put in front of them).
+public struct PeerListener: Sendable {
+    public let address: SocketAddress
+    public let udp: any Channel
+}
+
 /// Serves torrents over the BitTorrent peer wire protocol (plain TCP; no encryption, no
 /// uTP). One event loop owns every connection's state; disk reads run on a thread pool.
+/// Both belong to the caller: the seeder makes no threads of its own.
 public final class Seeder: Sendable {
-    let group: MultiThreadedEventLoopGroup
     let loop: any EventLoop
     let threadPool: NIOThreadPool
-    let core: NIOLoopBound<SeederCore>
+    let core: NIOLoopBoundBox<SeederCore>
     public let configuration: SeederConfiguration
+    private let connectionCount: NIOLockedValueBox<Int>
 
-    public init(configuration: SeederConfiguration = SeederConfiguration(), onEvent: @escaping @Sendable (SeederEvent) -> Void = { _ in }) {
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
+                configuration: SeederConfiguration = SeederConfiguration(), onEvent: @escaping @Sendable (SeederEvent) -> Void = { _ in }) {
         self.configuration = configuration
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        loop = group.next()
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
-        let loop = self.loop
-        core = try! loop.submit { NIOLoopBound(SeederCore(loop: loop, configuration: configuration, onEvent: onEvent), eventLoop: loop) }.wait()
+        let loop = group.next()
+        self.loop = loop
+        self.threadPool = threadPool
+        let count = NIOLockedValueBox(0)
+        connectionCount = count
+        let core = NIOLoopBoundBox.makeBoxSendingValue(SeederCore(loop: loop, configuration: configuration, connectionCount: count, onEvent: onEvent),
+                                                       eventLoop: loop)
+        self.core = core
+        loop.execute { core.value.start() }
     }
 
-    private let dhtService = NIOLockedValueBox<DHTService?>(nil)
-    /// The TCP port bound by `listen` (0 before), announced on the DHT.
-    private let boundPort = NIOLockedValueBox(0)
-
-    /// Runs a mainline DHT node (call before `listen`): on the peer port's UDP side, or on
-    /// its own UDP port `port` when given.
-    @discardableResult
-    public func enableDHT(bootstrap: [Endpoint], statePath: String?, port: Int? = nil, onEvent: @escaping @Sendable (DHTEvent) -> Void) -> DHTService {
-        let service = DHTService(loop: loop, bootstrap: bootstrap, statePath: statePath, onEvent: onEvent)
-        dhtService.withLockedValue { $0 = service }
-        dhtPort.withLockedValue { $0 = port }
-        return service
-    }
-
-    private let dhtPort = NIOLockedValueBox<Int?>(nil)
-    private let dhtBoundPort = NIOLockedValueBox<Int?>(nil)
-
-    /// The UDP port the DHT node listens on (nil before `listen`, or without a DHT).
-    public var dhtLocalPort: Int? { dhtBoundPort.withLockedValue { $0 } }
-
-    public var dht: DHTService? { dhtService.withLockedValue { $0 } }
-
-    /// Announces every torrent being seeded on the DHT (truncated v2 hash, and the v1 hash of
-    /// hybrids) with TCP port `port`.
-    public func announceOnDHT(port: Int) {
-        guard let dht else { return }
-        loop.execute {
-            for t in self.core.value.torrentList {
-                for h in t.shortHashes { if let id = NodeID(bytes: h) { dht.announce(id, port: UInt16(port)) } }
-            }
-        }
-    }
+    /// The loop that owns every connection: a service sharing the peer port's UDP socket
+    /// (the DHT) runs on it.
+    public var eventLoop: any EventLoop { loop }
 
     public func add(_ torrent: SeedTorrent) {
         loop.execute { self.core.value.add(torrent) }
     }
 
-    /// Binds `host:port`; when the port is taken, tries the next ones (port 0: any free port).
-    public func listen(host: String, port: Int, attempts: Int = 10) throws -> SocketAddress {
-        var lastError: (any Error)?
+    /// Binds `host:port` over TCP and UDP; when the port is taken (on either side), tries
+    /// the next ones (port 0: any free port). `configureUDP` adds handlers in front of the
+    /// uTP responder on the UDP side (on the loop, as the channel is set up).
+    public func listen(on host: String, port: Int, attempts: Int = 10,
+                       configureUDP: @escaping @Sendable (any Channel) throws -> Void = { _ in }) async throws -> PeerListener {
+        try await listenFuture(host: host, port: port, attempts: attempts, configureUDP: configureUDP).get()
+    }
+
+    func listenFuture(host: String, port: Int, attempts: Int = 10,
+                      configureUDP: @escaping @Sendable (any Channel) throws -> Void = { _ in }) -> EventLoopFuture<PeerListener> {
         // Port 0: a few tries, since the UDP side may find the port the kernel gave TCP taken.
-        for p in (port == 0 ? Array(repeating: 0, count: attempts) : Array(port..<min(65536, port + attempts))) {
-            do {
-                let channel = try ServerBootstrap(group: group)
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .serverChannelOption(.backlog, value: 256)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    // Small enough that a hash reply or a choke never waits behind much piece data.
-                    .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
-                    .childChannelInitializer { channel in self.initialize(channel, outgoing: nil) }
-                    .bind(host: host, port: p).wait()
-                loop.execute { self.core.value.servers.append(channel) }
-                let address = channel.localAddress!
-                boundPort.withLockedValue { $0 = address.port ?? 0 }
-                // The same port over UDP: the DHT (bencoded datagrams) and peers that try uTP
-                // first (see UTPResponder).
-                let ownPort = dhtPort.withLockedValue { $0 }
-                let dht = ownPort == nil ? self.dht : nil
-                if let service = self.dht, let ownPort {
-                    let channel = try DatagramBootstrap(group: group)
-                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                        .channelInitializer { channel in
-                            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(service)) }
-                        }
-                        .bind(host: host, port: ownPort).wait()
-                    loop.execute { self.core.value.servers.append(channel) }
-                    service.attach(channel)
-                    dhtBoundPort.withLockedValue { $0 = channel.localAddress?.port }
-                }
-                // The UDP side must bind too (the DHT and uTP live there); if its port is taken,
-                // give the TCP port back and try the next one.
-                let udp: any Channel
-                do {
-                    udp = try DatagramBootstrap(group: group)
-                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                        .channelInitializer({ channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                if let dht { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(dht)) }
-                                try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
-                            }
-                        })
-                        .bind(host: host, port: address.port!).wait()
-                } catch {
-                    try? channel.close().wait()
-                    loop.execute { self.core.value.servers.removeAll { $0 === channel } }
-                    throw error
-                }
-                loop.execute { self.core.value.servers.append(udp) }
-                if let dht {
-                    dht.attach(udp)
-                    dhtBoundPort.withLockedValue { $0 = udp.localAddress?.port }
-                }
-                return address
-            } catch let e as IOError where e.errnoCode == EADDRINUSE {
-                lastError = e
+        let ports = port == 0 ? Array(repeating: 0, count: attempts) : Array(port..<min(65536, port + attempts))
+        return bind(host: host, ports: ports[...], configureUDP: configureUDP)
+    }
+
+    private func bind(host: String, ports: ArraySlice<Int>, configureUDP: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<PeerListener> {
+        guard let port = ports.first else { return loop.makeFailedFuture(IOError(errnoCode: EADDRINUSE, reason: "bind")) }
+        return bindPair(host: host, port: port, configureUDP: configureUDP).flatMapError { error in
+            if let e = error as? IOError, e.errnoCode == EADDRINUSE, ports.count > 1 {
+                return self.bind(host: host, ports: ports.dropFirst(), configureUDP: configureUDP)
             }
+            return self.loop.makeFailedFuture(error)
         }
-        throw lastError!
+    }
+
+    /// TCP on `port`, then UDP on the port TCP got. The UDP side must bind too (the DHT and
+    /// uTP live there); if its port is taken, the TCP port is given back.
+    private func bindPair(host: String, port: Int, configureUDP: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<PeerListener> {
+        ServerBootstrap(group: loop, childGroup: loop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // Small enough that a hash reply or a choke never waits behind much piece data.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
+            .childChannelInitializer { channel in self.initialize(channel, outgoing: nil) }
+            .bind(host: host, port: port)
+            .flatMap { tcp in
+                guard let address = tcp.localAddress, let bound = address.port else {
+                    tcp.close(promise: nil)
+                    return self.loop.makeFailedFuture(IOError(errnoCode: EINVAL, reason: "bind"))
+                }
+                return DatagramBootstrap(group: self.loop)
+                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try configureUDP(channel)
+                            try channel.pipeline.syncOperations.addHandler(UTPResponder { peer in self.connectBack(peer) })
+                        }
+                    }
+                    .bind(host: host, port: bound)
+                    .hop(to: self.loop)
+                    .flatMapError { error in
+                        tcp.close(promise: nil)
+                        return self.loop.makeFailedFuture(error)
+                    }
+                    .map { udp in
+                        self.core.value.servers += [tcp, udp]
+                        return PeerListener(address: address, udp: udp)
+                    }
+            }
     }
 
     /// Connects out to a known peer, for each torrent being seeded, and keeps doing so: a
@@ -170,34 +150,16 @@ public final class Seeder: Sendable {
     /// peers with `connect`.
     public func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions,
                       onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle {
-        let pool = threadPool
-        let (bound, published) = try! loop.submit { () -> (NIOLoopBound<Fetch>, PublishedProgress) in
+        let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+        let fetch = Fetch(magnet: magnet, metainfo: metainfo, options: options, loop: loop, threadPool: threadPool, now: now, onEvent: onEvent)
+        let published = fetch.published
+        let bound = NIOLoopBoundBox.makeBoxSendingValue(fetch, eventLoop: loop)
+        loop.execute {
             let core = self.core.value
-            let fetch = Fetch(magnet: magnet, metainfo: metainfo, options: options, loop: self.loop, threadPool: pool, now: core.now, onEvent: onEvent)
-            core.addFetch(fetch)
-            fetch.start(now: core.now)
-            return (NIOLoopBound(fetch, eventLoop: self.loop), fetch.published)
-        }.wait()
-        let handle = FetchHandle(fetch: bound, loop: loop, published: published)
-        findPeersOnDHT(handle, hashes: (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 })
-        return handle
-    }
-
-    /// Looks the download up on the DHT until it completes, connecting to every new peer.
-    private func findPeersOnDHT(_ handle: FetchHandle, hashes: [[UInt8]]) {
-        guard let dht else { return }
-        let seen = NIOLockedValueBox(Set<Endpoint>())
-        let port = boundPort.withLockedValue { $0 }
-        for h in Set(hashes) {
-            guard let id = NodeID(bytes: h) else { continue }
-            // A downloader is a peer too (it serves what it has verified).
-            if port > 0 { dht.announce(id, port: UInt16(port)) }
-            dht.lookup(id) { peers in
-                let fresh = seen.withLockedValue { s in peers.filter { s.insert($0).inserted } }
-                for p in fresh { self.connect(host: p.ip.description, port: Int(p.port), for: handle) }
-                return !handle.progress.complete
-            }
+            core.addFetch(bound.value)
+            bound.value.start(now: core.now)
         }
+        return FetchHandle(fetch: bound, loop: loop, published: published)
     }
 
     /// One TCP attempt to a peer that just tried uTP, for each torrent (at most 16).
@@ -205,7 +167,7 @@ public final class Seeder: Sendable {
         guard !core.value.stopped, let host = peer.ipAddress, let port = peer.port else { return }
         for torrent in core.value.torrentList.prefix(16) {
             let hash = torrent.shortHashes[0]
-            _ = ClientBootstrap(group: group)
+            _ = ClientBootstrap(group: loop)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
                 .connectTimeout(.seconds(5))
@@ -217,7 +179,7 @@ public final class Seeder: Sendable {
     private func dial(host: String, port: Int, hash: [UInt8], upgrade: Bool, failures: Int) {
         guard !core.value.stopped, !core.value.isBanned(host) else { return }
         let started = NIODeadline.now()
-        ClientBootstrap(group: group)
+        ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
             .connectTimeout(.seconds(10))
@@ -240,15 +202,17 @@ public final class Seeder: Sendable {
         }
     }
 
-    public var peerCount: Int { (try? loop.submit { self.core.value.connections.count }.wait()) ?? 0 }
+    /// Connections open, as of the last second.
+    public var peerCount: Int { connectionCount.withLockedValue { $0 } }
 
-    /// Closes every connection and the listeners, then stops the threads.
-    public func shutdown() {
-        dht?.stop()
-        let done = loop.flatSubmit { self.core.value.closeAll() }
-        try? done.wait()
-        try? threadPool.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
+    /// Flushes download records, then closes every connection and the listeners. The
+    /// threads are the caller's and keep running.
+    public func stop() async {
+        try? await stopFuture().get()
+    }
+
+    func stopFuture() -> EventLoopFuture<Void> {
+        loop.flatSubmit { self.core.value.closeAll() }
     }
 }
 
@@ -272,13 +236,19 @@ final class SeederCore {
     private var timer: Scheduled<Void>?
     private(set) var stopped = false
 
-    init(loop: any EventLoop, configuration: SeederConfiguration, onEvent: @escaping @Sendable (SeederEvent) -> Void) {
+    private let connectionCount: NIOLockedValueBox<Int>
+
+    init(loop: any EventLoop, configuration: SeederConfiguration, connectionCount: NIOLockedValueBox<Int>,
+         onEvent: @escaping @Sendable (SeederEvent) -> Void) {
         self.loop = loop
         self.configuration = configuration
+        self.connectionCount = connectionCount
         self.onEvent = onEvent
         self.choker = Choker(slots: configuration.uploadSlots)
-        scheduleTick()
     }
+
+    /// Starts the one-second tick (on the loop).
+    func start() { scheduleTick() }
 
     private func scheduleTick() {
         guard !stopped else { return }
@@ -305,6 +275,7 @@ final class SeederCore {
     private var lastRotation: Double = 0
     private func tick() {
         let now = self.now
+        connectionCount.withLockedValue { $0 = connections.count }
         for handler in connections.values { handler.tick(now: now) }
         for fetch in fetchList { fetch.tick(now: now) }
         if now - lastRotation >= configuration.rotationInterval {
@@ -342,11 +313,11 @@ final class SeederCore {
 
 /// A download started with `Seeder.fetch`, usable from any thread.
 public final class FetchHandle: Sendable {
-    let fetch: NIOLoopBound<Fetch>
+    let fetch: NIOLoopBoundBox<Fetch>
     let loop: any EventLoop
     private let published: PublishedProgress
 
-    init(fetch: NIOLoopBound<Fetch>, loop: any EventLoop, published: PublishedProgress) {
+    init(fetch: NIOLoopBoundBox<Fetch>, loop: any EventLoop, published: PublishedProgress) {
         self.fetch = fetch
         self.loop = loop
         self.published = published
@@ -368,22 +339,4 @@ public final class FetchHandle: Sendable {
 
     /// The torrent once its metadata is known (nil before, or once the seeder stopped).
     public var torrent: SeedTorrent? { published.torrent }
-}
-
-/// Hands bencoded datagrams (DHT) on the peer port to the DHT node; the rest go on (uTP).
-final class DHTDatagramHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias InboundOut = AddressedEnvelope<ByteBuffer>
-    private let dht: DHTService
-
-    init(_ dht: DHTService) { self.dht = dht }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
-        if envelope.data.readableBytes > 0, envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self) == UInt8(ascii: "d") {
-            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress)
-        } else {
-            context.fireChannelRead(data)
-        }
-    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Metainfo
 import Storage
+import WebseedKit
 
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -129,10 +130,4 @@ struct Create: ParsableCommand {
             }
         }
     }
-}
-
-/// A user error found while checking options: one line, exit status 1.
-struct ValidationFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
 }

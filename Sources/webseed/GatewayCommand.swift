@@ -1,19 +1,8 @@
 import ArgumentParser
-import Dispatch
-import FoundationEssentials
-import Gateway
 import Metainfo
-import NIOCore
-import PortMapping
-import Storage
-import Swarm
-import Synchronization
+import WebseedKit
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Serve sites from the swarm to browsers, fetching each on demand and verifying every byte.",
@@ -58,8 +47,8 @@ struct GatewayCommand: ParsableCommand {
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
-    func run() throws {
-        try reportingErrors {
+    func run() async throws {
+        try await reportingErrors {
             let (httpHost, httpPort) = try parseHostPort(listen, option: "--listen")
             let (peerHost, peerPort) = try parseHostPort(peerListen, option: "--peer-listen")
             let known = try peers.map { try parseHostPort($0, option: "--peer") }
@@ -79,74 +68,19 @@ struct GatewayCommand: ParsableCommand {
             for (magnet, _) in parsed where magnet != nil && magnet!.v2InfoHash == nil {
                 throw ValidationFailure("the magnet link has no v2 info hash (urn:btmh:1220…); the gateway serves v2 and hybrid torrents")
             }
-            let state = (stateDir ?? defaultStateDirectory()) + "/gateway"
-            try makeDirectories(state)
-            let log = EventLog(json: json)
-
-            let stop = StopSignal()
-
-            let seeder = Seeder { event in log.seederEvent(event) }
-            let dhtService = try dht.start(on: seeder, offline: offline, state: stateDir ?? defaultStateDirectory(), report: { e in
-                if let (o, text) = describeDHT(e, host: peerHost, names: [:]) { log.emitEvent(o, text: text) }
-            })
-            let boundPort: Int
-            do {
-                let address = try seeder.listen(host: peerHost, port: peerPort)
-                boundPort = address.port ?? peerPort
-                log.listening(host: address.ipAddress ?? peerHost, port: boundPort)
-            } catch {
-                seeder.shutdown()
-                throw ValidationFailure("cannot listen on \(peerListen): \(error)")
-            }
-            let (mapper, reach) = portMapping.start(offline: offline, seeder: seeder, listenHost: peerHost, port: boundPort, log: log)
-            // Fetched sites live under the state directory, one folder per site id; a
-            // download fails only after an hour without any peer (the gateway keeps trying).
-            let start: @Sendable (MagnetLink?, Metainfo?) -> FetchHandle = { magnet, metainfo in
-                let v2 = (metainfo?.v2InfoHash ?? magnet?.v2InfoHash)!
-                var options = FetchOptions(directory: state + "/" + SiteID.encode(v2), defaultParent: state, stateDirectory: state)
-                options.timeout = 3600
-                let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
-                    if case .failed(let e) = event { log.warning("site \(SiteID.encode(v2)): \(e.description)") }
-                }
-                var targets = known
-                for pe in magnet?.peers ?? [] { if let t = try? parseHostPort(pe, option: "x.pe") { targets.append(t) } }
-                for (h, p) in targets { seeder.connect(host: h, port: p, for: handle) }
-                return handle
-            }
-            let sites = GatewaySites { magnet in FetchedSite(handle: start(magnet, nil)) }
-            for (magnet, metainfo) in parsed {
-                if let metainfo {
-                    sites.add(FetchedSite(handle: start(nil, metainfo)), v2Hash: metainfo.v2InfoHash!)
-                } else if let magnet {
-                    _ = try sites.add(magnet: magnet)
-                }
-            }
-            var options = GatewayOptions()
-            options.spa = spa
-            options.timeout = timeout
-            options.fetchUnknownIDs = !known.isEmpty || dhtService != nil
-            options.peerEndpoint = { reach.endpoint }
-            let server = GatewayServer(sites: sites, options: options)
-            let port: Int
-            do {
-                port = try runAsync { try await server.start(host: httpHost, port: httpPort) }
-            } catch {
-                server.stop()
-                mapper?.stop()
-                seeder.shutdown()
-                throw ValidationFailure("cannot serve HTTP on \(listen): \(error)")
-            }
-            log.gateway(host: httpHost, port: port, single: false)
-            for (magnet, metainfo) in parsed {
-                let v2 = (metainfo?.v2InfoHash ?? magnet?.v2InfoHash)!
-                log.gatewaySite(id: SiteID.encode(v2), name: metainfo?.name ?? magnet?.displayName, port: port)
-            }
-            log.ready(offline: offline)
-            stop.wait()
-            server.stop()
-            mapper?.stop()
-            seeder.shutdown()
-            log.stopped(uploaded: 0)
+            var gateway = EngineConfiguration.Gateway(listen: .init(host: httpHost, port: httpPort, text: listen))
+            gateway.spa = spa
+            gateway.timeout = timeout
+            gateway.sources = parsed.map { (magnet: $0.0, metainfo: $0.1) }
+            var configuration = EngineConfiguration(listen: .init(host: peerHost, port: peerPort, text: peerListen),
+                                                    stateDirectory: stateDir ?? defaultStateDirectory())
+            configuration.gateway = gateway
+            configuration.peers = known.map { (host: $0.0, port: $0.1) }
+            configuration.offline = offline
+            configuration.json = json
+            configuration.dht = try dht.settings()
+            configuration.portMapping = portMapping.settings
+            try await Engine(configuration).run()
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Metainfo
 import Storage
+import WebseedKit
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what a torrent file or magnet link holds.")
@@ -76,22 +77,3 @@ struct Info: ParsableCommand {
         }
     }
 }
-
-/// Reads and validates a torrent file, with size bounded before reading.
-func readTorrent(_ path: String) throws -> Metainfo {
-    let attributes: [FileAttributeKey: Any]
-    do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-        throw ValidationFailure("\(path): no such file")
-    }
-    if let size = attributes[.size] as? Int, size > BencodeLimitsForCLI.maxTorrentSize {
-        throw ValidationFailure("\(path) is \(size) bytes, too large for a torrent (limit \(BencodeLimitsForCLI.maxTorrentSize))")
-    }
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationFailure("cannot read \(path)") }
-    do {
-        return try Metainfo(bytes: [UInt8](data))
-    } catch {
-        throw ValidationFailure("\(path) is not a valid torrent: \(error.description)")
-    }
-}
-
-enum BencodeLimitsForCLI { static let maxTorrentSize = 64 << 20 }

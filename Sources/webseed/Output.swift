@@ -3,7 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Metainfo
 import Storage
-import Synchronization
+import WebseedKit
 
 #if canImport(Glibc)
 import Glibc
@@ -21,35 +21,20 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// `reportingErrors` for async command bodies (the ones that run the engine).
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("error: \(describe(error))")
+        throw ExitCode(1)
+    }
+}
+
 func describe(_ error: any Error) -> String {
     String(describing: error)
-}
-
-func printError(_ line: String) {
-    writeStderr("webseed: \(line)\n")
-}
-
-func writeStderr(_ text: String) {
-    var bytes = Array(text.utf8)
-    _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}
-
-func printJSON(_ object: [String: JSON]) {
-    print(JSON.object(object).text)
-}
-
-/// "1.5 MiB": one decimal, binary units.
-func formatBytes(_ n: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(n)
-    var u = 0
-    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-    return u == 0 ? "\(n) B" : "\(oneDecimal(v)) \(units[u])"
-}
-
-func oneDecimal(_ v: Double) -> String {
-    let tenths = Int64((v * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
 }
 
 /// Accepts bytes ("65536") or a binary suffix ("64K", "64KiB", "1M", "1MiB").
@@ -129,67 +114,5 @@ final class ProgressBar: @unchecked Sendable {
         let line = "\(label) [\(bar)] \(String(repeating: " ", count: 3 - percent.count))\(percent)%  "
             + "\(formatBytes(done)) / \(formatBytes(total))  \(formatBytes(Int64(rate)))/s  ETA \(Int(eta.rounded()))s"
         writeStderr("\r\u{1b}[K\(line)")
-    }
-}
-
-/// Runs async work from synchronous command code and waits for it.
-func runAsync<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let done = DispatchSemaphore(value: 0)
-    let box = ResultBox<T>()
-    Task {
-        do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
-        done.signal()
-    }
-    done.wait()
-    return try box.get()
-}
-
-private final class ResultBox<T: Sendable>: Sendable {
-    private let result = Mutex<Result<T, any Error>?>(nil)
-    func set(_ r: Result<T, any Error>) { result.withLock { $0 = r } }
-    func get() throws -> T { try result.withLock { $0 }!.get() }
-}
-
-/// SIGINT and SIGTERM, caught from the moment this is made (so a signal right after
-/// "ready" still shuts down gracefully); `wait()` returns on the first one, or on `signal()`.
-final class StopSignal: @unchecked Sendable {
-    private let semaphore = DispatchSemaphore(value: 0)
-    private var sources: [any DispatchSourceSignal] = []
-    private let state = Mutex<(stopped: Bool, hooks: [@Sendable () -> Void])>((false, []))
-
-    init() {
-        for sig in [SIGINT, SIGTERM] {
-            _ = Glibc.signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { [weak self] in self?.signal() }
-            s.resume()
-            sources.append(s)
-        }
-    }
-
-    func signal() {
-        let hooks = state.withLock { s -> [@Sendable () -> Void] in
-            s.stopped = true
-            defer { s.hooks = [] }
-            return s.hooks
-        }
-        for h in hooks { h() }
-        semaphore.signal()
-    }
-
-    func wait() { semaphore.wait() }
-
-    /// True once a signal came (start-up steps that wait check it before going on).
-    var stopped: Bool { state.withLock { $0.stopped } }
-
-    /// Runs `hook` at the first signal (at once if it came already): wakes up start-up
-    /// steps that wait for something else.
-    func onStop(_ hook: @escaping @Sendable () -> Void) {
-        let now = state.withLock { s -> Bool in
-            if s.stopped { return true }
-            s.hooks.append(hook)
-            return false
-        }
-        if now { hook() }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Metainfo
 import Storage
+import WebseedKit
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(

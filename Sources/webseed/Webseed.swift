@@ -1,12 +1,13 @@
 import ArgumentParser
 import FoundationEssentials
+import WebseedKit
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 @main
-struct Webseed: ParsableCommand {
+struct Webseed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "webseed",
         abstract: "Publish a website as a BitTorrent v2 torrent: package it, check it, verify it.",
@@ -16,10 +17,14 @@ struct Webseed: ParsableCommand {
 
     /// Parses and runs a command. Help and --version print in full; every other parse
     /// error becomes one line, as command errors do, with a pointer to --help.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var engineCommand = command as? any AsyncParsableCommand {
+                try await engineCommand.run()
+            } else {
+                try command.run()
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .success {

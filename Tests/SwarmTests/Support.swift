@@ -35,3 +35,15 @@ final class Fixture {
 }
 
 func content(_ seed: UInt8, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
+
+/// Blocking forms for synchronous tests: the futures complete on the seeder's event loop,
+/// never on the thread that waits for them.
+extension Seeder {
+    func listen(host: String, port: Int) throws -> SocketAddress {
+        try listenFuture(host: host, port: port).wait().address
+    }
+
+    func shutdown() {
+        try? stopFuture().wait()
+    }
+}

@@ -3,7 +3,7 @@ import Metainfo
 import NIOCore
 import Swarm
 import Testing
-@testable import webseed
+@testable import WebseedKit
 
 /// The adapter the gateway's invariant rests on for seeded sites: it yields only bytes that
 /// verified, and turns a file changed on disk into `SiteContentError.changedOnDisk`.

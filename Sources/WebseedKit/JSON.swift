@@ -1,6 +1,6 @@
 /// A JSON value written with sorted keys, for `--json` output (scripts read it; people
 /// read the text form).
-enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+public enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     case string(String)
     case number(Int64)
     /// Finite; written with three decimals.
@@ -10,15 +10,15 @@ enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleB
     case array([JSON])
     case object([String: JSON])
 
-    init(stringLiteral s: String) { self = .string(s) }
-    init(integerLiteral n: Int64) { self = .number(n) }
-    init(booleanLiteral b: Bool) { self = .bool(b) }
-    init(_ s: String?) { self = s.map(JSON.string) ?? .null }
-    init(_ n: Int) { self = .number(Int64(n)) }
-    init(_ n: Int64?) { self = n.map(JSON.number) ?? .null }
-    init(_ strings: [String]) { self = .array(strings.map(JSON.string)) }
+    public init(stringLiteral s: String) { self = .string(s) }
+    public init(integerLiteral n: Int64) { self = .number(n) }
+    public init(booleanLiteral b: Bool) { self = .bool(b) }
+    public init(_ s: String?) { self = s.map(JSON.string) ?? .null }
+    public init(_ n: Int) { self = .number(Int64(n)) }
+    public init(_ n: Int64?) { self = n.map(JSON.number) ?? .null }
+    public init(_ strings: [String]) { self = .array(strings.map(JSON.string)) }
 
-    var text: String {
+    public var text: String {
         var out = ""
         write(into: &out)
         return out

@@ -4,7 +4,7 @@ import Metainfo
 import NIOCore
 import Swarm
 import Testing
-@testable import webseed
+@testable import WebseedKit
 
 /// The adapter for sites fetched on demand, over a real swarm on loopback: a range asked for
 /// arrives verified, and a range no peer has ends in `.timedOut` at the deadline.
@@ -18,10 +18,7 @@ import Testing
         source = try LocalSite(["index.html": bytes(6, 1000), "media/big.bin": big])
     }
 
-    deinit {
-        fetcher.shutdown()
-        try? FileManager.default.removeItem(at: work)
-    }
+    deinit { try? FileManager.default.removeItem(at: work) }
 
     func fetch() throws -> FetchedSite {
         let state = work.appendingPathComponent("state").path
@@ -32,9 +29,8 @@ import Testing
 
     @Test func aRangeAskedForArrivesVerified() async throws {
         let seeder = Seeder()
-        defer { seeder.shutdown() }
         seeder.add(source.torrent)
-        let port = try seeder.listen(host: "127.0.0.1", port: 0).port!
+        let port = try await seeder.listen(on: "127.0.0.1", port: 0).address.port!
         let site = try fetch()
         fetcher.connect(host: "127.0.0.1", port: port, for: site.handle)
         let deadline = NIODeadline.now() + .seconds(20)
@@ -42,6 +38,8 @@ import Testing
         let file = source.file("media/big.bin")
         #expect(try await collect(site.bytes(file: file, range: 400_000..<450_000, deadline: deadline)) == Array(big[400_000..<450_000]))
         #expect(site.stats.total == source.torrent.metainfo.totalSize)
+        await seeder.stop()
+        await fetcher.stop()
     }
 
     @Test func withoutPeersTheWaitEndsAtTheDeadline() async throws {
@@ -49,5 +47,6 @@ import Testing
         _ = try await site.ready(deadline: .now() + .seconds(20))
         var chunks = site.bytes(file: source.file("index.html"), range: 0..<1000, deadline: .now() + .milliseconds(300)).makeAsyncIterator()
         await #expect(throws: SiteContentError.timedOut) { _ = try await chunks.next() }
+        await fetcher.stop()
     }
 }

@@ -1,0 +1,143 @@
+import DHT
+import DHTProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Swarm
+
+/// The whole of a running webseed, built from one `EngineConfiguration`: every long-running
+/// part is a service in one ServiceGroup, started in dependency order and shut down
+/// gracefully in reverse on SIGINT/SIGTERM (see README.md beside this file).
+///
+/// The engine owns which threads run things (the process-wide NIO event loop group and
+/// thread pool, given to the swarm), the order of start-up and shutdown, and the output.
+public struct Engine: Sendable {
+    private typealias Plan = (services: [any EngineService], ending: @Sendable () throws -> Void)
+    private let services: [any EngineService]
+    /// Says the last lines once every service stopped (and throws what the command fails with).
+    private let ending: @Sendable () throws -> Void
+
+    /// Checks what can be checked before anything runs (bootstrap names, directories).
+    public init(_ configuration: EngineConfiguration) throws {
+        let plan: Plan
+        if let dht = configuration.dht, dht.nodes > 1 {
+            plan = ([DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))], {})
+        } else if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
+            plan = try Self.dhtNode(configuration)
+        } else {
+            plan = try Self.swarm(configuration)
+        }
+        (services, ending) = plan
+    }
+
+    /// Runs until SIGINT or SIGTERM (or until the work asked for is done), then shuts down
+    /// gracefully. Throws what stopped it early: a user mistake, or a failed download.
+    public func run() async throws {
+        let order = StartupOrder()
+        var logger = Logger(label: "webseed.engine")
+        logger.logLevel = .critical
+        let group = ServiceGroup(configuration: .init(
+            services: services.enumerated().map { order.service($1, at: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let groupError: (any Error)?
+        do {
+            try await group.run()
+            groupError = nil
+        } catch {
+            groupError = error
+        }
+        if let error = order.error ?? groupError { throw error }
+        try ending()
+    }
+}
+
+extension Engine {
+    /// `dht`: a node on its own UDP address, and nothing else.
+    private static func dhtNode(_ configuration: EngineConfiguration) throws -> Plan {
+        let host = configuration.listen.host
+        let log = EventSink(json: configuration.json)
+        let context = EngineContext(configuration: configuration, log: log, seeder: nil)
+        let settings = configuration.dht ?? .init()
+        let listen = configuration.listen
+        let node = try DHTNodeService(loop: MultiThreadedEventLoopGroup.singleton.next(), context: context,
+                                      own: (host: host, port: settings.port ?? listen.port, text: listen.text, attempts: 10)) { e in
+            if let (o, text) = describeDHT(e, host: host, names: [:]) { log.emitEvent(o, text: text) }
+        }
+        let pending = PendingLookups()
+        let services: [any EngineService] = [node, DHTSession(node: node, log: log, settings: settings, offline: configuration.offline, pending: pending)]
+        return (services, {
+            let missing = pending.hashes.withLock { $0 }
+            for hash in missing.sorted(by: { $0.hex < $1.hex }) {
+                log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
+            }
+            if settings.exitAfterLookups, !missing.isEmpty {
+                throw ValidationFailure("no peers found within \(Int(settings.timeout)) s for \(missing.map(\.hex).sorted().joined(separator: ", "))")
+            }
+        })
+    }
+
+    /// A swarm: `seed`, `get` or `gateway`.
+    private static func swarm(_ configuration: EngineConfiguration) throws -> Plan {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let threads = NIOThreadPool.singleton
+        let host = configuration.listen.host
+        let log = EventSink(json: configuration.json, style: configuration.fetch == nil ? .serving : .downloading)
+        var seederConfiguration = SeederConfiguration()
+        if let seed = configuration.seed {
+            seederConfiguration.uploadSlots = seed.uploadSlots
+            seederConfiguration.maxPeers = seed.maxPeers
+        }
+        let seeder = Seeder(group: group, threadPool: threads, configuration: seederConfiguration) { log.seederEvent($0) }
+        let context = EngineContext(configuration: configuration, log: log, seeder: seeder)
+        var services: [any EngineService] = []
+
+        if let seed = configuration.seed {
+            try makeDirectories(configuration.stateDirectory + "/resume")
+            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory))
+        }
+        let node = try configuration.dht.map { settings in
+            let names = SiteNames(context: context)
+            return try DHTNodeService(loop: seeder.eventLoop, context: context,
+                                      own: settings.port.map { (host: host, port: $0, text: configuration.listen.text, attempts: 1) }) { e in
+                if let (o, text) = describeDHT(e, host: host, names: names.current) { log.emitEvent(o, text: text) }
+            }
+        }
+        services.append(PeerListenerService(context: context, seeder: seeder) { channel in try node?.install(on: channel) })
+        if let node { services.append(node) }
+        if let mapping = configuration.portMapping, !configuration.offline, !isLoopback(host) {
+            services.append(PortMappingService(context: context, settings: mapping))
+        }
+        if let gateway = configuration.gateway {
+            services.append(GatewayService(context: context, settings: gateway))
+        }
+
+        if let fetch = configuration.fetch {
+            try makeDirectories(configuration.stateDirectory + "/downloads")
+            let outcome = FetchOutcome()
+            services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
+            return (services, {
+                let o = outcome.state.withLock { $0 }
+                if let e = o.failure { throw ValidationFailure(e.description) }
+                log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
+            })
+        } else if configuration.seed != nil {
+            services.append(SeedSession(context: context))
+            return (services, { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) })
+        } else {
+            try makeDirectories(configuration.stateDirectory + "/gateway")
+            services.append(GatewaySession(context: context))
+            return (services, { log.stopped(uploaded: 0) })
+        }
+    }
+}
+
+/// Site names by DHT hash, for the `dht_announced` events of `seed`.
+private struct SiteNames: Sendable {
+    let context: EngineContext
+    var current: [NodeID: String] {
+        Dictionary(context.sites.flatMap { (t, _) in t.shortHashes.compactMap { h in NodeID(bytes: h).map { ($0, t.metainfo.name) } } },
+                   uniquingKeysWith: { a, _ in a })
+    }
+}

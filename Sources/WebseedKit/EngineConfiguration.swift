@@ -1,0 +1,108 @@
+import DHTProtocol
+import Metainfo
+
+/// Everything the engine needs, gathered by a command from its options. Which parts are
+/// set decides which services run: `seed` sets `seed` (and usually `gateway`), `get` sets
+/// `fetch`, `gateway` sets `gateway` with sources, `dht` sets only `dht` and no peer listener.
+public struct EngineConfiguration: Sendable {
+    public struct HostPort: Sendable {
+        public var host: String
+        public var port: Int
+        /// As the user wrote it (for error messages).
+        public var text: String
+        public init(host: String, port: Int, text: String) {
+            self.host = host
+            self.port = port
+            self.text = text
+        }
+    }
+
+    /// Sites to verify (or package) and seed.
+    public struct Seed: Sendable {
+        /// Site directories (packaged as `create` does, the torrent kept in the state
+        /// directory) or .torrent files whose files are in `data`.
+        public var sources: [String]
+        public var data: String?
+        /// The torrent's "created by" for packaged directories.
+        public var createdBy: String
+        public var recheck = false
+        public var uploadSlots = 8
+        public var maxPeers = 200
+        /// Draw a status line on a terminal.
+        public var statusLine = false
+        public init(sources: [String], createdBy: String) {
+            self.sources = sources
+            self.createdBy = createdBy
+        }
+    }
+
+    /// One torrent to download (`get`).
+    public struct Fetch: Sendable {
+        public var magnet: MagnetLink?
+        public var metainfo: Metainfo?
+        /// Where its files go (nil: ./<torrent name>).
+        public var output: String?
+        public var timeout: Double = 60
+        public var recheck = false
+        public var exitWhenDone = false
+        /// Redraw progress in place on a terminal.
+        public var progressLine = false
+        public init(magnet: MagnetLink?, metainfo: Metainfo?) {
+            self.magnet = magnet
+            self.metainfo = metainfo
+        }
+    }
+
+    /// The HTTP gateway.
+    public struct Gateway: Sendable {
+        public var listen: HostPort
+        public var spa = false
+        /// How long a request waits for metadata or bytes (the `gateway` command's --timeout).
+        public var timeout: Double = 30
+        /// Sites fetched on demand (the `gateway` command); `seed` serves what it seeds.
+        public var sources: [(magnet: MagnetLink?, metainfo: Metainfo?)] = []
+        public init(listen: HostPort) { self.listen = listen }
+    }
+
+    /// The mainline DHT node. `bootstrap` replaces the public routers when given.
+    public struct DHT: Sendable {
+        public var bootstrap: [(host: String, port: Int, text: String)] = []
+        /// Its own UDP port (nil: the peer port's UDP side, shared).
+        public var port: Int?
+        /// The `dht` command: hashes to look up and to announce (with a TCP port).
+        public var lookups: [NodeID] = []
+        public var announces: [(hash: NodeID, port: UInt16)] = []
+        /// Exit once every lookup found a peer, failing after `timeout` seconds.
+        public var exitAfterLookups = false
+        public var timeout: Double = 30
+        /// More than 1: that many nodes in this process, chained (for measurements).
+        public var nodes = 1
+        public init() {}
+    }
+
+    /// Router port mapping (UPnP IGD, then NAT-PMP).
+    public struct PortMapping: Sendable {
+        public var lease = 3600
+        public init() {}
+    }
+
+    public var seed: Seed?
+    public var fetch: Fetch?
+    public var gateway: Gateway?
+    public var dht: DHT?
+    public var portMapping: PortMapping?
+    /// Where peers connect (TCP, and UDP on the same port); for `dht`, the node's UDP address.
+    public var listen: HostPort
+    /// Peers to connect out to (HOST:PORT), for every torrent.
+    public var peers: [(host: String, port: Int)] = []
+    public var offline = false
+    /// Packaged sites, resume records, downloads and the DHT state live here.
+    public var stateDirectory: String
+    /// Events as JSON lines instead of text.
+    public var json = false
+
+    public init(listen: HostPort, stateDirectory: String) {
+        self.listen = listen
+        self.stateDirectory = stateDirectory
+    }
+}

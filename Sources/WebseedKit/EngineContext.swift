@@ -1,0 +1,98 @@
+import Metainfo
+import PortMapping
+import Swarm
+import Synchronization
+
+/// What the engine's services hand each other as they start: a service writes its part
+/// before it reports `started()`, and the services after it read it.
+final class EngineContext: Sendable {
+    let configuration: EngineConfiguration
+    let log: EventSink
+    let reach: Reachability
+    /// Where every peer source sends what it finds (nil without a swarm: `dht`).
+    let dialer: PeerDialer?
+    let seeder: Seeder?
+
+    private struct State {
+        var sites: [(torrent: SeedTorrent, path: String?)] = []
+        var listener: PeerListener?
+        var dhtPort: Int?
+        var mapper: PortMapper?
+        var gatewayPort: Int?
+        var sources: [any PeerSource] = []
+        var announcing = false
+    }
+    private let state = Mutex(State())
+
+    init(configuration: EngineConfiguration, log: EventSink, seeder: Seeder?) {
+        self.configuration = configuration
+        self.log = log
+        self.seeder = seeder
+        dialer = seeder.map { PeerDialer(seeder: $0) }
+        reach = Reachability(listenHost: configuration.listen.host)
+    }
+
+    /// Seeded sites, once verified.
+    var sites: [(torrent: SeedTorrent, path: String?)] {
+        get { state.withLock { $0.sites } }
+        set { state.withLock { $0.sites = newValue } }
+    }
+
+    var listener: PeerListener? {
+        get { state.withLock { $0.listener } }
+        set { state.withLock { $0.listener = newValue } }
+    }
+
+    /// The DHT node's UDP port, once it runs.
+    var dhtPort: Int? {
+        get { state.withLock { $0.dhtPort } }
+        set { state.withLock { $0.dhtPort = newValue } }
+    }
+
+    var mapper: PortMapper? {
+        get { state.withLock { $0.mapper } }
+        set { state.withLock { $0.mapper = newValue } }
+    }
+
+    var gatewayPort: Int? {
+        get { state.withLock { $0.gatewayPort } }
+        set { state.withLock { $0.gatewayPort = newValue } }
+    }
+
+    var peerSources: [any PeerSource] { state.withLock { $0.sources } }
+
+    func add(_ source: any PeerSource) { state.withLock { $0.sources.append(source) } }
+
+    /// Announces every seeded site on every peer source at `port`; from the first call on,
+    /// `reannounce` does it again when the port changes (a router mapping).
+    func announceSites(port: Int) {
+        state.withLock { $0.announcing = true }
+        for (t, _) in sites { for s in peerSources { s.announce(t.shortHashes, port: port) } }
+    }
+
+    func reannounce(port: Int) {
+        guard state.withLock({ $0.announcing }) else { return }
+        announceSites(port: port)
+    }
+
+    /// Starts a download: served to peers as it verifies, its peers looked for on every
+    /// source and at `peers` (the command's --peer and the magnet's x.pe).
+    func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions, peers: [PeerAddress],
+               onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle? {
+        guard let seeder, let dialer else { return nil }
+        let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options, onEvent: onEvent)
+        dialer.offer(peers, to: .download(handle))
+        let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
+        let unique = Array(Set(hashes))
+        // A downloader is a peer too (it serves what it has verified).
+        let port = listener?.address.port ?? 0
+        for source in peerSources {
+            if port > 0 { source.announce(unique, port: port) }
+            source.lookup(unique) { found in
+                dialer.offer(found, to: .download(handle))
+                return !handle.progress.complete
+            }
+        }
+        return handle
+    }
+}

@@ -1,0 +1,105 @@
+import Gateway
+import Hummingbird
+import Metainfo
+import ServiceLifecycle
+import Swarm
+import Synchronization
+
+/// The HTTP gateway: Hummingbird's Application, run as this service (so it shuts down
+/// gracefully with the rest). Everything the engine knows about the Gateway module is in
+/// this file: which sites it serves (`seed`: the seeded ones; `gateway`: fetched on
+/// demand), its options, and where peers reach this host for the status page.
+struct GatewayService: EngineService {
+    let context: EngineContext
+    var log: EventSink { context.log }
+    let settings: EngineConfiguration.Gateway
+    /// How many next ports to try when the one asked for is taken.
+    var attempts = 10
+
+    func run(started: @escaping @Sendable () -> Void) async throws {
+        let server = GatewayServer(sites: try makeSites(), options: options())
+        defer { server.stop() }
+        let listen = settings.listen
+        let single = context.configuration.seed != nil && context.sites.count == 1
+        let ports = listen.port == 0 ? [0] : Array(listen.port..<min(65536, listen.port + attempts))
+        for (i, port) in ports.enumerated() {
+            let running = Mutex(false)
+            let app = server.application(host: listen.host, port: port) { [context, log] bound in
+                running.withLock { $0 = true }
+                context.gatewayPort = bound
+                log.gateway(host: listen.host, port: bound, single: single)
+                started()
+            }
+            do {
+                try await app.run()
+                return
+            } catch {
+                // Taken before it ran: the next port. Anything else, or after it ran, is an error.
+                if !running.withLock({ $0 }), "\(error)".contains("Address already in use"), i < ports.count - 1 { continue }
+                throw ValidationFailure("cannot serve HTTP on \(listen.text): \(error)")
+            }
+        }
+    }
+
+    private func options() -> GatewayOptions {
+        var options = GatewayOptions()
+        options.spa = settings.spa
+        let reach = context.reach
+        options.peerEndpoint = {
+            PeerEndpoint(address: reach.peerAddress, mapping: reach.mapped.map {
+                PeerEndpoint.Mapping(method: $0.method.rawValue, methodLabel: $0.method.label, externalAddress: $0.externalAddress,
+                                     tcp: $0.externalPort(.tcp), udp: $0.externalPort(.udp))
+            })
+        }
+        if context.configuration.seed != nil {
+            options.singleSiteAtRoot = true
+            let reported = Mutex(Set<String>())
+            let log = self.log
+            options.onFileChanged = { site, path in
+                if reported.withLock({ $0.insert(site + "/" + path).inserted }) { log.seederEvent(.fileChanged(torrent: site, path: path)) }
+            }
+        } else {
+            options.timeout = settings.timeout
+            options.fetchUnknownIDs = !context.configuration.peers.isEmpty || !context.peerSources.isEmpty
+        }
+        return options
+    }
+
+    private func makeSites() throws -> GatewaySites {
+        if context.configuration.seed != nil {
+            let sites = GatewaySites()
+            for (t, _) in context.sites { sites.add(SeededSite(torrent: t)) }
+            return sites
+        }
+        let start = fetcher()
+        let sites = GatewaySites { magnet in FetchedSite(handle: try start(magnet, nil)) }
+        for (magnet, metainfo) in settings.sources {
+            if let metainfo, let v2 = metainfo.v2InfoHash {
+                sites.add(FetchedSite(handle: try start(nil, metainfo)), v2Hash: v2)
+            } else if let magnet {
+                _ = try sites.add(magnet: magnet)
+            }
+        }
+        return sites
+    }
+
+    /// Fetched sites live under the state directory, one folder per site id; a download
+    /// fails only after an hour without any peer (the gateway keeps trying).
+    private func fetcher() -> @Sendable (MagnetLink?, Metainfo?) throws -> FetchHandle {
+        let context = self.context, log = self.log
+        let state = context.configuration.stateDirectory + "/gateway"
+        let known = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
+        return { magnet, metainfo in
+            guard let v2 = metainfo?.v2InfoHash ?? magnet?.v2InfoHash else { throw ValidationFailure("the site has no v2 info hash") }
+            var options = FetchOptions(directory: state + "/" + SiteID.encode(v2), defaultParent: state, stateDirectory: state)
+            options.timeout = 3600
+            var peers = known
+            for pe in magnet?.peers ?? [] { if let (h, p) = try? parseHostPort(pe, option: "x.pe") { peers.append(PeerAddress(host: h, port: p)) } }
+            let handle = context.fetch(magnet: magnet, metainfo: metainfo, options: options, peers: peers) { event in
+                if case .failed(let e) = event { log.warning("site \(SiteID.encode(v2)): \(e.description)") }
+            }
+            guard let handle else { throw ValidationFailure("this engine runs no swarm") }
+            return handle
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Swarm
+import Synchronization
+
+/// A peer's address as peer sources report it.
+public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Something that finds peers of torrents and tells others about this host: the DHT today;
+/// trackers, local discovery and PEX are the next ones. A torrent is named by its 20-byte
+/// hashes (the truncated v2 hash, and the v1 hash of a hybrid). A source is also an
+/// `EngineService`: it calls `context.add(self)` before `started()`, and from then on the
+/// engine announces sites and looks up downloads on it; what it finds goes to the
+/// `PeerDialer`, never straight to the swarm.
+protocol PeerSource: Sendable {
+    /// Says, now and from time to time, that this host has the torrent at TCP `port`.
+    /// Announcing again replaces the port (a router mapping moved it).
+    func announce(_ hashes: [[UInt8]], port: Int)
+    /// Looks for peers of the torrent, handing each batch to `found` while it returns true.
+    func lookup(_ hashes: [[UInt8]], found: @escaping @Sendable ([PeerAddress]) -> Bool)
+}
+
+/// The one place peers from every source come to: each address is dialled once per
+/// target (the swarm keeps retrying a dialled peer on its own).
+final class PeerDialer: Sendable {
+    enum Target: Sendable {
+        /// Every torrent being seeded and every download (`--peer`).
+        case everything
+        case download(FetchHandle)
+    }
+
+    private let seeder: Seeder
+    private let dialled = Mutex<Set<String>>([])
+
+    init(seeder: Seeder) { self.seeder = seeder }
+
+    func offer(_ peers: [PeerAddress], to target: Target) {
+        let key: String
+        switch target {
+        case .everything: key = "*"
+        case .download(let handle): key = "\(ObjectIdentifier(handle))"
+        }
+        let fresh = dialled.withLock { set in peers.filter { set.insert(key + " " + $0.description).inserted } }
+        for p in fresh {
+            switch target {
+            case .everything: seeder.connect(host: p.host, port: p.port)
+            case .download(let handle): seeder.connect(host: p.host, port: p.port, for: handle)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import FoundationEssentials
+import Hashing
+import Metainfo
+import Storage
+import ServiceLifecycle
+import Swarm
+
+/// The first service of `seed`: every site is verified (or packaged) before the peer
+/// listener binds, so nothing unverified is ever served. A signal while it hashes still
+/// shuts down cleanly (the services after it never start).
+struct SitePreparation: EngineService {
+    let context: EngineContext
+    let settings: EngineConfiguration.Seed
+    let state: String
+    var log: EventSink { context.log }
+
+    func run(started: @escaping @Sendable () -> Void) async throws {
+        let sites = try await blocking { [self] in try settings.sources.map { try prepare($0, state: state) } }
+        context.sites = sites.map { (torrent: $0.0, path: $0.1) }
+        started()
+        try? await gracefulShutdown()
+    }
+
+    /// Verifies one source and returns it ready to seed (with the torrent's path if known).
+    private func prepare(_ source: String, state: String) throws -> (SeedTorrent, String?) {
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDir) else {
+            throw ValidationFailure("\(source): no such file or directory")
+        }
+        if isDir {
+            return try prepareDirectory(source, state: state)
+        }
+        let m = try readTorrent(source)
+        guard let dataDir = settings.data else {
+            throw ValidationFailure("\(source) is a torrent: say where its files are with --data DIR")
+        }
+        let root = resolvedPath(dataDir)
+        let resume = state + "/resume/" + resumeName(m)
+        let local = LocalDataVerifier.verify(m, directory: root, resumePath: resume, recheck: settings.recheck)
+        report(local, m)
+        return (SeedTorrent(metainfo: m, directory: root, data: local), resolvedPath(source))
+    }
+
+    /// A directory is packaged once; while its listing (paths, sizes, mtimes) is unchanged,
+    /// the torrent kept in the state directory is reused and the resume record spares the hashing.
+    private func prepareDirectory(_ source: String, state: String) throws -> (SeedTorrent, String?) {
+        var request = TorrentCreator.Request(directory: source)
+        request.torrent.createdBy = settings.createdBy
+        let listing = try TorrentCreator.list(request)
+        for w in listing.warnings { log.warning(w) }
+        var fingerprint = Array(listing.root.utf8) + [0]
+        for f in listing.files {
+            fingerprint += Array(f.pathString.utf8) + [0] + Array("\(f.size) \(f.modified?.seconds ?? 0) \(f.modified?.nanoseconds ?? 0)".utf8) + [0]
+        }
+        let key = Digests.sha256(Array(listing.root.utf8)).hex.prefix(16)
+        let siteDir = state + "/sites/\(key)"
+        let torrentPath = siteDir + "/site.torrent"
+        let fingerprintPath = siteDir + "/fingerprint"
+        let digest = Digests.sha256(fingerprint).hex
+        try makeDirectories(siteDir)
+        if FileManager.default.contents(atPath: fingerprintPath).map({ String(decoding: $0, as: UTF8.self) }) == digest,
+           let m = try? readTorrent(torrentPath) {
+            let resume = state + "/resume/" + resumeName(m)
+            let local = LocalDataVerifier.verify(m, directory: listing.root, resumePath: resume, recheck: settings.recheck)
+            report(local, m)
+            return (SeedTorrent(metainfo: m, directory: listing.root, data: local), torrentPath)
+        }
+        request.output = torrentPath
+        request.overwrite = true
+        let outcome = try TorrentCreator.create(request, listing: listing)
+        let local = LocalData(metainfo: outcome.metainfo, directory: listing.root, freshlyHashed: outcome.hashed, listing: listing.files)
+        try? local.saveResume(metainfo: outcome.metainfo, directory: listing.root, path: state + "/resume/" + resumeName(outcome.metainfo))
+        try AtomicFile.write(Array(digest.utf8), to: fingerprintPath, overwrite: true)
+        log.packaged(outcome.metainfo, directory: listing.root)
+        return (SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: local), torrentPath)
+    }
+
+    private func report(_ local: LocalData, _ m: Metainfo) {
+        for p in local.problems { log.warning("\(m.name): \(p.description) — its pieces are not served") }
+        log.verified(m, local: local)
+    }
+
+    private func resumeName(_ m: Metainfo) -> String { (m.v2InfoHash?.hex ?? m.v1InfoHash!.hex) + ".resume" }
+}
