@@ -4,7 +4,7 @@ import PackageDescription
 // Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
 // DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode. Swarm and
-// DHT do not know each other: WebseedKit wires them. See ../shared/DESIGN.md.
+// DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
