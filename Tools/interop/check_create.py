@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from lib.bcoding import bencode  # noqa: E402 (Tools/interop is on sys.path)
+from webseedtest.bencode import bencode
 
 BLOCK = 16384
 

@@ -62,10 +62,10 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from lib.bcoding import bdecode, bencode  # noqa: E402
-from lib.common import Proc, Results  # noqa: E402
+from webseedtest.bencode import bdecode, bencode
+from webseedtest.procs import Proc
+from webseedtest.results import Results
 
 R = Results()
 HOST = "127.0.0.1"

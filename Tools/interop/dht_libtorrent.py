@@ -81,7 +81,6 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -90,13 +89,13 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from lib.common import EventList, Proc, Results, compare_tree, free_port, poll  # noqa: E402
-from lib.ltpeer import (OFFLINE, TCP_ONLY, loopback_dht_settings, make_hybrid,  # noqa: E402
-                        new_session, wait_alerts)
+from webseedtest.ltpeer import loopback_dht_settings, make_hybrid, wait_alerts
+from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY
+from webseedtest.procs import EventList, free_port, poll, Proc, program
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
 ALL_CASES = ["ref", "a", "a2", "b", "c"]
 DL_TIMEOUT = 60        # downloaders' own --timeout
 WALL = 90              # the harness's bound on one download
@@ -293,7 +292,7 @@ def first(p, name, pred=lambda e: True):
 
 
 def leech_proc(name, magnet, save, dht_nodes, logdir):
-    argv = [PY, LTPEER, "leech", "--save", save, "--magnet", magnet, "--timeout", str(DL_TIMEOUT),
+    argv = program("ltpeer") + ["leech", "--save", save, "--magnet", magnet, "--timeout", str(DL_TIMEOUT),
             "--log", os.path.join(logdir, name + ".alerts")]
     for n in dht_nodes:
         argv += ["--dht-node", n]
@@ -325,7 +324,7 @@ def check_leech(r, what, p, rc, took, src, dst):
 
 def seed_argv(args, host, state, bootstrap=()):
     if args.standin:
-        argv = [PY, LTPEER, "seed", args.sample, "--listen", host + ":0", "--state-dir", state,
+        argv = program("ltpeer") + ["seed", args.sample, "--listen", host + ":0", "--state-dir", state,
                 "--json", "--offline", "--dht"]
     else:
         argv = [args.webseed, "seed", args.sample, "--listen", host + ":0", "--no-gateway",
@@ -540,7 +539,7 @@ def case_a(r, args, tag, logdir, work):
 
 def dht_argv(args, host, port, state, bootstrap, extra):
     if args.standin:
-        argv = [PY, LTPEER, "dht"]
+        argv = program("ltpeer") + ["dht"]
     else:
         argv = [args.webseed, "dht"]
     argv += ["--listen", addr(host, port), "--offline", "--json", "--state-dir", state]

@@ -70,13 +70,11 @@ import urllib.parse
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, tail  # noqa: E402
+from webseedtest.procs import Proc, program, tail
+from webseedtest.results import Results
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
 ALL_CASES = ["a", "b", "c", "d"]
 
 # Debian's /usr/bin/chromium is a shell wrapper that sources /etc/chromium.d (Google API keys,
@@ -649,7 +647,7 @@ def lt_uploaded(proc, timeout=10):
 def case_c(r, args, files, links, logdir):
     state = os.path.join(args.work, "state", "lt-c")
     os.makedirs(state, exist_ok=True)
-    lt = Proc("lt-seed-c", [PY, LTPEER, "seed", args.sample, "--listen", "127.0.0.1:0", "--state-dir", state,
+    lt = Proc("lt-seed-c", program("ltpeer") + ["seed", args.sample, "--listen", "127.0.0.1:0", "--state-dir", state,
                             "--offline", "--json"], logdir)
     gw = None
     try:

@@ -44,14 +44,13 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, compare_tree, run  # noqa: E402
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
-from lib.relay import TcpRelay  # noqa: E402
+from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.procs import Proc, program, run
+from webseedtest.relay import TcpRelay
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
 
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
 BLOCK = 16384
 PSTR = b"\x13BitTorrent protocol"
 GATE_MAX = 8.0              # the honest seeder is held back at most this long per case
@@ -644,7 +643,7 @@ def lt_leech(ctx, name, liar_mode, ip, source_kind, timeout):
     liar = FakePeer(ip, ctx.src, liar_mode, os.path.join(cdir, "fakepeer.log"))
     p = None
     try:
-        argv = [PY, LTPEER, "leech", "--save", os.path.join(cdir, "dl"), "--peer", liar.address,
+        argv = program("ltpeer") + ["leech", "--save", os.path.join(cdir, "dl"), "--peer", liar.address,
                 "--timeout", str(timeout), "--log", os.path.join(cdir, "libtorrent.log"),
                 "--resume-on-inconsistent-hashes", "3"]
         argv += ["--magnet", ctx.src.magnet()] if source_kind == "magnet" else \

@@ -57,7 +57,6 @@ import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -66,9 +65,10 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from seed_clients import (LTPEER, PY, VENV, ContentSet, Seeder,  # noqa: E402
-                          comparator_self_check, write_bundle)
-from lib.common import Proc, Results, compare_tree, free_port, poll, run, tail  # noqa: E402
+from seed_clients import VENV, ContentSet, Seeder, comparator_self_check, write_bundle
+from webseedtest.procs import free_port, poll, Proc, program, run, tail
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
 LT_HOSTS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -305,7 +305,7 @@ class GetRun:
         if self.standin:
             save = self.out + ".lt"
             self.site_dir = os.path.join(save, self.cs.name)
-            argv = [PY, LTPEER, "leech", "--save", save, "--timeout", str(GET_TIMEOUT),
+            argv = program("ltpeer") + ["leech", "--save", save, "--timeout", str(GET_TIMEOUT),
                     "--log", os.path.join(self.logdir, self.name + ".alerts")]
             argv += ["--magnet", self.source] if self.source.startswith("magnet:") else \
                 ["--torrent", self.source]

@@ -32,7 +32,7 @@ import time
 
 import libtorrent as lt
 
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402 (Tools/interop is on sys.path)
+from webseedtest.bencode import bdecode, bencode, info_span
 
 HOST = "127.0.0.1"
 BLOCK = 16384

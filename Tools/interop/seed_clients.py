@@ -59,7 +59,6 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -69,13 +68,13 @@ except ImportError:
     sys.exit(2)
 
 from check_create import gen_data, info_bytes_of            # noqa: E402
-from lib.common import Proc, Results, compare_tree, free_port, list_files, tail  # noqa: E402
-from lib.clients import QBittorrent, TransmissionCli, aria2_argv  # noqa: E402
-from lib.netns import NetnsPair                             # noqa: E402
-from lib.tracker import Tracker                              # noqa: E402
+from webseedtest.clients import aria2_argv, QBittorrent, TransmissionCli
+from webseedtest.netns import NetnsPair
+from webseedtest.procs import free_port, Proc, program, tail
+from webseedtest.results import Results
+from webseedtest.tracker import Tracker
+from webseedtest.trees import compare_tree, list_files
 
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-TRACKER = os.path.join(HERE, "lib", "tracker.py")
 PY = "/usr/bin/python3"
 VENV = os.environ.get("WEBSEED_VENV", "/opt/webseed-venv")
 ALL_CASES = ["a", "a2", "b", "c", "d", "e", "f"]
@@ -143,7 +142,7 @@ class Seeder:
 
     def __init__(self, args, name, sources, listen_host, state_dir, logdir, data=None, prefix=()):
         if args.seeder == "libtorrent":
-            argv = [PY, LTPEER, "seed"]
+            argv = program("ltpeer") + ["seed"]
         else:
             argv = [args.webseed, "seed"]
         argv += list(sources)
@@ -272,7 +271,7 @@ RACE_NOTE = ("libtorrent 2.0.8 stopped the torrent with torrent_inconsistent_has
 
 def leecher(name, save, logdir, magnet=None, torrent=None, peer=None, default_settings=False,
             timeout=60):
-    argv = [PY, LTPEER, "leech", "--save", save, "--timeout", str(timeout),
+    argv = program("ltpeer") + ["leech", "--save", save, "--timeout", str(timeout),
             "--log", os.path.join(logdir, name + ".alerts"),
             "--resume-on-inconsistent-hashes", str(RESUME_INCONSISTENT[0])]
     if magnet:
@@ -689,7 +688,7 @@ def case_transmission(r, args, sets, work, logdir):
                 started.append((cs, s))
         if not started:
             return
-        tracker_proc = Proc("tracker-ns", sp + [PY, TRACKER, "--listen", ns.seeder_ip] + [
+        tracker_proc = Proc("tracker-ns", sp + program("tracker") + ["--listen", ns.seeder_ip] + [
             "--peer=%s=%s:%d" % (v1[cs.label][1], s.host, s.port) for cs, s in started], logdir)
         _, tev = tracker_proc.wait_event(lambda e: e.get("event") == "listening", 15)
         if tev is None:

@@ -78,14 +78,13 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, poll  # noqa: E402
-from lib.netns import RouterLab  # noqa: E402
+from webseedtest.netns import RouterLab
+from webseedtest.procs import poll, Proc, program
+from webseedtest.results import Results
 
 R = Results()
 PY = sys.executable or "/usr/bin/python3"
-FAKE = os.path.join(HERE, "lib", "fake_igd.py")
 ROUTER_IP = RouterLab.ROUTER_LAN
 LAN_IP = RouterLab.LAN_IP
 EXTERNAL_IP = RouterLab.EXTERNAL_IP
@@ -172,7 +171,7 @@ def index_of(proc, name):
 
 def start_fake(ctx, case, mode, variant=None):
     port = ctx.next_port()
-    argv = ctx.lab.exec_prefix(ctx.lab.router) + [PY, FAKE, "--mode", mode, "--ip", ROUTER_IP,
+    argv = ctx.lab.exec_prefix(ctx.lab.router) + program("fake_igd", PY) + ["--mode", mode, "--ip", ROUTER_IP,
                                                   "--port", str(port), "--external", EXTERNAL_IP]
     if variant:
         argv += ["--variant", variant]

@@ -65,14 +65,12 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, compare_tree, poll, run, tail   # noqa: E402
-from lib.netns import RouterLab                                        # noqa: E402
+from webseedtest.netns import RouterLab
+from webseedtest.procs import poll, Proc, program, run, tail
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
 
-PY = "/usr/bin/python3"
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-STANDIN = os.path.join(HERE, "lib", "upnp_standin.py")
 ALL_CASES = ["a", "b", "c", "d", "r", "e", "f", "g", "h", "o", "i"]
 DESC = "http://10.77.0.1:5555/rootDesc.xml"
 PORT = 6881
@@ -229,7 +227,7 @@ def fmt_rules(rules):
 # ---------------------------------------------------------------------------------------
 
 def binary(args):
-    return [PY, STANDIN] if args.standin else [args.webseed]
+    return program("upnp_standin") if args.standin else [args.webseed]
 
 
 def start_seed(args, lab, name, extra=(), json_mode=True):
@@ -423,8 +421,8 @@ def leech_through_router(r, what, args, lab, proc, site, tag):
     shutil.rmtree(save, ignore_errors=True)
     os.makedirs(save)
     alerts = os.path.join(args.logdir, "leech-%s.alerts" % tag)
-    argv = lab.net.exec_prefix(lab.net.wan) + [
-        PY, LTPEER, "leech", "--save", save, "--magnet", site["magnet"], "--listen", "%s:6881" % WAN_IP,
+    argv = lab.net.exec_prefix(lab.net.wan) + program("ltpeer") + [
+        "leech", "--save", save, "--magnet", site["magnet"], "--listen", "%s:6881" % WAN_IP,
         "--timeout", str(LEECH), "--log", alerts, "--resume-on-inconsistent-hashes", "3"]
     p = Proc("leech-" + tag, argv, args.logdir)
     t0 = time.time()
@@ -599,8 +597,8 @@ def case_e(r, args):
             return
         # A libtorrent DHT node on the WAN side: webseed joins through it, and its announces
         # must name the external port the router gave, not the local one.
-        node = Proc("lt-dht-e", lab.net.exec_prefix(lab.net.wan) + [
-            PY, LTPEER, "dht", "--listen", "%s:%d" % (WAN_IP, DHT_NODE_PORT), "--offline", "--json",
+        node = Proc("lt-dht-e", lab.net.exec_prefix(lab.net.wan) + program("ltpeer") + [
+            "dht", "--listen", "%s:%d" % (WAN_IP, DHT_NODE_PORT), "--offline", "--json",
             "--state-dir", os.path.join(args.work, "state", "lt-dht-e")], args.logdir)
         _, up = node.wait_event(ev_is("dht"), READY)
         if up is None:

@@ -56,11 +56,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 
-from lib.common import Proc, Results, compare_tree, free_port, run  # noqa: E402
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
-from lib.relay import TcpRelay  # noqa: E402
+from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.procs import free_port, Proc, run
+from webseedtest.relay import TcpRelay
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
 
 R = Results()
 BLOCK = 16384

@@ -18,10 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-try:
-    from .bcoding import bencode as _bencode   # imported as lib.tracker
-except ImportError:
-    from bcoding import bencode as _bencode    # run as a script (tracker.py --listen …)
+from .bencode import bencode as _bencode
 
 
 def _compact(peers):

@@ -26,8 +26,8 @@ import subprocess
 import sys
 import threading
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LTPEER = os.path.join(HERE, "ltpeer.py")
+from .procs import program
+
 OUT = threading.Lock()
 
 
@@ -170,7 +170,7 @@ def main():
     child = None
     peer_port = int((a.listen if cmd == "seed" else a.peer_listen).rpartition(":")[2])
     if cmd == "seed":
-        child = subprocess.Popen([sys.executable, LTPEER, "seed"] + a.sources +
+        child = subprocess.Popen(program("ltpeer", sys.executable) + ["seed"] + a.sources +
                                  ["--listen", a.listen, "--state-dir", a.state_dir, "--json", "--offline"],
                                  stdout=subprocess.PIPE, preexec_fn=die_with_parent)
         first = json.loads(child.stdout.readline())

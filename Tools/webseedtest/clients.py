@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from .common import Proc, free_port, poll, tail
+from .procs import Proc, free_port, poll, tail
 
 
 # ---------------------------------------------------------------------------------------

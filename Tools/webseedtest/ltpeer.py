@@ -52,7 +52,6 @@
 import argparse
 import base64
 import faulthandler
-import json
 import os
 import signal
 import sys
@@ -60,14 +59,8 @@ import time
 
 import libtorrent as lt
 
-OFFLINE = {
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "dht_bootstrap_nodes": "",
-}
-TCP_ONLY = {"enable_outgoing_utp": False, "enable_incoming_utp": False}
+from .ltsession import OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport
+
 DHT_ALERTS = (lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
               | lt.alert.category_t.stats_notification)
 
@@ -142,33 +135,10 @@ def wait_alerts(ses, ms, busy=True):
 def add_dht_nodes(ses, nodes):
     for n in nodes:
         ses.add_dht_node(split_hostport(n))
+
+
 INCONSISTENT_HASHES = 217   # errors::torrent_inconsistent_hashes in libtorrent 2.0
 cat = lt.alert.category_t
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj, sort_keys=False) + "\n")
-    sys.stdout.flush()
-
-
-def split_hostport(s):
-    host, _, port = s.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def new_session(settings):
-    # No default plugins: no ut_pex, so leechers only ever talk to the seeder under test.
-    ses = lt.session(settings, 0)
-    ses.add_extension("ut_metadata")
-    ses.add_extension("smart_ban")
-    return ses
-
-
-def hashes_of(ti_or_handle):
-    ih = ti_or_handle.info_hashes()
-    v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
-    v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
-    return v1, v2
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,10 +187,9 @@ def seed_main(argv):
     os.makedirs(state, exist_ok=True)
     settings = dict(OFFLINE)
     settings.update(TCP_ONLY)
+    settings.update(PLAINTEXT)
     settings.update({
         "listen_interfaces": "%s:%d" % (host, port),
-        "in_enc_policy": int(lt.enc_policy.pe_disabled),
-        "out_enc_policy": int(lt.enc_policy.pe_disabled),
         "allow_multiple_connections_per_ip": True,
         "unchoke_slots_limit": -1,
         "user_agent": "webseed-standin (libtorrent %s)" % lt.__version__,
@@ -563,11 +532,10 @@ def dht_main(argv):
     host, port = split_hostport(a.listen)
     settings = dict(OFFLINE)
     settings.update(TCP_ONLY)
+    settings.update(PLAINTEXT)
     settings.update(loopback_dht_settings())
     settings.update({
         "listen_interfaces": "%s:%d" % (host, port),
-        "in_enc_policy": int(lt.enc_policy.pe_disabled),
-        "out_enc_policy": int(lt.enc_policy.pe_disabled),
         "alert_mask": cat.error_notification | cat.status_notification | DHT_ALERTS,
     })
     ses = new_session(settings)
