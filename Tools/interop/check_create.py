@@ -48,6 +48,8 @@ except ImportError:  # pragma: no cover
     sys.exit(2)
 
 from webseedtest.bencode import bencode
+from webseedtest.results import Results
+from webseedtest.trees import list_files
 
 BLOCK = 16384
 
@@ -305,18 +307,6 @@ def build_datasets(work, sample):
     return ds
 
 
-def list_files(root):
-    """Regular files under root as {relative path (str, '/'): size}; symlinks skipped."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in filenames:
-            p = os.path.join(dirpath, n)
-            if os.path.islink(p) or not os.path.isfile(p):
-                continue
-            out[os.path.relpath(p, root).replace(os.sep, "/")] = os.path.getsize(p)
-    return out
-
-
 def tree_order(paths):
     """File-tree order (BEP 52): depth-first, keys sorted bytewise at every level."""
     return sorted(paths, key=lambda p: tuple(c.encode("utf-8", "surrogateescape")
@@ -536,27 +526,6 @@ class Rechecker:
 # ---------------------------------------------------------------------------------------
 # Harness
 # ---------------------------------------------------------------------------------------
-
-class Results:
-    def __init__(self):
-        self.passed = self.failed = self.skipped = 0
-
-    def ok(self, what, detail=""):
-        self.passed += 1
-        print("ok %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def fail(self, what, detail=""):
-        self.failed += 1
-        print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def skip(self, what, detail=""):
-        self.skipped += 1
-        print("skip %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def check(self, cond, what, detail=""):
-        (self.ok if cond else self.fail)(what, detail)
-        return cond
-
 
 def run_create(webseed, dirpath, out, v2_only, piece_length, extra=()):
     """Runs `webseed create`; returns (json dict or None, error text)."""
@@ -791,8 +760,8 @@ def main():
     if args.self_test:
         for ok, what in self_test(args.vectors):
             r.check(ok, "reference-creator vector " + what)
-        print("%d passed, %d failed" % (r.passed, r.failed))
-        return 1 if r.failed else 0
+        print(r.summary())
+        return r.exit_status()
 
     if not args.webseed:
         ap.error("--webseed is required")
@@ -865,8 +834,8 @@ def main():
                 problems.append(".torrent bytes differ although the info hashes agree")
             r.check(not problems, what, "; ".join(problems) or "same hashes and bytes from a reordered, touched copy")
 
-    print("%d passed, %d failed" % (r.passed, r.failed) + (", %d skipped" % r.skipped if r.skipped else ""))
-    return 1 if r.failed else 0
+    print(r.summary())
+    return r.exit_status()
 
 
 if __name__ == "__main__":

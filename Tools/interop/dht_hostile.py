@@ -66,6 +66,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.bencode import bdecode, bencode
 from webseedtest.procs import Proc
 from webseedtest.results import Results
+from webseedtest.watchdog import Watchdog
 
 R = Results()
 HOST = "127.0.0.1"
@@ -946,14 +947,7 @@ def main():
     node_proc = None
     responders = []
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 150 s", flush=True)
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        Proc.kill_all()
-        os._exit(1)
-    wd = threading.Timer(150, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(150, R).start()
 
     try:
         # the fake bootstrap node and the fakes it names, bound before the node starts

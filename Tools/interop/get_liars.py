@@ -32,13 +32,11 @@ Prints `ok …` / `FAIL …` / `info …` lines and last `N passed, M failed`; e
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -50,6 +48,7 @@ from webseedtest.procs import Proc, program, run
 from webseedtest.relay import TcpRelay
 from webseedtest.results import Results
 from webseedtest.trees import compare_tree
+from webseedtest.watchdog import Watchdog
 
 BLOCK = 16384
 PSTR = b"\x13BitTorrent protocol"
@@ -712,14 +711,7 @@ def main():
     t_begin = time.monotonic()
     seeder = None
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 600 s", flush=True)
-        Proc.kill_all()
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        os._exit(1)
-    wd = threading.Timer(600, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(600, R).start()
     try:
         ctx.site = os.path.join(ctx.work, "site")
         files = make_site(ctx.site)

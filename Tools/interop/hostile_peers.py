@@ -17,7 +17,6 @@ Prints one `ok ...` / `FAIL ...` line per check, `info ...` lines with figures, 
 import argparse
 import errno
 import hashlib
-import json
 import os
 import random
 import select
@@ -25,7 +24,6 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +31,9 @@ import time
 import libtorrent as lt
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.procs import Proc
+from webseedtest.results import Results
+from webseedtest.watchdog import Watchdog
 
 HOST = "127.0.0.1"
 BLOCK = 16384
@@ -45,30 +46,6 @@ LT_RATE = 320 * 1024           # libtorrent download limit, so the download span
 CHOKE, UNCHOKE, INTERESTED, NOT_INTERESTED, HAVE, BITFIELD, REQUEST, PIECE, CANCEL = range(9)
 HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
 EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
-
-
-# ---------------------------------------------------------------------------------------------
-# results
-
-class Results:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, detail=""):
-        with self.lock:
-            if cond:
-                self.passed += 1
-            else:
-                self.failed += 1
-            print("%s %s%s" % ("ok" if cond else "FAIL", what, (": " + detail) if detail else ""),
-                  flush=True)
-        return cond
-
-    def info(self, what, detail=""):
-        with self.lock:
-            print("info %s%s" % (what, (": " + detail) if detail else ""), flush=True)
 
 
 R = Results()
@@ -291,46 +268,8 @@ class Conn:
 # ---------------------------------------------------------------------------------------------
 # the seeder process and its /proc figures
 
-class Seeder:
-    def __init__(self, argv, cwd, logdir):
-        self.err = open(os.path.join(logdir, "seeder.stderr"), "wb")
-        self.out = open(os.path.join(logdir, "seeder.stdout"), "w")
-        self.p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=self.err,
-                                  stdin=subprocess.DEVNULL)
-        self.pid = self.p.pid
-        self.events = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for line in self.p.stdout:
-            text = line.decode(errors="replace").rstrip("\n")
-            self.out.write(text + "\n")
-            self.out.flush()
-            try:
-                ev = json.loads(text)
-            except ValueError:
-                continue
-            with self.cond:
-                self.events.append(ev)
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_event(self, name, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for ev in self.events:
-                    if isinstance(ev, dict) and ev.get("event") == name:
-                        return ev
-                left = deadline - time.monotonic()
-                if left <= 0 or self.p.poll() is not None:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def alive(self):
-        return self.p.poll() is None
+class Seeder(Proc):
+    """`webseed seed`, with the /proc figures the checks bound."""
 
     def status(self, key):
         try:
@@ -884,37 +823,26 @@ def main():
     total = sum(len(v) for v in ctx.files.values())
     R.info("site", "%d files, %d bytes" % (len(ctx.files), total))
 
-    seeder = Seeder([binary, "seed", site, "--listen", "%s:0" % HOST, "--offline",
-                     "--state-dir", os.path.join(work, "state"), "--json"],
-                    cwd=work, logdir=os.path.join(work, "logs"))
+    seeder = Seeder("seeder", [binary, "seed", site, "--listen", "%s:0" % HOST, "--offline",
+                               "--state-dir", os.path.join(work, "state"), "--json"],
+                    os.path.join(work, "logs"), cwd=work)
     ctx.seeder = seeder
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 150 s", flush=True)
-        try:
-            seeder.p.kill()
-        except OSError:
-            pass
-        os._exit(1)
-    wd = threading.Timer(150, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(150, R).start()
 
     def finish():
-        if seeder.alive():
-            seeder.p.kill()
-            seeder.p.wait(5)
-        print("%d passed, %d failed" % (R.passed, R.failed), flush=True)
+        seeder.kill()
+        print(R.summary(), flush=True)
         wd.cancel()
         sys.exit(1 if R.failed else 0)
 
-    ready = seeder.wait_event("ready", 60)
-    site_ev = seeder.wait_event("site", 0.1)
+    ready = seeder.wait_for("ready", 60)
+    site_ev = seeder.wait_for("site", 0.1)
     if not R.check(ready is not None and site_ev is not None, "seeder ready",
                    "pid %d" % seeder.pid if ready else "no ready event within 60 s (exit %s; see %s)"
                    % (seeder.p.poll(), os.path.join(work, "logs", "seeder.stderr"))):
         finish()
-    listening = seeder.wait_event("listening", 0.1)
+    listening = seeder.wait_for("listening", 0.1)
     ctx.port = int((listening or {}).get("port") or site_ev["magnet"].rsplit(":", 1)[1])
     tpath = site_ev["torrent"]
     if not os.path.isabs(tpath):
@@ -1067,14 +995,9 @@ def main():
 
     # graceful exit
     if seeder.alive():
-        t0 = time.monotonic()
-        seeder.p.send_signal(signal.SIGTERM)
-        try:
-            rc = seeder.p.wait(10)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc, took = seeder.stop(signal.SIGTERM, 10)
         R.check(rc == 0, "seeder exits 0 on SIGTERM",
-                "exit %s after %.2f s" % (rc, time.monotonic() - t0) if rc is not None
+                "exit %s after %.2f s" % (rc, took) if rc is not None
                 else "still running 10 s after SIGTERM")
     R.info("runtime", "%.1f s; logs in %s" % (time.monotonic() - t_begin,
                                               os.path.join(work, "logs")))

@@ -82,6 +82,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program
 from webseedtest.results import Results
+from webseedtest.watchdog import Watchdog
 
 R = Results()
 PY = sys.executable or "/usr/bin/python3"
@@ -779,15 +780,7 @@ def main():
         finally:
             clean_done.set()
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded %d s" % WATCHDOG, flush=True)
-        R.failed += 1
-        cleanup()
-        print(R.summary(), flush=True)
-        os._exit(1)
-    wd = threading.Timer(WATCHDOG, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(WATCHDOG, R, cleanup).start()
     t_start = time.time()
 
     def on_signal(signum, frame):

@@ -46,7 +46,6 @@ import select
 import selectors
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time

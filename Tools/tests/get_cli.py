@@ -48,7 +48,6 @@ import shlex
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from webseedtest.procs import free_port, Proc, run
 from webseedtest.relay import TcpRelay
 from webseedtest.results import Results
 from webseedtest.trees import compare_tree
+from webseedtest.watchdog import Watchdog
 
 R = Results()
 BLOCK = 16384
@@ -762,14 +762,7 @@ def main():
     t_begin = time.monotonic()
     seeder = None
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 900 s", flush=True)
-        Proc.kill_all()
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        os._exit(1)
-    wd = threading.Timer(900, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(900, R).start()
     try:
         rc, outp = run(["sh", "-c", '"$0" get --help 2>&1', ctx.ws], 30)
         if not R.check(rc == 0 and "webseed get" in outp, "webseed get exists",

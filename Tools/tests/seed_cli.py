@@ -3,18 +3,16 @@
 changed before start, port fallback, --peer (connecting out to a listening libtorrent),
 argument errors and graceful shutdown. Loopback only; every wait is bounded.
 
-Usage: /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
+Usage: PYTHONPATH=Tools /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
 Needs Debian's python3-libtorrent (for --peer). Last line: `N passed, M failed`.
 """
-import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
+
 import libtorrent as lt
 
-results = []
+from webseedtest.results import Results
 
-
-def check(name, ok, detail=""):
-    results.append(bool(ok))
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f"\n     {detail}"), flush=True)
+R = Results()
 
 
 class Seeder:
@@ -71,31 +69,30 @@ def main():
         common = ["--listen", "127.0.0.1:0", "--offline", "--state-dir", state]
 
         s = Seeder(ws, [site, *common])
-        check("first start packages the directory", len(s.event("packaged")) == 1, s.events)
+        R.check(len(s.event("packaged")) == 1, "first start packages the directory", more=[str(s.events)])
         port = s.event("listening")[0]["port"]
         site_event = s.event("site")[0]
-        check("magnet carries x.pe for the listening address", f"x.pe=127.0.0.1:{port}" in site_event["magnet"], site_event)
+        R.check(f"x.pe=127.0.0.1:{port}" in site_event["magnet"], "magnet carries x.pe for the listening address", more=[str(site_event)])
         torrent = site_event["torrent"]
-        check("the torrent is kept in the state directory", torrent.startswith(state) and os.path.exists(torrent), torrent)
+        R.check(torrent.startswith(state) and os.path.exists(torrent), "the torrent is kept in the state directory", more=[str(torrent)])
         code, rest = s.stop()
-        check("SIGTERM exits 0 and says it stopped", code == 0 and '"stopped"' in rest, (code, rest))
+        R.check(code == 0 and '"stopped"' in rest, "SIGTERM exits 0 and says it stopped", more=[str((code, rest))])
 
         s = Seeder(ws, [site, *common])
         v = s.event("verified")
-        check("second start reuses the torrent and the resume record (no hashing)",
-              not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, s.events)
-        check("same site, same info hash", s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"])
+        R.check(not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, "second start reuses the torrent and the resume record (no hashing)", more=[str(s.events)])
+        R.check(s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"], "same site, same info hash")
         # Port fallback: a second seeder asked for the first one's port takes the next.
         busy = s.event("listening")[0]["port"]
         t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")])
         got = t.event("listening")[0]["port"]
-        check("a taken port falls through to the next one", got == busy + 1 or (busy < got <= busy + 10), (busy, got))
+        R.check(got == busy + 1 or (busy < got <= busy + 10), "a taken port falls through to the next one", more=[str((busy, got))])
         t.stop()
         s.stop()
 
         s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"])
         v = s.event("verified")[0]
-        check("--recheck hashes everything again", v["hashed_files"] == 2 and v["pieces"] == v["of"], v)
+        R.check(v["hashed_files"] == 2 and v["pieces"] == v["of"], "--recheck hashes everything again", more=[str(v)])
         s.stop()
 
         # A file changed before start: named in a warning, its pieces withheld, the rest served.
@@ -105,8 +102,7 @@ def main():
         s = Seeder(ws, [torrent, "--data", site, *common])
         v = s.event("verified")[0]
         warnings = [e["message"] for e in s.event("warning")]
-        check("a changed file is named and its pieces are not served",
-              v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), (v, warnings))
+        R.check(v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), "a changed file is named and its pieces are not served", more=[str((v, warnings))])
         s.stop()
 
         # --peer: webseed connects out to a libtorrent that is waiting with an empty directory.
@@ -138,7 +134,7 @@ def main():
         del h, sess  # closes libtorrent's files, flushing its write cache
         same = done and all(
             open(os.path.join(fresh, r), "rb").read() == open(os.path.join(dl, "fresh", r), "rb").read() for r in ["index.html", "css/a.css"])
-        check("--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection", same)
+        R.check(same, "--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection")
         s.stop()
 
         # On a terminal: the status line (peers, upload rate, total) is drawn and redrawn.
@@ -160,25 +156,23 @@ def main():
             term.kill()
         with open(log, "rb") as f:
             text = f.read()
-        check("on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", drawn >= 2 and b"stopped" in text,
-              (drawn, text[-300:]))
+        R.check(drawn >= 2 and b"stopped" in text, "on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", more=[str((drawn, text[-300:]))])
 
         ok, d = one_line_error(ws, [torrent], "--data")
-        check("a .torrent without --data is a one-line error", ok, d)
+        R.check(ok, "a .torrent without --data is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [site, "--listen", "nonsense", "--offline", "--state-dir", state], "invalid --listen")
-        check("an invalid --listen is a one-line error", ok, d)
+        R.check(ok, "an invalid --listen is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [os.path.join(work, "nope"), "--offline", "--state-dir", state], "no such file")
-        check("a missing source is a one-line error", ok, d)
+        R.check(ok, "a missing source is a one-line error", more=[str(d)])
         junk = os.path.join(work, "junk.torrent")
         with open(junk, "wb") as f:
             f.write(b"d4:infoi3ee")
         ok, d = one_line_error(ws, [junk, "--data", site, "--offline", "--state-dir", state], "not a valid torrent")
-        check("an invalid torrent is a one-line error", ok, d)
+        R.check(ok, "an invalid torrent is a one-line error", more=[str(d)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)
+    print(R.summary())
+    sys.exit(R.exit_status())
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ class EventList:
                     return None, None
                 self.cond.wait(min(left, 0.5))
 
+    def wait_for(self, name, timeout):
+        """The first {"event": name} within timeout seconds, or None."""
+        return self.wait_event(lambda e: e.get("event") == name, timeout)[1]
+
     def event_times(self, pred):
         with self.cond:
             return [(t - self.t0, e) for t, e in self.events if pred(e)]

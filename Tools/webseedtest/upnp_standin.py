@@ -19,7 +19,6 @@ peer_connected ("address"), gateway, stopped.
 import argparse
 import http.server
 import json
-import os
 import re
 import signal
 import subprocess

@@ -11,8 +11,8 @@ from .procs import Proc
 class Watchdog:
     """After `seconds`, from its own thread: counts a failed check "watchdog", runs `cleanup`
     (by default: kill every Proc), prints the closing `N passed, M failed` line and exits 1
-    at once with os._exit, since the main thread may be the one that is stuck. Use it as a
-    context manager around the run; leaving the block cancels it."""
+    at once with os._exit, since the main thread may be the one that is stuck. start() it
+    when the run begins and cancel() it in the run's `finally`."""
 
     def __init__(self, seconds, results, cleanup=Proc.kill_all):
         self.seconds = seconds
@@ -29,10 +29,9 @@ class Watchdog:
             print(self.results.summary(), flush=True)
             os._exit(1)
 
-    def __enter__(self):
+    def start(self):
         self.timer.start()
         return self
 
-    def __exit__(self, *exc):
+    def cancel(self):
         self.timer.cancel()
-        return False
