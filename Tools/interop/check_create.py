@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover
     sys.exit(2)
 
 from webseedtest.bencode import bencode
+from webseedtest.content import gen_data
 from webseedtest.results import Results
 from webseedtest.trees import list_files
 
@@ -202,17 +203,6 @@ def diff_paths(a, b, path=""):
 # ---------------------------------------------------------------------------------------
 # Deterministic content and test directories
 # ---------------------------------------------------------------------------------------
-
-def gen_data(seed, n):
-    """data(seed, n) of shared/vectors.json: first n bytes of SHA256(seed:0) ‖ SHA256(seed:1) ‖ …"""
-    out = bytearray()
-    i = 0
-    seed = str(seed)
-    while len(out) < n:
-        out += hashlib.sha256(("%s:%d" % (seed, i)).encode()).digest()
-        i += 1
-    return bytes(out[:n])
-
 
 def write_tree(root, files):
     """files: list of (relative path, seed or None, length). Mode 0644 files, 0755 dirs."""

@@ -65,10 +65,12 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from seed_clients import VENV, ContentSet, Seeder, comparator_self_check, write_bundle
+from webseedtest.clients import ARIA2C
+from webseedtest.content import content_sets
 from webseedtest.procs import free_port, poll, Proc, program, run, tail
 from webseedtest.results import Results
-from webseedtest.trees import compare_tree
+from webseedtest.seeders import Seeder
+from webseedtest.trees import check_comparator, compare_tree
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
 LT_HOSTS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -632,7 +634,7 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="cases to run, comma separated: " + ",".join(ALL_CASES))
     ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
-    ap.add_argument("--aria2c", default=os.path.join(VENV, "bin", "aria2c"))
+    ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--ready-timeout", type=int, default=60, help="seconds for a seeder to be ready")
     args = ap.parse_args()
     os.umask(0o022)
@@ -650,22 +652,14 @@ def main():
     logdir = os.path.join(work, "logs")
     os.makedirs(logdir)
 
-    sets = []
-    wanted = [s for s in args.sets.split(",") if s]
-    if "sample" in wanted:
-        sets.append(ContentSet("sample", args.sample))
-    if "bundle" in wanted:
-        write_bundle(os.path.join(work, "content", "bundle"))
-        sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
+    sets = content_sets(args.sets, args.sample, work)
     print("# downloader %s, seeders libtorrent %s + webseed seed + aria2c, cases %s, sets %s, work %s" % (
         args.webseed + " get" if args.getter == "webseed" else "libtorrent stand-in (lib/ltpeer.py leech)",
-        lt.__version__, ",".join(cases), ",".join(
-            "%s (%d files, %d bytes)" % (s.label, len(s.files), sum(s.files.values())) for s in sets),
-        work), flush=True)
+        lt.__version__, ",".join(cases), ",".join(s.describe() for s in sets), work), flush=True)
 
     r = Results()
     t0 = time.time()
-    comparator_self_check(r, work)
+    check_comparator(r, work)
     try:
         for cs in sets:
             run_set(r, args, cs, cases, work, logdir)

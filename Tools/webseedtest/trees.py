@@ -2,6 +2,7 @@
 never trusted (INTEROP.md: uTP over loopback once completed with wrong pieces)."""
 
 import os
+import shutil
 
 
 def list_files(root):
@@ -89,3 +90,37 @@ def compare_tree(src, dst, missing_empty_ok=False):
         summary = "%d problem(s): %s" % (len(problems), "; ".join(problems[:4])) + (
             " …" if len(problems) > 4 else "")
     return not problems, summary, problems
+
+
+def check_comparator(r, work):
+    """The comparison must see a changed byte, a missing (empty) file, an extra file and a
+    pad file that is not zeros; and accept a faithful copy with zero pads."""
+    base = os.path.join(work, "self-check")
+    shutil.rmtree(base, ignore_errors=True)
+    src, bad, good = (os.path.join(base, d) for d in ("src", "bad", "good"))
+    files = {"a.bin": (bytes(range(251)) * 20)[:5000], "d/e.txt": b"", "d/f.txt": b"f" * 70}
+    for root in (src, bad, good):
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "wb") as f:
+                f.write(data)
+    for root, pad in ((bad, b"\0\0\1"), (good, b"\0" * 3)):
+        os.makedirs(os.path.join(root, ".pad"))
+        with open(os.path.join(root, ".pad", "3"), "wb") as f:
+            f.write(pad)
+    with open(os.path.join(bad, "a.bin"), "r+b") as f:
+        f.seek(4321)
+        f.write(b"\xff" if files["a.bin"][4321] != 0xff else b"\0")
+    os.unlink(os.path.join(bad, "d", "e.txt"))
+    with open(os.path.join(bad, "extra"), "wb") as f:
+        f.write(b"x")
+    ok_good, _, p_good = compare_tree(src, good)
+    ok_bad, _, p_bad = compare_tree(src, bad)
+    want = ["content differs: a.bin at byte 4321", "missing: d/e.txt", "unexpected file: extra",
+            "pad file with non-zero bytes: .pad/3"]
+    seen = [w for w in want if any(p.startswith(w) for p in p_bad)]
+    r.check(ok_good and not ok_bad and seen == want, "harness comparator self-check",
+            "a faithful copy passes; a changed byte, a missing empty file, an extra file and a "
+            "non-zero pad are each reported" if seen == want and ok_good else
+            "good copy: %s; bad copy reported %s" % (p_good, p_bad))
+    shutil.rmtree(base, ignore_errors=True)

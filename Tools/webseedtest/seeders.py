@@ -1,0 +1,62 @@
+"""`webseed seed` (or ltpeer's libtorrent stand-in, which has the same command line and JSON
+lines) as a child process, waited for until it listens and is ready."""
+
+import os
+import time
+
+from .procs import Proc, program
+
+
+class Seeder:
+    """`webseed seed ...` (or the libtorrent stand-in with the same CLI) as a child process."""
+
+    def __init__(self, args, name, sources, listen_host, state_dir, logdir, data=None, prefix=()):
+        if args.seeder == "libtorrent":
+            argv = program("ltpeer") + ["seed"]
+        else:
+            argv = [args.webseed, "seed"]
+        argv += list(sources)
+        if data:
+            argv += ["--data", data]
+        argv += ["--listen", "%s:0" % listen_host, "--offline", "--state-dir", state_dir, "--json"]
+        os.makedirs(state_dir, exist_ok=True)
+        self.argv = list(prefix) + argv
+        self.proc = Proc(name, self.argv, logdir)
+        self.host = listen_host
+        self.port = None
+        self.sites = {}
+        self.ready_after = None
+        self.problem = None
+
+    def wait_ready(self, timeout):
+        t0 = time.time()
+        i, ev = self.proc.wait_event(lambda e: e.get("event") == "listening", timeout)
+        if ev is None:
+            self.problem = "no {\"event\":\"listening\"} within %ds (exit %s)" % (
+                timeout, self.proc.p.poll())
+            return False
+        self.port = ev.get("port")
+        if ev.get("host") not in (None, self.host):
+            self.problem = "listening on %r, asked %s" % (ev.get("host"), self.host)
+        left = max(1, timeout - (time.time() - t0))
+        j, ready = self.proc.wait_event(lambda e: e.get("event") == "ready", left, i)
+        for _, e in self.proc.event_times(lambda e: e.get("event") == "site"):
+            self.sites[e.get("name")] = e
+        if ready is None:
+            self.problem = "no {\"event\":\"ready\"} within %ds (exit %s)" % (
+                timeout, self.proc.p.poll())
+            return False
+        self.ready_after = time.time() - self.proc.t0
+        return True
+
+    def stop(self, r, what):
+        if not self.proc.alive():
+            rc = self.proc.wait(1)
+            r.fail(what, "the seeder had already exited (status %s) before SIGTERM" % rc,
+                   more=self.proc.log_tail(15))
+            self.proc.stop(timeout=1)
+            return
+        rc, took = self.proc.stop(timeout=5)
+        r.check(rc == 0, what, "SIGTERM: exit %s after %.2fs" % (
+            rc if rc is not None else "none (killed)", took),
+            more=[] if rc == 0 else self.proc.log_tail(10))
