@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import bencode, corpus
+from webseedtest.benchhost import cpu_model, fmt_pl, log, machine_busy, wait_idle, warm
 from webseedtest.procs import program
 
 KIB = 1024
@@ -44,75 +45,23 @@ CASES = [
 ]
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def fmt_pl(n):
-    return "%d MiB" % (n // MIB) if n >= MIB and n % MIB == 0 else "%d KiB" % (n // KIB)
-
-
-def cpu_times():
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    hz = os.sysconf("SC_CLK_TCK")
-    return (sum(v) - v[3] - v[4]) / hz, sum(v) / hz
-
-
 OTHER_CPU = []  # CPU seconds other processes used during each measured run
 
 
 def measure(argv):
     """Runs argv; returns (wall s, peak RSS KiB, exit code, stdout, stderr)."""
     with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
-        b0, _ = cpu_times()
+        b0 = machine_busy()
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=so, stderr=se)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
-        b1, _ = cpu_times()
+        b1 = machine_busy()
         OTHER_CPU.append((wall, max(0.0, (b1 - b0) - (ru.ru_utime + ru.ru_stime))))
         p.returncode = os.waitstatus_to_exitcode(status)
         so.seek(0)
         se.seek(0)
         return wall, ru.ru_maxrss, p.returncode, so.read().decode(errors="replace"), se.read().decode(errors="replace")
-
-
-def cpu_busy(interval=0.5):
-    """Fraction of all CPU time spent busy (by anyone) over interval seconds."""
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]  # total, idle + iowait
-    t1, i1 = snap()
-    time.sleep(interval)
-    t2, i2 = snap()
-    return 1.0 - (i2 - i1) / max(1, t2 - t1)
-
-
-def wait_idle(max_wait=120.0):
-    """Waits (up to max_wait s) until other processes leave the CPUs alone; returns the last busy fraction."""
-    deadline = time.time() + max_wait
-    busy = cpu_busy()
-    warned = False
-    while busy > 0.15 and time.time() < deadline:
-        if not warned:
-            log("  machine busy (%.0f%% CPU used by other processes); waiting for it to go idle ..." % (100 * busy))
-            warned = True
-        time.sleep(2)
-        busy = cpu_busy()
-    return busy
-
-
-def warm(d):
-    """Reads every file under d once so both tools start from a warm page cache."""
-    buf = bytearray(4 * MIB)
-    for dirpath, _, names in os.walk(d):
-        for n in names:
-            with open(os.path.join(dirpath, n), "rb", buffering=0) as f:
-                while f.readinto(buf):
-                    pass
 
 
 def openssl_speed(ncores, seconds):
@@ -125,17 +74,6 @@ def openssl_speed(ncores, seconds):
         if m:
             return float(m.group(1)) * 1000 / 1e6  # 'k' is 1000 bytes/s -> MB/s
     raise RuntimeError("could not parse openssl speed output:\n" + out)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
 
 
 def main():

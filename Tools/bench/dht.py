@@ -85,7 +85,6 @@ bounded and every child process is ended (SIGTERM, then SIGKILL) in a finally.
 
 import argparse
 import datetime
-import fcntl
 import json
 import os
 import random
@@ -99,6 +98,8 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import dhtnet
+from webseedtest.benchhost import (binary_stamp, build_release, busy_between, cpu_model, git_head,
+                                   log, one_at_a_time, proc_cpu, stat_cpu, wait_idle)
 from webseedtest.dhtnet import Proc, median, percentile
 
 TARGET_MEDIAN_MS = 200.0
@@ -112,53 +113,6 @@ LOOKUP_KILL = 45.0          # the script's bound on one lookup process
 NODE_UP_TIMEOUT = 5.0       # spawn -> a single node's {"event":"dht"} line, at most
 PORT_BASE = 40000
 INF = float("inf")
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
-def git_head():
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted changes" if dirty else "")
-    except OSError:
-        return "?"
-
-
-def binary_stamp(binary):
-    try:
-        st = os.stat(binary)
-        return (st.st_mtime, st.st_size)
-    except OSError:
-        return None
-
-
-def build_release():
-    log("building webseed: swift build -c release --product webseed ...")
-    r = subprocess.run(["swift", "build", "-c", "release", "--product", "webseed"], cwd=REPO,
-                       stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
-    if r.returncode != 0:
-        sys.exit("bench: swift build -c release failed (exit %d)" % r.returncode)
-    out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("bench: swift build --show-bin-path failed: %s" % out.stderr.strip()[-300:])
-    return os.path.join(out.stdout.strip(), "webseed")
 
 
 def check_binary(binary):
@@ -176,24 +130,6 @@ def check_binary(binary):
     if p.returncode != 0 or "USAGE: webseed dht " not in out or missing:
         sys.exit("bench: `%s dht --help` does not show `webseed dht`'s usage%s: this binary has no (complete) "
                  "`webseed dht`" % (binary, " (missing %s)" % ", ".join(missing) if missing else ""))
-
-
-def wait_idle(max_wait=60.0, threshold=0.25):
-    """Waits (up to max_wait s) until the machine's CPUs are mostly idle (our own network's
-    background traffic included); returns the last busy fraction."""
-    deadline = time.time() + max_wait
-    a = dhtnet.cpu_busy_snapshot()
-    time.sleep(1)
-    busy = dhtnet.busy_between(a, dhtnet.cpu_busy_snapshot())
-    warned = False
-    while busy > threshold and time.time() < deadline:
-        if not warned:
-            log("  machine busy (%.0f%% CPU); waiting up to %.0f s for it to go idle ..." % (100 * busy, max_wait))
-            warned = True
-        a = dhtnet.cpu_busy_snapshot()
-        time.sleep(2)
-        busy = dhtnet.busy_between(a, dhtnet.cpu_busy_snapshot())
-    return busy
 
 
 def node_events(proc):
@@ -230,7 +166,7 @@ def diagnose(proc):
         except OSError:
             pass
         parts.append("%s threads (waiting in: %s), %.1f CPU-s" % (st.get("Threads", "?"), ", ".join(sorted(set(wchan))),
-                                                                  dhtnet.proc_cpu(proc.pid) or 0))
+                                                                  proc_cpu(proc.pid) or 0))
     tail = proc.stderr_tail(300)
     parts.append("stderr: %s" % (tail or "nothing"))
     return "; ".join(parts)
@@ -360,12 +296,7 @@ def main():
 
     root = os.path.realpath(os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
     os.makedirs(root, exist_ok=True)
-    lock = open(os.path.join(root, "bench-dht.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another Tools/bench/dht is running; waiting for it to finish ...")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    one_at_a_time(os.path.join(root, "bench-dht.lock"), "dht")
     work = os.path.join(root, "dht-work")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -491,9 +422,9 @@ def run(args, binary, work, rng, P, M, res):
            "%.2f" % median([x["s"] for x in ok_ann]) if ok_ann else "?"))
 
     # 4. Lookups from fresh processes, once other processes leave the CPUs alone (bounded).
-    res["busy_before_lookups"] = wait_idle()
-    busy0 = dhtnet.cpu_busy_snapshot()
-    netcpu0 = [dhtnet.proc_cpu(p.pid) or 0 for p in net]
+    res["busy_before_lookups"] = wait_idle(60.0, 0.25)
+    busy0 = stat_cpu()
+    netcpu0 = [proc_cpu(p.pid) or 0 for p in net]
     t_l0 = time.perf_counter()
     warm = run_lookup(binary, work, "warmup", hashes[0], PORT_BASE, rng.choice(ports))
     if warm.get("nodht"):
@@ -518,8 +449,8 @@ def run(args, binary, work, rng, P, M, res):
                                   if not r["error"] else "FAILED: " + r["error"]))
     res["lookups"] = lookups
     res["lookup_phase_s"] = time.perf_counter() - t_l0
-    res["machine_busy_lookups"] = dhtnet.busy_between(busy0, dhtnet.cpu_busy_snapshot())
-    res["net_cpu_lookups_s"] = sum((dhtnet.proc_cpu(p.pid) or 0) - c for p, c in zip(net, netcpu0))
+    res["machine_busy_lookups"] = busy_between(busy0, stat_cpu())
+    res["net_cpu_lookups_s"] = sum((proc_cpu(p.pid) or 0) - c for p, c in zip(net, netcpu0))
 
     # 5. Memory, every process read at the same moment.
     res["rss_net"] = [dhtnet.proc_status(p.pid) for p in net]

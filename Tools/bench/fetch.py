@@ -63,15 +63,11 @@ python3-libtorrent). Only loopback networking.
 """
 
 import argparse
-import atexit
 import datetime
-import errno
-import fcntl
 import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,14 +77,15 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
+from webseedtest.benchhost import (CLEANUP, HZ, LIVE, binary_stamp, build_release, cpu_model,
+                                   end_children_at_exit, fmt_pl, git_head, log, machine_busy, med,
+                                   one_at_a_time, proc_cpu, spawn, wait_binary, wait_idle, warm)
 from webseedtest import corpus
 from webseedtest.procs import LT_PYTHON, program
 
 KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-HZ = os.sysconf("SC_CLK_TCK")
-
 RSS_LIMIT_MB = 100.0
 DOWNLOAD_TIMEOUT = 300
 
@@ -98,76 +95,9 @@ CASES = [
     ("small", "small", {"time": 0.5}),
 ]
 KINDS = {"ws": "webseed", "lt": "libtorrent"}
-LIVE = set()  # child processes to end if the benchmark stops early
-CLEANUP = []  # directories to remove at exit
-
-
-@atexit.register
-def _cleanup():
-    for p in list(LIVE):
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    for d in CLEANUP:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def fmt_pl(n):
-    return "%d MiB" % (n // MIB) if n >= MIB and n % MIB == 0 else "%d KiB" % (n // KIB)
-
-
 # ---------------------------------------------------------------------------------------
 # Machine state
 # ---------------------------------------------------------------------------------------
-
-def machine_busy():
-    """Busy CPU seconds of the whole machine so far (/proc/stat)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / HZ
-
-
-def cpu_busy(interval=0.5):
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t1, i1 = snap()
-    time.sleep(interval)
-    t2, i2 = snap()
-    return 1.0 - (i2 - i1) / max(1, t2 - t1)
-
-
-def wait_idle(max_wait=120.0):
-    """Waits (up to max_wait s) until other processes leave the CPUs alone; returns the last busy fraction."""
-    deadline = time.time() + max_wait
-    busy = cpu_busy()
-    warned = False
-    while busy > 0.15 and time.time() < deadline:
-        if not warned:
-            with open("/proc/loadavg") as f:
-                la = f.read().split()[0]
-            log("  machine busy (%.0f%% CPU, load %s); waiting for it to go idle ..." % (100 * busy, la))
-            warned = True
-        time.sleep(2)
-        busy = cpu_busy()
-    return busy
-
-
-def proc_cpu(pid):
-    """utime+stime seconds of a live process (all its threads), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
 
 def thread_cpus(pid):
     """{tid: utime+stime seconds} of every thread of a live process ({} if it is gone)."""
@@ -187,15 +117,6 @@ def thread_cpus(pid):
     return out
 
 
-def warm(d):
-    buf = bytearray(4 * MIB)
-    for dirpath, _, names in os.walk(d):
-        for n in names:
-            with open(os.path.join(dirpath, n), "rb", buffering=0) as f:
-                while f.readinto(buf):
-                    pass
-
-
 def same_bytes(a, b):
     """True if files a and b have the same bytes (what cmp checks)."""
     with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
@@ -206,55 +127,6 @@ def same_bytes(a, b):
                 return False
             if not x:
                 return True
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
-def wait_binary(binary, timeout=120):
-    """The release binary may be replaced while a rebuild links it: wait for it to be back."""
-    deadline = time.time() + timeout
-    while not os.access(binary, os.X_OK) and time.time() < deadline:
-        time.sleep(1)
-
-
-def spawn(argv, **kw):
-    """Popen, retried for up to 2 minutes while the binary is being relinked (ETXTBSY)."""
-    deadline = time.time() + 120
-    while True:
-        try:
-            return subprocess.Popen(argv, **kw)
-        except OSError as e:
-            if e.errno != errno.ETXTBSY or time.time() > deadline:
-                raise
-            time.sleep(1)
-
-
-def binary_stamp(binary):
-    try:
-        st = os.stat(binary)
-        return (st.st_mtime, st.st_size)
-    except OSError:
-        return None
-
-
-def git_head():
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted changes" if dirty else "")
-    except OSError:
-        return "?"
 
 
 # ---------------------------------------------------------------------------------------
@@ -491,25 +363,8 @@ def measure(kind, argv, seeder):
 
 # ---------------------------------------------------------------------------------------
 
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def build_release():
-    log("building webseed: swift build -c release --product webseed ...")
-    r = subprocess.run(["swift", "build", "-c", "release", "--product", "webseed"], cwd=REPO,
-                       stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
-    if r.returncode != 0:
-        sys.exit("bench: swift build -c release failed (exit %d)" % r.returncode)
-    out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("bench: swift build --show-bin-path failed: %s" % out.stderr.strip()[-300:])
-    return os.path.join(out.stdout.strip(), "webseed")
-
-
 def main():
+    end_children_at_exit()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--webseed", help="use this binary instead of building one with swift build -c release")
     ap.add_argument("--libtorrent-only", action="store_true",
@@ -559,12 +414,7 @@ def main():
     head = git_head()
 
     # One benchmark at a time: a second one would share the CPUs and the work directories.
-    lock = open(os.path.join(os.path.dirname(root), "bench-fetch.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another Tools/bench/fetch is running; waiting for it to finish ...")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    one_at_a_time(os.path.join(os.path.dirname(root), "bench-fetch.lock"), "fetch")
     work = os.path.join(os.path.dirname(root), "fetch-work")
     if os.path.exists(work):
         shutil.rmtree(work)

@@ -102,11 +102,8 @@ loads (a smoke run). Exit 1 if a target is missed or a case fails. Only loopback
 """
 
 import argparse
-import atexit
 import base64
 import datetime
-import errno
-import fcntl
 import hashlib
 import html.parser
 import http.client
@@ -117,7 +114,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,11 +124,14 @@ import urllib.parse
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
+from webseedtest.benchhost import (LIVE, binary_stamp, build_release, cpu_model,
+                                   end_children_at_exit, git_head, log, machine_busy, med,
+                                   one_at_a_time, proc_cpu, proc_status_kb, sha256_file, spawn,
+                                   wait_binary, wait_idle, warm)
 from webseedtest import httpbench as hb
 
 KIB = 1024
 MIB = 1024 * 1024
-HZ = os.sysconf("SC_CLK_TCK")
 SITE = os.path.join(REPO, "Samples", "site")
 
 SMALL = ("file-4k.bin", 4 * KIB)
@@ -152,37 +151,7 @@ PAGE_TARGET_MS = 1000  # at most
 HOLD_MS = 1000        # case 4: how long the harness keeps the browser after the page's load event
 
 CASES = ["rps", "big", "ttfb", "page"]
-LIVE = set()   # child processes to end if the benchmark stops early
-CLEANUP = []   # directories to remove at exit
 SERVERS = {"ws": "webseed", "ng": "nginx"}
-
-
-@atexit.register
-def _cleanup():
-    # SIGTERM first: nginx's master then ends its workers, webseed shuts down cleanly.
-    for p in list(LIVE):
-        if p.poll() is None:
-            p.terminate()
-    for p in list(LIVE):
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    for d in CLEANUP:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the clean-up above runs
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
 
 
 def fmt(v, f):
@@ -192,140 +161,6 @@ def fmt(v, f):
 # ---------------------------------------------------------------------------------------
 # Machine state
 # ---------------------------------------------------------------------------------------
-
-def machine_busy():
-    """Busy CPU seconds of the whole machine so far (/proc/stat)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / HZ
-
-
-def cpu_busy(interval=0.5):
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t1, i1 = snap()
-    time.sleep(interval)
-    t2, i2 = snap()
-    return 1.0 - (i2 - i1) / max(1, t2 - t1)
-
-
-def wait_idle(max_wait=120.0):
-    """Waits (up to max_wait s) until other processes leave the CPUs alone; returns the last busy fraction."""
-    deadline = time.time() + max_wait
-    busy = cpu_busy()
-    warned = False
-    while busy > 0.15 and time.time() < deadline:
-        if not warned:
-            with open("/proc/loadavg") as f:
-                la = f.read().split()[0]
-            log("  machine busy (%.0f%% CPU, load %s); waiting for it to go idle ..." % (100 * busy, la))
-            warned = True
-        time.sleep(2)
-        busy = cpu_busy()
-    return busy
-
-
-def proc_cpu(pid):
-    """utime+stime seconds of a live process (all its threads), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def proc_status_kb(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
-
-
-def git_head():
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted changes" if dirty else "")
-    except OSError:
-        return "?"
-
-
-def binary_stamp(binary):
-    try:
-        st = os.stat(binary)
-        return (st.st_mtime, st.st_size)
-    except OSError:
-        return None
-
-
-def wait_binary(binary, timeout=120):
-    """The release binary may be replaced while a rebuild links it: wait for it to be back."""
-    deadline = time.time() + timeout
-    while not os.access(binary, os.X_OK) and time.time() < deadline:
-        time.sleep(1)
-
-
-def spawn(argv, **kw):
-    """Popen, retried for up to 2 minutes while the binary is being relinked (ETXTBSY)."""
-    deadline = time.time() + 120
-    while True:
-        try:
-            return subprocess.Popen(argv, **kw)
-        except OSError as e:
-            if e.errno != errno.ETXTBSY or time.time() > deadline:
-                raise
-            time.sleep(1)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            b = f.read(4 * MIB)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-
-
-def warm(d):
-    for dirpath, _, names in os.walk(d):
-        for n in names:
-            sha256_file(os.path.join(dirpath, n))
-
-
-def build_release():
-    log("building webseed: swift build -c release --product webseed ...")
-    r = subprocess.run(["swift", "build", "-c", "release", "--product", "webseed"], cwd=REPO,
-                       stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
-    if r.returncode != 0:
-        sys.exit("bench: swift build -c release failed (exit %d)" % r.returncode)
-    out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("bench: swift build --show-bin-path failed: %s" % out.stderr.strip()[-300:])
-    return os.path.join(out.stdout.strip(), "webseed")
-
 
 # ---------------------------------------------------------------------------------------
 # The files
@@ -863,6 +698,7 @@ def page_case(chromium, binary, src, ng_site, work, n):
 # ---------------------------------------------------------------------------------------
 
 def main():
+    end_children_at_exit()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--webseed", help="use this binary instead of building one with swift build -c release")
     ap.add_argument("--nginx-only", action="store_true", help="measure nginx alone (reference figures, no targets)")
@@ -892,12 +728,7 @@ def main():
     md_path = args.out or os.path.join(REPO, "artifacts", "bench-gateway%s%s.md"
                                        % ("-nginx" if args.nginx_only else "", "-quick" if args.quick else ""))
     # One benchmark at a time: a second one would share the CPUs and the work directory.
-    lock = open(os.path.join(root, "bench-gateway.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another Tools/bench/gateway is running; waiting for it to finish ...")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    one_at_a_time(os.path.join(root, "bench-gateway.lock"), "gateway")
 
     try:
         tools = hb.ensure_tools(["wrk", "nginx"] + (["chromium"] if "page" in cases else []), log=log)

@@ -44,16 +44,12 @@ python3-libtorrent). Only loopback networking.
 """
 
 import argparse
-import atexit
 import datetime
-import fcntl
-import hashlib
 import json
 import os
 import selectors
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -62,14 +58,16 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
+from webseedtest.benchhost import (CLEANUP, HZ, LIVE, binary_stamp, cpu_model, end_children_at_exit,
+                                   fmt_pl, git_head, log, machine_busy, med, one_at_a_time,
+                                   proc_cpu, proc_status_kb, sha256_file, wait_binary, wait_idle,
+                                   warm)
 from webseedtest import corpus
 from webseedtest.procs import LT_PYTHON, program
 
 KIB = 1024
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-HZ = os.sysconf("SC_CLK_TCK")
-
 RSS_LIMIT_MB = 64.0
 TTFB_LIMIT_S = 1.0
 
@@ -80,79 +78,12 @@ CASES = [
     ("site8", "site", 64 * KIB, 8),
     ("ttfb", "site", 64 * KIB, 1),
 ]
-LIVE = set()  # child processes to end if the benchmark stops early
-CLEANUP = []  # directories to remove at exit
-
-
-@atexit.register
-def _cleanup():
-    for p in list(LIVE):
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    for d in CLEANUP:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 SEEDERS = {"ws": "webseed", "lt": "libtorrent", "ltd": "libtorrent (defaults: uTP + encryption)"}
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def fmt_pl(n):
-    return "%d MiB" % (n // MIB) if n >= MIB and n % MIB == 0 else "%d KiB" % (n // KIB)
 
 
 # ---------------------------------------------------------------------------------------
 # Machine state
 # ---------------------------------------------------------------------------------------
-
-def machine_busy():
-    """Busy CPU seconds of the whole machine so far (/proc/stat)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / HZ
-
-
-def cpu_busy(interval=0.5):
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t1, i1 = snap()
-    time.sleep(interval)
-    t2, i2 = snap()
-    return 1.0 - (i2 - i1) / max(1, t2 - t1)
-
-
-def wait_idle(max_wait=120.0):
-    """Waits (up to max_wait s) until other processes leave the CPUs alone; returns the last busy fraction."""
-    deadline = time.time() + max_wait
-    busy = cpu_busy()
-    warned = False
-    while busy > 0.15 and time.time() < deadline:
-        if not warned:
-            with open("/proc/loadavg") as f:
-                la = f.read().split()[0]
-            log("  machine busy (%.0f%% CPU, load %s); waiting for it to go idle ..." % (100 * busy, la))
-            warned = True
-        time.sleep(2)
-        busy = cpu_busy()
-    return busy
-
-
-def proc_cpu(pid):
-    """utime+stime seconds of a live process (all its threads), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
 
 def proc_max_thread_cpu(pid):
     """CPU seconds of the busiest thread of a live process, or None."""
@@ -171,50 +102,6 @@ def proc_max_thread_cpu(pid):
         c = (int(fields[11]) + int(fields[12])) / HZ
         best = c if best is None else max(best, c)
     return best
-
-
-def proc_status_kb(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def warm(d):
-    buf = bytearray(4 * MIB)
-    for dirpath, _, names in os.walk(d):
-        for n in names:
-            with open(os.path.join(dirpath, n), "rb", buffering=0) as f:
-                while f.readinto(buf):
-                    pass
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    buf = bytearray(4 * MIB)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-    return h.digest()
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "?"
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,32 +198,6 @@ def seeder_argv(kind, binary, torrent, data, state):
     if kind == "ltd":
         argv.append("--default-settings")
     return argv
-
-
-def wait_binary(binary, timeout=120):
-    """The release binary may be replaced while a rebuild links it: wait for it to be back."""
-    deadline = time.time() + timeout
-    while not os.access(binary, os.X_OK) and time.time() < deadline:
-        time.sleep(1)
-
-
-def binary_stamp(binary):
-    try:
-        st = os.stat(binary)
-        return (st.st_mtime, st.st_size)
-    except OSError:
-        return None
-
-
-def git_head():
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted changes" if dirty else "")
-    except OSError:
-        return "?"
 
 
 def v2_magnet(magnet):
@@ -454,12 +315,8 @@ def verify(save_dir, name, src_hashes):
 
 # ---------------------------------------------------------------------------------------
 
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
 def main():
+    end_children_at_exit()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--webseed", default=os.path.join(REPO, ".build", "release", "webseed"))
     ap.add_argument("--corpus-dir", default=os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
@@ -479,12 +336,7 @@ def main():
         sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
     os.makedirs(os.path.dirname(root), exist_ok=True)
     # One benchmark at a time: a second one would share the CPUs and the work directories.
-    lock = open(os.path.join(os.path.dirname(root), "bench-seed.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log("another Tools/bench/seed is running; waiting for it to finish ...")
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    one_at_a_time(os.path.join(os.path.dirname(root), "bench-seed.lock"), "seed")
     work = os.path.join(os.path.dirname(root), "seed-work")
     md_path = args.out or os.path.join(REPO, "artifacts", "bench-seed%s.md" % ("-quick" if args.quick else ""))
 

@@ -3,31 +3,23 @@ routing-table size of a BEP 5 node in a known network, percentiles.
 
 Nothing here talks to anything but 127.0.0.1; every wait is bounded by its caller."""
 
-import errno
 import json
 import math
-import os
 import signal
 import subprocess
 import threading
 import time
 
-HZ = os.sysconf("SC_CLK_TCK")
+from . import benchhost
+
 LIVE = set()  # every child started through here (ended by stop_all / the caller's finally)
 
 
 def spawn(argv, **kw):
-    """Popen, retried for up to 2 minutes while the binary is being relinked (ETXTBSY)."""
-    deadline = time.time() + 120
-    while True:
-        try:
-            p = subprocess.Popen(argv, **kw)
-            LIVE.add(p)
-            return p
-        except OSError as e:
-            if e.errno != errno.ETXTBSY or time.time() > deadline:
-                raise
-            time.sleep(1)
+    """benchhost.spawn, the child kept in LIVE for stop_all."""
+    p = benchhost.spawn(argv, **kw)
+    LIVE.add(p)
+    return p
 
 
 def stop_all():
@@ -143,27 +135,6 @@ def proc_status(pid):
     except OSError:
         pass
     return out
-
-
-def proc_cpu(pid):
-    """utime+stime seconds of a live process (all its threads), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def cpu_busy_snapshot():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return sum(v), v[3] + v[4]
-
-
-def busy_between(a, b):
-    return 1.0 - (b[1] - a[1]) / max(1, b[0] - a[0])
 
 
 def common_prefix_bits(a, b):

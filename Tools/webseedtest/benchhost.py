@@ -1,0 +1,232 @@
+"""The machine a bench runs on, and the bench's own housekeeping, shared by Tools/bench/*.py.
+This machine is shared and busy: benches wait for it to be idle before each measured run,
+read CPU and memory figures from /proc, and end every child they started even when they
+stop early."""
+
+import atexit
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HZ = os.sysconf("SC_CLK_TCK")
+KIB = 1024
+MIB = 1024 * KIB
+
+LIVE = set()   # child processes (Popen) to end if the bench stops early
+CLEANUP = []   # directories to remove at exit
+_LOCKS = []    # one_at_a_time's lock files, open until exit
+
+
+def log(*a):
+    """Progress goes to stderr; stdout is the bench's table."""
+    print(*a, file=sys.stderr, flush=True)
+
+
+def fmt_pl(n):
+    return "%d MiB" % (n // MIB) if n >= MIB and n % MIB == 0 else "%d KiB" % (n // KIB)
+
+
+def med(xs):
+    """Median of the values that are not None, or None."""
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# ---------------------------------------------------------------------------------------
+# Children and clean-up
+# ---------------------------------------------------------------------------------------
+
+def _end_children():
+    # SIGTERM first: nginx's master then ends its workers, webseed shuts down cleanly.
+    for p in list(LIVE):
+        if p.poll() is None:
+            p.terminate()
+    for p in list(LIVE):
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for d in CLEANUP:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def end_children_at_exit():
+    """At exit (SIGTERM included) ends every process in LIVE and removes CLEANUP."""
+    atexit.register(_end_children)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def spawn(argv, **kw):
+    """Popen, retried for up to 2 minutes while the binary is being relinked (ETXTBSY)."""
+    deadline = time.time() + 120
+    while True:
+        try:
+            return subprocess.Popen(argv, **kw)
+        except OSError as e:
+            if e.errno != errno.ETXTBSY or time.time() > deadline:
+                raise
+            time.sleep(1)
+
+
+def one_at_a_time(lock_path, name):
+    """Holds an exclusive lock for the rest of the bench's life: a second bench would share
+    the CPUs and the work directories."""
+    lock = open(lock_path, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another Tools/bench/%s is running; waiting for it to finish ..." % name)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    _LOCKS.append(lock)
+
+
+# ---------------------------------------------------------------------------------------
+# The binary and the tree it was built from
+# ---------------------------------------------------------------------------------------
+
+def build_release():
+    log("building webseed: swift build -c release --product webseed ...")
+    r = subprocess.run(["swift", "build", "-c", "release", "--product", "webseed"], cwd=REPO,
+                       stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    if r.returncode != 0:
+        sys.exit("bench: swift build -c release failed (exit %d)" % r.returncode)
+    out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("bench: swift build --show-bin-path failed: %s" % out.stderr.strip()[-300:])
+    return os.path.join(out.stdout.strip(), "webseed")
+
+
+def binary_stamp(binary):
+    """(mtime, size), to notice a binary rebuilt during the bench."""
+    try:
+        st = os.stat(binary)
+        return (st.st_mtime, st.st_size)
+    except OSError:
+        return None
+
+
+def wait_binary(binary, timeout=120):
+    """The release binary may be replaced while a rebuild links it: wait for it to be back."""
+    deadline = time.time() + timeout
+    while not os.access(binary, os.X_OK) and time.time() < deadline:
+        time.sleep(1)
+
+
+def git_head():
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+uncommitted changes" if dirty else "")
+    except OSError:
+        return "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+# ---------------------------------------------------------------------------------------
+# CPU, memory and page cache
+# ---------------------------------------------------------------------------------------
+
+def stat_cpu():
+    """(total, idle + iowait) clock ticks of all CPUs so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+
+
+def busy_between(a, b):
+    """Busy fraction of all CPUs between two stat_cpu() snapshots."""
+    return 1.0 - (b[1] - a[1]) / max(1, b[0] - a[0])
+
+
+def machine_busy():
+    """Busy CPU seconds of the whole machine so far."""
+    total, idle = stat_cpu()
+    return (total - idle) / HZ
+
+
+def cpu_busy(interval=0.5):
+    """Fraction of all CPU time spent busy (by anyone) over the next interval seconds."""
+    a = stat_cpu()
+    time.sleep(interval)
+    return busy_between(a, stat_cpu())
+
+
+def wait_idle(max_wait=120.0, threshold=0.15):
+    """Waits (up to max_wait s) until other processes leave the CPUs alone; returns the last
+    busy fraction (a bench notes it beside its figures)."""
+    deadline = time.time() + max_wait
+    busy = cpu_busy()
+    warned = False
+    while busy > threshold and time.time() < deadline:
+        if not warned:
+            with open("/proc/loadavg") as f:
+                la = f.read().split()[0]
+            log("  machine busy (%.0f%% CPU, load %s); waiting for it to go idle ..." % (100 * busy, la))
+            warned = True
+        busy = cpu_busy(2.0)
+    return busy
+
+
+def proc_cpu(pid):
+    """utime+stime seconds of a live process (all its threads), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def proc_status_kb(pid, key):
+    """A kB figure (VmRSS, VmHWM, ...) of /proc/PID/status, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            b = f.read(4 * MIB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def warm(d):
+    """Reads every file under d once, so every tool measured starts from a warm page cache."""
+    buf = bytearray(4 * MIB)
+    for dirpath, _, names in os.walk(d):
+        for n in names:
+            with open(os.path.join(dirpath, n), "rb", buffering=0) as f:
+                while f.readinto(buf):
+                    pass
