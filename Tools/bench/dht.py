@@ -98,8 +98,9 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import dhtnet
-from webseedtest.benchhost import (binary_stamp, build_release, busy_between, cpu_model, git_head,
-                                   log, one_at_a_time, proc_cpu, stat_cpu, wait_idle)
+from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
+                                   end_children, git_head, log, one_at_a_time, proc_cpu, spawn,
+                                   stat_cpu, wait_idle)
 from webseedtest.dhtnet import Proc, median, percentile
 
 TARGET_MEDIAN_MS = 200.0
@@ -122,9 +123,8 @@ def check_binary(binary):
         time.sleep(2)
     if not os.access(binary, os.X_OK):
         sys.exit("bench: webseed binary %s not found" % binary)
-    p = dhtnet.spawn([binary, "dht", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = spawn([binary, "dht", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = p.communicate()
-    dhtnet.LIVE.discard(p)
     missing = [o for o in ("--lookup", "--announce", "--exit-after-lookups", "--dht-bootstrap", "--offline")
                if o not in out]
     if p.returncode != 0 or "USAGE: webseed dht " not in out or missing:
@@ -241,7 +241,7 @@ def run_lookup(binary, work, tag, h, port, bootstrap):
     proc.p.returncode = code
     proc.reader.join(5)
     proc.err.close()
-    dhtnet.LIVE.discard(proc.p)
+    LIVE.discard(proc.p)
     want = "127.0.0.1:%d" % port
     r = {"hash": h, "bootstrap": bootstrap, "exit": proc.p.returncode, "killed": killed[0],
          "exit_ms": (t_exit - t0) * 1000, "maxrss_kb": ru.ru_maxrss if ru else None, "cpu_s": (ru.ru_utime + ru.ru_stime) if ru else None,
@@ -305,7 +305,7 @@ def main():
     try:
         run(args, binary, work, rng, P, M, res)
     finally:
-        dhtnet.stop_all()
+        end_children()
     stamp1 = binary_stamp(binary)
     if stamp1 != stamp0:
         res["odd"].append("the webseed binary was replaced while this ran: the figures may mix two builds")

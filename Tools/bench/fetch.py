@@ -77,9 +77,10 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
-from webseedtest.benchhost import (CLEANUP, HZ, LIVE, binary_stamp, build_release, cpu_model,
-                                   end_children_at_exit, fmt_pl, git_head, log, machine_busy, med,
-                                   one_at_a_time, proc_cpu, spawn, wait_binary, wait_idle, warm)
+from webseedtest.benchhost import (CLEANUP, HZ, LIVE, Seeder, binary_stamp, build_release,
+                                   cpu_model, end_children_at_exit, fmt_pl, git_head, log,
+                                   machine_busy, med, one_at_a_time, spawn, wait_binary, wait_idle,
+                                   warm)
 from webseedtest import corpus
 from webseedtest.procs import LT_PYTHON, program
 
@@ -133,85 +134,10 @@ def same_bytes(a, b):
 # The seeder
 # ---------------------------------------------------------------------------------------
 
-class Seeder:
-    """lt_fetchbench.py seed, printing JSON lines on stdout."""
-
-    def __init__(self, torrent, data, resume, errlog):
-        self.events = []
-        self.cond = threading.Condition()
-        self.err = open(errlog, "ab")
-        self.t0 = time.perf_counter()
-        argv = program("ltbench") + ["seed", torrent, data, "--listen", "127.0.0.1:0", "--resume", resume,
-                                         "--plaintext"]
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
-        LIVE.add(self.p)
-        self.pid = self.p.pid
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = {"event": "?", "raw": line.decode(errors="replace").strip()}
-            with self.cond:
-                self.events.append(obj)
-                self.cond.notify_all()
-        with self.cond:
-            self.events.append({"event": "<eof>"})
-            self.cond.notify_all()
-
-    def wait_event(self, name, timeout):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if e.get("event") == name:
-                        return e
-                    if e.get("event") == "<eof>":
-                        return None
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def start(self, timeout=900):
-        """Waits for ready; returns (seconds from spawn to ready, port) or raises."""
-        ready = self.wait_event("ready", timeout)
-        t = time.perf_counter() - self.t0
-        if ready is None:
-            self.stop()
-            raise RuntimeError("libtorrent seeder did not become ready (exit %s); see %s"
-                               % (self.p.returncode, self.err.name))
-        lst = self.wait_event("listening", 1)
-        if not lst:
-            self.stop()
-            raise RuntimeError("libtorrent seeder printed no listening event")
-        return t, int(lst["port"])
-
-    def cpu(self):
-        return proc_cpu(self.pid)
-
-    def threads(self):
-        return thread_cpus(self.pid)
-
-    def stop(self, timeout=10):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                self.reader.join(2)
-                self.err.close()
-                LIVE.discard(self.p)
-                return "killed (no exit %d s after SIGTERM)" % timeout
-        self.reader.join(2)
-        self.err.close()
-        LIVE.discard(self.p)
-        return None if self.p.returncode == 0 else "exit %s after SIGTERM" % self.p.returncode
+def lt_seeder(torrent, data, resume, errlog):
+    """The libtorrent seeder both downloaders fetch from: plain TCP only, offline."""
+    return Seeder("libtorrent", program("ltbench") + ["seed", torrent, data, "--listen", "127.0.0.1:0",
+                                                     "--resume", resume, "--plaintext"], errlog)
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,9 +235,9 @@ def measure(kind, argv, seeder):
     b0 = machine_busy()
     own0 = os.times()
     c0 = seeder.cpu()
-    th0 = seeder.threads()
+    th0 = thread_cpus(seeder.pid)
     wall, cpu, maxrss, rc, so, se, killed = run_child(argv, DOWNLOAD_TIMEOUT + 60)
-    th1 = seeder.threads()
+    th1 = thread_cpus(seeder.pid)
     c1 = seeder.cpu()
     b1 = machine_busy()
     own1 = os.times()
@@ -473,9 +399,9 @@ def main():
         resume = os.path.join(work, "%s-seeder.resume" % case)
         errlog = os.path.join(work, "%s-seeder.stderr" % case)
         try:  # first start: hashes the data once and leaves the fast-resume data behind
-            s = Seeder(torrent, d, resume, errlog)
-            t, _ = s.start()
-            time.sleep(0.5)
+            s = lt_seeder(torrent, d, resume, errlog)
+            t, _, _ = s.start()
+            s.wait_event("resume_saved", 60)  # or the next starts hash again
             e = s.stop()
             if e:
                 r["notes"].append("seeder, first start: %s" % e)
@@ -496,8 +422,8 @@ def main():
             if k == "ws":
                 os.makedirs(state)
             try:
-                s = Seeder(torrent, d, resume, errlog)
-                _, port = s.start()
+                s = lt_seeder(torrent, d, resume, errlog)
+                _, port, _ = s.start()
             except RuntimeError as e:
                 return {"error": "seeder: %s" % e, "notes": []}
             out = os.path.join(save, os.path.basename(d))

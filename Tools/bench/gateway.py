@@ -112,22 +112,19 @@ import os
 import random
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
-from webseedtest.benchhost import (LIVE, binary_stamp, build_release, cpu_model,
+from webseedtest.benchhost import (LIVE, JsonProc, binary_stamp, build_release, cpu_model,
                                    end_children_at_exit, git_head, log, machine_busy, med,
-                                   one_at_a_time, proc_cpu, proc_status_kb, sha256_file, spawn,
-                                   wait_binary, wait_idle, warm)
+                                   one_at_a_time, sha256_file, spawn, wait_binary, wait_idle, warm)
 from webseedtest import httpbench as hb
 
 KIB = 1024
@@ -325,84 +322,6 @@ def first_byte(port, host, path, timeout=30):
 # webseed processes
 # ---------------------------------------------------------------------------------------
 
-class Webseed:
-    """A `webseed seed|gateway … --json` process; its JSON lines are collected as they come."""
-
-    def __init__(self, argv, errlog):
-        self.events = []
-        self.cond = threading.Condition()
-        self.err = open(errlog, "ab")
-        self.t0 = time.perf_counter()
-        self.t0_unix = time.time()
-        self.p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
-        LIVE.add(self.p)
-        self.pid = self.p.pid
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError
-            except ValueError:
-                obj = {"event": "?", "raw": line.decode(errors="replace").strip()}
-            obj["_t"] = time.perf_counter() - self.t0
-            with self.cond:
-                self.events.append(obj)
-                self.cond.notify_all()
-        with self.cond:
-            self.events.append({"event": "<eof>"})
-            self.cond.notify_all()
-
-    def wait_event(self, name, timeout):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if e.get("event") == name:
-                        return e
-                    if e.get("event") == "<eof>":
-                        return None
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def need(self, names, timeout, what):
-        """Waits for every event in names; returns them or stops the process and raises."""
-        got = []
-        deadline = time.time() + timeout
-        for n in names:
-            e = self.wait_event(n, max(0.0, deadline - time.time()))
-            if e is None:
-                self.stop()
-                raise RuntimeError("%s printed no %r event within %d s (exit %s; see %s)"
-                                   % (what, n, timeout, self.p.returncode, self.err.name))
-            got.append(e)
-        return got
-
-    def cpu(self):
-        return proc_cpu(self.pid)
-
-    def hwm_mb(self):
-        kb = proc_status_kb(self.pid, "VmHWM")
-        return kb / 1024 if kb is not None else None
-
-    def stop(self, timeout=10):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.reader.join(2)
-        self.err.close()
-        LIVE.discard(self.p)
-
-
 def v2_magnet(magnet):
     """The seeder's magnet reduced to its urn:btmh xt and dn (the peer is given with --peer)."""
     q = magnet.split("?", 1)[1]
@@ -429,13 +348,13 @@ class FreshGateway:
         self.state = tempfile.mkdtemp(prefix="gw-state-", dir=work)
         self.site_id = site_id_of(magnet)
         wait_binary(binary)
-        self.ws = Webseed([binary, "gateway", magnet, "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
+        self.ws = JsonProc([binary, "gateway", magnet, "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
                            "--peer", "127.0.0.1:%d" % seed_port, "--offline", "--state-dir", self.state, "--json"],
                           os.path.join(work, "gateway-%d.stderr" % n))
         self.spawned = self.ws.t0            # perf_counter just before the spawn
         self.spawned_unix = self.ws.t0_unix  # the same as Unix time
         gw, = self.ws.need(["gateway"], 60, "webseed gateway")
-        self.port_ms = 1000 * gw["_t"]       # spawn -> HTTP port announced
+        self.port_ms = 1000 * (gw["_t"] - self.spawned)  # spawn -> HTTP port announced
         self.port = int(gw["port"])
         self.host = "%s.localhost:%d" % (self.site_id, self.port)
         self.url = "http://%s/" % self.host
@@ -448,7 +367,7 @@ class FreshGateway:
         if e.get("site_id") != self.site_id or urllib.parse.urlsplit(e.get("url", "")).netloc != self.host:
             raise RuntimeError("gateway_site event %s does not match site %s at %s" % (json.dumps(e), self.site_id,
                                                                                        self.host))
-        return 1000 * e["_t"]
+        return 1000 * (e["_t"] - self.spawned)
 
     def stop(self):
         self.ws.stop()
@@ -784,7 +703,7 @@ def main():
         ws_files = None
         if not args.nginx_only:
             try:
-                ws_files = Webseed([binary, "seed", files_dir, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
+                ws_files = JsonProc([binary, "seed", files_dir, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
                                     "--offline", "--state-dir", tempfile.mkdtemp(prefix="seed-files-", dir=work),
                                     "--json"], os.path.join(work, "seed-files.stderr"))
                 ready, gw = ws_files.need(["ready", "gateway"], 600, "webseed seed (files)")
@@ -793,7 +712,7 @@ def main():
                 if bad:
                     raise RuntimeError("webseed serves the files wrongly: %s" % "; ".join(bad))
                 servers = {"ws": (port, ws_files.cpu), "ng": (ng_files_port, nginx.cpu)}
-                log("webseed seed: gateway on 127.0.0.1:%d (ready %.2f s after spawn)" % (port, ready["_t"]))
+                log("webseed seed: gateway on 127.0.0.1:%d (ready %.2f s after spawn)" % (port, ready["_t"] - ws_files.t0))
             except RuntimeError as e:
                 errors["ws-files"] = str(e)
                 log("  webseed FAILED: %s" % e)
@@ -817,7 +736,7 @@ def main():
     seeder = src = None
     if ("ttfb" in cases or "page" in cases) and not args.nginx_only:
         try:
-            seeder = Webseed([binary, "seed", SITE, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
+            seeder = JsonProc([binary, "seed", SITE, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
                               "--state-dir", tempfile.mkdtemp(prefix="seed-site-", dir=work), "--json"],
                              os.path.join(work, "seed-site.stderr"))
             ready, lst, site, gw = seeder.need(["ready", "listening", "site", "gateway"], 120, "webseed seed (site)")

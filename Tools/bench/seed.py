@@ -49,18 +49,16 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
-from webseedtest.benchhost import (CLEANUP, HZ, LIVE, binary_stamp, cpu_model, end_children_at_exit,
-                                   fmt_pl, git_head, log, machine_busy, med, one_at_a_time,
-                                   proc_cpu, proc_status_kb, sha256_file, wait_binary, wait_idle,
+from webseedtest.benchhost import (CLEANUP, HZ, LIVE, Seeder, binary_stamp, cpu_model,
+                                   end_children_at_exit, fmt_pl, git_head, log, machine_busy, med,
+                                   one_at_a_time, proc_cpu, sha256_file, wait_binary, wait_idle,
                                    warm)
 from webseedtest import corpus
 from webseedtest.procs import LT_PYTHON, program
@@ -107,87 +105,6 @@ def proc_max_thread_cpu(pid):
 # ---------------------------------------------------------------------------------------
 # Seeders
 # ---------------------------------------------------------------------------------------
-
-class Seeder:
-    """A seeder process printing JSON lines on stdout (webseed or lt_seedbench.py seed)."""
-
-    def __init__(self, kind, argv, errlog):
-        self.kind = kind
-        self.events = []
-        self.cond = threading.Condition()
-        self.err = open(errlog, "ab")
-        self.t0 = time.perf_counter()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
-        LIVE.add(self.p)
-        self.pid = self.p.pid
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = {"event": "?", "raw": line.decode(errors="replace").strip()}
-            with self.cond:
-                self.events.append(obj)
-                self.cond.notify_all()
-        with self.cond:
-            self.events.append({"event": "<eof>"})
-            self.cond.notify_all()
-
-    def wait_event(self, name, timeout):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if e.get("event") == name:
-                        return e
-                    if e.get("event") == "<eof>":
-                        return None
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def start(self, timeout=900):
-        """Waits for ready; returns (seconds from spawn to ready, port, magnet) or raises."""
-        ready = self.wait_event("ready", timeout)
-        t = time.perf_counter() - self.t0
-        if ready is None:
-            self.stop()
-            raise RuntimeError("%s seeder did not become ready (exit %s); see %s"
-                               % (self.kind, self.p.returncode, self.err.name))
-        lst = self.wait_event("listening", 1)
-        site = self.wait_event("site", 1)
-        if not lst or not site:
-            self.stop()
-            raise RuntimeError("%s seeder printed no listening/site event" % self.kind)
-        return t, int(lst["port"]), site.get("magnet")
-
-    def cpu(self):
-        return proc_cpu(self.pid)
-
-    def hwm_mb(self):
-        kb = proc_status_kb(self.pid, "VmHWM")
-        return kb / 1024 if kb is not None else None
-
-    def stop(self, timeout=10):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                self.reader.join(2)
-                self.err.close()
-                return "killed (no exit %d s after SIGTERM)" % timeout
-        self.reader.join(2)
-        self.err.close()
-        LIVE.discard(self.p)
-        return None if self.p.returncode == 0 else "exit %s after SIGTERM" % self.p.returncode
-
 
 def seeder_argv(kind, binary, torrent, data, state):
     if kind == "ws":
@@ -430,7 +347,8 @@ def main():
                 t, _, _ = s.start()
                 r["by"][k]["first_start"] = t
                 r["by"][k]["first_start_rss"] = s.hwm_mb()
-                time.sleep(0.5)  # let it settle (signal handling) before SIGTERM
+                if k != "ws":
+                    s.wait_event("resume_saved", 60)  # or the next starts hash again
                 e = s.stop()
                 if e:
                     r["notes"].append("%s, warm-up start: %s" % (SEEDERS[k], e))

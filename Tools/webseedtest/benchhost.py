@@ -7,12 +7,14 @@ import atexit
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -44,7 +46,8 @@ def med(xs):
 # Children and clean-up
 # ---------------------------------------------------------------------------------------
 
-def _end_children():
+def end_children():
+    """Ends every process in LIVE (SIGTERM, SIGKILL 10 s later) and removes CLEANUP."""
     # SIGTERM first: nginx's master then ends its workers, webseed shuts down cleanly.
     for p in list(LIVE):
         if p.poll() is None:
@@ -61,7 +64,7 @@ def _end_children():
 
 def end_children_at_exit():
     """At exit (SIGTERM included) ends every process in LIVE and removes CLEANUP."""
-    atexit.register(_end_children)
+    atexit.register(end_children)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
@@ -230,3 +233,140 @@ def warm(d):
             with open(os.path.join(dirpath, n), "rb", buffering=0) as f:
                 while f.readinto(buf):
                     pass
+
+
+# ---------------------------------------------------------------------------------------
+# Children printing JSON lines
+# ---------------------------------------------------------------------------------------
+
+class JsonProc:
+    """A child printing JSON lines (`webseed … --json`, ltbench), read by a thread as they come;
+    each event gets "_t", the perf_counter time at which the bench read it (compare with t0,
+    taken just before the spawn, or with other processes' events). Waits are bounded and
+    end early at the end of its output."""
+
+    CLEAN_EXITS = (0,)
+
+    def __init__(self, argv, errlog):
+        self.events = []
+        self.cond = threading.Condition()
+        self.err = open(errlog, "ab")
+        self.t0 = time.perf_counter()
+        self.t0_unix = time.time()
+        self.p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
+        LIVE.add(self.p)
+        self.pid = self.p.pid
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            t = time.perf_counter()
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError
+            except ValueError:
+                obj = {"event": "?", "raw": line.decode(errors="replace").strip()}
+            obj["_t"] = t
+            with self.cond:
+                self.events.append(obj)
+                self.cond.notify_all()
+        with self.cond:
+            self.events.append({"event": "<eof>", "_t": time.perf_counter()})
+            self.cond.notify_all()
+
+    def wait_for(self, pred, timeout):
+        """First event e with pred(e), waiting up to timeout s; None on timeout or end of output."""
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for e in self.events:
+                    if pred(e):
+                        return e
+                    if e.get("event") == "<eof>":
+                        return None
+                left = deadline - time.time()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.5))
+
+    def wait_event(self, name, timeout):
+        return self.wait_for(lambda e: e.get("event") == name, timeout)
+
+    def need(self, names, timeout, what):
+        """Waits for every event in names; returns them or stops the process and raises."""
+        got = []
+        deadline = time.time() + timeout
+        for n in names:
+            e = self.wait_event(n, max(0.0, deadline - time.time()))
+            if e is None:
+                self.stop()
+                raise RuntimeError("%s printed no %r event within %d s (exit %s; see %s)"
+                                   % (what, n, timeout, self.p.returncode, self.err.name))
+            got.append(e)
+        return got
+
+    def select(self, name):
+        with self.cond:
+            return [e for e in self.events if e.get("event") == name]
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def cpu(self):
+        return proc_cpu(self.pid)
+
+    def hwm_mb(self):
+        kb = proc_status_kb(self.pid, "VmHWM")
+        return kb / 1024 if kb is not None else None
+
+    def stderr_tail(self, n=300):
+        try:
+            with open(self.err.name, "rb") as f:
+                return f.read().decode(errors="replace").strip()[-n:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10):
+        """SIGTERM, SIGKILL after timeout; returns None for a clean exit, else what happened."""
+        what = None
+        t = time.perf_counter()
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                what = "killed: still running %d s after SIGTERM" % timeout
+        self.stop_s = time.perf_counter() - t
+        self.reader.join(2)
+        self.err.close()
+        LIVE.discard(self.p)
+        if what is None and self.p.returncode not in self.CLEAN_EXITS:
+            what = "exit status %s after SIGTERM" % self.p.returncode
+        return what
+
+
+class Seeder(JsonProc):
+    """A seeder (`webseed seed --json` or `ltbench seed`) the benches download from."""
+
+    def __init__(self, kind, argv, errlog):
+        self.kind = kind
+        super().__init__(argv, errlog)
+
+    def start(self, timeout=900):
+        """Waits for ready; returns (seconds from spawn to ready, port, magnet) or raises."""
+        ready = self.wait_event("ready", timeout)
+        t = time.perf_counter() - self.t0
+        if ready is None:
+            self.stop()
+            raise RuntimeError("%s seeder did not become ready (exit %s); see %s"
+                               % (self.kind, self.p.returncode, self.err.name))
+        lst = self.wait_event("listening", 1)
+        site = self.wait_event("site", 1)
+        if not lst or not site:
+            self.stop()
+            raise RuntimeError("%s seeder printed no listening/site event" % self.kind)
+        return t, int(lst["port"]), site.get("magnet")

@@ -3,124 +3,22 @@ routing-table size of a BEP 5 node in a known network, percentiles.
 
 Nothing here talks to anything but 127.0.0.1; every wait is bounded by its caller."""
 
-import json
 import math
 import signal
-import subprocess
-import threading
-import time
 
 from . import benchhost
 
-LIVE = set()  # every child started through here (ended by stop_all / the caller's finally)
 
+class Proc(benchhost.JsonProc):
+    """A `webseed dht …` process (benchhost.JsonProc) with a name; SIGTERM ending it is a clean
+    stop too."""
 
-def spawn(argv, **kw):
-    """benchhost.spawn, the child kept in LIVE for stop_all."""
-    p = benchhost.spawn(argv, **kw)
-    LIVE.add(p)
-    return p
-
-
-def stop_all():
-    """Ends every child still running: SIGTERM, then SIGKILL 5 s later. Only our own children."""
-    procs = [p for p in list(LIVE) if p.poll() is None]
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.time() + 5
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    LIVE.clear()
-
-
-class Proc:
-    """A `webseed dht …` process whose stdout (JSON lines) is read by a thread; every event is
-    kept with the perf_counter time at which the script read it ("_t")."""
+    CLEAN_EXITS = (0, -signal.SIGTERM)
 
     def __init__(self, argv, name, errlog):
         self.name = name
         self.argv = argv
-        self.events = []
-        self.cond = threading.Condition()
-        self.err = open(errlog, "ab")
-        self.t0 = time.perf_counter()
-        self.p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
-        self.pid = self.p.pid
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            t = time.perf_counter()
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError
-            except ValueError:
-                obj = {"event": "?", "raw": line.decode(errors="replace").strip()}
-            obj["_t"] = t
-            with self.cond:
-                self.events.append(obj)
-                self.cond.notify_all()
-        with self.cond:
-            self.events.append({"event": "<eof>", "_t": time.perf_counter()})
-            self.cond.notify_all()
-
-    def wait_for(self, pred, timeout):
-        """First event e with pred(e), waiting up to timeout s; None on timeout or end of output."""
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.events:
-                    if pred(e):
-                        return e
-                    if e.get("event") == "<eof>":
-                        return None
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def select(self, name):
-        with self.cond:
-            return [e for e in self.events if e.get("event") == name]
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stderr_tail(self, n=300):
-        try:
-            with open(self.err.name, "rb") as f:
-                return f.read().decode(errors="replace").strip()[-n:]
-        except OSError:
-            return ""
-
-    def stop(self, timeout=10):
-        """SIGTERM, SIGKILL after timeout; returns None for a clean exit, else what happened."""
-        what = None
-        t = time.perf_counter()
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-                what = "killed: still running %d s after SIGTERM" % timeout
-        self.stop_s = time.perf_counter() - t
-        self.reader.join(2)
-        self.err.close()
-        LIVE.discard(self.p)
-        if what is None and self.p.returncode not in (0, -signal.SIGTERM):
-            what = "exit status %s after SIGTERM" % self.p.returncode
-        return what
+        super().__init__(argv, errlog)
 
 
 def proc_status(pid):

@@ -10,7 +10,8 @@ python3-libtorrent)
       also refuses encrypted handshakes both ways. With --resume FILE the fast-resume data
       saved by an earlier start is used (and written after the first full check), so later
       starts skip hashing, like webseed's resume record. Prints JSON lines like `webseed seed
-      --json`: listening, site (with a magnet), ready. Exits 0 on SIGTERM/SIGINT.
+      --json`: listening, site (with a magnet), ready, and resume_saved once the fast-resume
+      data is written. Exits 0 on SIGTERM/SIGINT.
 
   leech --save DIR (--torrent FILE | --magnet URI) [--peer HOST:PORT]...
         [--default-settings] [--plaintext] [--first-byte-only] [--timeout S]
@@ -149,6 +150,7 @@ def seed_main(argv):
                 with open(tmp, "wb") as f:
                     f.write(lt.write_resume_data_buf(al.params))
                 os.replace(tmp, a.resume)
+                emit({"event": "resume_saved"})
         if not ready:
             st = h.status()
             if st.is_seeding:
