@@ -23,7 +23,7 @@ through random network nodes: a 1-node `webseed dht` and a `webseed dht --nodes 
 
 Converged = every network process's latest {"event":"dht_nodes"} report (every 5 s: average and
 smallest routing-table size of its nodes) shows min >= 20 and the average over the network
->= 75% of the ideal average, the ideal computed from the node ids (lib/dhtnet.py: the size of a
+>= 75% of the ideal average, the ideal computed from the node ids (webseedtest/dhtnet.py: the size of a
 K=8 BEP 5 table that knows every other node). Bounded by --converge-timeout (default 120 s);
 a network that does not converge fails that row, and the rest is measured anyway.
 

@@ -9,12 +9,12 @@ uses that binary; --webseed BIN skips the build (a debug binary only checks that
 works: its figures mean nothing). --libtorrent-only measures the libtorrent downloader alone
 (the reference figures; webseed is still needed for `create`).
 
-Corpora are Tools/bench/create's (lib/corpus.py: big = one 1 GiB file, small = 20,000 files of
+Corpora are Tools/bench/create's (webseedtest/corpus.py: big = one 1 GiB file, small = 20,000 files of
 100 B-8 KiB) under $WEBSEED_BENCH_DIR or /tmp/webseed-bench; --quick uses the ~10x smaller ones
 and 1 run. One torrent per corpus is made with `webseed create DIR` (hybrid, default piece
 length: 1 MiB for big, 16 KiB for small) and served by
 
-  seeder      lib/lt_fetchbench.py seed: a libtorrent session in its own process, plain TCP only
+  seeder      webseedtest/ltbench.py seed --plaintext: a libtorrent session in its own process, plain TCP only
               (no uTP; encrypted handshakes refused), offline (no DHT/LSD/UPnP/NAT-PMP/PEX),
               otherwise default settings. A fresh seeder process for every download; its
               fast-resume data comes from an untimed first start, so it does not re-hash.
@@ -26,7 +26,7 @@ and ext4 inode allocation would otherwise add noise; --save-dir to change), by
               --state-dir S --exit-when-done --json`, S a fresh empty directory. Time = spawn to
               exit of the process; CPU = its user+sys and peak RSS = its ru_maxrss, both from
               wait4 (the whole process: start-up, metadata, writing, closing, exit).
-  libtorrent  lib/lt_fetchbench.py leech: a libtorrent session in its own process, TCP only,
+  libtorrent  webseedtest/ltbench.py fetch: a libtorrent session in its own process, TCP only,
               plaintext, offline, otherwise default settings; the .torrent added and
               connect_peer to the seeder. Time = add_torrent to torrent finished, CPU =
               getrusage(RUSAGE_SELF) of the process over the same window, both measured inside
@@ -514,7 +514,7 @@ def main():
     lines.append("")
     lines.append("%s; %s, %d cores; median of %d run%s per downloader after one untimed warm-up download each, "
                  "alternating which goes first; warm page cache; TCP over loopback, plaintext; a fresh seeder "
-                 "process (lib/lt_fetchbench.py: TCP only, offline, otherwise default settings) for each download; "
+                 "process (webseedtest/ltbench.py fetch: TCP only, offline, otherwise default settings) for each download; "
                  "fresh empty output directory in %s; every download compared byte for byte with its source. "
                  "Torrents by `webseed create` (hybrid, default piece length)."
                  % (now, cpu_model(), os.cpu_count(), runs, "s" if runs > 1 else "",

@@ -18,7 +18,7 @@ Servers:
             --json`: one site, served at the root for a Host that is not "localhost", so the URL
             is http://127.0.0.1:PORT/<file> (PORT from its {"event":"gateway"} line).
   nginx     Debian's nginx in the foreground (daemon off) with a private config and prefix in a
-            temp dir (lib/httpbench.py): worker_processes auto, sendfile on, tcp_nopush on,
+            temp dir (webseedtest/httpbench.py): worker_processes auto, sendfile on, tcp_nopush on,
             keep-alive (keepalive_requests 1000000, so it never closes a wrk connection), access_log
             off, Debian's mime.types; otherwise defaults (no open_file_cache, as Debian ships it).
             Serving the same directories from disk (the page cache: files are read once first).
@@ -63,7 +63,7 @@ Cases and targets (the corpus, two files made deterministically under $WEBSEED_B
           in headless Chromium from a fresh gateway like case 3's. Chromium cannot time a page
           from its command line, and the wall time of `chromium --dump-dom` is mostly the
           browser's own start-up (most of its ~0.8 s here), so the page times itself: Chromium
-          opens a small harness page from a loopback server in this script (lib/httpbench.py); its
+          opens a small harness page from a loopback server in this script (webseedtest/httpbench.py); its
           parser-blocking <script src="go.js"> is answered only once the script has spawned the
           fresh gateway (i.e. after the browser is up, so the gateway gets no head start) and
           seen its "gateway" event, and tells the page the site's URL

@@ -4,7 +4,7 @@ to the same libtorrent 2.0.8 leecher over TCP loopback.
 usage: Tools/bench/seed [--webseed BIN] [--corpus-dir DIR] [--quick] [--runs N]
                         [--only big,small,site8,ttfb] [--out FILE]
 
-Corpora are Tools/bench/create's (lib/corpus.py: big = one 1 GiB file, small = 20,000 files
+Corpora are Tools/bench/create's (webseedtest/corpus.py: big = one 1 GiB file, small = 20,000 files
 of 100 B-8 KiB, site = ~150 MB / 2,000 files) under $WEBSEED_BENCH_DIR or /tmp/webseed-bench;
 --quick uses the ~10x smaller ones and 1 run. One torrent per corpus is made with
 `webseed create DIR --piece-length PL` (hybrid; 1 MiB pieces for big, 16 KiB for small,
@@ -13,11 +13,11 @@ of 100 B-8 KiB, site = ~150 MB / 2,000 files) under $WEBSEED_BENCH_DIR or /tmp/w
   webseed     `webseed seed X.torrent --data DIR --listen 127.0.0.1:0 --offline --state-dir S
               --json`, ready at {"event":"ready"}; S is made by a warm-up start (not timed) so
               every measured start uses the resume record
-  libtorrent  lib/lt_seedbench.py seed: a libtorrent session in its own process, TCP only
+  libtorrent  webseedtest/ltbench.py seed: a libtorrent session in its own process, TCP only
               (no uTP), offline, otherwise default settings; its fast-resume data is saved by
               a warm-up start too, so it does not re-hash either
 
-Each run starts a fresh seeder process and then the downloader(s): lib/lt_seedbench.py leech,
+Each run starts a fresh seeder process and then the downloader(s): webseedtest/ltbench.py leech,
 a libtorrent 2.0.8 session in its own process, TCP only, plaintext handshake (the encrypted
 handshake's fallback is case 4's subject), fresh empty save directory (on tmpfs, /dev/shm, by
 default: disk writeback and ext4 inode allocation otherwise dominate the small-file case and

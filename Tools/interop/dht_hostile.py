@@ -5,7 +5,7 @@
 
 Starts `webseed dht --listen 127.0.0.1:0 --offline --dht-bootstrap B --json` and talks to it
 from hand-written fake DHT nodes: plain UDP sockets bound to different loopback addresses
-(127.0.0.x, 127.0.1.x), every datagram bencoded by Tools/interop/lib/bcoding.py or written
+(127.0.0.x, 127.0.1.x), every datagram bencoded by Tools/webseedtest/bencode.py or written
 byte by byte, never with webseed's code. Loopback only.
 
 Checks, in order:

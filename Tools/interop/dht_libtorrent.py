@@ -7,7 +7,7 @@ only, plaintext, LSD, UPnP and NAT-PMP off, and a DHT that knows no router
 (dht_bootstrap_nodes="") and only the nodes given to add_dht_node, with
 dht_restrict_routing_ips, dht_restrict_search_ips and dht_ignore_dark_internet off (else
 libtorrent keeps loopback nodes, and several nodes on one address, out of its routing table
-and its searches); see lib/ltpeer.py loopback_dht_settings. Every webseed runs with
+and its searches); see webseedtest/ltpeer.py loopback_dht_settings. Every webseed runs with
 --offline (no public routers) and joins only through the --dht-bootstrap nodes given. The
 content is the sample site; every download is compared byte for byte with it.
 
@@ -16,7 +16,7 @@ Cases:
        a libtorrent DHT node N (127.0.0.31), a libtorrent seeder S (127.0.0.32, its own
        hybrid torrent of the sample) that knows only N and announces on it (the harness waits
        until N reports S's announce_peer for the truncated v2 hash), and a libtorrent leecher
-       (lib/ltpeer.py leech --dht-node N) given only the v2 magnet (xt=urn:btmh, dn; no
+       (webseedtest/ltpeer.py leech --dht-node N) given only the v2 magnet (xt=urn:btmh, dn; no
        x.pe) downloads the site.
   a    a libtorrent leecher that knows ONLY the DHT node of
          webseed seed SAMPLE --listen 127.0.0.1:0 --no-gateway --offline --state-dir D --json
@@ -57,7 +57,7 @@ Cases:
 Usage:
   /usr/bin/python3 Tools/interop/dht_libtorrent.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-dht [--only ref,a,a2,b,c] [--seed N]
-  --standin   libtorrent stand-ins (lib/ltpeer.py seed --dht, leech --dht-node, dht) in place
+  --standin   libtorrent stand-ins (webseedtest/ltpeer.py seed --dht, leech --dht-node, dht) in place
               of every webseed process: validates the harness itself (checks on webseed-only
               JSON events are then skipped)
 
@@ -126,7 +126,7 @@ def fmt_t(t):
 # ---------------------------------------------------------------------------------------
 
 class LtNode(EventList):
-    """A libtorrent 2.0.8 session on HOST:0 with a private DHT (lib/ltpeer.py settings), its
+    """A libtorrent 2.0.8 session on HOST:0 with a private DHT (webseedtest/ltpeer.py settings), its
     alerts popped by a thread: the interesting ones become events (dicts, with their arrival
     time) that wait_event waits for, as Proc does for a child's JSON lines; every alert goes
     to LOGDIR/NAME.alerts."""
@@ -165,7 +165,7 @@ class LtNode(EventList):
     def _pump(self):
         asked = 0.0
         while not self._stop:
-            wait_alerts(self.ses, 50, True)     # not wait_for_alert: see lib/ltpeer.py
+            wait_alerts(self.ses, 50, True)     # not wait_for_alert: see webseedtest/ltpeer.py
             if time.time() - asked >= 0.5:
                 asked = time.time()
                 self.ses.post_session_stats()
@@ -815,7 +815,7 @@ def main():
     os.makedirs(os.path.join(args.work, "torrents"))
 
     print("# %s; libtorrent %s; cases %s; work %s" % (
-        "libtorrent stand-ins (lib/ltpeer.py)" if args.standin else "webseed " + args.webseed,
+        "libtorrent stand-ins (webseedtest/ltpeer.py)" if args.standin else "webseed " + args.webseed,
         lt.__version__, ",".join(cases), args.work), flush=True)
     r = Results()
     t0 = time.time()

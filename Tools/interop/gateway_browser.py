@@ -13,7 +13,7 @@ per run, loopback only; see CHROMIUM_FLAGS):
        webseed gateway MAGNET --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0
            --peer 127.0.0.1:SEEDPORT --offline --state-dir G --json
      Chromium loads its gateway_site event's url.
-  c  the same with a libtorrent 2.0.8 seeder (lib/ltpeer.py seed: its own hybrid torrent of the
+  c  the same with a libtorrent 2.0.8 seeder (webseedtest/ltpeer.py seed: its own hybrid torrent of the
      sample, made by libtorrent's creator; for the sample its info hash is webseed's).
   b and c also check that the seeder uploaded payload over the peer wire (the webseed
   seeder's `stopped` event; ltpeer's `uploaded` answer to SIGUSR1).

@@ -24,7 +24,7 @@ Cases (one `webseed get --json --exit-when-done` each, fresh -o and --state-dir)
                    piece nobody asked it for; webseed must drop the connection (BEP 6:
                    grounds for closing) and never write the garbage
 Each: the liar was asked (request / hash request / metadata request), exit 0 with a complete
-event, the tree is byte-identical (lib/common.py compare_tree), a peer_banned event names the
+event, the tree is byte-identical (webseedtest/trees.py compare_tree), a peer_banned event names the
 liar's address (for unrequested: banned or closed), and the honest seeder is never banned.
 
 Prints `ok …` / `FAIL …` / `info …` lines and last `N passed, M failed`; exits 1 on failure.

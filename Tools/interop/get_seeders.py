@@ -5,7 +5,7 @@ its source.
 Content sets: the sample site (--sample) and the generated bundle of seed_clients.py (61
 files, about 6.9 MB, nested directories, an empty file, 1-3 MiB files far bigger than the
 16 KiB pieces). For each set the harness makes a hybrid torrent with `webseed create`, starts
-three libtorrent 2.0.8 seeders on it (lib/ltpeer.py seed: Debian's python3-libtorrent under
+three libtorrent 2.0.8 seeders on it (webseedtest/ltpeer.py seed: Debian's python3-libtorrent under
 /usr/bin/python3, TCP only, no DHT/LSD/UPnP/NAT-PMP/trackers/PEX) on 127.0.0.11, .12 and .13
 (one loopback address each, so that a downloader limiting connections per IP address is
 not what is tested), and runs these cases:
@@ -39,7 +39,7 @@ of those downloads carry the name, file count and bytes of the source (and `comp
 Usage:
   /usr/bin/python3 Tools/interop/get_seeders.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-get [--only a,b,...] [--sets sample,bundle]
-  --getter libtorrent   download with a libtorrent leecher (lib/ltpeer.py leech) instead of
+  --getter libtorrent   download with a libtorrent leecher (webseedtest/ltpeer.py leech) instead of
                         webseed get: validates the harness and the seeders themselves
                         (checks on webseed's JSON events are then skipped)
 
@@ -654,7 +654,7 @@ def main():
 
     sets = content_sets(args.sets, args.sample, work)
     print("# downloader %s, seeders libtorrent %s + webseed seed + aria2c, cases %s, sets %s, work %s" % (
-        args.webseed + " get" if args.getter == "webseed" else "libtorrent stand-in (lib/ltpeer.py leech)",
+        args.webseed + " get" if args.getter == "webseed" else "libtorrent stand-in (webseedtest/ltpeer.py leech)",
         lt.__version__, ",".join(cases), ",".join(s.describe() for s in sets), work), flush=True)
 
     r = Results()

@@ -39,7 +39,7 @@ are compared byte for byte as always. --strict-libtorrent counts such downloads 
 Usage:
   /usr/bin/python3 Tools/interop/seed_clients.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-seed-clients [--only a,b,...] [--sets sample,bundle]
-  --seeder libtorrent   use a libtorrent stand-in seeder (lib/ltpeer.py seed, same CLI and
+  --seeder libtorrent   use a libtorrent stand-in seeder (webseedtest/ltpeer.py seed, same CLI and
                         JSON lines) instead of webseed: validates the harness itself
 
 Needs root (network namespaces) and Tools/setup (clients; aria2c in /opt/webseed-venv).
@@ -638,7 +638,7 @@ def main():
 
     sets = content_sets(args.sets, args.sample, work)
     print("# seeder %s, libtorrent %s, cases %s, sets %s, work %s" % (
-        args.webseed if args.seeder == "webseed" else "libtorrent stand-in (lib/ltpeer.py)",
+        args.webseed if args.seeder == "webseed" else "libtorrent stand-in (webseedtest/ltpeer.py)",
         lt.__version__, ",".join(cases), ",".join(s.describe() for s in sets), work), flush=True)
 
     r = Results()

@@ -4,9 +4,9 @@
   /usr/bin/python3 Tools/interop/upnp_fake.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/upnp-fake
 
-Builds three throw-away network namespaces (lib/netns.py RouterLab, no firewall): router
+Builds three throw-away network namespaces (webseedtest/netns.py RouterLab, no firewall): router
 (10.77.0.1 on lan0), lan (10.77.0.2, default route via the router), wan. In the router
-namespace runs a fake UPnP Internet Gateway Device written here (lib/fake_igd.py: SSDP on
+namespace runs a fake UPnP Internet Gateway Device written here (webseedtest/fake_igd.py: SSDP on
 239.255.255.250:1900, the device description and SOAP control of WANIPConnection:1 with a
 mapping table), one per case, each on its own HTTP port. webseed always runs in the lan
 namespace:

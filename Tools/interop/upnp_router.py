@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """webseed's UPnP / NAT-PMP port mapping against a real router: miniupnpd 2.3.1 (nftables)
-in throw-away network namespaces (lib/netns.py RouterLab), per /work/notes/upnp-contract.md.
+in throw-away network namespaces (webseedtest/netns.py RouterLab), per /work/notes/upnp-contract.md.
 
     lan 10.77.0.2 (webseed) -- 10.77.0.1 router (miniupnpd) 1.2.3.4 -- 1.2.3.5 wan (libtorrent)
 
@@ -44,7 +44,7 @@ After every case the namespaces are deleted and RouterLab.delete() must report n
 Usage (root; Debian's python3-libtorrent, miniupnpd-nftables, miniupnpc, natpmpc, nftables, curl):
   /usr/bin/python3 Tools/interop/upnp_router.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-upnp [--only a,b,c,...]
-  --standin   run lib/upnp_standin.py (upnpc/natpmpc + a libtorrent seeder, same CLI and events)
+  --standin   run webseedtest/upnp_standin.py (upnpc/natpmpc + a libtorrent seeder, same CLI and events)
               instead of webseed: validates the harness itself
 
 Prints one `ok ...` / `FAIL ...` line per check (with log tails on failures), `info ...`
@@ -860,7 +860,7 @@ def main():
     ap.add_argument("--work", default="/tmp/webseed-upnp")
     ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
     ap.add_argument("--standin", action="store_true",
-                    help="lib/upnp_standin.py instead of webseed (validates the harness)")
+                    help="webseedtest/upnp_standin.py instead of webseed (validates the harness)")
     args = ap.parse_args()
     cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
     if any(c not in ALL_CASES for c in cases):
@@ -888,7 +888,7 @@ def main():
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGINT, on_term)
 
-    print("# %s; cases %s; work %s" % ("stand-in lib/upnp_standin.py" if args.standin else "webseed " + args.webseed,
+    print("# %s; cases %s; work %s" % ("stand-in webseedtest/upnp_standin.py" if args.standin else "webseed " + args.webseed,
                                         ",".join(cases), args.work), flush=True)
     r = Results()
     t0 = time.time()

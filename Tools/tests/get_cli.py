@@ -17,7 +17,7 @@ followed by resume, and a full disk.
     with SIGKILL at random moments (a random delay, after a random number of progress events,
     or once a random amount more is verified) at least 12 times and restarted on the same -o
     and --state-dir (sometimes from the magnet, sometimes with --recheck); then it must
-    complete, the tree must be byte-identical (lib/common.py compare_tree: no stray files
+    complete, the tree must be byte-identical (webseedtest/trees.py compare_tree: no stray files
     either), restarts must report `resumed` events with pieces > 0 (some from the resume
     record), --recheck runs must take nothing from the record, and runs on the finished
     directory (with and without --recheck) must find every piece. The relay's rate follows

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
-"""libtorrent peers for the interop harness (Debian python3-libtorrent 2.0.8, /usr/bin/python3).
+"""libtorrent peers for the interop harness (Debian python3-libtorrent 2.0.8, /usr/bin/python3),
+run as `python3 -m webseedtest.ltpeer COMMAND ...` (procs.program("ltpeer")).
 
-  ltpeer.py seed SOURCE... [--data DIR] [--listen HOST:PORT] [--state-dir DIR] [--json] [--offline]
+  ltpeer seed SOURCE... [--data DIR] [--listen HOST:PORT] [--state-dir DIR] [--json] [--offline]
       A stand-in for `webseed seed` with the same command line and JSON lines: plain TCP only
       (no uTP, encrypted handshakes refused), DHT/LSD/UPnP/NAT-PMP off, no trackers, no PEX.
       SOURCE is a directory (packaged here as a hybrid torrent with libtorrent's creator) or a
@@ -12,7 +12,7 @@
       "asked": true, after each SIGUSR1) and, on SIGTERM/SIGINT,
       {"event":"stopped","uploaded":N} before it exits 0.
 
-  ltpeer.py leech --save DIR (--magnet URI | --torrent FILE) [--peer HOST:PORT]... [--default-settings]
+  ltpeer leech --save DIR (--magnet URI | --torrent FILE) [--peer HOST:PORT]... [--default-settings]
                   [--timeout S] [--log FILE]
       Downloads one torrent from the given peers and prints JSON lines with timings relative to
       adding the torrent: metadata, first_byte, finished (then removes the torrent so that every
@@ -28,13 +28,13 @@
       {"event":"dht_reply","t","peers":N} (a DHT node answered with N peers) and
       {"event":"peer","t","peer":"HOST:PORT","direction":"out"|"in"} for each connection.
 
-  ltpeer.py seed ... --dht [--dht-bootstrap HOST:PORT]...
+  ltpeer seed ... --dht [--dht-bootstrap HOST:PORT]...
       The seeder with a private DHT node on its listening port (off without these options):
       prints {"event":"dht","node_id","host","port"}, and once the node knows another node
       announces every torrent (force_dht_announce) at once and again at 5 s, 30 s, 2 min,
       then every 15 min, printing {"event":"dht_announce","t":S} each time.
 
-  ltpeer.py dht [--listen HOST:PORT] [--dht-bootstrap HOST:PORT]... [--state-dir DIR]
+  ltpeer dht [--listen HOST:PORT] [--dht-bootstrap HOST:PORT]... [--state-dir DIR]
                 [--offline] [--json] [--lookup HASH]... [--announce HASH:PORT]...
                 [--exit-after-lookups] [--timeout S]
       A stand-in for `webseed dht` (/work/notes/dht-contract.md) with its JSON lines (always

@@ -1,13 +1,13 @@
-#!/usr/bin/python3
 """A stand-in for webseed's port mapping (/work/notes/upnp-contract.md), to validate the
 upnp_router.py harness itself before (or besides) webseed: the same command lines and the
 same JSON events / text lines, with the mapping done by the miniupnpc command-line tools
-(`upnpc`, `natpmpc`) and the seeding by a libtorrent seeder (lib/ltpeer.py seed, plain TCP,
-no DHT). Run it only inside the test's network namespaces.
+(`upnpc`, `natpmpc`) and the seeding by a libtorrent seeder (webseedtest/ltpeer.py seed, plain TCP,
+no DHT). Runs as `python3 -m webseedtest.upnp_standin` (procs.program), only inside the
+test's network namespaces.
 
-  upnp_standin.py seed SOURCE --listen HOST:PORT [--no-gateway] [--json] [--state-dir D]
+  upnp_standin seed SOURCE --listen HOST:PORT [--no-gateway] [--json] [--state-dir D]
                   [--no-upnp] [--upnp-lease S] [--dht-bootstrap HOST:PORT]...
-  upnp_standin.py gateway --listen HOST:PORT --peer-listen HOST:PORT [--json] [--state-dir D]
+  upnp_standin gateway --listen HOST:PORT --peer-listen HOST:PORT [--json] [--state-dir D]
                   [--no-upnp] [--upnp-lease S] [--dht-bootstrap HOST:PORT]...
       (gateway: only the status page and /api/status; no peer port is actually served)
 
