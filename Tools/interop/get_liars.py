@@ -46,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.procs import Proc, program, run
 from webseedtest.relay import TcpRelay
+from webseedtest.tcpserver import TcpServer
 from webseedtest.results import Results
 from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
@@ -265,7 +266,7 @@ class Wire:
             self.s.settimeout(0.25)
 
 
-class FakePeer:
+class FakePeer(TcpServer):
     """Listens on HOST:0 and serves every connection for one torrent. Modes:
       honest       serves metadata, hashes and pieces truthfully
       corrupt      every PIECE has one byte flipped
@@ -283,9 +284,7 @@ class FakePeer:
         self.host = host
         self.src = src
         self.mode = mode
-        self.stop_ev = threading.Event()
         self.lied = threading.Event()
-        self.lock = threading.Lock()
         self.n = {k: 0 for k in ("connections", "handshakes", "wrong_hash_handshakes", "requests",
                                  "pieces_sent", "rejects_sent", "hash_requests", "hashes_sent",
                                  "hash_rejects_sent", "metadata_requests", "metadata_sent",
@@ -293,22 +292,13 @@ class FakePeer:
         self.handshake_kinds = set()
         self.log_f = open(log_path, "w", buffering=1)
         self.t0 = time.monotonic()
-        self.socks = []
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((host, 0))
-        self.ls.listen(64)
-        self.ls.settimeout(0.2)
-        self.port = self.ls.getsockname()[1]
-        self.address = "%s:%d" % (host, self.port)
         meta = src.info_bytes
         if mode == "badmeta":
             i = meta.index(b"11:pieces root32:") + len(b"11:pieces root32:")
             meta = meta[:i] + bytes([meta[i] ^ 0xFF]) + meta[i + 1:]
             assert len(meta) == len(src.info_bytes) and meta != src.info_bytes
         self.metadata = meta
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(host)
 
     def count(self, key, k=1):
         with self.lock:
@@ -323,19 +313,7 @@ class FakePeer:
                 pass
 
     def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self.lock:
-            socks = list(self.socks)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        self.thread.join(3)
+        super().stop()
         with self.lock:
             self.log_f.close()
 
@@ -346,20 +324,8 @@ class FakePeer:
                     "closed_by_remote"]
             return ", ".join("%s %d" % (k.replace("_", " "), self.n[k]) for k in keys if self.n[k])
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                s, addr = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.socks.append(s)
-            self.count("connections")
-            threading.Thread(target=self._serve, args=(s, addr), daemon=True).start()
-
-    def _serve(self, s, addr):
+    def serve(self, s, addr):
+        self.count("connections")
         who = "%s:%d" % addr
         w = Wire(s, self.stop_ev)
         try:

@@ -51,7 +51,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,6 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.procs import free_port, Proc, run
 from webseedtest.relay import TcpRelay
+from webseedtest.tcpserver import TcpServer
 from webseedtest.results import Results
 from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
@@ -105,34 +105,12 @@ def make_site(root):
 # ---------------------------------------------------------------------------------------------
 # a peer that answers the handshake and then says nothing; a rate-limited relay
 
-class SilentPeer:
+class SilentPeer(TcpServer):
     def __init__(self, host):
-        self.stop_ev = threading.Event()
         self.handshakes = 0
-        self.socks = []
-        self.lock = threading.Lock()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((host, 0))
-        self.ls.listen(16)
-        self.ls.settimeout(0.2)
-        self.address = "%s:%d" % (host, self.ls.getsockname()[1])
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(host, backlog=16)
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                s, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.socks.append(s)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
+    def serve(self, s, addr):
         s.settimeout(0.2)
         buf = b""
         try:
@@ -159,20 +137,6 @@ class SilentPeer:
             pass
         finally:
             s.close()
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-        self.thread.join(3)
 
 
 class Relay(TcpRelay):
