@@ -49,10 +49,9 @@ except ImportError:  # pragma: no cover
 
 from webseedtest.bencode import bencode
 from webseedtest.content import gen_data
+from webseedtest.peerwire import BLOCK, next_pow2
 from webseedtest.results import Results
 from webseedtest.trees import list_files
-
-BLOCK = 16384
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,13 +308,6 @@ def tree_order(paths):
 
 def _sha256(b):
     return hashlib.sha256(b).digest()
-
-
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
 
 
 def merkle(data, piece_length):

@@ -44,6 +44,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
+                                  HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
+                                  Closed, log2, msg, next_pow2)
 from webseedtest.procs import Proc, program, run
 from webseedtest.relay import TcpRelay
 from webseedtest.tcpserver import TcpServer
@@ -51,35 +54,15 @@ from webseedtest.results import Results
 from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
 
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 GATE_MAX = 8.0              # the honest seeder is held back at most this long per case
 OUR_UT_METADATA = 3         # the id webseed must use to send ut_metadata to the fake peer
 
-CHOKE, UNCHOKE, INTERESTED, NOT_INTERESTED, HAVE, BITFIELD, REQUEST, PIECE, CANCEL = range(9)
-HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
-EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
 
 R = Results()
 
 
 # ---------------------------------------------------------------------------------------------
 # the torrent, the source bytes and their Merkle trees
-
-PAD = [b"\0" * 32]
-for _ in range(48):
-    PAD.append(hashlib.sha256(PAD[-1] + PAD[-1]).digest())
-
-
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
-def log2(n):
-    return n.bit_length() - 1
 
 
 class Source:
@@ -212,14 +195,6 @@ def make_site(root, seed=20250114):
 
 # ---------------------------------------------------------------------------------------------
 # the fake peer
-
-class Closed(Exception):
-    pass
-
-
-def msg(mid, payload=b""):
-    return struct.pack(">IB", 1 + len(payload), mid) + payload
-
 
 class Wire:
     def __init__(self, sock, stop):

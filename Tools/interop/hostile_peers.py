@@ -31,21 +31,17 @@ import time
 import libtorrent as lt
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
+                                  HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
+                                  Closed, log2, msg, next_pow2)
 from webseedtest.procs import Proc
 from webseedtest.results import Results
 from webseedtest.watchdog import Watchdog
 
 HOST = "127.0.0.1"
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 FLOOD_N = 500
 RSS_LIMIT_MB = 100
 LT_RATE = 320 * 1024           # libtorrent download limit, so the download spans both phases
-
-# message ids
-CHOKE, UNCHOKE, INTERESTED, NOT_INTERESTED, HAVE, BITFIELD, REQUEST, PIECE, CANCEL = range(9)
-HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
-EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
 
 
 R = Results()
@@ -96,22 +92,6 @@ def make_site(root):
     return files
 
 
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
-def log2(n):
-    return n.bit_length() - 1
-
-
-PAD = [b"\0" * 32]
-for _ in range(40):
-    PAD.append(hashlib.sha256(PAD[-1] + PAD[-1]).digest())
-
-
 def merkle_layers(leaves, width, pad):
     """All layers of a tree over `leaves` padded to `width` with `pad`, bottom first."""
     layer = list(leaves) + [pad[0]] * (width - len(leaves))
@@ -156,10 +136,6 @@ class Torrent:
 # ---------------------------------------------------------------------------------------------
 # a peer written by hand
 
-class Closed(Exception):
-    pass
-
-
 class Timeout(Exception):
     pass
 
@@ -174,10 +150,6 @@ def handshake_bytes(ih20, fast=False, ext=False, v2bit=False, peer_id=None):
         res[7] |= 0x10
     pid = peer_id or (b"-HP0001-" + os.urandom(6).hex().encode()[:12])
     return PSTR + bytes(res) + ih20 + pid
-
-
-def msg(mid, payload=b""):
-    return struct.pack(">IB", 1 + len(payload), mid) + payload
 
 
 def request_msg(index, begin, length, mid=REQUEST):

@@ -56,6 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.peerwire import BLOCK, PSTR
 from webseedtest.procs import free_port, Proc, run
 from webseedtest.relay import TcpRelay
 from webseedtest.tcpserver import TcpServer
@@ -64,8 +65,6 @@ from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
 
 R = Results()
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 KILLS = 12
 ERROR_RE = re.compile(r"^(webseed: )?error: ")
 WARNING_RE = re.compile(r"^(webseed: )?warning: ")
