@@ -26,11 +26,9 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import bencode, corpus
-from webseedtest.benchhost import cpu_model, fmt_pl, log, machine_busy, wait_idle, warm
+from webseedtest.benchhost import KIB, MIB, cpu_model, fmt_pl, log, machine_busy, wait_idle, warm
 from webseedtest.procs import program
 
-KIB = 1024
-MIB = 1024 * 1024
 RSS_LIMIT_MB = 64.0
 BIG_RATE_TARGET = 0.80
 

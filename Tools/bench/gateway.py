@@ -122,13 +122,11 @@ import urllib.parse
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
-from webseedtest.benchhost import (LIVE, JsonProc, binary_stamp, build_release, cpu_model,
+from webseedtest import httpbench as hb
+from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release, cpu_model,
                                    end_children_at_exit, git_head, log, machine_busy, med,
                                    one_at_a_time, sha256_file, spawn, wait_binary, wait_idle, warm)
-from webseedtest import httpbench as hb
 
-KIB = 1024
-MIB = 1024 * 1024
 SITE = os.path.join(REPO, "Samples", "site")
 
 SMALL = ("file-4k.bin", 4 * KIB)

@@ -56,16 +56,13 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
-from webseedtest.benchhost import (CLEANUP, HZ, LIVE, Seeder, binary_stamp, cpu_model,
-                                   end_children_at_exit, fmt_pl, git_head, log, machine_busy, med,
-                                   one_at_a_time, proc_cpu, sha256_file, wait_binary, wait_idle,
-                                   warm)
 from webseedtest import corpus
+from webseedtest.benchhost import (GIB, HZ, KIB, LIVE, MIB, Seeder, binary_stamp, cpu_model,
+                                   download_root, end_children_at_exit, fmt_pl, git_head, log,
+                                   machine_busy, med, one_at_a_time, proc_cpu, sha256_file,
+                                   wait_binary, wait_idle, warm)
 from webseedtest.procs import LT_PYTHON, program
 
-KIB = 1024
-MIB = 1024 * 1024
-GIB = 1024 * MIB
 RSS_LIMIT_MB = 64.0
 TTFB_LIMIT_S = 1.0
 
@@ -284,20 +281,7 @@ def main():
     need = 0
     for (case, cname, _, n) in cases:
         need = max(need, n * sum(sz for _, sz in corpus.LAYOUTS[cname](scale)))
-    save_root = args.save_dir
-    if not save_root:
-        save_root = os.path.join(work, "downloads")
-        try:
-            st = os.statvfs("/dev/shm")
-            if st.f_bavail * st.f_frsize > 1.5 * need + 2 * GIB:
-                save_root = "/dev/shm/webseed-bench-seed"
-        except OSError:
-            pass
-    save_root = os.path.abspath(save_root)
-    if os.path.exists(save_root):
-        shutil.rmtree(save_root)
-    os.makedirs(save_root)
-    CLEANUP.append(save_root)
+    save_root = download_root(args.save_dir, work, need, "seed")
     log("leechers save into %s" % save_root)
 
     # 1. Corpora, torrents, source hashes.

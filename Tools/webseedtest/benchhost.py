@@ -21,6 +21,7 @@ REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HZ = os.sysconf("SC_CLK_TCK")
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 LIVE = set()   # child processes (Popen) to end if the bench stops early
 CLEANUP = []   # directories to remove at exit
@@ -78,6 +79,27 @@ def spawn(argv, **kw):
             if e.errno != errno.ETXTBSY or time.time() > deadline:
                 raise
             time.sleep(1)
+
+
+def download_root(chosen, work, need, name):
+    """An empty directory for downloads, removed at exit: `chosen` if given, else tmpfs
+    (/dev/shm/webseed-bench-NAME) when it has room for 1.5 x `need` bytes + 2 GiB (disk
+    writeback and ext4 inode allocation would add noise), else WORK/downloads."""
+    root = chosen
+    if not root:
+        root = os.path.join(work, "downloads")
+        try:
+            st = os.statvfs("/dev/shm")
+            if st.f_bavail * st.f_frsize > 1.5 * need + 2 * GIB:
+                root = "/dev/shm/webseed-bench-%s" % name
+        except OSError:
+            pass
+    root = os.path.abspath(root)
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    os.makedirs(root)
+    CLEANUP.append(root)
+    return root
 
 
 def one_at_a_time(lock_path, name):
