@@ -89,8 +89,8 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from webseedtest.ltpeer import loopback_dht_settings, make_hybrid, wait_alerts
-from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY
+from webseedtest.ltpeer import loopback_dht_settings, make_hybrid
+from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY, wait_alerts
 from webseedtest.procs import EventList, free_port, poll, Proc, program
 from webseedtest.results import Results
 from webseedtest.trees import compare_tree
@@ -165,7 +165,7 @@ class LtNode(EventList):
     def _pump(self):
         asked = 0.0
         while not self._stop:
-            wait_alerts(self.ses, 50, True)     # not wait_for_alert: see webseedtest/ltpeer.py
+            wait_alerts(self.ses, 50)     # not wait_for_alert: see webseedtest/ltsession.py
             if time.time() - asked >= 0.5:
                 asked = time.time()
                 self.ses.post_session_stats()

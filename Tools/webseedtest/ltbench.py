@@ -37,22 +37,10 @@ import time
 
 import libtorrent as lt
 
-from .ltsession import OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport
+from .ltsession import (OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport,
+                        wait_listen)
 
 cat = lt.alert.category_t
-
-
-def wait_listen(ses, deadline=20.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                return al.port
-            if isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("ltbench: listen failed: %s\n" % al.message())
-                return None
-    return ses.listen_port() or None
 
 
 def close_torrent(ses, h):
@@ -104,7 +92,7 @@ def seed_main(argv):
         "alert_mask": cat.error_notification | cat.status_notification | cat.storage_notification,
     })
     ses = new_session(settings)
-    listen_port = wait_listen(ses)
+    listen_port = wait_listen(ses, "ltbench seed")
     if not listen_port:
         return 1
     emit({"event": "listening", "host": host, "port": listen_port})
@@ -192,7 +180,7 @@ def leech_main(argv):
         mask |= cat.block_progress_notification
     settings.update({"listen_interfaces": "127.0.0.1:0", "alert_mask": mask})
     ses = new_session(settings)
-    wait_listen(ses, 5)
+    wait_listen(ses, "ltbench", 5)
     os.makedirs(a.save, exist_ok=True)
     if a.magnet:
         atp = lt.parse_magnet_uri(a.magnet)
@@ -295,7 +283,7 @@ def fetch_main(argv):
     settings.update({"listen_interfaces": "127.0.0.1:0",
                      "alert_mask": cat.error_notification | cat.status_notification | cat.storage_notification})
     ses = new_session(settings)
-    wait_listen(ses, 5)
+    wait_listen(ses, "ltbench", 5)
     os.makedirs(a.save, exist_ok=True)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(a.torrent)

@@ -59,7 +59,8 @@ import time
 
 import libtorrent as lt
 
-from .ltsession import OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport
+from .ltsession import (OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport,
+                        wait_alerts, wait_listen)
 
 DHT_ALERTS = (lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
               | lt.alert.category_t.stats_notification)
@@ -119,17 +120,6 @@ def dht_node_id(ses, timeout=3.0):
         if time.time() >= deadline:
             return None
         time.sleep(0.05)
-
-
-def wait_alerts(ses, ms, busy=True):
-    """Waits for alerts to pop. libtorrent 2.0.8's Python wait_for_alert() turns the alert at
-    the front of the queue into a Python object after releasing the session's lock; if
-    libtorrent posts alerts meanwhile and the queue grows, that alert has moved and the
-    conversion reads freed memory (seen: segfaults in libstdc++'s __dynamic_cast in sessions
-    whose alerts come fast — the DHT on, or peer logging with eight leechers at once, where a
-    leecher process dying this way looked like a frozen download). So every session just
-    sleeps between pop_alerts() calls (at most 50 ms); `busy` is kept for callers' sake."""
-    time.sleep(min(ms, 50) / 1000.0)
 
 
 def add_dht_nodes(ses, nodes):
@@ -204,20 +194,8 @@ def seed_main(argv):
         add_dht_nodes(ses, a.dht_bootstrap)
     dht_count = DhtNodeCount(ses) if dht else None
 
-    listen_port = None
-    deadline = time.time() + 20
-    while listen_port is None and time.time() < deadline and not stop[0]:
-        wait_alerts(ses, 200, dht)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                listen_port = al.port
-            elif isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("ltpeer seed: listen failed: %s\n" % al.message())
-                return 1
-    if listen_port is None:
-        listen_port = ses.listen_port()
+    listen_port = wait_listen(ses, "ltpeer seed", stopped=lambda: stop[0])
     if not listen_port:
-        sys.stderr.write("ltpeer seed: not listening\n")
         return 1
     emit({"event": "listening", "host": host, "port": listen_port})
     if dht:
@@ -269,7 +247,7 @@ def seed_main(argv):
     announce_at = [0, 5, 30, 120]    # seconds after joining; then every 15 min
     t_start = time.time()
     while not stop[0]:
-        wait_alerts(ses, 200, dht)
+        wait_alerts(ses, 200)
         if dht_count is not None:
             dht_count.tick()
             if joined_at is None and dht_count.nodes > 0:
@@ -397,7 +375,7 @@ def leech_main(argv):
     stopped_by_error = False
     inconsistent = []
     while time.time() < deadline and not finished:
-        wait_alerts(ses, 100, bool(a.dht_node))
+        wait_alerts(ses, 100)
         for al in ses.pop_alerts():
             if isinstance(al, lt.block_finished_alert):
                 if first_byte is None:
@@ -468,7 +446,7 @@ def leech_main(argv):
     rdeadline = time.time() + 15
     removed = False
     while time.time() < rdeadline and not removed:
-        wait_alerts(ses, 200, bool(a.dht_node))
+        wait_alerts(ses, 200)
         for al in ses.pop_alerts():
             log.write("%.3f %s: %s\n" % (rel(), type(al).__name__, al.message()))
             if isinstance(al, lt.torrent_removed_alert):
@@ -541,18 +519,8 @@ def dht_main(argv):
     ses = new_session(settings)
     add_dht_nodes(ses, a.dht_bootstrap)
     count = DhtNodeCount(ses)
-    listen_port = None
-    deadline = time.time() + 20
-    while listen_port is None and time.time() < deadline and not stop[0]:
-        wait_alerts(ses, 200, True)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                listen_port = al.port
-            elif isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("ltpeer dht: listen failed: %s\n" % al.message())
-                return 1
+    listen_port = wait_listen(ses, "ltpeer dht", stopped=lambda: stop[0])
     if not listen_port:
-        sys.stderr.write("ltpeer dht: not listening\n")
         return 1
     emit({"event": "dht", "node_id": dht_node_id(ses), "host": host, "port": listen_port})
 
@@ -581,7 +549,7 @@ def dht_main(argv):
     rc = 0
     timed_out = False
     while not stop[0]:
-        wait_alerts(ses, 100, True)
+        wait_alerts(ses, 100)
         count.tick()
         now = time.time()
         if joined_at is None and (count.nodes > 0 or now - t0 > 3):

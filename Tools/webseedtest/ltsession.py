@@ -4,6 +4,7 @@ downloaders). Needs /usr/bin/python3 (Debian's python3-libtorrent)."""
 
 import json
 import sys
+import time
 
 import libtorrent as lt
 
@@ -50,3 +51,32 @@ def hashes_of(ti_or_handle):
     v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
     v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
     return v1, v2
+
+
+def wait_alerts(ses, ms):
+    """Waits for alerts to pop. libtorrent 2.0.8's Python wait_for_alert() turns the alert at
+    the front of the queue into a Python object after releasing the session's lock; if
+    libtorrent posts alerts meanwhile and the queue grows, that alert has moved and the
+    conversion reads freed memory (seen: segfaults in libstdc++'s __dynamic_cast in sessions
+    whose alerts come fast — the DHT on, or peer logging with eight leechers at once, where a
+    leecher process dying this way looked like a frozen download). So every session just
+    sleeps between pop_alerts() calls (at most 50 ms)."""
+    time.sleep(min(ms, 50) / 1000.0)
+
+
+def wait_listen(ses, who, timeout=20.0, stopped=lambda: False):
+    """The TCP port the session listens on once libtorrent says so (within timeout s, or until
+    stopped()), else None after saying why on stderr (`who`: the program)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not stopped():
+        wait_alerts(ses, 200)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
+                return al.port
+            if isinstance(al, lt.listen_failed_alert):
+                sys.stderr.write("%s: listen failed: %s\n" % (who, al.message()))
+                return None
+    port = ses.listen_port()
+    if not port:
+        sys.stderr.write("%s: not listening\n" % who)
+    return port or None
