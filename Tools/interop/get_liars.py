@@ -44,6 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.content import write_files
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                                   HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                                   Closed, log2, msg, next_pow2)
@@ -184,12 +185,7 @@ def make_site(root, seed=20250114):
                            BLOCK + 1, 2 * BLOCK])
         files[(d + "/" if d else "") + "page-%02d.dat" % n] = rnd.randbytes(size)
         n += 1
-    shutil.rmtree(root, ignore_errors=True)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return files
 
 

@@ -31,6 +31,7 @@ import time
 import libtorrent as lt
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.content import write_files
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                                   HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                                   Closed, log2, msg, next_pow2)
@@ -82,13 +83,7 @@ def make_site(root):
                            rnd.randrange(80000, 250000)])
         files["%s/file-%02d.dat" % (d, n)] = rnd.randbytes(size)
         n += 1
-    if os.path.isdir(root):
-        shutil.rmtree(root)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return files
 
 

@@ -56,6 +56,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.content import write_files
 from webseedtest.peerwire import BLOCK, PSTR
 from webseedtest.procs import free_port, Proc, run
 from webseedtest.relay import TcpRelay
@@ -92,12 +93,7 @@ def make_site(root):
                            rnd.randrange(100_000, 320_000)])
         files["%s/part-%02d.dat" % (dirs[n % len(dirs)], n)] = rnd.randbytes(size)
         n += 1
-    shutil.rmtree(root, ignore_errors=True)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return sum(len(d) for d in files.values())
 
 

@@ -86,3 +86,13 @@ def content_sets(wanted, sample, work):
         write_bundle(os.path.join(work, "content", "bundle"))
         sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
     return sets
+
+
+def write_files(root, files):
+    """Writes {relative path: bytes} under root, removing whatever root held before."""
+    shutil.rmtree(root, ignore_errors=True)
+    for rel, data in files.items():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
