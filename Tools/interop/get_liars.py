@@ -517,9 +517,7 @@ def run_case(ctx, key, ip, mode, source_kind, asked_key, title):
                  env=dict(os.environ, HOME=os.path.join(cdir, "home")))
         rc = p.wait(120)
         took = time.monotonic() - t0
-        if rc is None:
-            p.kill()
-        p.reader.join(3)
+        p.end()
         events = [e for _t, e in p.events]
         asked = liar.n[asked_key]
         what = {"requests": "block requests", "hash_requests": "hash requests",
@@ -562,8 +560,7 @@ def run_case(ctx, key, ip, mode, source_kind, asked_key, title):
         R.fail("%s: case ran" % key, "exception %s: %s" % (type(e).__name__, e))
     finally:
         if p is not None:
-            p.kill()
-            p._close()
+            p.end()
         if liar is not None:
             liar.stop()
         if relay is not None:
@@ -586,14 +583,12 @@ def lt_leech(ctx, name, liar_mode, ip, source_kind, timeout):
             ["--torrent", ctx.torrent]
         p = Proc("leech", argv, cdir)
         p.wait(timeout + 30)
-        p.kill()
-        p.reader.join(3)
+        p.end()
         summaries = [e for _t, e in p.events if e.get("event") in ("finished", "error", "timeout")]
         return (summaries[-1] if summaries else None), p, liar, os.path.join(cdir, "dl")
     finally:
         if p is not None:
-            p.kill()
-            p._close()
+            p.end()
         liar.stop()
 
 

@@ -408,9 +408,7 @@ def kill_and_resume(ctx, rng):
                     rc = p.wait(10)
                     kills += 1
             finally:
-                p.kill()
-                p.reader.join(3)
-                p._close()
+                p.end()
             took = time.monotonic() - t0
             evs = [e for _t, e in p.events]
             resumed = [e for e in evs if e.get("event") == "resumed"]
@@ -456,9 +454,7 @@ def kill_and_resume(ctx, rng):
         try:
             rc = p.wait(180)
         finally:
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         evs = [e for _t, e in p.events]
         resumed = [e for e in evs if e.get("event") == "resumed"]
         complete = [e for e in evs if e.get("event") == "complete"]
@@ -491,9 +487,7 @@ def kill_and_resume(ctx, rng):
             try:
                 rc = p.wait(60)
             finally:
-                p.kill()
-                p.reader.join(3)
-                p._close()
+                p.end()
             evs = [e for _t, e in p.events]
             resumed = [e for e in evs if e.get("event") == "resumed"]
             res = resumed[0] if resumed else {}
@@ -553,9 +547,7 @@ def disk_full(ctx):
     try:
         rc = p.wait(90)
     finally:
-        p.kill()
-        p.reader.join(3)
-        p._close()
+        p.end()
         relay.stop()
     took = time.monotonic() - t0
     with open(p.err_path, errors="replace") as f:
@@ -644,9 +636,7 @@ def terminal(ctx):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         took = time.monotonic() - t0
         try:
             with open(log, "rb") as f:
@@ -680,9 +670,7 @@ def terminal(ctx):
         try:
             rc = p.wait(120)
         finally:
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         took = time.monotonic() - t0
         with p.cond:
             lines = [l for _t, l in p.lines]

@@ -146,10 +146,7 @@ class Proc(EventList):
                 pass
         rc = self.wait(timeout)
         took = time.time() - t
-        if rc is None:
-            self.kill()
-        self.reader.join(2)
-        self._close()
+        self.end()
         return rc, took
 
     def kill(self):
@@ -159,6 +156,13 @@ class Proc(EventList):
             except ProcessLookupError:
                 pass
             self.wait(5)
+
+    def end(self):
+        """Kills it if it still runs, then waits (briefly) for its output to be read to the end
+        and closes its logs: its lines and events are then complete."""
+        self.kill()
+        self.reader.join(3)
+        self._close()
 
     def _close(self):
         for f in (self.err_file, self.out_file):
