@@ -89,6 +89,7 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
+from webseedtest.cases import add_only, chosen_cases
 from webseedtest.ltpeer import loopback_dht_settings, make_hybrid
 from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY, wait_alerts
 from webseedtest.procs import EventList, free_port, poll, Proc, program
@@ -787,7 +788,7 @@ def main():
     ap.add_argument("--webseed", default=os.path.join(ROOT, ".build", "debug", "webseed"))
     ap.add_argument("--sample", default=os.path.join(ROOT, "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-dht")
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--standin", action="store_true", help="libtorrent stand-ins instead of webseed")
     ap.add_argument("--seed", type=int, default=1, help="random seed of case c's topology")
     ap.add_argument("--nodes", type=int, default=20, help="case c: dht nodes (at most 40)")
@@ -797,9 +798,7 @@ def main():
                          "once it found the peer; see the module doc)")
     args = ap.parse_args()
     os.umask(0o022)
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     if not 2 <= args.nodes <= 40 or not 0 <= args.lt_sessions <= 10:
         ap.error("--nodes 2..40, --lt-sessions 0..10")
     args.webseed = os.path.abspath(args.webseed)

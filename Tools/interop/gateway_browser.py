@@ -71,6 +71,7 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+from webseedtest.cases import add_only, chosen_cases
 from webseedtest.procs import Proc, program, tail
 from webseedtest.results import Results
 
@@ -862,12 +863,10 @@ def main():
     ap.add_argument("--work", default="/tmp/webseed-gwbrowser")
     ap.add_argument("--artifacts", default=os.path.join(ROOT, "artifacts", "test"))
     ap.add_argument("--chromium", default=CHROMIUM)
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     args = ap.parse_args()
     os.umask(0o022)
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     args.sample = os.path.abspath(args.sample)
     args.work = os.path.abspath(args.work)

@@ -65,6 +65,7 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
+from webseedtest.cases import add_only, chosen_cases
 from webseedtest.clients import ARIA2C
 from webseedtest.content import content_sets
 from webseedtest.procs import free_port, poll, Proc, program, run, tail
@@ -631,18 +632,14 @@ def main():
     ap.add_argument("--getter", choices=["webseed", "libtorrent"], default="webseed")
     ap.add_argument("--sample", default=os.path.join(HERE, "..", "..", "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-get-seeders")
-    ap.add_argument("--only", action="append", default=[],
-                    help="cases to run, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
     ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--ready-timeout", type=int, default=60, help="seconds for a seeder to be ready")
     args = ap.parse_args()
     os.umask(0o022)
 
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    unknown = [c for c in cases if c not in ALL_CASES]
-    if unknown:
-        ap.error("unknown cases %s (known: %s)" % (unknown, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     if not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)

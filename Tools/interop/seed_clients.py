@@ -68,6 +68,7 @@ except ImportError:
     sys.exit(2)
 
 from webseedtest.bencode import info_span
+from webseedtest.cases import add_only, chosen_cases
 from webseedtest.clients import ARIA2C, aria2_argv, QBittorrent, TransmissionCli
 from webseedtest.content import content_sets
 from webseedtest.netns import NetnsPair
@@ -608,8 +609,7 @@ def main():
     ap.add_argument("--seeder", choices=["webseed", "libtorrent"], default="webseed")
     ap.add_argument("--sample", default=os.path.join(HERE, "..", "..", "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-seed-clients")
-    ap.add_argument("--only", action="append", default=[],
-                    help="cases to run, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
     ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--timeout", type=int, default=60, help="seconds for one download")
@@ -622,10 +622,7 @@ def main():
         RESUME_INCONSISTENT[0] = 0
     os.umask(0o022)
 
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    unknown = [c for c in cases if c not in ALL_CASES]
-    if unknown:
-        ap.error("unknown cases %s (known: %s)" % (unknown, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     if args.seeder == "webseed":
         args.webseed = os.path.abspath(args.webseed)
         if not os.access(args.webseed, os.X_OK):

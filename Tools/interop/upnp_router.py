@@ -66,6 +66,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
+from webseedtest.cases import add_only, chosen_cases
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program, run, tail
 from webseedtest.results import Results
@@ -858,13 +859,11 @@ def main():
     ap.add_argument("--webseed", default=os.path.join(ROOT, ".build", "debug", "webseed"))
     ap.add_argument("--sample", default=os.path.join(ROOT, "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-upnp")
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--standin", action="store_true",
                     help="webseedtest/upnp_standin.py instead of webseed (validates the harness)")
     args = ap.parse_args()
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     args.sample = os.path.abspath(args.sample)
     args.work = os.path.abspath(args.work)
