@@ -90,6 +90,7 @@ except ImportError:
     sys.exit(2)
 
 from webseedtest.cases import add_only, chosen_cases
+from webseedtest.launchers import lt_leech_argv
 from webseedtest.ltpeer import loopback_dht_settings, make_hybrid
 from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY, wait_alerts
 from webseedtest.procs import EventList, free_port, poll, Proc, program
@@ -293,11 +294,9 @@ def first(p, name, pred=lambda e: True):
 
 
 def leech_proc(name, magnet, save, dht_nodes, logdir):
-    argv = program("ltpeer") + ["leech", "--save", save, "--magnet", magnet, "--timeout", str(DL_TIMEOUT),
-            "--log", os.path.join(logdir, name + ".alerts")]
-    for n in dht_nodes:
-        argv += ["--dht-node", n]
-    return Proc(name, argv, logdir)
+    extra = [a for n in dht_nodes for a in ("--dht-node", n)]
+    return Proc(name, lt_leech_argv(magnet, save, DL_TIMEOUT, os.path.join(logdir, name + ".alerts"),
+                                    extra=extra), logdir)
 
 
 def check_leech(r, what, p, rc, took, src, dst):

@@ -45,10 +45,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
+from webseedtest.launchers import lt_leech_argv
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                                   HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                                   Closed, log2, msg, next_pow2)
-from webseedtest.procs import Proc, program, run
+from webseedtest.procs import Proc, run
 from webseedtest.relay import TcpRelay
 from webseedtest.tcpserver import TcpServer
 from webseedtest.results import Results
@@ -576,11 +577,9 @@ def lt_leech(ctx, name, liar_mode, ip, source_kind, timeout):
     liar = FakePeer(ip, ctx.src, liar_mode, os.path.join(cdir, "fakepeer.log"))
     p = None
     try:
-        argv = program("ltpeer") + ["leech", "--save", os.path.join(cdir, "dl"), "--peer", liar.address,
-                "--timeout", str(timeout), "--log", os.path.join(cdir, "libtorrent.log"),
-                "--resume-on-inconsistent-hashes", "3"]
-        argv += ["--magnet", ctx.src.magnet()] if source_kind == "magnet" else \
-            ["--torrent", ctx.torrent]
+        argv = lt_leech_argv(ctx.src.magnet() if source_kind == "magnet" else ctx.torrent,
+                             os.path.join(cdir, "dl"), timeout, os.path.join(cdir, "libtorrent.log"),
+                             [liar.address], ["--resume-on-inconsistent-hashes", "3"])
         p = Proc("leech", argv, cdir)
         p.wait(timeout + 30)
         p.end()

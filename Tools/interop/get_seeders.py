@@ -68,9 +68,9 @@ except ImportError:
 from webseedtest.cases import add_only, chosen_cases
 from webseedtest.clients import ARIA2C
 from webseedtest.content import content_sets
-from webseedtest.procs import free_port, poll, Proc, program, run, tail
+from webseedtest.procs import free_port, poll, Proc, run, tail
 from webseedtest.results import Results
-from webseedtest.seeders import Seeder
+from webseedtest.launchers import lt_leech_argv, Seeder
 from webseedtest.trees import check_comparator, compare_tree
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
@@ -308,13 +308,8 @@ class GetRun:
         if self.standin:
             save = self.out + ".lt"
             self.site_dir = os.path.join(save, self.cs.name)
-            argv = program("ltpeer") + ["leech", "--save", save, "--timeout", str(GET_TIMEOUT),
-                    "--log", os.path.join(self.logdir, self.name + ".alerts")]
-            argv += ["--magnet", self.source] if self.source.startswith("magnet:") else \
-                ["--torrent", self.source]
-            for p in self.peers:
-                argv += ["--peer", p]
-            return argv
+            return lt_leech_argv(self.source, save, GET_TIMEOUT,
+                                 os.path.join(self.logdir, self.name + ".alerts"), self.peers)
         argv = [self.args.webseed, "get", self.source, "-o", self.out]
         for p in self.peers:
             argv += ["--peer", p]

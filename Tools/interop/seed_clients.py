@@ -52,7 +52,6 @@ import base64
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -74,7 +73,7 @@ from webseedtest.content import content_sets
 from webseedtest.netns import NetnsPair
 from webseedtest.procs import free_port, Proc, program, tail
 from webseedtest.results import Results
-from webseedtest.seeders import Seeder
+from webseedtest.launchers import leech_outcome, lt_leech_argv, Seeder
 from webseedtest.tracker import Tracker
 from webseedtest.trees import check_comparator, compare_tree
 
@@ -164,32 +163,11 @@ RACE_NOTE = ("libtorrent 2.0.8 stopped the torrent with torrent_inconsistent_has
 
 def leecher(name, save, logdir, magnet=None, torrent=None, peer=None, default_settings=False,
             timeout=60):
-    argv = program("ltpeer") + ["leech", "--save", save, "--timeout", str(timeout),
-            "--log", os.path.join(logdir, name + ".alerts"),
-            "--resume-on-inconsistent-hashes", str(RESUME_INCONSISTENT[0])]
-    if magnet:
-        argv += ["--magnet", magnet]
-    else:
-        argv += ["--torrent", torrent]
-    if peer:
-        argv += ["--peer", peer]
+    extra = ["--resume-on-inconsistent-hashes", str(RESUME_INCONSISTENT[0])]
     if default_settings:
-        argv.append("--default-settings")
-    return Proc(name, argv, logdir)
-
-
-def leecher_result(p, timeout):
-    _, ev = p.wait_event(lambda e: e.get("event") in ("finished", "error", "timeout"), timeout)
-    rc = p.wait(20)
-    if rc is None:
-        # Overran its own deadline: have it print its Python stacks (faulthandler), then kill.
-        try:
-            p.p.send_signal(signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
-        p.wait(1)
-        p.kill()
-    return ev, rc
+        extra.append("--default-settings")
+    return Proc(name, lt_leech_argv(magnet or torrent, save, timeout, os.path.join(logdir, name + ".alerts"),
+                                    [peer] if peer else (), extra), logdir)
 
 
 def message_tail(alerts_path, n=30):
@@ -253,7 +231,7 @@ def run_lt_case(r, cs, seeder, tag, what, save, logdir, timeout, magnet=None, to
     p = leecher(name, save, logdir, magnet=magnet, torrent=torrent,
                 peer=None if magnet else "%s:%d" % (seeder.host, seeder.port),
                 default_settings=default_settings, timeout=timeout)
-    ev, rc = leecher_result(p, timeout + 30)
+    ev, rc = leech_outcome(p, timeout + 30)
     meta = p.event_times(lambda e: e.get("event") == "metadata")
     if ev is not None and meta:
         ev["metadata_t"] = meta[0][1].get("t")
@@ -430,7 +408,7 @@ def case_parallel(r, cs, seeder, torrent, magnet, save, logdir, timeout, n=8):
         Results.info(what, note)
     bad, times, more, races = [], [], [], 0
     for i, (name, p) in enumerate(procs):
-        ev, rc = leecher_result(p, max(5, timeout + 60 - (time.time() - t0)))
+        ev, rc = leech_outcome(p, max(5, timeout + 60 - (time.time() - t0)))
         races += len((ev or {}).get("inconsistent_hashes_resumed") or [])
         if ev is None or ev.get("event") != "finished" or rc != 0:
             bad.append("#%d (%s) did not finish: %s" % (i, "torrent" if i % 2 else "magnet",

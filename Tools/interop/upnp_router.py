@@ -67,6 +67,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 from webseedtest.cases import add_only, chosen_cases
+from webseedtest.launchers import leech_outcome, lt_leech_argv
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program, run, tail
 from webseedtest.results import Results
@@ -422,15 +423,12 @@ def leech_through_router(r, what, args, lab, proc, site, tag):
     shutil.rmtree(save, ignore_errors=True)
     os.makedirs(save)
     alerts = os.path.join(args.logdir, "leech-%s.alerts" % tag)
-    argv = lab.net.exec_prefix(lab.net.wan) + program("ltpeer") + [
-        "leech", "--save", save, "--magnet", site["magnet"], "--listen", "%s:6881" % WAN_IP,
-        "--timeout", str(LEECH), "--log", alerts, "--resume-on-inconsistent-hashes", "3"]
+    argv = lab.net.exec_prefix(lab.net.wan) + lt_leech_argv(
+        site["magnet"], save, LEECH, alerts,
+        extra=["--listen", "%s:6881" % WAN_IP, "--resume-on-inconsistent-hashes", "3"])
     p = Proc("leech-" + tag, argv, args.logdir)
     t0 = time.time()
-    _, ev = p.wait_event(lambda e: e.get("event") in ("finished", "error", "timeout"), LEECH + 20)
-    rc = p.wait(20)
-    if rc is None:
-        p.kill()
+    ev, rc = leech_outcome(p, LEECH + 20)
     took = time.time() - t0
     if ev is not None and ev.get("event") == "finished" and rc == 0:
         ok, summary, problems = compare_tree(args.sample, os.path.join(save, site.get("name") or args.site_name))

@@ -1,7 +1,9 @@
-"""`webseed seed` (or ltpeer's libtorrent stand-in, which has the same command line and JSON
-lines) as a child process, waited for until it listens and is ready."""
+"""Peers the harnesses start as child processes: a seeder (`webseed seed`, or ltpeer's libtorrent
+stand-in with the same command line and JSON lines) waited for until it listens and is ready,
+and ltpeer's libtorrent leecher with its outcome."""
 
 import os
+import signal
 import time
 
 from .procs import Proc, program
@@ -60,3 +62,29 @@ class Seeder:
         r.check(rc == 0, what, "SIGTERM: exit %s after %.2fs" % (
             rc if rc is not None else "none (killed)", took),
             more=[] if rc == 0 else self.proc.log_tail(10))
+
+
+def lt_leech_argv(source, save, timeout, log, peers=(), extra=()):
+    """ltpeer leech of `source` (a magnet, or a .torrent path) into save, every alert and the
+    peer log going to `log`; the leecher gives up after timeout seconds."""
+    argv = program("ltpeer") + ["leech", "--save", save, "--timeout", str(timeout), "--log", log]
+    argv += ["--magnet", source] if source.startswith("magnet:") else ["--torrent", source]
+    for p in peers:
+        argv += ["--peer", p]
+    return argv + list(extra)
+
+
+def leech_outcome(p, timeout):
+    """(its finished / error / timeout event or None, exit status or None) of an ltpeer leecher,
+    waiting up to timeout s for the event and 20 s more for the exit. One that overran its own
+    deadline is asked for its Python stacks (faulthandler on SIGUSR1), then killed."""
+    _, ev = p.wait_event(lambda e: e.get("event") in ("finished", "error", "timeout"), timeout)
+    rc = p.wait(20)
+    if rc is None:
+        try:
+            p.p.send_signal(signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+        p.wait(1)
+        p.kill()
+    return ev, rc
