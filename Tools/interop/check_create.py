@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover
 
 from webseedtest.bencode import bencode
 from webseedtest.content import gen_data
+from webseedtest.ltsession import OFFLINE
 from webseedtest.peerwire import BLOCK, next_pow2
 from webseedtest.results import Results
 from webseedtest.trees import list_files
@@ -461,14 +462,13 @@ class Rechecker:
     """One libtorrent session, offline, that hashes a directory against a torrent."""
 
     def __init__(self):
-        s = {
+        s = dict(OFFLINE)
+        s.update({
             "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-            "enable_natpmp": False,
             "alert_mask": lt.alert.category_t.status_notification
                           | lt.alert.category_t.error_notification
                           | lt.alert.category_t.storage_notification,
-        }
+        })
         self.ses = lt.session(s)
 
     def check(self, torrent_path, save_path, timeout=300):

@@ -32,6 +32,7 @@ import libtorrent as lt
 
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
+from webseedtest.ltsession import OFFLINE, TCP_ONLY
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                                   HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                                   Closed, log2, msg, next_pow2)
@@ -755,14 +756,12 @@ def check_flood(ctx):
 # libtorrent downloader
 
 def lt_session():
-    s = {
+    s = dict(OFFLINE, **TCP_ONLY)
+    s.update({
         "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-        "enable_outgoing_utp": False, "enable_incoming_utp": False,
-        "dht_bootstrap_nodes": "",
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
         | lt.alert.category_t.peer_notification,
-    }
+    })
     return lt.session(s)
 
 

@@ -10,6 +10,7 @@ import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
 
 import libtorrent as lt
 
+from webseedtest.ltsession import OFFLINE, TCP_ONLY
 from webseedtest.results import Results
 
 R = Results()
@@ -115,8 +116,7 @@ def main():
             f.write(os.urandom(70_000))
         dl = os.path.join(work, "dl")
         os.makedirs(dl)
-        sess = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                           "enable_natpmp": False, "enable_outgoing_utp": False, "enable_incoming_utp": False})
+        sess = lt.session(dict(OFFLINE, **TCP_ONLY, listen_interfaces="127.0.0.1:0"))
         lport = sess.listen_port()
         fresh_torrent = os.path.join(work, "fresh.torrent")
         subprocess.run([ws, "create", fresh, "-o", fresh_torrent], check=True, capture_output=True, timeout=60)
