@@ -99,8 +99,8 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import dhtnet
 from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
-                                   end_children, git_head, log, one_at_a_time, proc_cpu, spawn,
-                                   stat_cpu, wait_idle)
+                                   end_children, git_head, log, one_at_a_time, proc_cpu,
+                                   require_binary, spawn, stat_cpu, wait_idle)
 from webseedtest.dhtnet import Proc, median, percentile
 
 TARGET_MEDIAN_MS = 200.0
@@ -117,12 +117,7 @@ INF = float("inf")
 
 
 def check_binary(binary):
-    for _ in range(30):  # the binary may be replaced while we start
-        if os.access(binary, os.X_OK):
-            break
-        time.sleep(2)
-    if not os.access(binary, os.X_OK):
-        sys.exit("bench: webseed binary %s not found" % binary)
+    require_binary(binary)
     p = spawn([binary, "dht", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = p.communicate()
     missing = [o for o in ("--lookup", "--announce", "--exit-after-lookups", "--dht-bootstrap", "--offline")

@@ -80,8 +80,8 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 from webseedtest import corpus
 from webseedtest.benchhost import (GIB, HZ, LIVE, MIB, Seeder, binary_stamp, build_release,
                                    cpu_model, download_root, end_children_at_exit, fmt_pl, git_head,
-                                   log, machine_busy, med, one_at_a_time, spawn, wait_binary,
-                                   wait_idle, warm)
+                                   log, machine_busy, med, one_at_a_time, require_binary, spawn,
+                                   wait_binary, wait_idle, warm)
 from webseedtest.procs import LT_PYTHON, program
 
 RSS_LIMIT_MB = 100.0
@@ -321,12 +321,7 @@ def main():
     if subprocess.run([LT_PYTHON, "-c", "import libtorrent"], capture_output=True).returncode != 0:
         sys.exit("bench: %s cannot import libtorrent (apt-get install python3-libtorrent)" % LT_PYTHON)
     binary = os.path.abspath(args.webseed) if args.webseed else build_release()
-    for _ in range(30):  # the binary may be replaced while we start
-        if os.access(binary, os.X_OK):
-            break
-        time.sleep(2)
-    if not os.access(binary, os.X_OK):
-        sys.exit("bench: webseed binary %s not found" % binary)
+    require_binary(binary)
     for sub in ["create"] + ([] if args.libtorrent_only else ["get"]):
         p = spawn([binary, sub, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out, _ = p.communicate()

@@ -125,7 +125,8 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 from webseedtest import httpbench as hb
 from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release, cpu_model,
                                    end_children_at_exit, git_head, log, machine_busy, med,
-                                   one_at_a_time, sha256_file, spawn, wait_binary, wait_idle, warm)
+                                   one_at_a_time, require_binary, sha256_file, spawn, wait_binary,
+                                   wait_idle, warm)
 
 SITE = os.path.join(REPO, "Samples", "site")
 
@@ -657,12 +658,7 @@ def main():
     stamp0 = None
     if not args.nginx_only:
         binary = os.path.abspath(args.webseed) if args.webseed else build_release()
-        for _ in range(30):  # the binary may be replaced while we start
-            if os.access(binary, os.X_OK):
-                break
-            time.sleep(2)
-        if not os.access(binary, os.X_OK):
-            sys.exit("bench: webseed binary %s not found" % binary)
+        require_binary(binary)
         for sub, flag in (("seed", "--gateway"), ("gateway", "--peer-listen")):
             p = spawn([binary, sub, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             out, _ = p.communicate()

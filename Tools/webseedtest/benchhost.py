@@ -147,6 +147,13 @@ def wait_binary(binary, timeout=120):
         time.sleep(1)
 
 
+def require_binary(binary):
+    """Waits (up to a minute) for a binary being relinked; exits the bench if it never comes."""
+    wait_binary(binary, 60)
+    if not os.access(binary, os.X_OK):
+        sys.exit("bench: webseed binary %s not found" % binary)
+
+
 def git_head():
     try:
         head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
