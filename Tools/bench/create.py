@@ -26,7 +26,8 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import bencode, corpus
-from webseedtest.benchhost import KIB, MIB, cpu_model, fmt_pl, log, machine_busy, wait_idle, warm
+from webseedtest.benchhost import (KIB, MIB, corpus_root, cpu_model, fmt_pl, log, machine_busy,
+                                   wait_idle, warm, write_report)
 from webseedtest.procs import program
 
 RSS_LIMIT_MB = 64.0
@@ -86,9 +87,7 @@ def main():
 
     runs = args.runs or (1 if args.quick else 3)
     scale = 0.1 if args.quick else 1.0
-    root = os.path.realpath(os.path.join(os.path.abspath(args.corpus_dir), "quick" if args.quick else "full"))
-    if root == REPO or root.startswith(REPO + os.sep):
-        sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
+    root = corpus_root(args.corpus_dir, "quick" if args.quick else "full")
     outdir = os.path.join(os.path.dirname(root), "out")
     os.makedirs(outdir, exist_ok=True)
     md_path = args.out or os.path.join(REPO, "artifacts", "bench-create%s.md" % ("-quick" if args.quick else ""))
@@ -297,15 +296,8 @@ def main():
         lines.append("libtorrent times include Python start-up and `import libtorrent` (import alone: median %.3f s)."
                      % statistics.median(imports))
     lines.append("All targets met: %s." % ("yes" if all_met else "**no**"))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(md_path), exist_ok=True)
-    with open(md_path, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
-        json.dump({"quick": args.quick, "runs": runs, "openssl_mbs": {"1": ossl1, "2": ossl2},
-                   "summary": summary, "cases": results}, f, indent=1, default=str)
-    log("wrote %s" % md_path)
+    write_report(md_path, lines, {"quick": args.quick, "runs": runs, "openssl_mbs": {"1": ossl1, "2": ossl2},
+                                  "summary": summary, "cases": results})
     return 0 if all_met else 1
 
 

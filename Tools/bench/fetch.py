@@ -79,9 +79,10 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import corpus
 from webseedtest.benchhost import (GIB, HZ, LIVE, MIB, Seeder, binary_stamp, build_release,
-                                   cpu_model, download_root, end_children_at_exit, fmt_pl, git_head,
-                                   log, machine_busy, med, one_at_a_time, require_binary, spawn,
-                                   wait_binary, wait_idle, warm)
+                                   corpus_root, cpu_model, download_root, end_children_at_exit,
+                                   fmt_pl, git_head, log, machine_busy, med, one_at_a_time,
+                                   require_binary, spawn, wait_binary, wait_idle, warm,
+                                   write_report)
 from webseedtest.procs import LT_PYTHON, program
 
 RSS_LIMIT_MB = 100.0
@@ -303,9 +304,7 @@ def main():
 
     runs = args.runs or (1 if args.quick else 3)
     scale = 0.1 if args.quick else 1.0
-    root = os.path.realpath(os.path.join(os.path.abspath(args.corpus_dir), "quick" if args.quick else "full"))
-    if root == REPO or root.startswith(REPO + os.sep):
-        sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
+    root = corpus_root(args.corpus_dir, "quick" if args.quick else "full")
     os.makedirs(os.path.dirname(root), exist_ok=True)
     kinds = ["lt"] if args.libtorrent_only else ["ws", "lt"]
     md_path = args.out or os.path.join(REPO, "artifacts", "bench-fetch%s%s.md"
@@ -627,15 +626,8 @@ def main():
         lines.append("Reference run only (no webseed): every download %s." % ("verified" if all_ok else "**did not** succeed"))
     else:
         lines.append("All targets met: %s." % ("yes" if all_ok else "**no**"))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(md_path), exist_ok=True)
-    with open(md_path, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
-        json.dump({"quick": args.quick, "runs": runs, "webseed": binary, "libtorrent_only": args.libtorrent_only,
-                   "cases": results}, f, indent=1, default=str)
-    log("wrote %s" % md_path)
+    write_report(md_path, lines, {"quick": args.quick, "runs": runs, "webseed": binary,
+                                  "libtorrent_only": args.libtorrent_only, "cases": results})
     return 0 if all_ok else 1
 
 

@@ -123,10 +123,10 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import httpbench as hb
-from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release, cpu_model,
-                                   end_children_at_exit, git_head, log, machine_busy, med,
-                                   one_at_a_time, require_binary, sha256_file, spawn, wait_binary,
-                                   wait_idle, warm)
+from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release,
+                                   corpus_root, cpu_model, end_children_at_exit, git_head, log,
+                                   machine_busy, med, one_at_a_time, require_binary, sha256_file,
+                                   spawn, wait_binary, wait_idle, warm, write_report)
 
 SITE = os.path.join(REPO, "Samples", "site")
 
@@ -639,9 +639,7 @@ def main():
         cases = [c for c in CASES if c in set(args.only.split(","))]
         if not cases:
             sys.exit("bench: --only matched no case")
-    root = os.path.realpath(os.path.join(os.path.abspath(args.corpus_dir), "gateway"))
-    if root == REPO or root.startswith(REPO + os.sep):
-        sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
+    root = corpus_root(args.corpus_dir, "gateway")
     os.makedirs(root, exist_ok=True)
     md_path = args.out or os.path.join(REPO, "artifacts", "bench-gateway%s%s.md"
                                        % ("-nginx" if args.nginx_only else "", "-quick" if args.quick else ""))
@@ -915,15 +913,8 @@ def main():
         lines.append("Reference run (nginx only): no targets checked.")
     else:
         lines.append("All targets met: %s." % ("yes" if all_met else "**no**"))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(md_path), exist_ok=True)
-    with open(md_path, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
-        json.dump({"quick": args.quick, "runs": runs, "duration": duration, "webseed": binary, "versions": versions,
-                   "errors": errors, **results}, f, indent=1, default=str)
-    log("wrote %s" % md_path)
+    write_report(md_path, lines, {"quick": args.quick, "runs": runs, "duration": duration, "webseed": binary,
+                                  "versions": versions, "errors": errors, **results})
     shutil.rmtree(work, ignore_errors=True)
     return 0 if (all_met or args.nginx_only) else 1
 

@@ -57,10 +57,10 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import corpus
-from webseedtest.benchhost import (GIB, HZ, KIB, LIVE, MIB, Seeder, binary_stamp, cpu_model,
-                                   download_root, end_children_at_exit, fmt_pl, git_head, log,
-                                   machine_busy, med, one_at_a_time, proc_cpu, sha256_file,
-                                   wait_binary, wait_idle, warm)
+from webseedtest.benchhost import (GIB, HZ, KIB, LIVE, MIB, Seeder, binary_stamp, corpus_root,
+                                   cpu_model, download_root, end_children_at_exit, fmt_pl, git_head,
+                                   log, machine_busy, med, one_at_a_time, proc_cpu, sha256_file,
+                                   wait_binary, wait_idle, warm, write_report)
 from webseedtest.procs import LT_PYTHON, program
 
 RSS_LIMIT_MB = 64.0
@@ -245,9 +245,7 @@ def main():
 
     runs = args.runs or (1 if args.quick else 3)
     scale = 0.1 if args.quick else 1.0
-    root = os.path.realpath(os.path.join(os.path.abspath(args.corpus_dir), "quick" if args.quick else "full"))
-    if root == REPO or root.startswith(REPO + os.sep):
-        sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
+    root = corpus_root(args.corpus_dir, "quick" if args.quick else "full")
     os.makedirs(os.path.dirname(root), exist_ok=True)
     # One benchmark at a time: a second one would share the CPUs and the work directories.
     one_at_a_time(os.path.join(os.path.dirname(root), "bench-seed.lock"), "seed")
@@ -563,14 +561,7 @@ def main():
                  "start: it connects to the peer on its second tick, about 0.5 s after add_torrent, whoever seeds.")
     lines.append("")
     lines.append("All targets met: %s." % ("yes" if all_met else "**no**"))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(md_path), exist_ok=True)
-    with open(md_path, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
-        json.dump({"quick": args.quick, "runs": runs, "webseed": binary, "cases": results}, f, indent=1, default=str)
-    log("wrote %s" % md_path)
+    write_report(md_path, lines, {"quick": args.quick, "runs": runs, "webseed": binary, "cases": results})
     return 0 if all_met else 1
 
 

@@ -81,6 +81,27 @@ def spawn(argv, **kw):
             time.sleep(1)
 
 
+def corpus_root(corpus_dir, sub):
+    """corpus_dir/sub, which must lie outside the repository (corpora are large)."""
+    root = os.path.realpath(os.path.join(os.path.abspath(corpus_dir), sub))
+    if root == REPO or root.startswith(REPO + os.sep):
+        sys.exit("bench: corpus dir %s is inside the repository; pick one outside it" % root)
+    return root
+
+
+def write_report(md_path, lines, data):
+    """Prints the markdown table and writes it to md_path, with the figures behind it (data) as
+    JSON beside it."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(md_path), exist_ok=True)
+    with open(md_path, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    log("wrote %s" % md_path)
+
+
 def download_root(chosen, work, need, name):
     """An empty directory for downloads, removed at exit: `chosen` if given, else tmpfs
     (/dev/shm/webseed-bench-NAME) when it has room for 1.5 x `need` bytes + 2 GiB (disk
