@@ -52,7 +52,6 @@ import argparse
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -66,6 +65,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.bencode import bdecode, bencode
 from webseedtest.procs import Proc
 from webseedtest.results import Results
+from webseedtest.trees import fresh_dirs
 from webseedtest.watchdog import Watchdog
 
 R = Results()
@@ -937,9 +937,7 @@ def main():
     binary = os.path.abspath(args.webseed)
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    for sub in ("state", "logs"):
-        shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
-        os.makedirs(os.path.join(work, sub))
+    fresh_dirs(work, ("state", "logs"))
     random.seed(1)
 
     ctx = Ctx()

@@ -95,7 +95,7 @@ from webseedtest.ltpeer import loopback_dht_settings, make_hybrid
 from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY, wait_alerts
 from webseedtest.procs import EventList, free_port, poll, Proc, program
 from webseedtest.results import Results
-from webseedtest.trees import compare_tree
+from webseedtest.trees import compare_tree, fresh_dirs
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 ALL_CASES = ["ref", "a", "a2", "b", "c"]
@@ -806,11 +806,8 @@ def main():
     args.site_name = os.path.basename(args.sample)
     if not args.standin and not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
-    for d in ("logs", "state", "dl", "torrents"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "dl", "torrents"), make=("logs", "torrents"))
     logdir = os.path.join(args.work, "logs")
-    os.makedirs(logdir)
-    os.makedirs(os.path.join(args.work, "torrents"))
 
     print("# %s; libtorrent %s; cases %s; work %s" % (
         "libtorrent stand-ins (webseedtest/ltpeer.py)" if args.standin else "webseed " + args.webseed,

@@ -74,6 +74,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from webseedtest.cases import add_only, chosen_cases
 from webseedtest.procs import Proc, program, tail
 from webseedtest.results import Results
+from webseedtest.trees import fresh_dirs
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 ALL_CASES = ["a", "b", "c", "d"]
@@ -873,10 +874,8 @@ def main():
     args.artifacts = os.path.abspath(args.artifacts)
     if not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
-    for d in ("logs", "state", "chromium", "content"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "chromium", "content"), make=("logs",))
     logdir = os.path.join(args.work, "logs")
-    os.makedirs(logdir)
     os.makedirs(args.artifacts, exist_ok=True)
 
     r = Results()

@@ -71,7 +71,7 @@ from webseedtest.content import content_sets
 from webseedtest.procs import free_port, poll, Proc, run, tail
 from webseedtest.results import Results
 from webseedtest.launchers import lt_leech_argv, Seeder
-from webseedtest.trees import check_comparator, compare_tree
+from webseedtest.trees import check_comparator, compare_tree, fresh_dirs
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
 LT_HOSTS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -639,10 +639,8 @@ def main():
     if not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
     work = os.path.abspath(args.work)
-    for d in ("dl", "logs", "state", "get-state", "torrents", "aria2-data", "content"):
-        shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+    fresh_dirs(work, ("dl", "logs", "state", "get-state", "torrents", "aria2-data", "content"), make=("logs",))
     logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
 
     sets = content_sets(args.sets, args.sample, work)
     print("# downloader %s, seeders libtorrent %s + webseed seed + aria2c, cases %s, sets %s, work %s" % (

@@ -20,7 +20,6 @@ import hashlib
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -38,6 +37,7 @@ from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_R
                                   Closed, log2, msg, next_pow2)
 from webseedtest.procs import Proc
 from webseedtest.results import Results
+from webseedtest.trees import fresh_dirs
 from webseedtest.watchdog import Watchdog
 
 HOST = "127.0.0.1"
@@ -773,9 +773,7 @@ def main():
     binary = os.path.abspath(args.webseed)
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    for sub in ("state", "dl", "logs"):
-        shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
-        os.makedirs(os.path.join(work, sub))
+    fresh_dirs(work, ("state", "dl", "logs"))
     t_begin = time.monotonic()
 
     import resource

@@ -75,7 +75,7 @@ from webseedtest.procs import free_port, Proc, program, tail
 from webseedtest.results import Results
 from webseedtest.launchers import leech_outcome, lt_leech_argv, Seeder
 from webseedtest.tracker import Tracker
-from webseedtest.trees import check_comparator, compare_tree
+from webseedtest.trees import check_comparator, compare_tree, fresh_dirs
 
 ALL_CASES = ["a", "a2", "b", "c", "d", "e", "f"]
 
@@ -606,10 +606,8 @@ def main():
         if not os.access(args.webseed, os.X_OK):
             ap.error("no webseed binary at %s (give --webseed BIN, or --seeder libtorrent)" % args.webseed)
     work = os.path.abspath(args.work)
-    for d in ("dl", "logs", "state", "state-v1", "v1", "content"):
-        shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+    fresh_dirs(work, ("dl", "logs", "state", "state-v1", "v1", "content"), make=("logs",))
     logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
 
     sets = content_sets(args.sets, args.sample, work)
     print("# seeder %s, libtorrent %s, cases %s, sets %s, work %s" % (

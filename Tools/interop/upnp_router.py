@@ -71,7 +71,7 @@ from webseedtest.launchers import leech_outcome, lt_leech_argv
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program, run, tail
 from webseedtest.results import Results
-from webseedtest.trees import compare_tree
+from webseedtest.trees import compare_tree, fresh_dirs
 
 ALL_CASES = ["a", "b", "c", "d", "r", "e", "f", "g", "h", "o", "i"]
 DESC = "http://10.77.0.1:5555/rootDesc.xml"
@@ -874,10 +874,8 @@ def main():
     if not os.path.isdir(args.sample):
         ap.error("no sample directory %s" % args.sample)
     os.umask(0o022)
-    for d in ("logs", "state", "dl"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "dl"), make=("logs",))
     args.logdir = os.path.join(args.work, "logs")
-    os.makedirs(args.logdir)
 
     def on_term(signum, frame):
         raise Interrupted("signal %d" % signum)

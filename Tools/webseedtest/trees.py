@@ -5,6 +5,15 @@ import os
 import shutil
 
 
+def fresh_dirs(root, names, make=None):
+    """Removes root/NAME for each of names (what an earlier run left behind) and creates those
+    named in `make` (by default all of them) afresh, empty."""
+    for n in names:
+        shutil.rmtree(os.path.join(root, n), ignore_errors=True)
+    for n in names if make is None else make:
+        os.makedirs(os.path.join(root, n))
+
+
 def list_files(root):
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
