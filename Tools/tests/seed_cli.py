@@ -6,45 +6,37 @@ argument errors and graceful shutdown. Loopback only; every wait is bounded.
 Usage: PYTHONPATH=Tools /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
 Needs Debian's python3-libtorrent (for --peer). Last line: `N passed, M failed`.
 """
-import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 
 import libtorrent as lt
 
 from webseedtest.ltsession import OFFLINE, TCP_ONLY
+from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 R = Results()
 
 
-class Seeder:
-    """A running `webseed seed --json`, its events read as they come."""
+class Seeder(Proc):
+    """A running `webseed seed --json`, waited for until it is ready; its events read as they come."""
 
-    def __init__(self, ws, args, timeout=30):
-        self.p = subprocess.Popen([ws, "seed", *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events = []
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            e = json.loads(line)
-            self.events.append(e)
-            if e["event"] == "ready":
-                return
-        raise RuntimeError(f"seeder not ready: {self.events} {self.p.stderr.read() if self.p.poll() is not None else ''}")
+    started = 0
+
+    def __init__(self, ws, args, logdir, timeout=30):
+        Seeder.started += 1
+        super().__init__("seed-%d" % Seeder.started, [ws, "seed", *args, "--json"], logdir)
+        if self.wait_for("ready", timeout) is None:
+            self.kill()
+            raise RuntimeError("seeder not ready: %s" % self.log_tail(8))
 
     def event(self, kind):
-        return [e for e in self.events if e["event"] == kind]
+        with self.cond:
+            return [e for _, e in self.events if e.get("event") == kind]
 
-    def stop(self, timeout=10):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            code = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return None, ""
-        rest = self.p.stdout.read()
-        return code, rest
+    def terminate(self, timeout=10):
+        """SIGTERM; (exit status or None if it had to be killed, everything it printed)."""
+        code, _ = self.stop(signal.SIGTERM, timeout)
+        return code, "\n".join(line for _, line in self.lines)
 
 
 def one_line_error(ws, args, needle):
@@ -67,44 +59,45 @@ def main():
         with open(os.path.join(site, "css", "a.css"), "wb") as f:
             f.write(b"body{}")
         state = os.path.join(work, "state")
+        logs = os.path.join(work, "logs")
         common = ["--listen", "127.0.0.1:0", "--offline", "--state-dir", state]
 
-        s = Seeder(ws, [site, *common])
+        s = Seeder(ws, [site, *common], logs)
         R.check(len(s.event("packaged")) == 1, "first start packages the directory", more=[str(s.events)])
         port = s.event("listening")[0]["port"]
         site_event = s.event("site")[0]
         R.check(f"x.pe=127.0.0.1:{port}" in site_event["magnet"], "magnet carries x.pe for the listening address", more=[str(site_event)])
         torrent = site_event["torrent"]
         R.check(torrent.startswith(state) and os.path.exists(torrent), "the torrent is kept in the state directory", more=[str(torrent)])
-        code, rest = s.stop()
+        code, rest = s.terminate()
         R.check(code == 0 and '"stopped"' in rest, "SIGTERM exits 0 and says it stopped", more=[str((code, rest))])
 
-        s = Seeder(ws, [site, *common])
+        s = Seeder(ws, [site, *common], logs)
         v = s.event("verified")
         R.check(not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, "second start reuses the torrent and the resume record (no hashing)", more=[str(s.events)])
         R.check(s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"], "same site, same info hash")
         # Port fallback: a second seeder asked for the first one's port takes the next.
         busy = s.event("listening")[0]["port"]
-        t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")])
+        t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")], logs)
         got = t.event("listening")[0]["port"]
         R.check(got == busy + 1 or (busy < got <= busy + 10), "a taken port falls through to the next one", more=[str((busy, got))])
-        t.stop()
-        s.stop()
+        t.terminate()
+        s.terminate()
 
-        s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"])
+        s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"], logs)
         v = s.event("verified")[0]
         R.check(v["hashed_files"] == 2 and v["pieces"] == v["of"], "--recheck hashes everything again", more=[str(v)])
-        s.stop()
+        s.terminate()
 
         # A file changed before start: named in a warning, its pieces withheld, the rest served.
         with open(os.path.join(site, "index.html"), "r+b") as f:
             f.seek(100)
             f.write(b"X")
-        s = Seeder(ws, [torrent, "--data", site, *common])
+        s = Seeder(ws, [torrent, "--data", site, *common], logs)
         v = s.event("verified")[0]
         warnings = [e["message"] for e in s.event("warning")]
         R.check(v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), "a changed file is named and its pieces are not served", more=[str((v, warnings))])
-        s.stop()
+        s.terminate()
 
         # --peer: webseed connects out to a libtorrent that is waiting with an empty directory.
         with open(os.path.join(site, "index.html"), "r+b") as f:
@@ -125,7 +118,7 @@ def main():
         p.save_path = dl
         h = sess.add_torrent(p)  # waiting, with nothing, before webseed starts
         s = Seeder(ws, [fresh_torrent, "--data", fresh, "--listen", "127.0.0.1:0", "--offline", "--state-dir", os.path.join(work, "state3"),
-                        "--peer", f"127.0.0.1:{lport}"])
+                        "--peer", f"127.0.0.1:{lport}"], logs)
         deadline = time.time() + 40
         while time.time() < deadline and not h.status().is_seeding:
             time.sleep(0.05)
@@ -135,7 +128,7 @@ def main():
         same = done and all(
             open(os.path.join(fresh, r), "rb").read() == open(os.path.join(dl, "fresh", r), "rb").read() for r in ["index.html", "css/a.css"])
         R.check(same, "--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection")
-        s.stop()
+        s.terminate()
 
         # On a terminal: the status line (peers, upload rate, total) is drawn and redrawn.
         tty_state = os.path.join(work, "state-tty")
