@@ -244,17 +244,6 @@ def near_id(node_id, bits):
     return (keep | (flip ^ own_next) | r).to_bytes(20, "big")
 
 
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 class Responder(threading.Thread):
     """A fake node that answers the node's queries in a thread: `handler(msg, raw)` returns
     the datagrams to send back (to the node), as (bytes, from_socket) pairs."""
@@ -983,7 +972,7 @@ def main():
             f.node = ctx.node
         ctx.e.id = near_id(ctx.node_id, 64)   # were it learnt, its bucket would have room
         time.sleep(0.3)
-        rss_before = rss_kb(node_proc.pid)
+        rss_before = node_proc.status_kb("VmRSS")
         R.info("node idle", "pid %d, VmRSS %s kB" % (node_proc.pid, rss_before))
 
         peak = {"rss": rss_before or 0}
@@ -991,7 +980,7 @@ def main():
 
         def monitor():
             while not mon_stop.is_set():
-                v = rss_kb(node_proc.pid)
+                v = node_proc.status_kb("VmRSS")
                 if v:
                     peak["rss"] = max(peak["rss"], v)
                 mon_stop.wait(0.2)
@@ -1023,7 +1012,7 @@ def main():
                 "end: the node still answers a ping", describe(m), more=[] if m else node_proc.log_tail())
         mon_stop.set()
         mon.join(2)
-        rss_after = rss_kb(node_proc.pid)
+        rss_after = node_proc.status_kb("VmRSS")
         R.info("memory", "VmRSS before %s kB, peak %s kB, after %s kB" % (rss_before, peak["rss"], rss_after))
         R.check(rss_after is not None and rss_after < RSS_LIMIT_MB * 1024 and peak["rss"] < RSS_LIMIT_MB * 1024,
                 "end: VmRSS stays under %d MB" % RSS_LIMIT_MB,

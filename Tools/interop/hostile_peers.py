@@ -239,16 +239,6 @@ class Conn:
 class Seeder(Proc):
     """`webseed seed`, with the /proc figures the checks bound."""
 
-    def status(self, key):
-        try:
-            with open("/proc/%d/status" % self.pid) as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        return int(line.split()[1])      # kB
-        except OSError:
-            return None
-        return None
-
     def fds(self):
         """(total, sockets, regular files) open in the seeder."""
         total = socks = files = 0
@@ -283,7 +273,7 @@ class Monitor(threading.Thread):
 
     def run(self):
         while not self.stop.is_set() and self.seeder.alive():
-            rss = self.seeder.status("VmRSS")
+            rss = self.seeder.status_kb("VmRSS")
             if rss:
                 self.max_rss = max(self.max_rss, rss)
             f = self.seeder.fds()
@@ -819,7 +809,7 @@ def main():
 
     # idle baseline
     base_fds = seeder.fds()
-    base_rss = seeder.status("VmRSS")
+    base_rss = seeder.status_kb("VmRSS")
     R.info("seeder idle", "fds %d (sockets %d, files %d), VmRSS %d kB"
            % (base_fds[0], base_fds[1], base_fds[2], base_rss))
     mon = Monitor(seeder)
@@ -951,7 +941,7 @@ def main():
                                   mon.max_fds[0], mon.max_socks))
     R.check(mon.max_socks <= base_fds[1] + 200 + 10, "seeder's sockets stay near max-peers (200)",
             "peak sockets sampled %d (idle %d)" % (mon.max_socks, base_fds[1]))
-    hwm = seeder.status("VmHWM")
+    hwm = seeder.status_kb("VmHWM")
     if hwm is not None:
         R.check(hwm < RSS_LIMIT_MB * 1024, "seeder's peak RSS under %d MB" % RSS_LIMIT_MB,
                 "VmHWM %.1f MB (idle VmRSS %.1f MB, max sampled VmRSS %.1f MB)"

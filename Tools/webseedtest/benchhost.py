@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from .procs import proc_status_kb
+
 REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HZ = os.sysconf("SC_CLK_TCK")
 KIB = 1024
@@ -251,18 +253,6 @@ def proc_cpu(pid):
         return None
     fields = s[s.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def proc_status_kb(pid, key):
-    """A kB figure (VmRSS, VmHWM, ...) of /proc/PID/status, or None."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def sha256_file(path):

@@ -125,6 +125,9 @@ class Proc(EventList):
     def alive(self):
         return self.p.poll() is None
 
+    def status_kb(self, key):
+        return proc_status_kb(self.pid, key)
+
     def finished(self):
         return not self.reader.is_alive()
 
@@ -188,6 +191,18 @@ class Proc(EventList):
             if p.alive() and p.wait(3) is None:
                 p.kill()
             p._close()
+
+
+def proc_status_kb(pid, key):
+    """A kB figure (VmRSS, VmHWM, ...) of /proc/PID/status, or None once the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def run(argv, timeout, **kw):
