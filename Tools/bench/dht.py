@@ -100,7 +100,7 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 from webseedtest import dhtnet
 from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
                                    end_children, git_head, log, one_at_a_time, proc_cpu,
-                                   require_binary, spawn, stat_cpu, wait_idle)
+                                   require_binary, spawn, stat_cpu, wait_idle, write_report)
 from webseedtest.dhtnet import Proc, median, percentile
 
 TARGET_MEDIAN_MS = 200.0
@@ -304,14 +304,8 @@ def main():
     stamp1 = binary_stamp(binary)
     if stamp1 != stamp0:
         res["odd"].append("the webseed binary was replaced while this ran: the figures may mix two builds")
-    ok, text = report(args, binary, stamp0, head, P, M, res)
-    print(text)
-    os.makedirs(os.path.dirname(md_path), exist_ok=True)
-    with open(md_path, "w") as f:
-        f.write(text)
-    with open(os.path.splitext(md_path)[0] + ".json", "w") as f:
-        json.dump(res, f, indent=1, default=str)
-    log("wrote %s" % md_path)
+    ok, lines = report(args, binary, stamp0, head, P, M, res)
+    write_report(md_path, lines, res)
     if ok:
         shutil.rmtree(work, ignore_errors=True)
     else:
@@ -647,7 +641,7 @@ def report(args, binary, stamp0, head, P, M, res):
     if notes:
         lines.append("")
     lines.append("All targets met: %s." % ("yes" if all_ok else "**no**"))
-    return all_ok, "\n".join(lines) + "\n"
+    return all_ok, lines
 
 
 if __name__ == "__main__":

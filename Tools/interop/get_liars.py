@@ -45,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
-from webseedtest.launchers import lt_leech_argv
+from webseedtest.launchers import honest_seeder, lt_leech_argv
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                                   HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                                   Closed, log2, msg, next_pow2)
@@ -669,17 +669,9 @@ def main():
                        "exit %s: %s" % (rc, helptext.strip().splitlines()[:1])):
             return
 
-        seeder = Proc("seeder", [ctx.ws, "seed", ctx.torrent, "--data", ctx.site, "--listen",
-                                 "127.0.0.1:0", "--offline", "--state-dir",
-                                 os.path.join(ctx.work, "seed-state"), "--json"],
-                      os.path.join(ctx.work, "logs"), cwd=ctx.work)
-        _, ready = seeder.wait_event(lambda e: e.get("event") == "ready", 60)
-        _, listening = seeder.wait_event(lambda e: e.get("event") == "listening", 0.1)
-        if not R.check(ready is not None and listening is not None, "honest seeder ready",
-                       "" if ready else "no ready event in 60 s", more=seeder.log_tail(6)
-                       if ready is None else ()):
+        seeder, ctx.seed_port = honest_seeder(R, ctx.ws, ctx.torrent, ctx.site, ctx.work)
+        if ctx.seed_port is None:
             return
-        ctx.seed_port = int(listening["port"])
         for case in CASES:
             if args.only and case[0] not in args.only:
                 continue

@@ -57,6 +57,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
+from webseedtest.launchers import honest_seeder
 from webseedtest.peerwire import BLOCK, PSTR
 from webseedtest.procs import free_port, Proc, run
 from webseedtest.relay import TcpRelay
@@ -724,17 +725,9 @@ def main():
                        "%d bytes" % size if rc == 0 else outp[-300:]):
             return
         ctx.magnet = magnet_of(ctx.torrent, "site")
-        seeder = Proc("seeder", [ctx.ws, "seed", ctx.torrent, "--data", ctx.site, "--listen",
-                                 "127.0.0.1:0", "--offline", "--state-dir",
-                                 os.path.join(ctx.work, "seed-state"), "--json"],
-                      os.path.join(ctx.work, "logs"), cwd=ctx.work)
-        _, ready = seeder.wait_event(lambda e: e.get("event") == "ready", 60)
-        _, listening = seeder.wait_event(lambda e: e.get("event") == "listening", 0.1)
-        if not R.check(ready is not None and listening is not None, "honest seeder ready",
-                       "" if ready else "no ready event within 60 s",
-                       more=() if ready else seeder.log_tail(6)):
+        seeder, ctx.seed_port = honest_seeder(R, ctx.ws, ctx.torrent, ctx.site, ctx.work)
+        if ctx.seed_port is None:
             return
-        ctx.seed_port = int(listening["port"])
         ctx.seed_addr = "127.0.0.1:%d" % ctx.seed_port
         parts = args.only or ["bad-input", "sigkill", "disk-full", "terminal"]
         for part, fn in (("bad-input", lambda: bad_input(ctx)),

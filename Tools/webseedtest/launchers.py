@@ -64,6 +64,20 @@ class Seeder:
             more=[] if rc == 0 else self.proc.log_tail(10))
 
 
+def honest_seeder(r, ws, torrent, data, work):
+    """`webseed seed TORRENT --data DATA` on 127.0.0.1, offline, state in WORK/seed-state and logs
+    in WORK/logs: the honest peer beside get's fake ones. Checks (on r) that it is ready within
+    60 s; returns (its Proc, its port, or None when it is not ready)."""
+    seeder = Proc("seeder", [ws, "seed", torrent, "--data", data, "--listen", "127.0.0.1:0", "--offline",
+                             "--state-dir", os.path.join(work, "seed-state"), "--json"],
+                  os.path.join(work, "logs"), cwd=work)
+    ready = seeder.wait_for("ready", 60)
+    listening = seeder.wait_for("listening", 0.1)
+    ok = r.check(ready is not None and listening is not None, "honest seeder ready",
+                 "" if ready else "no ready event within 60 s", more=() if ready else seeder.log_tail(6))
+    return seeder, int(listening["port"]) if ok else None
+
+
 def lt_leech_argv(source, save, timeout, log, peers=(), extra=()):
     """ltpeer leech of `source` (a magnet, or a .torrent path) into save, every alert and the
     peer log going to `log`; the leecher gives up after timeout seconds."""
