@@ -261,12 +261,6 @@ class Router:
                 return m
         return None
 
-    def table_summary(self):
-        now = time.time()
-        return ["%s %d->%s:%d lease %d (%s left) '%s'" % (
-            m["proto"], m["ext"], m["client"], m["int_port"], m["lease"],
-            "-" if m["lease"] == 0 else "%.1f" % (m["expires"] - now), m["desc"]) for m in self.table]
-
     def table_json(self):
         return [{"protocol": m["proto"], "external_port": m["ext"], "client": m["client"],
                  "internal_port": m["int_port"], "lease": m["lease"], "description": m["desc"]}
