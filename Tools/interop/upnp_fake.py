@@ -77,7 +77,6 @@ import threading
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program
