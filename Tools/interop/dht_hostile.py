@@ -60,7 +60,6 @@ import threading
 import time
 import traceback
 
-
 from webseedtest.bencode import bdecode, bencode
 from webseedtest.procs import Proc
 from webseedtest.results import Results

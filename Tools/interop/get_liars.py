@@ -41,7 +41,6 @@ import sys
 import threading
 import time
 
-
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
 from webseedtest.launchers import honest_seeder, lt_leech_argv

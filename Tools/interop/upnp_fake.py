@@ -77,7 +77,6 @@ import threading
 import time
 import traceback
 
-
 from webseedtest.netns import RouterLab
 from webseedtest.procs import poll, Proc, program
 from webseedtest.results import Results

@@ -53,7 +53,6 @@ import sys
 import tempfile
 import time
 
-
 from webseedtest.bencode import bdecode, bencode, info_span
 from webseedtest.content import write_files
 from webseedtest.launchers import honest_seeder
