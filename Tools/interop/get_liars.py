@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 
-from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.bencode import bdecode, bencode
 from webseedtest.content import write_files
 from webseedtest.launchers import honest_seeder, lt_leech_argv
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
@@ -51,6 +51,7 @@ from webseedtest.procs import Proc, run
 from webseedtest.relay import TcpRelay
 from webseedtest.tcpserver import TcpServer
 from webseedtest.results import Results
+from webseedtest.torrent import Torrent
 from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
 
@@ -65,47 +66,25 @@ R = Results()
 # the torrent, the source bytes and their Merkle trees
 
 
-class Source:
+class Source(Torrent):
     """A .torrent and the directory holding its files: what a seeder knows, computed here from
     the bytes (every file's full Merkle tree) and checked against the torrent's pieces roots and
     piece layers."""
 
     def __init__(self, torrent_path, data_dir):
-        self.raw = open(torrent_path, "rb").read()
-        self.meta, _ = bdecode(self.raw)
-        self.info_bytes = info_span(self.raw)
-        self.info = self.meta[b"info"]
-        self.v2 = hashlib.sha256(self.info_bytes).digest()
-        self.v1 = hashlib.sha1(self.info_bytes).digest() if b"pieces" in self.info else None
-        self.name = self.info[b"name"].decode()
-        self.piece_length = self.info[b"piece length"]
+        super().__init__(torrent_path)
         self.bpp = self.piece_length // BLOCK
         self.piece_base = log2(self.bpp)
-        self.layers = self.meta.get(b"piece layers", {})
-        self.files = []        # (rel, length, root, first_piece, data)
         self.trees = {}        # root -> [layer 0 (leaves), layer 1, ..., [root]]
         self.problems = []
-        piece = 0
-
-        def walk(node, prefix):
-            nonlocal piece
-            for k in sorted(node):
-                v = node[k]
-                if b"" in v and isinstance(v[b""], dict) and b"length" in v[b""]:
-                    rel = "/".join(prefix + [k.decode()])
-                    length = v[b""][b"length"]
-                    with open(os.path.join(data_dir, rel), "rb") as f:
-                        data = f.read()
-                    if len(data) != length:
-                        self.problems.append("%s: %d bytes on disk, %d in the torrent"
-                                             % (rel, len(data), length))
-                    root = v[b""].get(b"pieces root")
-                    self.files.append((rel, length, root, piece, data))
-                    piece += -(-length // self.piece_length)
-                else:
-                    walk(v, prefix + [k.decode()])
-        walk(self.info[b"file tree"], [])
-        self.num_pieces = piece
+        files = []             # (rel, length, root, first_piece, data)
+        for rel, length, root, first in self.files:
+            with open(os.path.join(data_dir, rel), "rb") as f:
+                data = f.read()
+            if len(data) != length:
+                self.problems.append("%s: %d bytes on disk, %d in the torrent" % (rel, len(data), length))
+            files.append((rel, length, root, first, data))
+        self.files = files
         self.by_piece = {}
         for f in self.files:
             rel, length, root, first, data = f

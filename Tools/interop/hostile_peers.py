@@ -29,7 +29,7 @@ import time
 
 import libtorrent as lt
 
-from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.bencode import bdecode, bencode
 from webseedtest.content import write_files
 from webseedtest.ltsession import OFFLINE, TCP_ONLY
 from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
@@ -37,6 +37,7 @@ from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_R
                                   Closed, log2, msg, next_pow2)
 from webseedtest.procs import Proc
 from webseedtest.results import Results
+from webseedtest.torrent import Torrent
 from webseedtest.trees import fresh_dirs
 from webseedtest.watchdog import Watchdog
 
@@ -98,35 +99,6 @@ def merkle_layers(leaves, width, pad):
         layers.append(layer)
         h += 1
     return layers
-
-
-class Torrent:
-    def __init__(self, path):
-        self.raw = open(path, "rb").read()
-        self.meta, _ = bdecode(self.raw)
-        self.info_bytes = info_span(self.raw)
-        self.info = self.meta[b"info"]
-        self.v2 = hashlib.sha256(self.info_bytes).digest()
-        self.v1 = hashlib.sha1(self.info_bytes).digest()
-        self.name = self.info[b"name"].decode()
-        self.piece_length = self.info[b"piece length"]
-        self.layers = self.meta.get(b"piece layers", {})
-        self.files = []          # (relpath, length, pieces_root, first_piece) in tree order
-        piece = 0
-
-        def walk(node, prefix):
-            nonlocal piece
-            for k in sorted(node):
-                v = node[k]
-                if b"" in v and isinstance(v[b""], dict) and b"length" in v[b""]:
-                    length = v[b""][b"length"]
-                    self.files.append(("/".join(prefix + [k.decode()]), length,
-                                       v[b""].get(b"pieces root"), piece))
-                    piece += -(-length // self.piece_length)
-                else:
-                    walk(v, prefix + [k.decode()])
-        walk(self.info[b"file tree"], [])
-        self.num_pieces = piece
 
 
 # ---------------------------------------------------------------------------------------------
