@@ -47,9 +47,12 @@ except ImportError:  # pragma: no cover
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from lib.bcoding import bencode  # noqa: E402 (Tools/interop is on sys.path)
-
-BLOCK = 16384
+from webseedtest.bencode import bencode
+from webseedtest.content import gen_data
+from webseedtest.ltsession import OFFLINE
+from webseedtest.peerwire import BLOCK, next_pow2
+from webseedtest.results import Results
+from webseedtest.trees import list_files
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,17 +204,6 @@ def diff_paths(a, b, path=""):
 # Deterministic content and test directories
 # ---------------------------------------------------------------------------------------
 
-def gen_data(seed, n):
-    """data(seed, n) of shared/vectors.json: first n bytes of SHA256(seed:0) ‖ SHA256(seed:1) ‖ …"""
-    out = bytearray()
-    i = 0
-    seed = str(seed)
-    while len(out) < n:
-        out += hashlib.sha256(("%s:%d" % (seed, i)).encode()).digest()
-        i += 1
-    return bytes(out[:n])
-
-
 def write_tree(root, files):
     """files: list of (relative path, seed or None, length). Mode 0644 files, 0755 dirs."""
     if os.path.exists(root):
@@ -305,18 +297,6 @@ def build_datasets(work, sample):
     return ds
 
 
-def list_files(root):
-    """Regular files under root as {relative path (str, '/'): size}; symlinks skipped."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in filenames:
-            p = os.path.join(dirpath, n)
-            if os.path.islink(p) or not os.path.isfile(p):
-                continue
-            out[os.path.relpath(p, root).replace(os.sep, "/")] = os.path.getsize(p)
-    return out
-
-
 def tree_order(paths):
     """File-tree order (BEP 52): depth-first, keys sorted bytewise at every level."""
     return sorted(paths, key=lambda p: tuple(c.encode("utf-8", "surrogateescape")
@@ -329,13 +309,6 @@ def tree_order(paths):
 
 def _sha256(b):
     return hashlib.sha256(b).digest()
-
-
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
 
 
 def merkle(data, piece_length):
@@ -489,14 +462,13 @@ class Rechecker:
     """One libtorrent session, offline, that hashes a directory against a torrent."""
 
     def __init__(self):
-        s = {
+        s = dict(OFFLINE)
+        s.update({
             "listen_interfaces": "127.0.0.1:0",
-            "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-            "enable_natpmp": False,
             "alert_mask": lt.alert.category_t.status_notification
                           | lt.alert.category_t.error_notification
                           | lt.alert.category_t.storage_notification,
-        }
+        })
         self.ses = lt.session(s)
 
     def check(self, torrent_path, save_path, timeout=300):
@@ -536,27 +508,6 @@ class Rechecker:
 # ---------------------------------------------------------------------------------------
 # Harness
 # ---------------------------------------------------------------------------------------
-
-class Results:
-    def __init__(self):
-        self.passed = self.failed = self.skipped = 0
-
-    def ok(self, what, detail=""):
-        self.passed += 1
-        print("ok %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def fail(self, what, detail=""):
-        self.failed += 1
-        print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def skip(self, what, detail=""):
-        self.skipped += 1
-        print("skip %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def check(self, cond, what, detail=""):
-        (self.ok if cond else self.fail)(what, detail)
-        return cond
-
 
 def run_create(webseed, dirpath, out, v2_only, piece_length, extra=()):
     """Runs `webseed create`; returns (json dict or None, error text)."""
@@ -791,8 +742,8 @@ def main():
     if args.self_test:
         for ok, what in self_test(args.vectors):
             r.check(ok, "reference-creator vector " + what)
-        print("%d passed, %d failed" % (r.passed, r.failed))
-        return 1 if r.failed else 0
+        print(r.summary())
+        return r.exit_status()
 
     if not args.webseed:
         ap.error("--webseed is required")
@@ -865,8 +816,8 @@ def main():
                 problems.append(".torrent bytes differ although the info hashes agree")
             r.check(not problems, what, "; ".join(problems) or "same hashes and bytes from a reordered, touched copy")
 
-    print("%d passed, %d failed" % (r.passed, r.failed) + (", %d skipped" % r.skipped if r.skipped else ""))
-    return 1 if r.failed else 0
+    print(r.summary())
+    return r.exit_status()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 Starts `webseed dht --listen 127.0.0.1:0 --offline --dht-bootstrap B --json` and talks to it
 from hand-written fake DHT nodes: plain UDP sockets bound to different loopback addresses
-(127.0.0.x, 127.0.1.x), every datagram bencoded by Tools/interop/lib/bcoding.py or written
+(127.0.0.x, 127.0.1.x), every datagram bencoded by Tools/webseedtest/bencode.py or written
 byte by byte, never with webseed's code. Loopback only.
 
 Checks, in order:
@@ -52,7 +52,6 @@ import argparse
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -61,11 +60,11 @@ import threading
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from lib.bcoding import bdecode, bencode  # noqa: E402
-from lib.common import Proc, Results  # noqa: E402
+from webseedtest.bencode import bdecode, bencode
+from webseedtest.procs import Proc
+from webseedtest.results import Results
+from webseedtest.trees import fresh_dirs
+from webseedtest.watchdog import Watchdog
 
 R = Results()
 HOST = "127.0.0.1"
@@ -241,17 +240,6 @@ def near_id(node_id, bits):
     keep = n >> (160 - bits) << (160 - bits)
     own_next = n & flip
     return (keep | (flip ^ own_next) | r).to_bytes(20, "big")
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 class Responder(threading.Thread):
@@ -936,9 +924,7 @@ def main():
     binary = os.path.abspath(args.webseed)
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    for sub in ("state", "logs"):
-        shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
-        os.makedirs(os.path.join(work, sub))
+    fresh_dirs(work, ("state", "logs"))
     random.seed(1)
 
     ctx = Ctx()
@@ -946,14 +932,7 @@ def main():
     node_proc = None
     responders = []
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 150 s", flush=True)
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        Proc.kill_all()
-        os._exit(1)
-    wd = threading.Timer(150, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(150, R).start()
 
     try:
         # the fake bootstrap node and the fakes it names, bound before the node starts
@@ -991,7 +970,7 @@ def main():
             f.node = ctx.node
         ctx.e.id = near_id(ctx.node_id, 64)   # were it learnt, its bucket would have room
         time.sleep(0.3)
-        rss_before = rss_kb(node_proc.pid)
+        rss_before = node_proc.status_kb("VmRSS")
         R.info("node idle", "pid %d, VmRSS %s kB" % (node_proc.pid, rss_before))
 
         peak = {"rss": rss_before or 0}
@@ -999,7 +978,7 @@ def main():
 
         def monitor():
             while not mon_stop.is_set():
-                v = rss_kb(node_proc.pid)
+                v = node_proc.status_kb("VmRSS")
                 if v:
                     peak["rss"] = max(peak["rss"], v)
                 mon_stop.wait(0.2)
@@ -1031,7 +1010,7 @@ def main():
                 "end: the node still answers a ping", describe(m), more=[] if m else node_proc.log_tail())
         mon_stop.set()
         mon.join(2)
-        rss_after = rss_kb(node_proc.pid)
+        rss_after = node_proc.status_kb("VmRSS")
         R.info("memory", "VmRSS before %s kB, peak %s kB, after %s kB" % (rss_before, peak["rss"], rss_after))
         R.check(rss_after is not None and rss_after < RSS_LIMIT_MB * 1024 and peak["rss"] < RSS_LIMIT_MB * 1024,
                 "end: VmRSS stays under %d MB" % RSS_LIMIT_MB,

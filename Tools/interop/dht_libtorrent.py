@@ -7,7 +7,7 @@ only, plaintext, LSD, UPnP and NAT-PMP off, and a DHT that knows no router
 (dht_bootstrap_nodes="") and only the nodes given to add_dht_node, with
 dht_restrict_routing_ips, dht_restrict_search_ips and dht_ignore_dark_internet off (else
 libtorrent keeps loopback nodes, and several nodes on one address, out of its routing table
-and its searches); see lib/ltpeer.py loopback_dht_settings. Every webseed runs with
+and its searches); see webseedtest/ltpeer.py loopback_dht_settings. Every webseed runs with
 --offline (no public routers) and joins only through the --dht-bootstrap nodes given. The
 content is the sample site; every download is compared byte for byte with it.
 
@@ -16,7 +16,7 @@ Cases:
        a libtorrent DHT node N (127.0.0.31), a libtorrent seeder S (127.0.0.32, its own
        hybrid torrent of the sample) that knows only N and announces on it (the harness waits
        until N reports S's announce_peer for the truncated v2 hash), and a libtorrent leecher
-       (lib/ltpeer.py leech --dht-node N) given only the v2 magnet (xt=urn:btmh, dn; no
+       (webseedtest/ltpeer.py leech --dht-node N) given only the v2 magnet (xt=urn:btmh, dn; no
        x.pe) downloads the site.
   a    a libtorrent leecher that knows ONLY the DHT node of
          webseed seed SAMPLE --listen 127.0.0.1:0 --no-gateway --offline --state-dir D --json
@@ -57,7 +57,7 @@ Cases:
 Usage:
   /usr/bin/python3 Tools/interop/dht_libtorrent.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-dht [--only ref,a,a2,b,c] [--seed N]
-  --standin   libtorrent stand-ins (lib/ltpeer.py seed --dht, leech --dht-node, dht) in place
+  --standin   libtorrent stand-ins (webseedtest/ltpeer.py seed --dht, leech --dht-node, dht) in place
               of every webseed process: validates the harness itself (checks on webseed-only
               JSON events are then skipped)
 
@@ -81,7 +81,6 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -90,13 +89,15 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from lib.common import EventList, Proc, Results, compare_tree, free_port, poll  # noqa: E402
-from lib.ltpeer import (OFFLINE, TCP_ONLY, loopback_dht_settings, make_hybrid,  # noqa: E402
-                        new_session, wait_alerts)
+from webseedtest.cases import add_only, chosen_cases
+from webseedtest.launchers import lt_leech_argv
+from webseedtest.ltpeer import loopback_dht_settings, make_hybrid
+from webseedtest.ltsession import new_session, OFFLINE, TCP_ONLY, wait_alerts
+from webseedtest.procs import EventList, free_port, poll, Proc, program
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree, fresh_dirs
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
 ALL_CASES = ["ref", "a", "a2", "b", "c"]
 DL_TIMEOUT = 60        # downloaders' own --timeout
 WALL = 90              # the harness's bound on one download
@@ -127,7 +128,7 @@ def fmt_t(t):
 # ---------------------------------------------------------------------------------------
 
 class LtNode(EventList):
-    """A libtorrent 2.0.8 session on HOST:0 with a private DHT (lib/ltpeer.py settings), its
+    """A libtorrent 2.0.8 session on HOST:0 with a private DHT (webseedtest/ltpeer.py settings), its
     alerts popped by a thread: the interesting ones become events (dicts, with their arrival
     time) that wait_event waits for, as Proc does for a child's JSON lines; every alert goes
     to LOGDIR/NAME.alerts."""
@@ -166,7 +167,7 @@ class LtNode(EventList):
     def _pump(self):
         asked = 0.0
         while not self._stop:
-            wait_alerts(self.ses, 50, True)     # not wait_for_alert: see lib/ltpeer.py
+            wait_alerts(self.ses, 50)     # not wait_for_alert: see webseedtest/ltsession.py
             if time.time() - asked >= 0.5:
                 asked = time.time()
                 self.ses.post_session_stats()
@@ -293,11 +294,9 @@ def first(p, name, pred=lambda e: True):
 
 
 def leech_proc(name, magnet, save, dht_nodes, logdir):
-    argv = [PY, LTPEER, "leech", "--save", save, "--magnet", magnet, "--timeout", str(DL_TIMEOUT),
-            "--log", os.path.join(logdir, name + ".alerts")]
-    for n in dht_nodes:
-        argv += ["--dht-node", n]
-    return Proc(name, argv, logdir)
+    extra = [a for n in dht_nodes for a in ("--dht-node", n)]
+    return Proc(name, lt_leech_argv(magnet, save, DL_TIMEOUT, os.path.join(logdir, name + ".alerts"),
+                                    extra=extra), logdir)
 
 
 def check_leech(r, what, p, rc, took, src, dst):
@@ -325,7 +324,7 @@ def check_leech(r, what, p, rc, took, src, dst):
 
 def seed_argv(args, host, state, bootstrap=()):
     if args.standin:
-        argv = [PY, LTPEER, "seed", args.sample, "--listen", host + ":0", "--state-dir", state,
+        argv = program("ltpeer") + ["seed", args.sample, "--listen", host + ":0", "--state-dir", state,
                 "--json", "--offline", "--dht"]
     else:
         argv = [args.webseed, "seed", args.sample, "--listen", host + ":0", "--no-gateway",
@@ -540,7 +539,7 @@ def case_a(r, args, tag, logdir, work):
 
 def dht_argv(args, host, port, state, bootstrap, extra):
     if args.standin:
-        argv = [PY, LTPEER, "dht"]
+        argv = program("ltpeer") + ["dht"]
     else:
         argv = [args.webseed, "dht"]
     argv += ["--listen", addr(host, port), "--offline", "--json", "--state-dir", state]
@@ -788,7 +787,7 @@ def main():
     ap.add_argument("--webseed", default=os.path.join(ROOT, ".build", "debug", "webseed"))
     ap.add_argument("--sample", default=os.path.join(ROOT, "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-dht")
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--standin", action="store_true", help="libtorrent stand-ins instead of webseed")
     ap.add_argument("--seed", type=int, default=1, help="random seed of case c's topology")
     ap.add_argument("--nodes", type=int, default=20, help="case c: dht nodes (at most 40)")
@@ -798,9 +797,7 @@ def main():
                          "once it found the peer; see the module doc)")
     args = ap.parse_args()
     os.umask(0o022)
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     if not 2 <= args.nodes <= 40 or not 0 <= args.lt_sessions <= 10:
         ap.error("--nodes 2..40, --lt-sessions 0..10")
     args.webseed = os.path.abspath(args.webseed)
@@ -809,14 +806,11 @@ def main():
     args.site_name = os.path.basename(args.sample)
     if not args.standin and not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
-    for d in ("logs", "state", "dl", "torrents"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "dl", "torrents"), make=("logs", "torrents"))
     logdir = os.path.join(args.work, "logs")
-    os.makedirs(logdir)
-    os.makedirs(os.path.join(args.work, "torrents"))
 
     print("# %s; libtorrent %s; cases %s; work %s" % (
-        "libtorrent stand-ins (lib/ltpeer.py)" if args.standin else "webseed " + args.webseed,
+        "libtorrent stand-ins (webseedtest/ltpeer.py)" if args.standin else "webseed " + args.webseed,
         lt.__version__, ",".join(cases), args.work), flush=True)
     r = Results()
     t0 = time.time()

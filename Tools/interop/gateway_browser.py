@@ -13,7 +13,7 @@ per run, loopback only; see CHROMIUM_FLAGS):
        webseed gateway MAGNET --listen 127.0.0.1:0 --peer-listen 127.0.0.1:0
            --peer 127.0.0.1:SEEDPORT --offline --state-dir G --json
      Chromium loads its gateway_site event's url.
-  c  the same with a libtorrent 2.0.8 seeder (lib/ltpeer.py seed: its own hybrid torrent of the
+  c  the same with a libtorrent 2.0.8 seeder (webseedtest/ltpeer.py seed: its own hybrid torrent of the
      sample, made by libtorrent's creator; for the sample its info hash is webseed's).
   b and c also check that the seeder uploaded payload over the peer wire (the webseed
   seeder's `stopped` event; ltpeer's `uploaded` answer to SIGUSR1).
@@ -70,13 +70,13 @@ import urllib.parse
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, tail  # noqa: E402
+from webseedtest.cases import add_only, chosen_cases
+from webseedtest.procs import Proc, program, tail
+from webseedtest.results import Results
+from webseedtest.trees import fresh_dirs
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
 ALL_CASES = ["a", "b", "c", "d"]
 
 # Debian's /usr/bin/chromium is a shell wrapper that sources /etc/chromium.d (Google API keys,
@@ -649,7 +649,7 @@ def lt_uploaded(proc, timeout=10):
 def case_c(r, args, files, links, logdir):
     state = os.path.join(args.work, "state", "lt-c")
     os.makedirs(state, exist_ok=True)
-    lt = Proc("lt-seed-c", [PY, LTPEER, "seed", args.sample, "--listen", "127.0.0.1:0", "--state-dir", state,
+    lt = Proc("lt-seed-c", program("ltpeer") + ["seed", args.sample, "--listen", "127.0.0.1:0", "--state-dir", state,
                             "--offline", "--json"], logdir)
     gw = None
     try:
@@ -864,22 +864,18 @@ def main():
     ap.add_argument("--work", default="/tmp/webseed-gwbrowser")
     ap.add_argument("--artifacts", default=os.path.join(ROOT, "artifacts", "test"))
     ap.add_argument("--chromium", default=CHROMIUM)
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     args = ap.parse_args()
     os.umask(0o022)
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     args.sample = os.path.abspath(args.sample)
     args.work = os.path.abspath(args.work)
     args.artifacts = os.path.abspath(args.artifacts)
     if not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
-    for d in ("logs", "state", "chromium", "content"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "chromium", "content"), make=("logs",))
     logdir = os.path.join(args.work, "logs")
-    os.makedirs(logdir)
     os.makedirs(args.artifacts, exist_ok=True)
 
     r = Results()

@@ -24,7 +24,7 @@ Cases (one `webseed get --json --exit-when-done` each, fresh -o and --state-dir)
                    piece nobody asked it for; webseed must drop the connection (BEP 6:
                    grounds for closing) and never write the garbage
 Each: the liar was asked (request / hash request / metadata request), exit 0 with a complete
-event, the tree is byte-identical (lib/common.py compare_tree), a peer_banned event names the
+event, the tree is byte-identical (webseedtest/trees.py compare_tree), a peer_banned event names the
 liar's address (for unrequested: banned or closed), and the honest seeder is never banned.
 
 Prints `ok …` / `FAIL …` / `info …` lines and last `N passed, M failed`; exits 1 on failure.
@@ -32,34 +32,32 @@ Prints `ok …` / `FAIL …` / `info …` lines and last `N passed, M failed`; e
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from webseedtest.bencode import bdecode, bencode
+from webseedtest.content import write_files
+from webseedtest.launchers import honest_seeder, lt_leech_argv
+from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
+                                  HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
+                                  Closed, log2, msg, next_pow2)
+from webseedtest.procs import Proc, run
+from webseedtest.relay import TcpRelay
+from webseedtest.tcpserver import TcpServer
+from webseedtest.results import Results
+from webseedtest.torrent import Torrent
+from webseedtest.trees import compare_tree
+from webseedtest.watchdog import Watchdog
 
-from lib.common import Proc, Results, compare_tree, run  # noqa: E402
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
-from lib.relay import TcpRelay  # noqa: E402
-
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-PY = "/usr/bin/python3"
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 GATE_MAX = 8.0              # the honest seeder is held back at most this long per case
 OUR_UT_METADATA = 3         # the id webseed must use to send ut_metadata to the fake peer
 
-CHOKE, UNCHOKE, INTERESTED, NOT_INTERESTED, HAVE, BITFIELD, REQUEST, PIECE, CANCEL = range(9)
-HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
-EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
 
 R = Results()
 
@@ -67,63 +65,26 @@ R = Results()
 # ---------------------------------------------------------------------------------------------
 # the torrent, the source bytes and their Merkle trees
 
-PAD = [b"\0" * 32]
-for _ in range(48):
-    PAD.append(hashlib.sha256(PAD[-1] + PAD[-1]).digest())
 
-
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
-def log2(n):
-    return n.bit_length() - 1
-
-
-class Source:
+class Source(Torrent):
     """A .torrent and the directory holding its files: what a seeder knows, computed here from
     the bytes (every file's full Merkle tree) and checked against the torrent's pieces roots and
     piece layers."""
 
     def __init__(self, torrent_path, data_dir):
-        self.raw = open(torrent_path, "rb").read()
-        self.meta, _ = bdecode(self.raw)
-        self.info_bytes = info_span(self.raw)
-        self.info = self.meta[b"info"]
-        self.v2 = hashlib.sha256(self.info_bytes).digest()
-        self.v1 = hashlib.sha1(self.info_bytes).digest() if b"pieces" in self.info else None
-        self.name = self.info[b"name"].decode()
-        self.piece_length = self.info[b"piece length"]
+        super().__init__(torrent_path)
         self.bpp = self.piece_length // BLOCK
         self.piece_base = log2(self.bpp)
-        self.layers = self.meta.get(b"piece layers", {})
-        self.files = []        # (rel, length, root, first_piece, data)
         self.trees = {}        # root -> [layer 0 (leaves), layer 1, ..., [root]]
         self.problems = []
-        piece = 0
-
-        def walk(node, prefix):
-            nonlocal piece
-            for k in sorted(node):
-                v = node[k]
-                if b"" in v and isinstance(v[b""], dict) and b"length" in v[b""]:
-                    rel = "/".join(prefix + [k.decode()])
-                    length = v[b""][b"length"]
-                    with open(os.path.join(data_dir, rel), "rb") as f:
-                        data = f.read()
-                    if len(data) != length:
-                        self.problems.append("%s: %d bytes on disk, %d in the torrent"
-                                             % (rel, len(data), length))
-                    root = v[b""].get(b"pieces root")
-                    self.files.append((rel, length, root, piece, data))
-                    piece += -(-length // self.piece_length)
-                else:
-                    walk(v, prefix + [k.decode()])
-        walk(self.info[b"file tree"], [])
-        self.num_pieces = piece
+        files = []             # (rel, length, root, first_piece, data)
+        for rel, length, root, first in self.files:
+            with open(os.path.join(data_dir, rel), "rb") as f:
+                data = f.read()
+            if len(data) != length:
+                self.problems.append("%s: %d bytes on disk, %d in the torrent" % (rel, len(data), length))
+            files.append((rel, length, root, first, data))
+        self.files = files
         self.by_piece = {}
         for f in self.files:
             rel, length, root, first, data = f
@@ -202,25 +163,12 @@ def make_site(root, seed=20250114):
                            BLOCK + 1, 2 * BLOCK])
         files[(d + "/" if d else "") + "page-%02d.dat" % n] = rnd.randbytes(size)
         n += 1
-    shutil.rmtree(root, ignore_errors=True)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return files
 
 
 # ---------------------------------------------------------------------------------------------
 # the fake peer
-
-class Closed(Exception):
-    pass
-
-
-def msg(mid, payload=b""):
-    return struct.pack(">IB", 1 + len(payload), mid) + payload
-
 
 class Wire:
     def __init__(self, sock, stop):
@@ -267,7 +215,7 @@ class Wire:
             self.s.settimeout(0.25)
 
 
-class FakePeer:
+class FakePeer(TcpServer):
     """Listens on HOST:0 and serves every connection for one torrent. Modes:
       honest       serves metadata, hashes and pieces truthfully
       corrupt      every PIECE has one byte flipped
@@ -285,9 +233,7 @@ class FakePeer:
         self.host = host
         self.src = src
         self.mode = mode
-        self.stop_ev = threading.Event()
         self.lied = threading.Event()
-        self.lock = threading.Lock()
         self.n = {k: 0 for k in ("connections", "handshakes", "wrong_hash_handshakes", "requests",
                                  "pieces_sent", "rejects_sent", "hash_requests", "hashes_sent",
                                  "hash_rejects_sent", "metadata_requests", "metadata_sent",
@@ -295,22 +241,13 @@ class FakePeer:
         self.handshake_kinds = set()
         self.log_f = open(log_path, "w", buffering=1)
         self.t0 = time.monotonic()
-        self.socks = []
-        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((host, 0))
-        self.ls.listen(64)
-        self.ls.settimeout(0.2)
-        self.port = self.ls.getsockname()[1]
-        self.address = "%s:%d" % (host, self.port)
         meta = src.info_bytes
         if mode == "badmeta":
             i = meta.index(b"11:pieces root32:") + len(b"11:pieces root32:")
             meta = meta[:i] + bytes([meta[i] ^ 0xFF]) + meta[i + 1:]
             assert len(meta) == len(src.info_bytes) and meta != src.info_bytes
         self.metadata = meta
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(host)
 
     def count(self, key, k=1):
         with self.lock:
@@ -325,19 +262,7 @@ class FakePeer:
                 pass
 
     def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self.lock:
-            socks = list(self.socks)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        self.thread.join(3)
+        super().stop()
         with self.lock:
             self.log_f.close()
 
@@ -348,20 +273,8 @@ class FakePeer:
                     "closed_by_remote"]
             return ", ".join("%s %d" % (k.replace("_", " "), self.n[k]) for k in keys if self.n[k])
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                s, addr = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.socks.append(s)
-            self.count("connections")
-            threading.Thread(target=self._serve, args=(s, addr), daemon=True).start()
-
-    def _serve(self, s, addr):
+    def serve(self, s, addr):
+        self.count("connections")
         who = "%s:%d" % addr
         w = Wire(s, self.stop_ev)
         try:
@@ -582,9 +495,7 @@ def run_case(ctx, key, ip, mode, source_kind, asked_key, title):
                  env=dict(os.environ, HOME=os.path.join(cdir, "home")))
         rc = p.wait(120)
         took = time.monotonic() - t0
-        if rc is None:
-            p.kill()
-        p.reader.join(3)
+        p.end()
         events = [e for _t, e in p.events]
         asked = liar.n[asked_key]
         what = {"requests": "block requests", "hash_requests": "hash requests",
@@ -627,8 +538,7 @@ def run_case(ctx, key, ip, mode, source_kind, asked_key, title):
         R.fail("%s: case ran" % key, "exception %s: %s" % (type(e).__name__, e))
     finally:
         if p is not None:
-            p.kill()
-            p._close()
+            p.end()
         if liar is not None:
             liar.stop()
         if relay is not None:
@@ -644,21 +554,17 @@ def lt_leech(ctx, name, liar_mode, ip, source_kind, timeout):
     liar = FakePeer(ip, ctx.src, liar_mode, os.path.join(cdir, "fakepeer.log"))
     p = None
     try:
-        argv = [PY, LTPEER, "leech", "--save", os.path.join(cdir, "dl"), "--peer", liar.address,
-                "--timeout", str(timeout), "--log", os.path.join(cdir, "libtorrent.log"),
-                "--resume-on-inconsistent-hashes", "3"]
-        argv += ["--magnet", ctx.src.magnet()] if source_kind == "magnet" else \
-            ["--torrent", ctx.torrent]
+        argv = lt_leech_argv(ctx.src.magnet() if source_kind == "magnet" else ctx.torrent,
+                             os.path.join(cdir, "dl"), timeout, os.path.join(cdir, "libtorrent.log"),
+                             [liar.address], ["--resume-on-inconsistent-hashes", "3"])
         p = Proc("leech", argv, cdir)
         p.wait(timeout + 30)
-        p.kill()
-        p.reader.join(3)
+        p.end()
         summaries = [e for _t, e in p.events if e.get("event") in ("finished", "error", "timeout")]
         return (summaries[-1] if summaries else None), p, liar, os.path.join(cdir, "dl")
     finally:
         if p is not None:
-            p.kill()
-            p._close()
+            p.end()
         liar.stop()
 
 
@@ -713,14 +619,7 @@ def main():
     t_begin = time.monotonic()
     seeder = None
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 600 s", flush=True)
-        Proc.kill_all()
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        os._exit(1)
-    wd = threading.Timer(600, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(600, R).start()
     try:
         ctx.site = os.path.join(ctx.work, "site")
         files = make_site(ctx.site)
@@ -747,17 +646,9 @@ def main():
                        "exit %s: %s" % (rc, helptext.strip().splitlines()[:1])):
             return
 
-        seeder = Proc("seeder", [ctx.ws, "seed", ctx.torrent, "--data", ctx.site, "--listen",
-                                 "127.0.0.1:0", "--offline", "--state-dir",
-                                 os.path.join(ctx.work, "seed-state"), "--json"],
-                      os.path.join(ctx.work, "logs"), cwd=ctx.work)
-        _, ready = seeder.wait_event(lambda e: e.get("event") == "ready", 60)
-        _, listening = seeder.wait_event(lambda e: e.get("event") == "listening", 0.1)
-        if not R.check(ready is not None and listening is not None, "honest seeder ready",
-                       "" if ready else "no ready event in 60 s", more=seeder.log_tail(6)
-                       if ready is None else ()):
+        seeder, ctx.seed_port = honest_seeder(R, ctx.ws, ctx.torrent, ctx.site, ctx.work)
+        if ctx.seed_port is None:
             return
-        ctx.seed_port = int(listening["port"])
         for case in CASES:
             if args.only and case[0] not in args.only:
                 continue

@@ -5,7 +5,7 @@ its source.
 Content sets: the sample site (--sample) and the generated bundle of seed_clients.py (61
 files, about 6.9 MB, nested directories, an empty file, 1-3 MiB files far bigger than the
 16 KiB pieces). For each set the harness makes a hybrid torrent with `webseed create`, starts
-three libtorrent 2.0.8 seeders on it (lib/ltpeer.py seed: Debian's python3-libtorrent under
+three libtorrent 2.0.8 seeders on it (webseedtest/ltpeer.py seed: Debian's python3-libtorrent under
 /usr/bin/python3, TCP only, no DHT/LSD/UPnP/NAT-PMP/trackers/PEX) on 127.0.0.11, .12 and .13
 (one loopback address each, so that a downloader limiting connections per IP address is
 not what is tested), and runs these cases:
@@ -39,7 +39,7 @@ of those downloads carry the name, file count and bytes of the source (and `comp
 Usage:
   /usr/bin/python3 Tools/interop/get_seeders.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-get [--only a,b,...] [--sets sample,bundle]
-  --getter libtorrent   download with a libtorrent leecher (lib/ltpeer.py leech) instead of
+  --getter libtorrent   download with a libtorrent leecher (webseedtest/ltpeer.py leech) instead of
                         webseed get: validates the harness and the seeders themselves
                         (checks on webseed's JSON events are then skipped)
 
@@ -57,7 +57,6 @@ import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -66,9 +65,13 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from seed_clients import (LTPEER, PY, VENV, ContentSet, Seeder,  # noqa: E402
-                          comparator_self_check, write_bundle)
-from lib.common import Proc, Results, compare_tree, free_port, poll, run, tail  # noqa: E402
+from webseedtest.cases import add_only, chosen_cases
+from webseedtest.clients import ARIA2C
+from webseedtest.content import content_sets
+from webseedtest.procs import free_port, poll, Proc, run, tail
+from webseedtest.results import Results
+from webseedtest.launchers import lt_leech_argv, Seeder
+from webseedtest.trees import check_comparator, compare_tree, fresh_dirs
 
 ALL_CASES = ["a", "b", "c", "d", "e"]
 LT_HOSTS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -305,13 +308,8 @@ class GetRun:
         if self.standin:
             save = self.out + ".lt"
             self.site_dir = os.path.join(save, self.cs.name)
-            argv = [PY, LTPEER, "leech", "--save", save, "--timeout", str(GET_TIMEOUT),
-                    "--log", os.path.join(self.logdir, self.name + ".alerts")]
-            argv += ["--magnet", self.source] if self.source.startswith("magnet:") else \
-                ["--torrent", self.source]
-            for p in self.peers:
-                argv += ["--peer", p]
-            return argv
+            return lt_leech_argv(self.source, save, GET_TIMEOUT,
+                                 os.path.join(self.logdir, self.name + ".alerts"), self.peers)
         argv = [self.args.webseed, "get", self.source, "-o", self.out]
         for p in self.peers:
             argv += ["--peer", p]
@@ -629,43 +627,29 @@ def main():
     ap.add_argument("--getter", choices=["webseed", "libtorrent"], default="webseed")
     ap.add_argument("--sample", default=os.path.join(HERE, "..", "..", "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-get-seeders")
-    ap.add_argument("--only", action="append", default=[],
-                    help="cases to run, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
-    ap.add_argument("--aria2c", default=os.path.join(VENV, "bin", "aria2c"))
+    ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--ready-timeout", type=int, default=60, help="seconds for a seeder to be ready")
     args = ap.parse_args()
     os.umask(0o022)
 
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    unknown = [c for c in cases if c not in ALL_CASES]
-    if unknown:
-        ap.error("unknown cases %s (known: %s)" % (unknown, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     if not os.access(args.webseed, os.X_OK):
         ap.error("no webseed binary at %s (give --webseed BIN)" % args.webseed)
     work = os.path.abspath(args.work)
-    for d in ("dl", "logs", "state", "get-state", "torrents", "aria2-data", "content"):
-        shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+    fresh_dirs(work, ("dl", "logs", "state", "get-state", "torrents", "aria2-data", "content"), make=("logs",))
     logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
 
-    sets = []
-    wanted = [s for s in args.sets.split(",") if s]
-    if "sample" in wanted:
-        sets.append(ContentSet("sample", args.sample))
-    if "bundle" in wanted:
-        write_bundle(os.path.join(work, "content", "bundle"))
-        sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
+    sets = content_sets(args.sets, args.sample, work)
     print("# downloader %s, seeders libtorrent %s + webseed seed + aria2c, cases %s, sets %s, work %s" % (
-        args.webseed + " get" if args.getter == "webseed" else "libtorrent stand-in (lib/ltpeer.py leech)",
-        lt.__version__, ",".join(cases), ",".join(
-            "%s (%d files, %d bytes)" % (s.label, len(s.files), sum(s.files.values())) for s in sets),
-        work), flush=True)
+        args.webseed + " get" if args.getter == "webseed" else "libtorrent stand-in (webseedtest/ltpeer.py leech)",
+        lt.__version__, ",".join(cases), ",".join(s.describe() for s in sets), work), flush=True)
 
     r = Results()
     t0 = time.time()
-    comparator_self_check(r, work)
+    check_comparator(r, work)
     try:
         for cs in sets:
             run_set(r, args, cs, cases, work, logdir)

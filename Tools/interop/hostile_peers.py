@@ -17,58 +17,34 @@ Prints one `ok ...` / `FAIL ...` line per check, `info ...` lines with figures, 
 import argparse
 import errno
 import hashlib
-import json
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 import libtorrent as lt
 
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402 (Tools/interop is on sys.path)
+from webseedtest.bencode import bdecode, bencode
+from webseedtest.content import write_files
+from webseedtest.ltsession import OFFLINE, TCP_ONLY
+from webseedtest.peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
+                                  HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
+                                  Closed, log2, msg, next_pow2)
+from webseedtest.procs import Proc
+from webseedtest.results import Results
+from webseedtest.torrent import Torrent
+from webseedtest.trees import fresh_dirs
+from webseedtest.watchdog import Watchdog
 
 HOST = "127.0.0.1"
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 FLOOD_N = 500
 RSS_LIMIT_MB = 100
 LT_RATE = 320 * 1024           # libtorrent download limit, so the download spans both phases
-
-# message ids
-CHOKE, UNCHOKE, INTERESTED, NOT_INTERESTED, HAVE, BITFIELD, REQUEST, PIECE, CANCEL = range(9)
-HAVE_ALL, HAVE_NONE, REJECT, ALLOWED_FAST = 14, 15, 16, 17
-EXTENDED, HASH_REQUEST, HASHES, HASH_REJECT = 20, 21, 22, 23
-
-
-# ---------------------------------------------------------------------------------------------
-# results
-
-class Results:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, detail=""):
-        with self.lock:
-            if cond:
-                self.passed += 1
-            else:
-                self.failed += 1
-            print("%s %s%s" % ("ok" if cond else "FAIL", what, (": " + detail) if detail else ""),
-                  flush=True)
-        return cond
-
-    def info(self, what, detail=""):
-        with self.lock:
-            print("info %s%s" % (what, (": " + detail) if detail else ""), flush=True)
 
 
 R = Results()
@@ -109,30 +85,8 @@ def make_site(root):
                            rnd.randrange(80000, 250000)])
         files["%s/file-%02d.dat" % (d, n)] = rnd.randbytes(size)
         n += 1
-    if os.path.isdir(root):
-        shutil.rmtree(root)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return files
-
-
-def next_pow2(n):
-    p = 1
-    while p < n:
-        p *= 2
-    return p
-
-
-def log2(n):
-    return n.bit_length() - 1
-
-
-PAD = [b"\0" * 32]
-for _ in range(40):
-    PAD.append(hashlib.sha256(PAD[-1] + PAD[-1]).digest())
 
 
 def merkle_layers(leaves, width, pad):
@@ -147,41 +101,8 @@ def merkle_layers(leaves, width, pad):
     return layers
 
 
-class Torrent:
-    def __init__(self, path):
-        self.raw = open(path, "rb").read()
-        self.meta, _ = bdecode(self.raw)
-        self.info_bytes = info_span(self.raw)
-        self.info = self.meta[b"info"]
-        self.v2 = hashlib.sha256(self.info_bytes).digest()
-        self.v1 = hashlib.sha1(self.info_bytes).digest()
-        self.name = self.info[b"name"].decode()
-        self.piece_length = self.info[b"piece length"]
-        self.layers = self.meta.get(b"piece layers", {})
-        self.files = []          # (relpath, length, pieces_root, first_piece) in tree order
-        piece = 0
-
-        def walk(node, prefix):
-            nonlocal piece
-            for k in sorted(node):
-                v = node[k]
-                if b"" in v and isinstance(v[b""], dict) and b"length" in v[b""]:
-                    length = v[b""][b"length"]
-                    self.files.append(("/".join(prefix + [k.decode()]), length,
-                                       v[b""].get(b"pieces root"), piece))
-                    piece += -(-length // self.piece_length)
-                else:
-                    walk(v, prefix + [k.decode()])
-        walk(self.info[b"file tree"], [])
-        self.num_pieces = piece
-
-
 # ---------------------------------------------------------------------------------------------
 # a peer written by hand
-
-class Closed(Exception):
-    pass
-
 
 class Timeout(Exception):
     pass
@@ -197,10 +118,6 @@ def handshake_bytes(ih20, fast=False, ext=False, v2bit=False, peer_id=None):
         res[7] |= 0x10
     pid = peer_id or (b"-HP0001-" + os.urandom(6).hex().encode()[:12])
     return PSTR + bytes(res) + ih20 + pid
-
-
-def msg(mid, payload=b""):
-    return struct.pack(">IB", 1 + len(payload), mid) + payload
 
 
 def request_msg(index, begin, length, mid=REQUEST):
@@ -291,56 +208,8 @@ class Conn:
 # ---------------------------------------------------------------------------------------------
 # the seeder process and its /proc figures
 
-class Seeder:
-    def __init__(self, argv, cwd, logdir):
-        self.err = open(os.path.join(logdir, "seeder.stderr"), "wb")
-        self.out = open(os.path.join(logdir, "seeder.stdout"), "w")
-        self.p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=self.err,
-                                  stdin=subprocess.DEVNULL)
-        self.pid = self.p.pid
-        self.events = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for line in self.p.stdout:
-            text = line.decode(errors="replace").rstrip("\n")
-            self.out.write(text + "\n")
-            self.out.flush()
-            try:
-                ev = json.loads(text)
-            except ValueError:
-                continue
-            with self.cond:
-                self.events.append(ev)
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_event(self, name, timeout):
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for ev in self.events:
-                    if isinstance(ev, dict) and ev.get("event") == name:
-                        return ev
-                left = deadline - time.monotonic()
-                if left <= 0 or self.p.poll() is not None:
-                    return None
-                self.cond.wait(min(left, 0.5))
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def status(self, key):
-        try:
-            with open("/proc/%d/status" % self.pid) as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        return int(line.split()[1])      # kB
-        except OSError:
-            return None
-        return None
+class Seeder(Proc):
+    """`webseed seed`, with the /proc figures the checks bound."""
 
     def fds(self):
         """(total, sockets, regular files) open in the seeder."""
@@ -376,7 +245,7 @@ class Monitor(threading.Thread):
 
     def run(self):
         while not self.stop.is_set() and self.seeder.alive():
-            rss = self.seeder.status("VmRSS")
+            rss = self.seeder.status_kb("VmRSS")
             if rss:
                 self.max_rss = max(self.max_rss, rss)
             f = self.seeder.fds()
@@ -849,14 +718,12 @@ def check_flood(ctx):
 # libtorrent downloader
 
 def lt_session():
-    s = {
+    s = dict(OFFLINE, **TCP_ONLY)
+    s.update({
         "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-        "enable_outgoing_utp": False, "enable_incoming_utp": False,
-        "dht_bootstrap_nodes": "",
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
         | lt.alert.category_t.peer_notification,
-    }
+    })
     return lt.session(s)
 
 
@@ -868,9 +735,7 @@ def main():
     binary = os.path.abspath(args.webseed)
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    for sub in ("state", "dl", "logs"):
-        shutil.rmtree(os.path.join(work, sub), ignore_errors=True)
-        os.makedirs(os.path.join(work, sub))
+    fresh_dirs(work, ("state", "dl", "logs"))
     t_begin = time.monotonic()
 
     import resource
@@ -884,37 +749,26 @@ def main():
     total = sum(len(v) for v in ctx.files.values())
     R.info("site", "%d files, %d bytes" % (len(ctx.files), total))
 
-    seeder = Seeder([binary, "seed", site, "--listen", "%s:0" % HOST, "--offline",
-                     "--state-dir", os.path.join(work, "state"), "--json"],
-                    cwd=work, logdir=os.path.join(work, "logs"))
+    seeder = Seeder("seeder", [binary, "seed", site, "--listen", "%s:0" % HOST, "--offline",
+                               "--state-dir", os.path.join(work, "state"), "--json"],
+                    os.path.join(work, "logs"), cwd=work)
     ctx.seeder = seeder
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 150 s", flush=True)
-        try:
-            seeder.p.kill()
-        except OSError:
-            pass
-        os._exit(1)
-    wd = threading.Timer(150, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(150, R).start()
 
     def finish():
-        if seeder.alive():
-            seeder.p.kill()
-            seeder.p.wait(5)
-        print("%d passed, %d failed" % (R.passed, R.failed), flush=True)
+        seeder.kill()
+        print(R.summary(), flush=True)
         wd.cancel()
         sys.exit(1 if R.failed else 0)
 
-    ready = seeder.wait_event("ready", 60)
-    site_ev = seeder.wait_event("site", 0.1)
+    ready = seeder.wait_for("ready", 60)
+    site_ev = seeder.wait_for("site", 0.1)
     if not R.check(ready is not None and site_ev is not None, "seeder ready",
                    "pid %d" % seeder.pid if ready else "no ready event within 60 s (exit %s; see %s)"
                    % (seeder.p.poll(), os.path.join(work, "logs", "seeder.stderr"))):
         finish()
-    listening = seeder.wait_event("listening", 0.1)
+    listening = seeder.wait_for("listening", 0.1)
     ctx.port = int((listening or {}).get("port") or site_ev["magnet"].rsplit(":", 1)[1])
     tpath = site_ev["torrent"]
     if not os.path.isabs(tpath):
@@ -927,7 +781,7 @@ def main():
 
     # idle baseline
     base_fds = seeder.fds()
-    base_rss = seeder.status("VmRSS")
+    base_rss = seeder.status_kb("VmRSS")
     R.info("seeder idle", "fds %d (sockets %d, files %d), VmRSS %d kB"
            % (base_fds[0], base_fds[1], base_fds[2], base_rss))
     mon = Monitor(seeder)
@@ -1059,7 +913,7 @@ def main():
                                   mon.max_fds[0], mon.max_socks))
     R.check(mon.max_socks <= base_fds[1] + 200 + 10, "seeder's sockets stay near max-peers (200)",
             "peak sockets sampled %d (idle %d)" % (mon.max_socks, base_fds[1]))
-    hwm = seeder.status("VmHWM")
+    hwm = seeder.status_kb("VmHWM")
     if hwm is not None:
         R.check(hwm < RSS_LIMIT_MB * 1024, "seeder's peak RSS under %d MB" % RSS_LIMIT_MB,
                 "VmHWM %.1f MB (idle VmRSS %.1f MB, max sampled VmRSS %.1f MB)"
@@ -1067,14 +921,9 @@ def main():
 
     # graceful exit
     if seeder.alive():
-        t0 = time.monotonic()
-        seeder.p.send_signal(signal.SIGTERM)
-        try:
-            rc = seeder.p.wait(10)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc, took = seeder.stop(signal.SIGTERM, 10)
         R.check(rc == 0, "seeder exits 0 on SIGTERM",
-                "exit %s after %.2f s" % (rc, time.monotonic() - t0) if rc is not None
+                "exit %s after %.2f s" % (rc, took) if rc is not None
                 else "still running 10 s after SIGTERM")
     R.info("runtime", "%.1f s; logs in %s" % (time.monotonic() - t_begin,
                                               os.path.join(work, "logs")))

@@ -39,7 +39,7 @@ are compared byte for byte as always. --strict-libtorrent counts such downloads 
 Usage:
   /usr/bin/python3 Tools/interop/seed_clients.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-seed-clients [--only a,b,...] [--sets sample,bundle]
-  --seeder libtorrent   use a libtorrent stand-in seeder (lib/ltpeer.py seed, same CLI and
+  --seeder libtorrent   use a libtorrent stand-in seeder (webseedtest/ltpeer.py seed, same CLI and
                         JSON lines) instead of webseed: validates the harness itself
 
 Needs root (network namespaces) and Tools/setup (clients; aria2c in /opt/webseed-venv).
@@ -52,14 +52,12 @@ import base64
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 try:
     import libtorrent as lt
@@ -68,130 +66,23 @@ except ImportError:
                      "after Tools/setup (python3-libtorrent)\n")
     sys.exit(2)
 
-from check_create import gen_data, info_bytes_of            # noqa: E402
-from lib.common import Proc, Results, compare_tree, free_port, list_files, tail  # noqa: E402
-from lib.clients import QBittorrent, TransmissionCli, aria2_argv  # noqa: E402
-from lib.netns import NetnsPair                             # noqa: E402
-from lib.tracker import Tracker                              # noqa: E402
+from webseedtest.bencode import info_span
+from webseedtest.cases import add_only, chosen_cases
+from webseedtest.clients import ARIA2C, aria2_argv, QBittorrent, TransmissionCli
+from webseedtest.content import content_sets
+from webseedtest.netns import NetnsPair
+from webseedtest.procs import free_port, Proc, program, tail
+from webseedtest.results import Results
+from webseedtest.launchers import leech_outcome, lt_leech_argv, Seeder
+from webseedtest.tracker import Tracker
+from webseedtest.trees import check_comparator, compare_tree, fresh_dirs
 
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-TRACKER = os.path.join(HERE, "lib", "tracker.py")
-PY = "/usr/bin/python3"
-VENV = os.environ.get("WEBSEED_VENV", "/opt/webseed-venv")
 ALL_CASES = ["a", "a2", "b", "c", "d", "e", "f"]
-MIB = 1024 * 1024
-
-
-# ---------------------------------------------------------------------------------------
-# Content
-# ---------------------------------------------------------------------------------------
-
-def bundle_files():
-    """About 60 files, deterministic content (SHA-256 stream of a seed). No two names differ
-    only in case: libtorrent treats such siblings (a file `A` beside a directory `a/`) as
-    duplicates and saves the file as `A.1`."""
-    f = [
-        ("index.html", 2827), ("404.html", 1114), ("favicon.ico", 1150), ("robots.txt", 40),
-        ("empty.txt", 0),
-        ("assets/app.js", 70000), ("assets/app.js.map", 150001), ("assets/style.css", 5000),
-        ("assets/fonts/inter.woff2", 98000), ("assets/fonts/inter-bold.woff2", 101000),
-        ("assets/img/hero.jpg", MIB + 17), ("assets/img/logo.svg", 860),
-        ("assets.json", 1176), ("assets-legacy/app.js", 17000), ("assets-legacy.js", 576),
-        ("a.txt", 100), ("a/b.txt", 20000), ("a-b", 300), ("a.b/c", 50), ("B", 1),
-        ("media/intro.webm", 3 * MIB - 5), ("media/podcast.mp3", 2 * MIB + 12345),
-        ("docs/café.txt", 229), ("docs/read me.txt", 61),
-        ("docs/api/v1/index.html", 4100), ("docs/api/v1/endpoints.json", 9000),
-        ("deep/a/b/c/d/e/f/leaf.txt", 10),
-        ("data/exact-16k.bin", 16384), ("data/16k-plus-1.bin", 16385),
-        ("data/exact-32k.bin", 32768), ("data/one-byte", 1),
-    ]
-    for i in range(10):
-        f.append(("assets/img/icons/icon-%02d.png" % i, 300 + i * 397))
-    for i in range(1, 6):
-        f.append(("docs/guide/setup/step-%d.html" % i, 1000 + i * 731))
-    for i in range(8):
-        f.append(("blog/2024/%02d/post.html" % (i + 1), 3000 + i * 1500))
-    for i in range(6):
-        f.append(("data/table-%d.csv" % i, 200 + i * 5000))
-    return f
-
-
-def write_bundle(root):
-    if os.path.exists(root):
-        shutil.rmtree(root)
-    for rel, size in bundle_files():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as fh:
-            fh.write(gen_data("bundle:" + rel, size) if size else b"")
-
-
-class ContentSet:
-    def __init__(self, label, path):
-        self.label = label
-        self.path = os.path.abspath(path)
-        self.name = os.path.basename(self.path)
-        self.files = list_files(self.path)
 
 
 # ---------------------------------------------------------------------------------------
 # Seeders
 # ---------------------------------------------------------------------------------------
-
-class Seeder:
-    """`webseed seed ...` (or the libtorrent stand-in with the same CLI) as a child process."""
-
-    def __init__(self, args, name, sources, listen_host, state_dir, logdir, data=None, prefix=()):
-        if args.seeder == "libtorrent":
-            argv = [PY, LTPEER, "seed"]
-        else:
-            argv = [args.webseed, "seed"]
-        argv += list(sources)
-        if data:
-            argv += ["--data", data]
-        argv += ["--listen", "%s:0" % listen_host, "--offline", "--state-dir", state_dir, "--json"]
-        os.makedirs(state_dir, exist_ok=True)
-        self.argv = list(prefix) + argv
-        self.proc = Proc(name, self.argv, logdir)
-        self.host = listen_host
-        self.port = None
-        self.sites = {}
-        self.ready_after = None
-        self.problem = None
-
-    def wait_ready(self, timeout):
-        t0 = time.time()
-        i, ev = self.proc.wait_event(lambda e: e.get("event") == "listening", timeout)
-        if ev is None:
-            self.problem = "no {\"event\":\"listening\"} within %ds (exit %s)" % (
-                timeout, self.proc.p.poll())
-            return False
-        self.port = ev.get("port")
-        if ev.get("host") not in (None, self.host):
-            self.problem = "listening on %r, asked %s" % (ev.get("host"), self.host)
-        left = max(1, timeout - (time.time() - t0))
-        j, ready = self.proc.wait_event(lambda e: e.get("event") == "ready", left, i)
-        for _, e in self.proc.event_times(lambda e: e.get("event") == "site"):
-            self.sites[e.get("name")] = e
-        if ready is None:
-            self.problem = "no {\"event\":\"ready\"} within %ds (exit %s)" % (
-                timeout, self.proc.p.poll())
-            return False
-        self.ready_after = time.time() - self.proc.t0
-        return True
-
-    def stop(self, r, what):
-        if not self.proc.alive():
-            rc = self.proc.wait(1)
-            r.fail(what, "the seeder had already exited (status %s) before SIGTERM" % rc,
-                   more=self.proc.log_tail(15))
-            self.proc.stop(timeout=1)
-            return
-        rc, took = self.proc.stop(timeout=5)
-        r.check(rc == 0, what, "SIGTERM: exit %s after %.2fs" % (
-            rc if rc is not None else "none (killed)", took),
-            more=[] if rc == 0 else self.proc.log_tail(10))
-
 
 def v2_magnet(magnet, host, port):
     """The seeder's magnet with only its urn:btmh xt and its x.pe (added if missing)."""
@@ -272,32 +163,11 @@ RACE_NOTE = ("libtorrent 2.0.8 stopped the torrent with torrent_inconsistent_has
 
 def leecher(name, save, logdir, magnet=None, torrent=None, peer=None, default_settings=False,
             timeout=60):
-    argv = [PY, LTPEER, "leech", "--save", save, "--timeout", str(timeout),
-            "--log", os.path.join(logdir, name + ".alerts"),
-            "--resume-on-inconsistent-hashes", str(RESUME_INCONSISTENT[0])]
-    if magnet:
-        argv += ["--magnet", magnet]
-    else:
-        argv += ["--torrent", torrent]
-    if peer:
-        argv += ["--peer", peer]
+    extra = ["--resume-on-inconsistent-hashes", str(RESUME_INCONSISTENT[0])]
     if default_settings:
-        argv.append("--default-settings")
-    return Proc(name, argv, logdir)
-
-
-def leecher_result(p, timeout):
-    _, ev = p.wait_event(lambda e: e.get("event") in ("finished", "error", "timeout"), timeout)
-    rc = p.wait(20)
-    if rc is None:
-        # Overran its own deadline: have it print its Python stacks (faulthandler), then kill.
-        try:
-            p.p.send_signal(signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
-        p.wait(1)
-        p.kill()
-    return ev, rc
+        extra.append("--default-settings")
+    return Proc(name, lt_leech_argv(magnet or torrent, save, timeout, os.path.join(logdir, name + ".alerts"),
+                                    [peer] if peer else (), extra), logdir)
 
 
 def message_tail(alerts_path, n=30):
@@ -361,7 +231,7 @@ def run_lt_case(r, cs, seeder, tag, what, save, logdir, timeout, magnet=None, to
     p = leecher(name, save, logdir, magnet=magnet, torrent=torrent,
                 peer=None if magnet else "%s:%d" % (seeder.host, seeder.port),
                 default_settings=default_settings, timeout=timeout)
-    ev, rc = leecher_result(p, timeout + 30)
+    ev, rc = leech_outcome(p, timeout + 30)
     meta = p.event_times(lambda e: e.get("event") == "metadata")
     if ev is not None and meta:
         ev["metadata_t"] = meta[0][1].get("t")
@@ -538,7 +408,7 @@ def case_parallel(r, cs, seeder, torrent, magnet, save, logdir, timeout, n=8):
         Results.info(what, note)
     bad, times, more, races = [], [], [], 0
     for i, (name, p) in enumerate(procs):
-        ev, rc = leecher_result(p, max(5, timeout + 60 - (time.time() - t0)))
+        ev, rc = leech_outcome(p, max(5, timeout + 60 - (time.time() - t0)))
         races += len((ev or {}).get("inconsistent_hashes_resumed") or [])
         if ev is None or ev.get("event") != "finished" or rc != 0:
             bad.append("#%d (%s) did not finish: %s" % (i, "torrent" if i % 2 else "magnet",
@@ -597,40 +467,6 @@ def watch_for_stalls(procs, start, logdir, deadline, silence=15.0):
     return replaced
 
 
-def comparator_self_check(r, work):
-    """The comparison must see a changed byte, a missing (empty) file, an extra file and a
-    pad file that is not zeros; and accept a faithful copy with zero pads."""
-    base = os.path.join(work, "self-check")
-    shutil.rmtree(base, ignore_errors=True)
-    src, bad, good = (os.path.join(base, d) for d in ("src", "bad", "good"))
-    files = {"a.bin": gen_data("sc-a", 5000), "d/e.txt": b"", "d/f.txt": gen_data("sc-f", 70)}
-    for root in (src, bad, good):
-        for rel, data in files.items():
-            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
-            with open(os.path.join(root, rel), "wb") as f:
-                f.write(data)
-    for root, pad in ((bad, b"\0\0\1"), (good, b"\0" * 3)):
-        os.makedirs(os.path.join(root, ".pad"))
-        with open(os.path.join(root, ".pad", "3"), "wb") as f:
-            f.write(pad)
-    with open(os.path.join(bad, "a.bin"), "r+b") as f:
-        f.seek(4321)
-        f.write(b"\xff" if files["a.bin"][4321] != 0xff else b"\0")
-    os.unlink(os.path.join(bad, "d", "e.txt"))
-    with open(os.path.join(bad, "extra"), "wb") as f:
-        f.write(b"x")
-    ok_good, _, p_good = compare_tree(src, good)
-    ok_bad, _, p_bad = compare_tree(src, bad)
-    want = ["content differs: a.bin at byte 4321", "missing: d/e.txt", "unexpected file: extra",
-            "pad file with non-zero bytes: .pad/3"]
-    seen = [w for w in want if any(p.startswith(w) for p in p_bad)]
-    r.check(ok_good and not ok_bad and seen == want, "harness comparator self-check",
-            "a faithful copy passes; a changed byte, a missing empty file, an extra file and a "
-            "non-zero pad are each reported" if seen == want and ok_good else
-            "good copy: %s; bad copy reported %s" % (p_good, p_bad))
-    shutil.rmtree(base, ignore_errors=True)
-
-
 def make_v1_torrent(cs, out):
     fs = lt.file_storage()
     lt.add_files(fs, cs.path)
@@ -646,7 +482,7 @@ def make_v1_torrent(cs, out):
 def with_announce(torrent, url, out):
     """A copy of the torrent with an announce URL (the info dict, hence the info hash, is
     untouched)."""
-    ib = info_bytes_of(open(torrent, "rb").read())
+    ib = info_span(open(torrent, "rb").read())
     u = url.encode()
     with open(out, "wb") as f:
         f.write(b"d8:announce%d:%s4:info%se" % (len(u), u, ib))
@@ -689,7 +525,7 @@ def case_transmission(r, args, sets, work, logdir):
                 started.append((cs, s))
         if not started:
             return
-        tracker_proc = Proc("tracker-ns", sp + [PY, TRACKER, "--listen", ns.seeder_ip] + [
+        tracker_proc = Proc("tracker-ns", sp + program("tracker") + ["--listen", ns.seeder_ip] + [
             "--peer=%s=%s:%d" % (v1[cs.label][1], s.host, s.port) for cs, s in started], logdir)
         _, tev = tracker_proc.wait_event(lambda e: e.get("event") == "listening", 15)
         if tev is None:
@@ -751,10 +587,9 @@ def main():
     ap.add_argument("--seeder", choices=["webseed", "libtorrent"], default="webseed")
     ap.add_argument("--sample", default=os.path.join(HERE, "..", "..", "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-seed-clients")
-    ap.add_argument("--only", action="append", default=[],
-                    help="cases to run, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
-    ap.add_argument("--aria2c", default=os.path.join(VENV, "bin", "aria2c"))
+    ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--timeout", type=int, default=60, help="seconds for one download")
     ap.add_argument("--ready-timeout", type=int, default=60, help="seconds for the seeder's ready")
     ap.add_argument("--strict-libtorrent", action="store_true",
@@ -765,36 +600,23 @@ def main():
         RESUME_INCONSISTENT[0] = 0
     os.umask(0o022)
 
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    unknown = [c for c in cases if c not in ALL_CASES]
-    if unknown:
-        ap.error("unknown cases %s (known: %s)" % (unknown, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     if args.seeder == "webseed":
         args.webseed = os.path.abspath(args.webseed)
         if not os.access(args.webseed, os.X_OK):
             ap.error("no webseed binary at %s (give --webseed BIN, or --seeder libtorrent)" % args.webseed)
     work = os.path.abspath(args.work)
-    for d in ("dl", "logs", "state", "state-v1", "v1", "content"):
-        shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+    fresh_dirs(work, ("dl", "logs", "state", "state-v1", "v1", "content"), make=("logs",))
     logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
 
-    sets = []
-    wanted = [s for s in args.sets.split(",") if s]
-    if "sample" in wanted:
-        sets.append(ContentSet("sample", args.sample))
-    if "bundle" in wanted:
-        write_bundle(os.path.join(work, "content", "bundle"))
-        sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
+    sets = content_sets(args.sets, args.sample, work)
     print("# seeder %s, libtorrent %s, cases %s, sets %s, work %s" % (
-        args.webseed if args.seeder == "webseed" else "libtorrent stand-in (lib/ltpeer.py)",
-        lt.__version__, ",".join(cases), ",".join(
-            "%s (%d files, %d bytes)" % (s.label, len(s.files), sum(s.files.values())) for s in sets),
-        work), flush=True)
+        args.webseed if args.seeder == "webseed" else "libtorrent stand-in (webseedtest/ltpeer.py)",
+        lt.__version__, ",".join(cases), ",".join(s.describe() for s in sets), work), flush=True)
 
     r = Results()
     t0 = time.time()
-    comparator_self_check(r, work)
+    check_comparator(r, work)
     try:
         loop_cases = [c for c in cases if c != "d"]
         if loop_cases:

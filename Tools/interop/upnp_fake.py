@@ -4,9 +4,9 @@
   /usr/bin/python3 Tools/interop/upnp_fake.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/upnp-fake
 
-Builds three throw-away network namespaces (lib/netns.py RouterLab, no firewall): router
+Builds three throw-away network namespaces (webseedtest/netns.py RouterLab, no firewall): router
 (10.77.0.1 on lan0), lan (10.77.0.2, default route via the router), wan. In the router
-namespace runs a fake UPnP Internet Gateway Device written here (lib/fake_igd.py: SSDP on
+namespace runs a fake UPnP Internet Gateway Device written here (webseedtest/fake_igd.py: SSDP on
 239.255.255.250:1900, the device description and SOAP control of WANIPConnection:1 with a
 mapping table), one per case, each on its own HTTP port. webseed always runs in the lan
 namespace:
@@ -77,15 +77,13 @@ import threading
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from lib.common import Proc, Results, poll  # noqa: E402
-from lib.netns import RouterLab  # noqa: E402
+from webseedtest.netns import RouterLab
+from webseedtest.procs import poll, Proc, program
+from webseedtest.results import Results
+from webseedtest.watchdog import Watchdog
 
 R = Results()
 PY = sys.executable or "/usr/bin/python3"
-FAKE = os.path.join(HERE, "lib", "fake_igd.py")
 ROUTER_IP = RouterLab.ROUTER_LAN
 LAN_IP = RouterLab.LAN_IP
 EXTERNAL_IP = RouterLab.EXTERNAL_IP
@@ -172,7 +170,7 @@ def index_of(proc, name):
 
 def start_fake(ctx, case, mode, variant=None):
     port = ctx.next_port()
-    argv = ctx.lab.exec_prefix(ctx.lab.router) + [PY, FAKE, "--mode", mode, "--ip", ROUTER_IP,
+    argv = ctx.lab.exec_prefix(ctx.lab.router) + program("fake_igd", PY) + ["--mode", mode, "--ip", ROUTER_IP,
                                                   "--port", str(port), "--external", EXTERNAL_IP]
     if variant:
         argv += ["--variant", variant]
@@ -780,15 +778,7 @@ def main():
         finally:
             clean_done.set()
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded %d s" % WATCHDOG, flush=True)
-        R.failed += 1
-        cleanup()
-        print(R.summary(), flush=True)
-        os._exit(1)
-    wd = threading.Timer(WATCHDOG, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(WATCHDOG, R, cleanup).start()
     t_start = time.time()
 
     def on_signal(signum, frame):

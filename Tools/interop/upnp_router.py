@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """webseed's UPnP / NAT-PMP port mapping against a real router: miniupnpd 2.3.1 (nftables)
-in throw-away network namespaces (lib/netns.py RouterLab), per /work/notes/upnp-contract.md.
+in throw-away network namespaces (webseedtest/netns.py RouterLab), per /work/notes/upnp-contract.md.
 
     lan 10.77.0.2 (webseed) -- 10.77.0.1 router (miniupnpd) 1.2.3.4 -- 1.2.3.5 wan (libtorrent)
 
@@ -44,7 +44,7 @@ After every case the namespaces are deleted and RouterLab.delete() must report n
 Usage (root; Debian's python3-libtorrent, miniupnpd-nftables, miniupnpc, natpmpc, nftables, curl):
   /usr/bin/python3 Tools/interop/upnp_router.py --webseed .build/debug/webseed \\
       --sample Samples/site --work /tmp/webseed-upnp [--only a,b,c,...]
-  --standin   run lib/upnp_standin.py (upnpc/natpmpc + a libtorrent seeder, same CLI and events)
+  --standin   run webseedtest/upnp_standin.py (upnpc/natpmpc + a libtorrent seeder, same CLI and events)
               instead of webseed: validates the harness itself
 
 Prints one `ok ...` / `FAIL ...` line per check (with log tails on failures), `info ...`
@@ -65,14 +65,14 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-from lib.common import Proc, Results, compare_tree, poll, run, tail   # noqa: E402
-from lib.netns import RouterLab                                        # noqa: E402
+from webseedtest.cases import add_only, chosen_cases
+from webseedtest.launchers import leech_outcome, lt_leech_argv
+from webseedtest.netns import RouterLab
+from webseedtest.procs import poll, Proc, program, run, tail
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree, fresh_dirs
 
-PY = "/usr/bin/python3"
-LTPEER = os.path.join(HERE, "lib", "ltpeer.py")
-STANDIN = os.path.join(HERE, "lib", "upnp_standin.py")
 ALL_CASES = ["a", "b", "c", "d", "r", "e", "f", "g", "h", "o", "i"]
 DESC = "http://10.77.0.1:5555/rootDesc.xml"
 PORT = 6881
@@ -229,7 +229,7 @@ def fmt_rules(rules):
 # ---------------------------------------------------------------------------------------
 
 def binary(args):
-    return [PY, STANDIN] if args.standin else [args.webseed]
+    return program("upnp_standin") if args.standin else [args.webseed]
 
 
 def start_seed(args, lab, name, extra=(), json_mode=True):
@@ -423,15 +423,12 @@ def leech_through_router(r, what, args, lab, proc, site, tag):
     shutil.rmtree(save, ignore_errors=True)
     os.makedirs(save)
     alerts = os.path.join(args.logdir, "leech-%s.alerts" % tag)
-    argv = lab.net.exec_prefix(lab.net.wan) + [
-        PY, LTPEER, "leech", "--save", save, "--magnet", site["magnet"], "--listen", "%s:6881" % WAN_IP,
-        "--timeout", str(LEECH), "--log", alerts, "--resume-on-inconsistent-hashes", "3"]
+    argv = lab.net.exec_prefix(lab.net.wan) + lt_leech_argv(
+        site["magnet"], save, LEECH, alerts,
+        extra=["--listen", "%s:6881" % WAN_IP, "--resume-on-inconsistent-hashes", "3"])
     p = Proc("leech-" + tag, argv, args.logdir)
     t0 = time.time()
-    _, ev = p.wait_event(lambda e: e.get("event") in ("finished", "error", "timeout"), LEECH + 20)
-    rc = p.wait(20)
-    if rc is None:
-        p.kill()
+    ev, rc = leech_outcome(p, LEECH + 20)
     took = time.time() - t0
     if ev is not None and ev.get("event") == "finished" and rc == 0:
         ok, summary, problems = compare_tree(args.sample, os.path.join(save, site.get("name") or args.site_name))
@@ -599,8 +596,8 @@ def case_e(r, args):
             return
         # A libtorrent DHT node on the WAN side: webseed joins through it, and its announces
         # must name the external port the router gave, not the local one.
-        node = Proc("lt-dht-e", lab.net.exec_prefix(lab.net.wan) + [
-            PY, LTPEER, "dht", "--listen", "%s:%d" % (WAN_IP, DHT_NODE_PORT), "--offline", "--json",
+        node = Proc("lt-dht-e", lab.net.exec_prefix(lab.net.wan) + program("ltpeer") + [
+            "dht", "--listen", "%s:%d" % (WAN_IP, DHT_NODE_PORT), "--offline", "--json",
             "--state-dir", os.path.join(args.work, "state", "lt-dht-e")], args.logdir)
         _, up = node.wait_event(ev_is("dht"), READY)
         if up is None:
@@ -860,13 +857,11 @@ def main():
     ap.add_argument("--webseed", default=os.path.join(ROOT, ".build", "debug", "webseed"))
     ap.add_argument("--sample", default=os.path.join(ROOT, "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-upnp")
-    ap.add_argument("--only", action="append", default=[], help="cases, comma separated: " + ",".join(ALL_CASES))
+    add_only(ap, ALL_CASES)
     ap.add_argument("--standin", action="store_true",
-                    help="lib/upnp_standin.py instead of webseed (validates the harness)")
+                    help="webseedtest/upnp_standin.py instead of webseed (validates the harness)")
     args = ap.parse_args()
-    cases = [c for o in args.only for c in o.split(",") if c] or list(ALL_CASES)
-    if any(c not in ALL_CASES for c in cases):
-        ap.error("unknown cases in %s (known: %s)" % (cases, ",".join(ALL_CASES)))
+    cases = chosen_cases(ap, args, ALL_CASES)
     args.webseed = os.path.abspath(args.webseed)
     args.sample = os.path.abspath(args.sample)
     args.work = os.path.abspath(args.work)
@@ -879,10 +874,8 @@ def main():
     if not os.path.isdir(args.sample):
         ap.error("no sample directory %s" % args.sample)
     os.umask(0o022)
-    for d in ("logs", "state", "dl"):
-        shutil.rmtree(os.path.join(args.work, d), ignore_errors=True)
+    fresh_dirs(args.work, ("logs", "state", "dl"), make=("logs",))
     args.logdir = os.path.join(args.work, "logs")
-    os.makedirs(args.logdir)
 
     def on_term(signum, frame):
         raise Interrupted("signal %d" % signum)
@@ -890,7 +883,7 @@ def main():
     signal.signal(signal.SIGHUP, on_term)
     signal.signal(signal.SIGINT, on_term)
 
-    print("# %s; cases %s; work %s" % ("stand-in lib/upnp_standin.py" if args.standin else "webseed " + args.webseed,
+    print("# %s; cases %s; work %s" % ("stand-in webseedtest/upnp_standin.py" if args.standin else "webseed " + args.webseed,
                                         ",".join(cases), args.work), flush=True)
     r = Results()
     t0 = time.time()

@@ -2,17 +2,14 @@
 """User errors of `webseed create/info/verify`: each must give exactly one readable line on
 stderr, a non-zero exit, no traceback, and leave nothing half-written behind.
 
-Usage: python3 Tools/tests/cli_errors.py --webseed .build/debug/webseed
+Usage: PYTHONPATH=Tools python3 Tools/tests/cli_errors.py --webseed .build/debug/webseed
 Prints `ok …`/`FAIL …` per case and a closing `N passed, M failed` line.
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile
 
-results = []
+from webseedtest.results import Results
 
-
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f"\n     {detail}"))
+R = Results()
 
 
 def run(cmd, user=None, cwd=None):
@@ -34,7 +31,7 @@ def expect_error(name, cmd, needle, user=None, out_dir=None):
         after = set(os.listdir(out_dir))
         ok = after == before
         detail = f"files appeared: {sorted(after - before)}"
-    check(name, ok, detail)
+    R.check(ok, name, more=[detail])
 
 
 def main():
@@ -70,20 +67,20 @@ def main():
 
         out = os.path.join(work, "site.torrent")
         code, stdout, err = run([ws, "create", site, "--json"])
-        check("create writes <dir>.torrent beside the directory", code == 0 and os.path.exists(out), err)
-        check("no progress output when not on a terminal", err.strip() == "", repr(err))
+        R.check(code == 0 and os.path.exists(out), "create writes <dir>.torrent beside the directory", more=[err])
+        R.check(err.strip() == "", "no progress output when not on a terminal", more=[repr(err)])
         # On a terminal (script(1) gives the command a pty): a progress bar, cleared at the end.
         tty = subprocess.run(["script", "-qec", f"exec {ws} create {site} -o {os.path.join(work, 'tty.torrent')}", "/dev/null"],
                              capture_output=True, text=True, timeout=60)
-        check("a progress bar on a terminal", tty.returncode == 0 and "hashing [" in tty.stdout and "\x1b[K" in tty.stdout
-              and "packaged" in tty.stdout, repr(tty.stdout[-300:]))
+        R.check(tty.returncode == 0 and "hashing [" in tty.stdout and "\x1b[K" in tty.stdout
+              and "packaged" in tty.stdout, "a progress bar on a terminal", more=[repr(tty.stdout[-300:])])
         with open(out, "rb") as f:
             first = f.read()
         expect_error("existing output without --force", [ws, "create", site], "already exists", out_dir=work)
         with open(out, "rb") as f:
-            check("the existing torrent is untouched", f.read() == first)
+            R.check(f.read() == first, "the existing torrent is untouched")
         code, _, err = run([ws, "create", site, "--force", "--comment", "again"])
-        check("--force overwrites", code == 0, err)
+        R.check(code == 0, "--force overwrites", more=[err])
 
         # Names that are not UTF-8.
         bad = os.path.join(work, "badname")
@@ -108,10 +105,10 @@ def main():
         with open(os.path.join(work, "secret.txt"), "w") as f:
             f.write("secret")
         code, stdout, err = run([ws, "create", linked, "-o", os.path.join(work, "l.torrent"), "--json"])
-        check("symlink skipped with one warning", code == 0 and err.count("webseed: warning:") == 1 and "leak.txt" in err, err)
+        R.check(code == 0 and err.count("webseed: warning:") == 1 and "leak.txt" in err, "symlink skipped with one warning", more=[err])
         code, stdout, err = run([ws, "create", linked, "-o", os.path.join(work, "l2.torrent"), "--follow-symlinks", "--json"])
         code2, info, _ = run([ws, "info", os.path.join(work, "l2.torrent"), "--json"])
-        check("--follow-symlinks never leaves the directory", code == 0 and "secret" not in info and "points outside" in err, err)
+        R.check(code == 0 and "secret" not in info and "points outside" in err, "--follow-symlinks never leaves the directory", more=[err])
 
         # Unreadable file and directory: needs a user that permissions apply to.
         if os.geteuid() == 0:
@@ -134,7 +131,7 @@ def main():
             expect_error("output directory not writable", [ws, "create", site, "-o", os.path.join(ro, "x.torrent")],
                          "cannot write", user=65534, out_dir=ro)
         else:
-            check("unreadable-file cases need root to switch user (run as root)", False, "not run")
+            R.check(False, "unreadable-file cases need root to switch user (run as root)", more=["not run"])
 
         # info and verify.
         junk = os.path.join(work, "junk.torrent")
@@ -148,22 +145,20 @@ def main():
         expect_error("info on a malformed magnet", [ws, "info", "magnet:?xt=urn:btih:123"], "urn:btih needs")
         expect_error("info on an unknown magnet topic", [ws, "info", "magnet:?xt=urn:sha1:abc"], "unsupported magnet topic")
         code, stdout, err = run([ws, "verify", out, site])
-        check("verify passes on the source", code == 0 and "ok:" in stdout, stdout + err)
+        R.check(code == 0 and "ok:" in stdout, "verify passes on the source", more=[stdout + err])
         copy = os.path.join(work, "copy")
         shutil.copytree(site, copy)
         with open(os.path.join(copy, "index.html"), "w") as f:
             f.write("<h1>HI</h1>")
         os.remove(os.path.join(copy, "assets", "app.js"))
         code, stdout, err = run([ws, "verify", out, copy])
-        check("verify names each differing file and exits 1",
-              code == 1 and "content differs: index.html" in stdout and "missing: assets/app.js" in stdout, stdout + err)
+        R.check(code == 1 and "content differs: index.html" in stdout and "missing: assets/app.js" in stdout, "verify names each differing file and exits 1", more=[stdout + err])
         expect_error("verify against a missing directory", [ws, "verify", out, os.path.join(work, "none")], "not a directory")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)
+    print(R.summary())
+    sys.exit(R.exit_status())
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ import select
 import selectors
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,9 +53,9 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 
-from lib.common import Proc, Results, run  # noqa: E402
+from webseedtest.procs import Proc, run
+from webseedtest.results import Results
 
 R = Results()
 SAMPLE = os.path.join(ROOT, "Samples", "site")

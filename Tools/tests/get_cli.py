@@ -17,7 +17,7 @@ followed by resume, and a full disk.
     with SIGKILL at random moments (a random delay, after a random number of progress events,
     or once a random amount more is verified) at least 12 times and restarted on the same -o
     and --state-dir (sometimes from the magnet, sometimes with --recheck); then it must
-    complete, the tree must be byte-identical (lib/common.py compare_tree: no stray files
+    complete, the tree must be byte-identical (webseedtest/trees.py compare_tree: no stray files
     either), restarts must report `resumed` events with pieces > 0 (some from the resume
     record), --recheck runs must take nothing from the record, and runs on the finished
     directory (with and without --recheck) must find every piece. The relay's rate follows
@@ -48,23 +48,23 @@ import shlex
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
-
-from lib.common import Proc, Results, compare_tree, free_port, run  # noqa: E402
-from lib.bcoding import bdecode, bencode, info_span  # noqa: E402,F401
-from lib.relay import TcpRelay  # noqa: E402
+from webseedtest.bencode import bdecode, bencode, info_span
+from webseedtest.content import write_files
+from webseedtest.launchers import honest_seeder
+from webseedtest.peerwire import BLOCK, PSTR
+from webseedtest.procs import free_port, Proc, run
+from webseedtest.relay import TcpRelay
+from webseedtest.tcpserver import TcpServer
+from webseedtest.results import Results
+from webseedtest.trees import compare_tree
+from webseedtest.watchdog import Watchdog
 
 R = Results()
-BLOCK = 16384
-PSTR = b"\x13BitTorrent protocol"
 KILLS = 12
 ERROR_RE = re.compile(r"^(webseed: )?error: ")
 WARNING_RE = re.compile(r"^(webseed: )?warning: ")
@@ -92,46 +92,19 @@ def make_site(root):
                            rnd.randrange(100_000, 320_000)])
         files["%s/part-%02d.dat" % (dirs[n % len(dirs)], n)] = rnd.randbytes(size)
         n += 1
-    shutil.rmtree(root, ignore_errors=True)
-    for rel, data in files.items():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_files(root, files)
     return sum(len(d) for d in files.values())
 
 
 # ---------------------------------------------------------------------------------------------
 # a peer that answers the handshake and then says nothing; a rate-limited relay
 
-class SilentPeer:
+class SilentPeer(TcpServer):
     def __init__(self, host):
-        self.stop_ev = threading.Event()
         self.handshakes = 0
-        self.socks = []
-        self.lock = threading.Lock()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind((host, 0))
-        self.ls.listen(16)
-        self.ls.settimeout(0.2)
-        self.address = "%s:%d" % (host, self.ls.getsockname()[1])
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__(host, backlog=16)
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                s, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.socks.append(s)
-            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
-
-    def _serve(self, s):
+    def serve(self, s, addr):
         s.settimeout(0.2)
         buf = b""
         try:
@@ -158,20 +131,6 @@ class SilentPeer:
             pass
         finally:
             s.close()
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-        self.thread.join(3)
 
 
 class Relay(TcpRelay):
@@ -448,9 +407,7 @@ def kill_and_resume(ctx, rng):
                     rc = p.wait(10)
                     kills += 1
             finally:
-                p.kill()
-                p.reader.join(3)
-                p._close()
+                p.end()
             took = time.monotonic() - t0
             evs = [e for _t, e in p.events]
             resumed = [e for e in evs if e.get("event") == "resumed"]
@@ -496,9 +453,7 @@ def kill_and_resume(ctx, rng):
         try:
             rc = p.wait(180)
         finally:
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         evs = [e for _t, e in p.events]
         resumed = [e for e in evs if e.get("event") == "resumed"]
         complete = [e for e in evs if e.get("event") == "complete"]
@@ -531,9 +486,7 @@ def kill_and_resume(ctx, rng):
             try:
                 rc = p.wait(60)
             finally:
-                p.kill()
-                p.reader.join(3)
-                p._close()
+                p.end()
             evs = [e for _t, e in p.events]
             resumed = [e for e in evs if e.get("event") == "resumed"]
             res = resumed[0] if resumed else {}
@@ -593,9 +546,7 @@ def disk_full(ctx):
     try:
         rc = p.wait(90)
     finally:
-        p.kill()
-        p.reader.join(3)
-        p._close()
+        p.end()
         relay.stop()
     took = time.monotonic() - t0
     with open(p.err_path, errors="replace") as f:
@@ -684,9 +635,7 @@ def terminal(ctx):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         took = time.monotonic() - t0
         try:
             with open(log, "rb") as f:
@@ -720,9 +669,7 @@ def terminal(ctx):
         try:
             rc = p.wait(120)
         finally:
-            p.kill()
-            p.reader.join(3)
-            p._close()
+            p.end()
         took = time.monotonic() - t0
         with p.cond:
             lines = [l for _t, l in p.lines]
@@ -761,14 +708,7 @@ def main():
     t_begin = time.monotonic()
     seeder = None
 
-    def watchdog():
-        print("FAIL watchdog: the whole run exceeded 900 s", flush=True)
-        Proc.kill_all()
-        print("%d passed, %d failed" % (R.passed, R.failed + 1), flush=True)
-        os._exit(1)
-    wd = threading.Timer(900, watchdog)
-    wd.daemon = True
-    wd.start()
+    wd = Watchdog(900, R).start()
     try:
         rc, outp = run(["sh", "-c", '"$0" get --help 2>&1', ctx.ws], 30)
         if not R.check(rc == 0 and "webseed get" in outp, "webseed get exists",
@@ -783,17 +723,9 @@ def main():
                        "%d bytes" % size if rc == 0 else outp[-300:]):
             return
         ctx.magnet = magnet_of(ctx.torrent, "site")
-        seeder = Proc("seeder", [ctx.ws, "seed", ctx.torrent, "--data", ctx.site, "--listen",
-                                 "127.0.0.1:0", "--offline", "--state-dir",
-                                 os.path.join(ctx.work, "seed-state"), "--json"],
-                      os.path.join(ctx.work, "logs"), cwd=ctx.work)
-        _, ready = seeder.wait_event(lambda e: e.get("event") == "ready", 60)
-        _, listening = seeder.wait_event(lambda e: e.get("event") == "listening", 0.1)
-        if not R.check(ready is not None and listening is not None, "honest seeder ready",
-                       "" if ready else "no ready event within 60 s",
-                       more=() if ready else seeder.log_tail(6)):
+        seeder, ctx.seed_port = honest_seeder(R, ctx.ws, ctx.torrent, ctx.site, ctx.work)
+        if ctx.seed_port is None:
             return
-        ctx.seed_port = int(listening["port"])
         ctx.seed_addr = "127.0.0.1:%d" % ctx.seed_port
         parts = args.only or ["bad-input", "sigkill", "disk-full", "terminal"]
         for part, fn in (("bad-input", lambda: bad_input(ctx)),

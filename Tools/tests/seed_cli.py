@@ -3,49 +3,40 @@
 changed before start, port fallback, --peer (connecting out to a listening libtorrent),
 argument errors and graceful shutdown. Loopback only; every wait is bounded.
 
-Usage: /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
+Usage: PYTHONPATH=Tools /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
 Needs Debian's python3-libtorrent (for --peer). Last line: `N passed, M failed`.
 """
-import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+
 import libtorrent as lt
 
-results = []
+from webseedtest.ltsession import OFFLINE, TCP_ONLY
+from webseedtest.procs import Proc
+from webseedtest.results import Results
+
+R = Results()
 
 
-def check(name, ok, detail=""):
-    results.append(bool(ok))
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f"\n     {detail}"), flush=True)
+class Seeder(Proc):
+    """A running `webseed seed --json`, waited for until it is ready; its events read as they come."""
 
+    started = 0
 
-class Seeder:
-    """A running `webseed seed --json`, its events read as they come."""
-
-    def __init__(self, ws, args, timeout=30):
-        self.p = subprocess.Popen([ws, "seed", *args, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events = []
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            e = json.loads(line)
-            self.events.append(e)
-            if e["event"] == "ready":
-                return
-        raise RuntimeError(f"seeder not ready: {self.events} {self.p.stderr.read() if self.p.poll() is not None else ''}")
+    def __init__(self, ws, args, logdir, timeout=30):
+        Seeder.started += 1
+        super().__init__("seed-%d" % Seeder.started, [ws, "seed", *args, "--json"], logdir)
+        if self.wait_for("ready", timeout) is None:
+            self.kill()
+            raise RuntimeError("seeder not ready: %s" % self.log_tail(8))
 
     def event(self, kind):
-        return [e for e in self.events if e["event"] == kind]
+        with self.cond:
+            return [e for _, e in self.events if e.get("event") == kind]
 
-    def stop(self, timeout=10):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            code = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return None, ""
-        rest = self.p.stdout.read()
-        return code, rest
+    def terminate(self, timeout=10):
+        """SIGTERM; (exit status or None if it had to be killed, everything it printed)."""
+        code, _ = self.stop(signal.SIGTERM, timeout)
+        return code, "\n".join(line for _, line in self.lines)
 
 
 def one_line_error(ws, args, needle):
@@ -68,46 +59,45 @@ def main():
         with open(os.path.join(site, "css", "a.css"), "wb") as f:
             f.write(b"body{}")
         state = os.path.join(work, "state")
+        logs = os.path.join(work, "logs")
         common = ["--listen", "127.0.0.1:0", "--offline", "--state-dir", state]
 
-        s = Seeder(ws, [site, *common])
-        check("first start packages the directory", len(s.event("packaged")) == 1, s.events)
+        s = Seeder(ws, [site, *common], logs)
+        R.check(len(s.event("packaged")) == 1, "first start packages the directory", more=[str(s.events)])
         port = s.event("listening")[0]["port"]
         site_event = s.event("site")[0]
-        check("magnet carries x.pe for the listening address", f"x.pe=127.0.0.1:{port}" in site_event["magnet"], site_event)
+        R.check(f"x.pe=127.0.0.1:{port}" in site_event["magnet"], "magnet carries x.pe for the listening address", more=[str(site_event)])
         torrent = site_event["torrent"]
-        check("the torrent is kept in the state directory", torrent.startswith(state) and os.path.exists(torrent), torrent)
-        code, rest = s.stop()
-        check("SIGTERM exits 0 and says it stopped", code == 0 and '"stopped"' in rest, (code, rest))
+        R.check(torrent.startswith(state) and os.path.exists(torrent), "the torrent is kept in the state directory", more=[str(torrent)])
+        code, rest = s.terminate()
+        R.check(code == 0 and '"stopped"' in rest, "SIGTERM exits 0 and says it stopped", more=[str((code, rest))])
 
-        s = Seeder(ws, [site, *common])
+        s = Seeder(ws, [site, *common], logs)
         v = s.event("verified")
-        check("second start reuses the torrent and the resume record (no hashing)",
-              not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, s.events)
-        check("same site, same info hash", s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"])
+        R.check(not s.event("packaged") and v and v[0]["hashed_files"] == 0 and v[0]["resumed_files"] == 2, "second start reuses the torrent and the resume record (no hashing)", more=[str(s.events)])
+        R.check(s.event("site")[0]["v2_infohash"] == site_event["v2_infohash"], "same site, same info hash")
         # Port fallback: a second seeder asked for the first one's port takes the next.
         busy = s.event("listening")[0]["port"]
-        t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")])
+        t = Seeder(ws, [site, "--listen", f"127.0.0.1:{busy}", "--offline", "--state-dir", os.path.join(work, "state2")], logs)
         got = t.event("listening")[0]["port"]
-        check("a taken port falls through to the next one", got == busy + 1 or (busy < got <= busy + 10), (busy, got))
-        t.stop()
-        s.stop()
+        R.check(got == busy + 1 or (busy < got <= busy + 10), "a taken port falls through to the next one", more=[str((busy, got))])
+        t.terminate()
+        s.terminate()
 
-        s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"])
+        s = Seeder(ws, [torrent, "--data", site, *common, "--recheck"], logs)
         v = s.event("verified")[0]
-        check("--recheck hashes everything again", v["hashed_files"] == 2 and v["pieces"] == v["of"], v)
-        s.stop()
+        R.check(v["hashed_files"] == 2 and v["pieces"] == v["of"], "--recheck hashes everything again", more=[str(v)])
+        s.terminate()
 
         # A file changed before start: named in a warning, its pieces withheld, the rest served.
         with open(os.path.join(site, "index.html"), "r+b") as f:
             f.seek(100)
             f.write(b"X")
-        s = Seeder(ws, [torrent, "--data", site, *common])
+        s = Seeder(ws, [torrent, "--data", site, *common], logs)
         v = s.event("verified")[0]
         warnings = [e["message"] for e in s.event("warning")]
-        check("a changed file is named and its pieces are not served",
-              v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), (v, warnings))
-        s.stop()
+        R.check(v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), "a changed file is named and its pieces are not served", more=[str((v, warnings))])
+        s.terminate()
 
         # --peer: webseed connects out to a libtorrent that is waiting with an empty directory.
         with open(os.path.join(site, "index.html"), "r+b") as f:
@@ -119,8 +109,7 @@ def main():
             f.write(os.urandom(70_000))
         dl = os.path.join(work, "dl")
         os.makedirs(dl)
-        sess = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                           "enable_natpmp": False, "enable_outgoing_utp": False, "enable_incoming_utp": False})
+        sess = lt.session(dict(OFFLINE, **TCP_ONLY, listen_interfaces="127.0.0.1:0"))
         lport = sess.listen_port()
         fresh_torrent = os.path.join(work, "fresh.torrent")
         subprocess.run([ws, "create", fresh, "-o", fresh_torrent], check=True, capture_output=True, timeout=60)
@@ -129,7 +118,7 @@ def main():
         p.save_path = dl
         h = sess.add_torrent(p)  # waiting, with nothing, before webseed starts
         s = Seeder(ws, [fresh_torrent, "--data", fresh, "--listen", "127.0.0.1:0", "--offline", "--state-dir", os.path.join(work, "state3"),
-                        "--peer", f"127.0.0.1:{lport}"])
+                        "--peer", f"127.0.0.1:{lport}"], logs)
         deadline = time.time() + 40
         while time.time() < deadline and not h.status().is_seeding:
             time.sleep(0.05)
@@ -138,8 +127,8 @@ def main():
         del h, sess  # closes libtorrent's files, flushing its write cache
         same = done and all(
             open(os.path.join(fresh, r), "rb").read() == open(os.path.join(dl, "fresh", r), "rb").read() for r in ["index.html", "css/a.css"])
-        check("--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection", same)
-        s.stop()
+        R.check(same, "--peer: libtorrent, listening with nothing, receives the site from webseed's outgoing connection")
+        s.terminate()
 
         # On a terminal: the status line (peers, upload rate, total) is drawn and redrawn.
         tty_state = os.path.join(work, "state-tty")
@@ -160,25 +149,23 @@ def main():
             term.kill()
         with open(log, "rb") as f:
             text = f.read()
-        check("on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", drawn >= 2 and b"stopped" in text,
-              (drawn, text[-300:]))
+        R.check(drawn >= 2 and b"stopped" in text, "on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", more=[str((drawn, text[-300:]))])
 
         ok, d = one_line_error(ws, [torrent], "--data")
-        check("a .torrent without --data is a one-line error", ok, d)
+        R.check(ok, "a .torrent without --data is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [site, "--listen", "nonsense", "--offline", "--state-dir", state], "invalid --listen")
-        check("an invalid --listen is a one-line error", ok, d)
+        R.check(ok, "an invalid --listen is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [os.path.join(work, "nope"), "--offline", "--state-dir", state], "no such file")
-        check("a missing source is a one-line error", ok, d)
+        R.check(ok, "a missing source is a one-line error", more=[str(d)])
         junk = os.path.join(work, "junk.torrent")
         with open(junk, "wb") as f:
             f.write(b"d4:infoi3ee")
         ok, d = one_line_error(ws, [junk, "--data", site, "--offline", "--state-dir", state], "not a valid torrent")
-        check("an invalid torrent is a one-line error", ok, d)
+        R.check(ok, "an invalid torrent is a one-line error", more=[str(d)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    passed = sum(results)
-    print(f"{passed} passed, {len(results) - passed} failed")
-    sys.exit(0 if passed == len(results) else 1)
+    print(R.summary())
+    sys.exit(R.exit_status())
 
 
 if __name__ == "__main__":

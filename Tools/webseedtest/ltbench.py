@@ -1,82 +1,76 @@
-"""Worker run as subprocesses by Tools/bench/seed: libtorrent 2.0.8 seeder and leecher.
+"""libtorrent 2.0.8 seeder and downloaders the benches run as subprocesses (Tools/bench/seed
+and Tools/bench/fetch), each in its own process so that its CPU and memory are its own.
 
-usage (/usr/bin/python3, Debian's python3-libtorrent):
-  lt_seedbench.py seed TORRENT DATA_DIR [--listen HOST:PORT] [--resume FILE] [--default-settings]
+usage: /usr/bin/python3 -m webseedtest.ltbench COMMAND ...  (PYTHONPATH=Tools; Debian's
+python3-libtorrent)
+  seed TORRENT DATA_DIR [--listen HOST:PORT] [--resume FILE] [--default-settings] [--plaintext]
       Seeds TORRENT whose files are in DATA_DIR (the torrent's root directory, named like the
       torrent). TCP only, nothing leaves the host (no DHT/LSD/UPnP/NAT-PMP/trackers/PEX) unless
-      --default-settings (then uTP and encryption stay as shipped; still offline). With
-      --resume FILE the fast-resume data saved by an earlier start is used (and written after
-      the first full check), so later starts skip hashing, like webseed's resume record.
-      Prints JSON lines like `webseed seed --json`: listening, site (with a magnet), ready.
-      Exits 0 on SIGTERM/SIGINT.
+      --default-settings (then uTP and encryption stay as shipped; still offline); --plaintext
+      also refuses encrypted handshakes both ways. With --resume FILE the fast-resume data
+      saved by an earlier start is used (and written after the first full check), so later
+      starts skip hashing, like webseed's resume record. Prints JSON lines like `webseed seed
+      --json`: listening, site (with a magnet), ready, and resume_saved once the fast-resume
+      data is written. Exits 0 on SIGTERM/SIGINT.
 
-  lt_seedbench.py leech --save DIR (--torrent FILE | --magnet URI) [--peer HOST:PORT]...
-                        [--default-settings] [--plaintext] [--first-byte-only] [--timeout S]
+  leech --save DIR (--torrent FILE | --magnet URI) [--peer HOST:PORT]...
+        [--default-settings] [--plaintext] [--first-byte-only] [--timeout S]
       Downloads one torrent and prints JSON lines with times relative to add_torrent:
       first_byte, metadata, finished; then removes the torrent (closing every file) and prints
-      closed. Exit 0 on success, 1 on timeout/error.
+      closed. Exit 0 on success, 1 on timeout/error. (bench/seed's downloader.)
+
+  fetch --save DIR --torrent FILE --peer HOST:PORT [--timeout S]
+      The downloader webseed get is measured against (bench/fetch): TCP only, plaintext,
+      offline, otherwise default settings. Prints {"event":"finished", "t": add_torrent ->
+      torrent finished in seconds, "cpu": user+sys CPU seconds of this process (all threads,
+      getrusage) over the same window, "cpu_before": CPU it used before add_torrent
+      (interpreter, import, session), ...}; then flushes, removes the torrent (closing every
+      file) and prints closed. Exit 0 on success, 1 on timeout/error.
 """
 
 import argparse
-import json
 import os
+import resource
 import signal
 import sys
 import time
 
 import libtorrent as lt
 
-OFFLINE = {
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "dht_bootstrap_nodes": "",
-}
-TCP_ONLY = {"enable_outgoing_utp": False, "enable_incoming_utp": False}
+from .ltsession import (OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport,
+                        wait_listen)
+
 cat = lt.alert.category_t
 
 
-def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def split_hostport(s):
-    host, _, port = s.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def new_session(settings):
-    # No default plugins (no ut_pex): leechers only ever talk to the seeder under test.
-    ses = lt.session(settings, 0)
-    ses.add_extension("ut_metadata")
-    ses.add_extension("smart_ban")
-    return ses
-
-
-def wait_listen(ses, deadline=20.0):
-    end = time.time() + deadline
-    while time.time() < end:
+def close_torrent(ses, h):
+    """Flushes and removes the torrent, so every file is written and closed before the caller
+    compares them (it also waits for this process to exit); True once it is removed."""
+    h.flush_cache()
+    deadline = time.time() + 30
+    flushed = False
+    while time.time() < deadline and not flushed:
         ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                return al.port
-            if isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("lt_seedbench: listen failed: %s\n" % al.message())
-                return None
-    return ses.listen_port() or None
+        flushed = any(isinstance(al, lt.cache_flushed_alert) for al in ses.pop_alerts())
+    ses.remove_torrent(h)
+    deadline = time.time() + 30
+    removed = False
+    while time.time() < deadline and not removed:
+        ses.wait_for_alert(200)
+        removed = any(isinstance(al, lt.torrent_removed_alert) for al in ses.pop_alerts())
+    return removed
 
 
 # ---------------------------------------------------------------------------------------
 
 def seed_main(argv):
-    ap = argparse.ArgumentParser(prog="lt_seedbench.py seed")
+    ap = argparse.ArgumentParser(prog="ltbench seed")
     ap.add_argument("torrent")
     ap.add_argument("data")
     ap.add_argument("--listen", default="127.0.0.1:0")
     ap.add_argument("--resume")
     ap.add_argument("--default-settings", action="store_true")
+    ap.add_argument("--plaintext", action="store_true", help="refuse encrypted handshakes")
     a = ap.parse_args(argv)
 
     stop = [False]
@@ -90,13 +84,15 @@ def seed_main(argv):
     settings = dict(OFFLINE)
     if not a.default_settings:
         settings.update(TCP_ONLY)
+    if a.plaintext:
+        settings.update(PLAINTEXT)
     settings.update({
         "listen_interfaces": "%s:%d" % (host, port),
         "allow_multiple_connections_per_ip": True,
         "alert_mask": cat.error_notification | cat.status_notification | cat.storage_notification,
     })
     ses = new_session(settings)
-    listen_port = wait_listen(ses)
+    listen_port = wait_listen(ses, "ltbench seed")
     if not listen_port:
         return 1
     emit({"event": "listening", "host": host, "port": listen_port})
@@ -104,7 +100,7 @@ def seed_main(argv):
     ti = lt.torrent_info(a.torrent)
     data = os.path.abspath(a.data)
     if ti.name() != os.path.basename(data):
-        sys.stderr.write("lt_seedbench seed: DATA_DIR must be named like the torrent (%r)\n" % ti.name())
+        sys.stderr.write("ltbench seed: DATA_DIR must be named like the torrent (%r)\n" % ti.name())
         return 2
     atp = None
     if a.resume and os.path.exists(a.resume):
@@ -112,7 +108,7 @@ def seed_main(argv):
             with open(a.resume, "rb") as f:
                 atp = lt.read_resume_data(f.read())
         except Exception as e:  # noqa: BLE001
-            sys.stderr.write("lt_seedbench seed: ignoring resume data: %s\n" % e)
+            sys.stderr.write("ltbench seed: ignoring resume data: %s\n" % e)
             atp = None
     if atp is None:
         atp = lt.add_torrent_params()
@@ -120,9 +116,7 @@ def seed_main(argv):
     atp.save_path = os.path.dirname(data)
     atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
     h = ses.add_torrent(atp)
-    ih = ti.info_hashes()
-    v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
-    v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
+    v1, v2 = hashes_of(ti)
     xts = []
     if v1:
         xts.append("xt=urn:btih:" + v1)
@@ -138,12 +132,13 @@ def seed_main(argv):
         ses.wait_for_alert(250)
         for al in ses.pop_alerts():
             if isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
-                sys.stderr.write("lt_seedbench seed: %s\n" % al.message())
+                sys.stderr.write("ltbench seed: %s\n" % al.message())
             elif isinstance(al, lt.save_resume_data_alert) and a.resume:
                 tmp = a.resume + ".tmp"
                 with open(tmp, "wb") as f:
                     f.write(lt.write_resume_data_buf(al.params))
                 os.replace(tmp, a.resume)
+                emit({"event": "resume_saved"})
         if not ready:
             st = h.status()
             if st.is_seeding:
@@ -152,7 +147,7 @@ def seed_main(argv):
                     h.save_resume_data(lt.torrent_handle.save_info_dict)
                 emit({"event": "ready", "checked": not (a.resume and os.path.exists(a.resume))})
             elif time.time() > deadline:
-                sys.stderr.write("lt_seedbench seed: data not verified in time (%s %.3f)\n" % (st.state, st.progress))
+                sys.stderr.write("ltbench seed: data not verified in time (%s %.3f)\n" % (st.state, st.progress))
                 return 1
     ses.pause()
     del ses
@@ -162,7 +157,7 @@ def seed_main(argv):
 # ---------------------------------------------------------------------------------------
 
 def leech_main(argv):
-    ap = argparse.ArgumentParser(prog="lt_seedbench.py leech")
+    ap = argparse.ArgumentParser(prog="ltbench leech")
     ap.add_argument("--save", required=True)
     ap.add_argument("--torrent")
     ap.add_argument("--magnet")
@@ -179,14 +174,13 @@ def leech_main(argv):
     if not a.default_settings:
         settings.update(TCP_ONLY)
     if a.plaintext:
-        settings.update({"out_enc_policy": int(lt.enc_policy.pe_disabled),
-                         "in_enc_policy": int(lt.enc_policy.pe_disabled)})
+        settings.update(PLAINTEXT)
     mask = cat.error_notification | cat.status_notification | cat.storage_notification
     if a.first_byte_only:
         mask |= cat.block_progress_notification
     settings.update({"listen_interfaces": "127.0.0.1:0", "alert_mask": mask})
     ses = new_session(settings)
-    wait_listen(ses, 5)
+    wait_listen(ses, "ltbench", 5)
     os.makedirs(a.save, exist_ok=True)
     if a.magnet:
         atp = lt.parse_magnet_uri(a.magnet)
@@ -249,24 +243,7 @@ def leech_main(argv):
            "payload_downloaded": st.total_payload_download, "total_download": st.total_download,
            "hash_failures": hash_failures, "errors": errors[-5:]}
     emit(out)
-    # Flush and close every file before the caller compares them (the caller also waits
-    # for this process to exit).
-    h.flush_cache()
-    fdeadline = time.time() + 30
-    flushed = False
-    while time.time() < fdeadline and not flushed:
-        ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.cache_flushed_alert):
-                flushed = True
-    ses.remove_torrent(h)
-    rdeadline = time.time() + 30
-    removed = False
-    while time.time() < rdeadline and not removed:
-        ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.torrent_removed_alert):
-                removed = True
+    removed = close_torrent(ses, h)
     emit({"event": "closed", "removed": removed})
     ses.pause()
     del ses
@@ -274,13 +251,99 @@ def leech_main(argv):
     return 0 if ok else 1
 
 
+# ---------------------------------------------------------------------------------------
+
+def own_cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def hwm_kb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def fetch_main(argv):
+    ap = argparse.ArgumentParser(prog="ltbench fetch")
+    ap.add_argument("--save", required=True)
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--peer", action="append", default=[])
+    ap.add_argument("--timeout", type=float, default=600)
+    a = ap.parse_args(argv)
+
+    settings = dict(OFFLINE)
+    settings.update(TCP_ONLY)
+    settings.update(PLAINTEXT)
+    settings.update({"listen_interfaces": "127.0.0.1:0",
+                     "alert_mask": cat.error_notification | cat.status_notification | cat.storage_notification})
+    ses = new_session(settings)
+    wait_listen(ses, "ltbench", 5)
+    os.makedirs(a.save, exist_ok=True)
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(a.torrent)
+    atp.save_path = os.path.abspath(a.save)
+    atp.flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
+    peers = [split_hostport(p) for p in a.peer]
+
+    cpu0 = own_cpu()
+    t0 = time.perf_counter()
+    h = ses.add_torrent(atp)
+    for p in peers:
+        h.connect_peer(p)
+
+    def rel():
+        return time.perf_counter() - t0
+
+    finished = cpu = None
+    errors = []
+    hash_failures = 0
+    deadline = t0 + a.timeout
+    last_connect = last_status = time.perf_counter()
+    while time.perf_counter() < deadline and finished is None:
+        ses.wait_for_alert(50)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.torrent_finished_alert) and finished is None:
+                finished, cpu = rel(), own_cpu() - cpu0
+            elif isinstance(al, lt.hash_failed_alert):
+                hash_failures += 1
+            elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
+                errors.append(al.message())
+        now = time.perf_counter()
+        if finished is None and now - last_status >= 0.1:
+            last_status = now
+            st = h.status()
+            if st.is_seeding:
+                finished, cpu = rel(), own_cpu() - cpu0
+            elif peers and st.num_peers == 0 and now - last_connect > 2:
+                last_connect = now
+                for p in peers:
+                    h.connect_peer(p)
+    st = h.status()
+    emit({"event": "finished" if finished is not None else "timeout",
+          "t": finished if finished is not None else rel(), "cpu": cpu, "cpu_before": cpu0,
+          "payload_downloaded": st.total_payload_download, "total_download": st.total_download,
+          "hash_failures": hash_failures, "errors": errors[-5:], "hwm_kb": hwm_kb()})
+    removed = close_torrent(ses, h)
+    emit({"event": "closed", "removed": removed, "t": rel()})
+    ses.pause()
+    del ses
+    return 0 if finished is not None and removed else 1
+
+
+COMMANDS = {"seed": seed_main, "leech": leech_main, "fetch": fetch_main}
+
+
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("seed", "leech"):
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.stderr.write(__doc__)
         return 2
-    if sys.argv[1] == "seed":
-        return seed_main(sys.argv[2:])
-    return leech_main(sys.argv[2:])
+    return COMMANDS[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
 """A fake UPnP Internet Gateway Device (IGD:1, WANIPConnection:1) for the port-mapping
-harness (Tools/interop/upnp_fake.py). Run it only inside the router network namespace:
+harness (Tools/interop/upnp_fake.py), run as `python3 -m webseedtest.fake_igd` (procs.program).
+Run it only inside the router network namespace:
 
-  fake_igd.py --mode MODE [--variant V] --ip 10.77.0.1 --port 5555 [--external 1.2.3.4]
+  fake_igd --mode MODE [--variant V] --ip 10.77.0.1 --port 5555 [--external 1.2.3.4]
 
 It answers SSDP M-SEARCH (UDP 1900, joined to 239.255.255.250 on --ip) with
 LOCATION http://IP:PORT/rootDesc.xml, serves the device description and SCPDs, and
@@ -260,12 +260,6 @@ class Router:
             if m["ext"] == ext and m["proto"] == proto:
                 return m
         return None
-
-    def table_summary(self):
-        now = time.time()
-        return ["%s %d->%s:%d lease %d (%s left) '%s'" % (
-            m["proto"], m["ext"], m["client"], m["int_port"], m["lease"],
-            "-" if m["lease"] == 0 else "%.1f" % (m["expires"] - now), m["desc"]) for m in self.table]
 
     def table_json(self):
         return [{"protocol": m["proto"], "external_port": m["ext"], "client": m["client"],

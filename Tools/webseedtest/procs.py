@@ -1,5 +1,6 @@
-"""Shared pieces of the interop harnesses: check results, child processes with bounded waits,
-byte-for-byte tree comparison."""
+"""Child processes the harnesses start (webseed, libtorrent peers, clients): their output
+logged and read as timed JSON events, every wait bounded, and all of them killed at the end
+even when a harness fails half way."""
 
 import json
 import os
@@ -9,35 +10,16 @@ import subprocess
 import threading
 import time
 
+LT_PYTHON = "/usr/bin/python3"
+"""The interpreter with Debian's libtorrent binding (python3-libtorrent); `python3` on PATH
+(pyenv) has none."""
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
 
-    def ok(self, what, detail=""):
-        self.passed += 1
-        print("ok %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def fail(self, what, detail="", more=()):
-        self.failed += 1
-        print("FAIL %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-        for line in more:
-            print("    " + line, flush=True)
-
-    def check(self, cond, what, detail="", more=()):
-        if cond:
-            self.ok(what, detail)
-        else:
-            self.fail(what, detail, more)
-        return cond
-
-    @staticmethod
-    def info(what, detail=""):
-        print("info %s%s" % (what, (": " + detail) if detail else ""), flush=True)
-
-    def summary(self):
-        return "%d passed, %d failed" % (self.passed, self.failed)
+def program(module, python=LT_PYTHON):
+    """argv that runs one of this package's programs (ltpeer, tracker, fake_igd, ...) as a
+    module: the package is found through PYTHONPATH, which the entry point (Tools/test or a
+    bench wrapper) set and every child inherits."""
+    return [python, "-m", "%s.%s" % (__package__, module)]
 
 
 def tail(path, n=20, grep=None, width=240):
@@ -83,6 +65,10 @@ class EventList:
                 if left <= 0 or (self.finished() and i >= len(self.events)):
                     return None, None
                 self.cond.wait(min(left, 0.5))
+
+    def wait_for(self, name, timeout):
+        """The first {"event": name} within timeout seconds, or None."""
+        return self.wait_event(lambda e: e.get("event") == name, timeout)[1]
 
     def event_times(self, pred):
         with self.cond:
@@ -139,6 +125,9 @@ class Proc(EventList):
     def alive(self):
         return self.p.poll() is None
 
+    def status_kb(self, key):
+        return proc_status_kb(self.pid, key)
+
     def finished(self):
         return not self.reader.is_alive()
 
@@ -160,10 +149,7 @@ class Proc(EventList):
                 pass
         rc = self.wait(timeout)
         took = time.time() - t
-        if rc is None:
-            self.kill()
-        self.reader.join(2)
-        self._close()
+        self.end()
         return rc, took
 
     def kill(self):
@@ -173,6 +159,13 @@ class Proc(EventList):
             except ProcessLookupError:
                 pass
             self.wait(5)
+
+    def end(self):
+        """Kills it if it still runs, then waits (briefly) for its output to be read to the end
+        and closes its logs: its lines and events are then complete."""
+        self.kill()
+        self.reader.join(3)
+        self._close()
 
     def _close(self):
         for f in (self.err_file, self.out_file):
@@ -198,6 +191,18 @@ class Proc(EventList):
             if p.alive() and p.wait(3) is None:
                 p.kill()
             p._close()
+
+
+def proc_status_kb(pid, key):
+    """A kB figure (VmRSS, VmHWM, ...) of /proc/PID/status, or None once the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def run(argv, timeout, **kw):
@@ -227,94 +232,3 @@ def poll(cond, timeout, interval=0.2):
         if v or time.time() >= deadline:
             return v
         time.sleep(min(interval, max(0.0, deadline - time.time())))
-
-
-# ---------------------------------------------------------------------------------------
-# Byte-for-byte comparison
-# ---------------------------------------------------------------------------------------
-
-def list_files(root):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in filenames:
-            p = os.path.join(dirpath, n)
-            if os.path.islink(p) or not os.path.isfile(p):
-                continue
-            out[os.path.relpath(p, root).replace(os.sep, "/")] = os.path.getsize(p)
-    return out
-
-
-def _first_difference(a, b, chunk=1 << 20):
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        off = 0
-        while True:
-            x = fa.read(chunk)
-            y = fb.read(chunk)
-            if x != y:
-                n = min(len(x), len(y))
-                i = next((k for k in range(n) if x[k] != y[k]), n)
-                return off + i
-            if not x:
-                return None
-            off += len(x)
-
-
-def _all_zero(path, chunk=1 << 20):
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                return True
-            if b.count(0) != len(b):
-                return False
-
-
-def compare_tree(src, dst, missing_empty_ok=False):
-    """Compares every regular file under src with the same path under dst, byte for byte.
-    Files under dst/.pad/ (BEP 47 pad files written by clients that treat them as real
-    files) are not part of the comparison but must hold only zeros. Returns
-    (ok, summary, problems)."""
-    problems = []
-    notes = []
-    if not os.path.isdir(dst):
-        return False, "no download directory %s" % dst, ["%s does not exist" % dst]
-    want = list_files(src)
-    got = list_files(dst)
-    same = 0
-    nbytes = 0
-    for rel in sorted(want):
-        size = want[rel]
-        if rel not in got:
-            if size == 0 and missing_empty_ok:
-                notes.append("empty file not created: %s" % rel)
-                continue
-            problems.append("missing: %s (%d bytes)" % (rel, size))
-            continue
-        if got[rel] != size:
-            problems.append("size differs: %s source %d, downloaded %d" % (rel, size, got[rel]))
-            continue
-        off = _first_difference(os.path.join(src, rel), os.path.join(dst, rel))
-        if off is not None:
-            problems.append("content differs: %s at byte %d (file %d bytes)" % (rel, off, size))
-            continue
-        same += 1
-        nbytes += size
-    pads = 0
-    for rel in sorted(got):
-        if rel in want:
-            continue
-        if rel.startswith(".pad/"):
-            if not _all_zero(os.path.join(dst, rel)):
-                problems.append("pad file with non-zero bytes: %s" % rel)
-            pads += 1
-            continue
-        problems.append("unexpected file: %s (%d bytes)" % (rel, got[rel]))
-    summary = "%d files, %d bytes identical" % (same, nbytes)
-    if pads:
-        summary += ", %d pad files all zeros" % pads
-    if notes:
-        summary += "; " + "; ".join(notes)
-    if problems:
-        summary = "%d problem(s): %s" % (len(problems), "; ".join(problems[:4])) + (
-            " …" if len(problems) > 4 else "")
-    return not problems, summary, problems

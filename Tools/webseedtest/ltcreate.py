@@ -1,6 +1,6 @@
 """Worker run as a subprocess by Tools/bench/create: libtorrent 2.0.8's torrent creator.
 
-usage: /usr/bin/python3 lt_create.py DIR PIECE_LENGTH v2|hybrid OUT
+usage: /usr/bin/python3 -m webseedtest.ltcreate DIR PIECE_LENGTH v2|hybrid OUT  (PYTHONPATH=Tools)
 Prints one JSON line: in-process times (import, hashing, total) for reference.
 """
 

@@ -1,5 +1,9 @@
-"""Bencoding for the test harnesses: a small strict decoder, a canonical encoder, and the raw
-bytes of a torrent's info dict (what its info hashes are computed over)."""
+"""Bencoding for the harnesses and benches: a small strict decoder, a canonical encoder, and the
+raw bytes of a torrent's info dict (what its info hashes are computed over, so they are taken
+as they are in the file, never re-encoded). check_create.py keeps its own decoder: it is the
+check that webseed's torrents are canonical."""
+
+import hashlib
 
 
 def bdecode(data, i=0):
@@ -60,3 +64,12 @@ def info_span(raw):
         if k == b"info":
             return raw[start:i]
     raise ValueError("no info dict")
+
+
+def info_hashes(path):
+    """(v2 hex or None, v1 hex or None) of a .torrent file, judged by its info dict's keys."""
+    with open(path, "rb") as f:
+        info = info_span(f.read())
+    v2 = hashlib.sha256(info).hexdigest() if b"12:meta versioni2e" in info else None
+    v1 = hashlib.sha1(info).hexdigest() if b"6:pieces" in info else None
+    return v2, v1

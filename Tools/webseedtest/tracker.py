@@ -1,9 +1,9 @@
-#!/usr/bin/python3
 """A minimal HTTP tracker (BEP 3 / BEP 23 compact) that answers every announce with a fixed
 peer list. The harness gives it to clients that have no way to be told a peer directly
-(aria2, Transmission). It never contacts anything; it only answers.
+(aria2, Transmission). It never contacts anything; it only answers. As a process it runs as
+`python3 -m webseedtest.tracker` (procs.program("tracker")).
 
-  tracker.py --listen HOST --peer [INFOHASH=]HOST:PORT...   (a process, e.g. in a namespace)
+  tracker --listen HOST --peer [INFOHASH=]HOST:PORT...   (a process, e.g. in a namespace)
       prints {"event":"listening","host":...,"port":...} then serves until SIGTERM.
   Tracker(host, peers).start() / .url / .stop()        (in-process, in a thread)
 """
@@ -18,10 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-try:
-    from .bcoding import bencode as _bencode   # imported as lib.tracker
-except ImportError:
-    from bcoding import bencode as _bencode    # run as a script (tracker.py --listen …)
+from .bencode import bencode as _bencode
 
 
 def _compact(peers):

@@ -1,13 +1,13 @@
-#!/usr/bin/python3
 """A stand-in for webseed's port mapping (/work/notes/upnp-contract.md), to validate the
 upnp_router.py harness itself before (or besides) webseed: the same command lines and the
 same JSON events / text lines, with the mapping done by the miniupnpc command-line tools
-(`upnpc`, `natpmpc`) and the seeding by a libtorrent seeder (lib/ltpeer.py seed, plain TCP,
-no DHT). Run it only inside the test's network namespaces.
+(`upnpc`, `natpmpc`) and the seeding by a libtorrent seeder (webseedtest/ltpeer.py seed, plain TCP,
+no DHT). Runs as `python3 -m webseedtest.upnp_standin` (procs.program), only inside the
+test's network namespaces.
 
-  upnp_standin.py seed SOURCE --listen HOST:PORT [--no-gateway] [--json] [--state-dir D]
+  upnp_standin seed SOURCE --listen HOST:PORT [--no-gateway] [--json] [--state-dir D]
                   [--no-upnp] [--upnp-lease S] [--dht-bootstrap HOST:PORT]...
-  upnp_standin.py gateway --listen HOST:PORT --peer-listen HOST:PORT [--json] [--state-dir D]
+  upnp_standin gateway --listen HOST:PORT --peer-listen HOST:PORT [--json] [--state-dir D]
                   [--no-upnp] [--upnp-lease S] [--dht-bootstrap HOST:PORT]...
       (gateway: only the status page and /api/status; no peer port is actually served)
 
@@ -19,15 +19,14 @@ peer_connected ("address"), gateway, stopped.
 import argparse
 import http.server
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import threading
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-LTPEER = os.path.join(HERE, "ltpeer.py")
+from .procs import program
+
 OUT = threading.Lock()
 
 
@@ -170,7 +169,7 @@ def main():
     child = None
     peer_port = int((a.listen if cmd == "seed" else a.peer_listen).rpartition(":")[2])
     if cmd == "seed":
-        child = subprocess.Popen([sys.executable, LTPEER, "seed"] + a.sources +
+        child = subprocess.Popen(program("ltpeer", sys.executable) + ["seed"] + a.sources +
                                  ["--listen", a.listen, "--state-dir", a.state_dir, "--json", "--offline"],
                                  stdout=subprocess.PIPE, preexec_fn=die_with_parent)
         first = json.loads(child.stdout.readline())

@@ -5,29 +5,19 @@ connection may reach upstream (`before_upstream`) and how fast bytes from upstre
 
 import select
 import socket
-import threading
+
+from .tcpserver import TcpServer
 
 
-class TcpRelay:
+class TcpRelay(TcpServer):
     buffer_cap = 1 << 20     # bytes waiting for one side before reading the other stops
     poll = 0.2               # select timeout, seconds (short when a rate limit refills)
 
     def __init__(self, upstream):
         self.upstream = upstream
-        self.stop_ev = threading.Event()
-        self.lock = threading.Lock()
         self.connections = 0
         self.bytes_down = 0          # bytes from upstream
-        self.socks = []
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(64)
-        self.ls.settimeout(0.2)
-        self.port = self.ls.getsockname()[1]
-        self.address = "127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__("127.0.0.1")
 
     # hooks
     def before_upstream(self):
@@ -41,20 +31,9 @@ class TcpRelay:
     def give_back(self, n):
         """`n` bytes of an allowance were not read."""
 
-    def _accept(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.ls.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                self.socks.append(c)
-            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
-
-    def _conn(self, c):
+    def serve(self, c, addr):
+        with self.lock:
+            self.connections += 1
         u = None
         try:
             if not self.before_upstream() or self.stop_ev.is_set():
@@ -125,18 +104,3 @@ class TcpRelay:
                         pass
             if len(eof) == 2 and not pending[c] and not pending[u]:
                 break
-
-    def stop(self):
-        self.stop_ev.set()
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self.lock:
-            socks = list(self.socks)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        self.thread.join(3)

