@@ -1,14 +1,12 @@
+import Logging
 import Swarm
-import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Everything the engine tells its user, for every command: text lines (warnings on
-/// stderr), or one JSON object per line with `--json` (scripts parse both: keep them
-/// byte for byte). Called from the network threads too, so output is serialised. The
-/// events of one part live beside it: SeedEvents, FetchEvents, PortMappingEvents, DHTEvents.
+/// Everything the engine tells its user, for every command, logged through one swift-log
+/// `Logger`: each event is a record whose metadata is its JSON object and whose message is
+/// its text line. `TextLogHandler` writes the text lines (warnings on stderr),
+/// `JSONLinesLogHandler` one JSON object per line with `--json`; scripts parse both, so they
+/// stay byte for byte (`EventFieldsTests` pins the JSON). The events of one part live beside
+/// it: SeedEvents, FetchEvents, PortMappingEvents, DHTEvents.
 final class EventSink: Sendable {
     /// `get` reports peers in less detail than `seed` and `gateway` (no site; a changed file
     /// only as JSON).
@@ -18,38 +16,40 @@ final class EventSink: Sendable {
 
     let json: Bool
     let style: Style
-    private let lock = Mutex(())
-    /// A progress line is drawn in place: a text line first clears it.
-    private let terminalLine = Mutex(false)
+    let logger: Logger
+    let console: Console
 
-    init(json: Bool, style: Style = .serving) {
+    init(json: Bool, style: Style = .serving, console: Console = .standard) {
         self.json = json
         self.style = style
+        self.console = console
+        logger = Logger(label: "webseed") { _ in
+            json ? JSONLinesLogHandler(console: console) as any LogHandler : TextLogHandler(console: console)
+        }
     }
 
+    /// One event: `object` (with its "event" name) for scripts, `text` for people (nil: a
+    /// detail only scripts are shown).
     func emitEvent(_ object: [String: JSON], text: String?) {
-        lock.withLock { _ in
-            if json {
-                print(JSON.object(object).text)
-            } else if let text {
-                if terminalLine.withLock({ $0 }) { print("\r\u{1b}[K", terminator: "") }
-                print(text)
-            }
-            fflush(nil)
-        }
+        log(text == nil ? .debug : .info, object, message: text)
     }
 
-    /// A line redrawn in place on a terminal.
+    /// A warning: `webseed: warning: message` on stderr, or `object` for scripts (by default
+    /// a "warning" event with the message).
+    func warning(_ message: String, object: [String: JSON]? = nil) {
+        log(.warning, object ?? ["event": "warning", "message": .string(message)], message: message)
+    }
+
+    private func log(_ level: Logger.Level, _ object: [String: JSON], message: String?) {
+        // A record without text still needs a message: its event's name.
+        var name = "event"
+        if case .string(let s)? = object["event"] { name = s }
+        logger.log(level: level, "\(message ?? name)", metadata: object.mapValues(\.metadataValue))
+    }
+
+    /// A line redrawn in place on a terminal (progress, status).
     func redraw(_ text: String) {
-        lock.withLock { _ in
-            terminalLine.withLock { $0 = true }
-            print("\r\u{1b}[K\(text)", terminator: "")
-            fflush(nil)
-        }
-    }
-
-    func warning(_ message: String) {
-        if json { emitEvent(["event": "warning", "message": .string(message)], text: nil) } else { printError("warning: \(message)") }
+        console.redraw(text)
     }
 
     func listening(host: String, port: Int) {
@@ -57,32 +57,17 @@ final class EventSink: Sendable {
     }
 
     func seederEvent(_ e: SeederEvent) {
-        switch style {
-        case .serving: servingPeerEvent(e)
-        case .downloading: downloadingPeerEvent(e)
-        }
-    }
-
-    private func servingPeerEvent(_ e: SeederEvent) {
-        switch e {
-        case .peerConnected(let address, let torrent, let v2):
-            if json { emitEvent(["event": "peer_connected", "address": .string(address), "site": .string(torrent), "v2": .bool(v2)], text: nil) }
-        case .peerClosed(let address, let reason):
-            if json { emitEvent(["event": "peer_closed", "address": .string(address), "reason": .string(reason)], text: nil) }
-        case .fileChanged(let torrent, let path):
-            let message = "\(torrent): \(path) changed on disk since it was verified; its pieces are no longer served"
-            if json { emitEvent(["event": "file_changed", "site": .string(torrent), "path": .string(path)], text: nil) } else { warning(message) }
-        }
-    }
-
-    private func downloadingPeerEvent(_ e: SeederEvent) {
-        guard json else { return }
-        switch e {
-        case .peerConnected(let address, _, let v2):
+        switch (e, style) {
+        case (.peerConnected(let address, let torrent, let v2), .serving):
+            emitEvent(["event": "peer_connected", "address": .string(address), "site": .string(torrent), "v2": .bool(v2)], text: nil)
+        case (.peerConnected(let address, _, let v2), .downloading):
             emitEvent(["event": "peer_connected", "address": .string(address), "v2": .bool(v2)], text: nil)
-        case .peerClosed(let address, let reason):
+        case (.peerClosed(let address, let reason), _):
             emitEvent(["event": "peer_closed", "address": .string(address), "reason": .string(reason)], text: nil)
-        case .fileChanged(_, let path):
+        case (.fileChanged(let torrent, let path), .serving):
+            warning("\(torrent): \(path) changed on disk since it was verified; its pieces are no longer served",
+                    object: ["event": "file_changed", "site": .string(torrent), "path": .string(path)])
+        case (.fileChanged(_, let path), .downloading):
             emitEvent(["event": "file_changed", "path": .string(path)], text: nil)
         }
     }

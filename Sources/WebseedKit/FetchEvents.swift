@@ -15,9 +15,7 @@ extension EventSink {
             emitEvent(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
         case .peerBanned(let address, let reason):
-            if json { emitEvent(["event": "peer_banned", "address": .string(address), "reason": .string(reason)], text: nil) } else {
-                printError("warning: banned \(address): \(reason)")
-            }
+            warning("banned \(address): \(reason)", object: ["event": "peer_banned", "address": .string(address), "reason": .string(reason)])
         case .complete(let m, let directory, let seconds):
             emitEvent(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
                   "bytes": .number(m.totalSize), "seconds": .double(seconds)],

@@ -1,6 +1,6 @@
 /// A JSON value written with sorted keys, for `--json` output (scripts read it; people
 /// read the text form).
-public enum JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+public enum JSON: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     case string(String)
     case number(Int64)
     /// Finite; written with three decimals.

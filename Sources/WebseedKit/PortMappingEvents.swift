@@ -25,7 +25,7 @@ extension EventSink {
             let message = Self.failureMessage(f, localHost: localHost)
             let o: [String: JSON] = ["event": "port_mapping_failed", "reason": .string(f.reason.rawValue), "method": JSON(f.method?.rawValue),
                                      "router": JSON(f.router), "detail": .string(f.detail), "message": .string(message)]
-            if json { emitEvent(o, text: nil) } else { warning(message) }
+            warning(message, object: o)
         }
     }
 

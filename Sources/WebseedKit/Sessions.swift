@@ -27,7 +27,7 @@ struct SeedSession: EngineService {
         started()
         var status: StatusLine?
         if let seeder = context.seeder, configuration.seed?.statusLine == true {
-            status = StatusLine(seeder: seeder, torrents: context.sites.map(\.torrent), enabled: true)
+            status = StatusLine(seeder: seeder, torrents: context.sites.map(\.torrent), console: log.console, enabled: true)
             status?.start()
         }
         try? await gracefulShutdown()

@@ -1,20 +1,18 @@
 import Dispatch
 import Swarm
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// "peers 3  up 12.4 MiB/s  total 310.0 MiB", redrawn every second on a terminal.
 final class StatusLine: @unchecked Sendable {
     private let seeder: Seeder
     private let torrents: [SeedTorrent]
+    private let console: Console
     private let enabled: Bool
     private var timer: (any DispatchSourceTimer)?
     private var last: (Int64, UInt64) = (0, DispatchTime.now().uptimeNanoseconds)
 
-    init(seeder: Seeder, torrents: [SeedTorrent], enabled: Bool) {
+    init(seeder: Seeder, torrents: [SeedTorrent], console: Console, enabled: Bool) {
         self.seeder = seeder
+        self.console = console
         self.torrents = torrents
         self.enabled = enabled
     }
@@ -30,7 +28,7 @@ final class StatusLine: @unchecked Sendable {
 
     func stop() {
         timer?.cancel()
-        if enabled { print("\r\u{1b}[K", terminator: "") }
+        if enabled { console.redraw("") }
     }
 
     private func draw() {
@@ -38,7 +36,6 @@ final class StatusLine: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         let rate = Double(total - last.0) / max(1e-3, Double(now - last.1) / 1e9)
         last = (total, now)
-        print("\r\u{1b}[Kpeers \(seeder.peerCount)  up \(formatBytes(Int64(rate)))/s  total \(formatBytes(total))", terminator: "")
-        fflush(nil)
+        console.redraw("peers \(seeder.peerCount)  up \(formatBytes(Int64(rate)))/s  total \(formatBytes(total))")
     }
 }
