@@ -1,3 +1,4 @@
+import CoreMetrics
 import Hummingbird
 import Logging
 import NIOCore
@@ -23,6 +24,9 @@ public struct GatewayOptions: Sendable {
     /// Text for `GET /metrics` on the gateway's own origin (Prometheus' text format), asked
     /// on each request; nil: no such page.
     public var metrics: (@Sendable () -> String)?
+    /// Every answer is counted in `webseed_http_requests_total{status}` with this factory;
+    /// nil: not counted.
+    public var requestMetrics: (any MetricsFactory)?
     public init() {}
 }
 
@@ -85,7 +89,11 @@ public final class GatewayServer: Sendable {
     /// Service (run it in a ServiceGroup); `onRunning` is told the port it bound.
     public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let portBox = boundPort
-        let responder = GatewayResponder(sites: sites, options: options, port: { portBox.value })
+        let gateway = GatewayResponder(sites: sites, options: options, port: { portBox.value })
+        let counter = RequestCounter<BasicRequestContext>(factory: options.requestMetrics)
+        let responder = CallbackResponder { request, context in
+            try await counter.handle(request, context: context, next: gateway.respond)
+        }
         var logger = Logger(label: "webseed.gateway")
         logger.logLevel = .critical
         let headTimeout = options.headTimeout

@@ -8,6 +8,8 @@ import Synchronization
 final class EngineContext: Sendable {
     let configuration: EngineConfiguration
     let log: EventSink
+    /// What `/metrics` shows; every part records into it.
+    let metrics: EngineMetrics
     let reach: Reachability
     /// Where every peer source sends what it finds (nil without a swarm: `dht`).
     let dialer: PeerDialer?
@@ -24,9 +26,10 @@ final class EngineContext: Sendable {
     }
     private let state = Mutex(State())
 
-    init(configuration: EngineConfiguration, log: EventSink, seeder: Seeder?) {
+    init(configuration: EngineConfiguration, log: EventSink, metrics: EngineMetrics = EngineMetrics(), seeder: Seeder?) {
         self.configuration = configuration
         self.log = log
+        self.metrics = metrics
         self.seeder = seeder
         dialer = seeder.map { PeerDialer(seeder: $0) }
         reach = Reachability(listenHost: configuration.listen.host)
@@ -61,6 +64,12 @@ final class EngineContext: Sendable {
 
     var peerSources: [any PeerSource] { state.withLock { $0.sources } }
 
+    /// "peers on port 6881, gateway http://localhost:8080/", for systemd's status line.
+    var portsStatus: String {
+        let peers = listener?.address.port.map { "peers on port \($0)" } ?? "no peer port"
+        return peers + (gatewayPort.map { ", gateway http://localhost:\($0)/" } ?? "")
+    }
+
     func add(_ source: any PeerSource) { state.withLock { $0.sources.append(source) } }
 
     /// Announces every seeded site on every peer source at `port`; from the first call on,
@@ -80,7 +89,12 @@ final class EngineContext: Sendable {
     func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions, peers: [PeerAddress],
                onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle? {
         guard let seeder, let dialer else { return nil }
-        let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options, onEvent: onEvent)
+        let metrics = self.metrics
+        let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
+            metrics.record(event)
+            onEvent(event)
+        }
+        metrics.track(handle)
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))

@@ -44,6 +44,9 @@ struct GatewayService: EngineService {
     private func options() -> GatewayOptions {
         var options = GatewayOptions()
         options.spa = settings.spa
+        let metrics = context.metrics
+        options.metrics = { metrics.text() }
+        options.requestMetrics = metrics.factory
         let reach = context.reach
         options.peerEndpoint = {
             PeerEndpoint(address: reach.peerAddress, mapping: reach.mapped.map {

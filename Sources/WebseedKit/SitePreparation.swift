@@ -17,6 +17,7 @@ struct SitePreparation: EngineService {
     func run(started: @escaping @Sendable () -> Void) async throws {
         let sites = try await blocking { [self] in try settings.sources.map { try prepare($0, state: state) } }
         context.sites = sites.map { (torrent: $0.0, path: $0.1) }
+        for (torrent, _) in sites { context.metrics.track(torrent) }
         started()
         try? await gracefulShutdown()
     }
