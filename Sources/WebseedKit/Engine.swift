@@ -13,8 +13,10 @@ import Swarm
 /// The engine owns which threads run things (the process-wide NIO event loop group and
 /// thread pool, given to the swarm), the order of start-up and shutdown, and the output.
 public struct Engine: Sendable {
-    private typealias Plan = (services: [any EngineService], ending: @Sendable () throws -> Void)
+    private typealias Plan = (services: [any EngineService], status: @Sendable () -> String, ending: @Sendable () throws -> Void)
     private let services: [any EngineService]
+    /// One line for systemd once everything runs (`systemctl status` shows it).
+    private let status: @Sendable () -> String
     /// Says the last lines once every service stopped (and throws what the command fails with).
     private let ending: @Sendable () throws -> Void
 
@@ -22,23 +24,30 @@ public struct Engine: Sendable {
     public init(_ configuration: EngineConfiguration) throws {
         let plan: Plan
         if let dht = configuration.dht, dht.nodes > 1 {
-            plan = ([DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))], {})
+            plan = ([DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))],
+                    { "\(dht.nodes) DHT nodes" }, {})
         } else if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
             plan = try Self.dhtNode(configuration)
         } else {
             plan = try Self.swarm(configuration)
         }
-        (services, ending) = plan
+        (services, status, ending) = plan
     }
 
     /// Runs until SIGINT or SIGTERM (or until the work asked for is done), then shuts down
     /// gracefully. Throws what stopped it early: a user mistake, or a failed download.
     public func run() async throws {
+        try await run(notifying: .fromEnvironment())
+    }
+
+    /// `run()`, telling `notifier` (systemd) when it is ready and when it stops.
+    func run(notifying notifier: SystemdNotifier) async throws {
         let order = StartupOrder()
         var logger = Logger(label: "webseed.engine")
         logger.logLevel = .critical
+        let notice = SystemdNotice(notifier: notifier, order: order, services: services.count, status: status)
         let group = ServiceGroup(configuration: .init(
-            services: services.enumerated().map { order.service($1, at: $0) },
+            services: services.enumerated().map { order.service($1, at: $0) } + [.init(service: notice)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         let groupError: (any Error)?
@@ -67,7 +76,7 @@ extension Engine {
         }
         let pending = PendingLookups()
         let services: [any EngineService] = [node, DHTSession(node: node, log: log, settings: settings, offline: configuration.offline, pending: pending)]
-        return (services, {
+        return (services, { "DHT node on UDP port \(context.dhtPort ?? 0)" }, {
             let missing = pending.hashes.withLock { $0 }
             for hash in missing.sorted(by: { $0.hex < $1.hex }) {
                 log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
@@ -89,8 +98,13 @@ extension Engine {
             seederConfiguration.uploadSlots = seed.uploadSlots
             seederConfiguration.maxPeers = seed.maxPeers
         }
-        let seeder = Seeder(group: group, threadPool: threads, configuration: seederConfiguration) { log.seederEvent($0) }
-        let context = EngineContext(configuration: configuration, log: log, seeder: seeder)
+        let metrics = EngineMetrics()
+        let seeder = Seeder(group: group, threadPool: threads, configuration: seederConfiguration) { e in
+            log.seederEvent(e)
+            metrics.record(e)
+        }
+        metrics.countPeers { seeder.peerCount }
+        let context = EngineContext(configuration: configuration, log: log, metrics: metrics, seeder: seeder)
         var services: [any EngineService] = []
 
         if let seed = configuration.seed {
@@ -101,6 +115,7 @@ extension Engine {
             let names = SiteNames(context: context)
             return try DHTNodeService(loop: seeder.eventLoop, context: context,
                                       own: settings.port.map { (host: host, port: $0, text: configuration.listen.text, attempts: 1) }) { e in
+                metrics.record(e)
                 if let (o, text) = describeDHT(e, host: host, names: names.current) { log.emitEvent(o, text: text) }
             }
         }
@@ -117,18 +132,19 @@ extension Engine {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
             services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
-            return (services, {
+            return (services, { "downloading; " + context.portsStatus }, {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
                 log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
             })
         } else if configuration.seed != nil {
             services.append(SeedSession(context: context))
-            return (services, { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) })
+            return (services, { "seeding \(context.sites.count) site\(context.sites.count == 1 ? "" : "s"); " + context.portsStatus },
+                    { log.stopped(uploaded: context.sites.reduce(0) { $0 + $1.torrent.uploaded }) })
         } else {
             try makeDirectories(configuration.stateDirectory + "/gateway")
             services.append(GatewaySession(context: context))
-            return (services, { log.stopped(uploaded: 0) })
+            return (services, { "serving sites on demand; " + context.portsStatus }, { log.stopped(uploaded: 0) })
         }
     }
 }

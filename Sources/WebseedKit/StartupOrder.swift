@@ -46,7 +46,7 @@ final class StartupOrder: Sendable {
     }
 
     /// Returns once `count` services have started; throws CancellationError if cancelled first.
-    fileprivate func wait(untilStarted count: Int) async throws {
+    func wait(untilStarted count: Int) async throws {
         let id = state.withLock { s in
             s.nextID += 1
             return s.nextID
