@@ -40,8 +40,11 @@ import Testing
         configuration.peers = [(host: "127.0.0.1", port: port)]
         configuration.offline = true
         configuration.json = true
-        try await Engine(configuration).run()
+        let notify = try NotifySocket()
+        try await Engine(configuration).run(notifying: SystemdNotifier(socketPath: notify.path))
         await seeder.stop()
+        #expect(notify.receive()?.hasPrefix("READY=1\nSTATUS=downloading; peers on port ") == true)
+        #expect(notify.receive() == "STOPPING=1", "the download done, the engine stops by itself")
 
         for (path, bytes) in files {
             #expect(FileManager.default.contents(atPath: out + "/" + path).map { [UInt8]($0) } == bytes, "\(path)")
@@ -55,10 +58,12 @@ import Testing
         configuration.seed = .init(sources: [work.appendingPathComponent("nowhere").path], createdBy: "test")
         configuration.offline = true
         configuration.json = true
+        let notify = try NotifySocket()
         await #expect {
-            try await Engine(configuration).run()
+            try await Engine(configuration).run(notifying: SystemdNotifier(socketPath: notify.path))
         } throws: { error in
             (error as? ValidationFailure)?.description.hasSuffix("nowhere: no such file or directory") == true
         }
+        #expect(notify.receive() == "STOPPING=1", "never ready: a site was not verified")
     }
 }
