@@ -4,8 +4,9 @@
   PYTHONPATH=Tools /usr/bin/python3 Tools/tests/systemd_service.py --webseed .build/debug/webseed
 
 (1) The notify protocol: this script binds an AF_UNIX datagram socket, as systemd does, and
-starts `webseed seed Samples/site --offline --listen 127.0.0.1:0 --gateway 127.0.0.1:0 --json`
-with NOTIFY_SOCKET pointing at it. The first datagram must be READY=1 with a STATUS= line, and
+starts the unit's own ExecStart (contrib/systemd/webseed.service), moved onto loopback and a
+scratch directory (`webseed seed --state-dir TMP --gateway 127.0.0.1:0 Samples/site --offline
+--listen 127.0.0.1:0 --json`), with NOTIFY_SOCKET pointing at it. The first datagram must be READY=1 with a STATUS= line, and
 at the moment it arrives the peer port must accept a TCP connection and the gateway must answer
 HTTP (that is what systemd promises the units ordered after webseed). SIGTERM must then bring
 STOPPING=1 and exit status 0, and nothing else is sent.
@@ -20,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -99,13 +101,23 @@ def http_status(port, host):
         conn.close()
 
 
+def unit_command(webseed, work):
+    """The unit's own ExecStart, moved onto loopback and this script's directories."""
+    with open(UNIT) as f:
+        line = next(l for l in f if l.startswith("ExecStart="))
+    moved = {"/usr/local/bin/webseed": webseed, "/var/lib/webseed": os.path.join(work, "state"),
+             "0.0.0.0:8080": "127.0.0.1:0", "/srv/webseed/site": SAMPLE}
+    cmd = [moved.get(a, a) for a in shlex.split(line[len("ExecStart="):])]
+    return cmd + ["--offline", "--listen", "127.0.0.1:0", "--json"]
+
+
 def notify_protocol(r, webseed, work):
     path = os.path.join(work, "notify")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     env = dict(os.environ, NOTIFY_SOCKET=path)
-    cmd = [webseed, "seed", SAMPLE, "--offline", "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
-           "--json", "--state-dir", os.path.join(work, "state")]
+    cmd = unit_command(webseed, work)
+    print("info " + " ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         events = Events(proc.stdout)
