@@ -18,3 +18,11 @@ func describeDHT(_ e: DHTEvent, host: String, names: [NodeID: String]) -> ([Stri
         return (["event": "dht_external_address", "ip": .string(ip)], "dht: other nodes see this host as \(ip)")
     }
 }
+
+extension EventSink {
+    /// A lookup of the `dht` command ended: with the peers found, or none (nil: time ran out).
+    func lookupDone(_ hash: NodeID, peers: [Endpoint]?) {
+        let text = peers.map { "\(hash.hex): \($0.map(\.description).joined(separator: " "))" } ?? "\(hash.hex): no peers found"
+        emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(peers?.count ?? 0)], text: text)
+    }
+}

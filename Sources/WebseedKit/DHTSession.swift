@@ -20,8 +20,7 @@ struct DHTSession: EngineService {
         let log = self.log, pending = self.pending, exitAfterLookups = settings.exitAfterLookups
         for hash in settings.lookups {
             node.node.lookup(hash, every: 5) { peers in
-                log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(peers.count)],
-                              text: "\(hash.hex): \(peers.map(\.description).joined(separator: " "))")
+                log.lookupDone(hash, peers: peers)
                 let left = pending.hashes.withLock { s in
                     s.remove(hash)
                     return s.count

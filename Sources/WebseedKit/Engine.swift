@@ -79,7 +79,7 @@ extension Engine {
         return (services, { "DHT node on UDP port \(context.dhtPort ?? 0)" }, {
             let missing = pending.hashes.withLock { $0 }
             for hash in missing.sorted(by: { $0.hex < $1.hex }) {
-                log.emitEvent(["event": "lookup_done", "hash": .string(hash.hex), "found": JSON(0)], text: "\(hash.hex): no peers found")
+                log.lookupDone(hash, peers: nil)
             }
             if settings.exitAfterLookups, !missing.isEmpty {
                 throw ValidationFailure("no peers found within \(Int(settings.timeout)) s for \(missing.map(\.hex).sorted().joined(separator: ", "))")

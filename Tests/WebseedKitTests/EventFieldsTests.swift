@@ -118,6 +118,8 @@ import Testing
             let (object, text) = try #require(describeDHT(event, host: "127.0.0.1", names: [hash: "site"]))
             #expect(json { $0.emitEvent(object, text: text) } == [line + "\n"])
         }
+        #expect(json { $0.lookupDone(hash, peers: [Endpoint(ip: peer, port: 6881)]) } == [#"{"event":"lookup_done","found":1,"hash":"\#(hash.hex)"}"# + "\n"])
+        #expect(json { $0.lookupDone(hash, peers: nil) } == [#"{"event":"lookup_done","found":0,"hash":"\#(hash.hex)"}"# + "\n"])
     }
 
     @Test func textLinesAndWarnings() {
