@@ -100,7 +100,8 @@ final class EngineMetrics: Sendable {
                     up: Counter(label: Self.prefix + "uploaded_bytes_total", dimensions: [("site", id)], factory: factory),
                     down: Counter(label: Self.prefix + "downloaded_bytes_total", dimensions: [("site", id)], factory: factory))
                 s.bytes[id] = counters
-                // Totals only grow; one that went down (a download started over) adds nothing.
+                // Counters only grow: a total that went down (a download started over) adds
+                // nothing until it passes what was already counted.
                 counters.up.increment(by: max(0, t.uploaded - before.uploaded))
                 counters.down.increment(by: max(0, t.downloaded - before.downloaded))
                 piecesVerified.increment(by: max(0, t.pieces - before.pieces))
