@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from webseedtest.results import Results
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "Samples", "site")
 # name: (type, labels)
@@ -41,21 +43,6 @@ METRICS = {
     "webseed_bans_total": ("counter", ""),
     "webseed_http_requests_total": ("counter", "status"),
 }
-
-
-class Counter:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   " + what, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL " + what + (": " + detail if detail else ""), flush=True)
-        return ok
 
 
 class Events:
@@ -115,7 +102,6 @@ def scrape(r, port, site_id):
     origin = "%s.localhost:%d" % (site_id, port)
     status, _, body = get(port, origin, "/index.html")
     r.check(status == 200 and body == index, "index.html through the gateway", "status %d" % status)
-    status, _, _ = get(port, origin, "/css/")
     status, _, _ = get(port, origin, "/no-such-file.js")
     r.check(status == 404, "a missing file is a 404", "status %d" % status)
 
@@ -149,7 +135,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--webseed", required=True)
     args = parser.parse_args()
-    r = Counter()
+    r = Results()
     work = tempfile.mkdtemp(prefix="webseed-metrics-")
     cmd = [args.webseed, "seed", SAMPLE, "--offline", "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
            "--json", "--state-dir", os.path.join(work, "state")]
@@ -171,8 +157,8 @@ def main():
             proc.kill()
             proc.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (r.passed, r.failed))
-    sys.exit(1 if r.failed else 0)
+    print(r.summary())
+    sys.exit(r.exit_status())
 
 
 if __name__ == "__main__":

@@ -31,24 +31,11 @@ import tempfile
 import threading
 import time
 
+from webseedtest.results import Results
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "Samples", "site")
 UNIT = os.path.join(ROOT, "contrib", "systemd", "webseed.service")
-
-
-class Counter:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-            print("ok   " + what, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL " + what + (": " + detail if detail else ""), flush=True)
-        return ok
 
 
 class Events:
@@ -117,7 +104,7 @@ def notify_protocol(r, webseed, work):
     sock.bind(path)
     env = dict(os.environ, NOTIFY_SOCKET=path)
     cmd = unit_command(webseed, work)
-    print("info " + " ".join(cmd))
+    Results.info(" ".join(cmd))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         events = Events(proc.stdout)
@@ -136,7 +123,7 @@ def notify_protocol(r, webseed, work):
             peer_ok = True
         except OSError as e:
             peer_ok = False
-            print("info peer port: %s" % e)
+            Results.info("peer port", str(e))
         r.check(peer_ok, "at READY=1 the peer port accepts a TCP connection")
         try:
             code = http_status(gateway["port"], "localhost:%d" % gateway["port"])
@@ -180,15 +167,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--webseed", required=True)
     args = parser.parse_args()
-    r = Counter()
+    r = Results()
     work = tempfile.mkdtemp(prefix="webseed-systemd-")
     try:
         notify_protocol(r, args.webseed, work)
         unit_verifies(r, args.webseed, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (r.passed, r.failed))
-    sys.exit(1 if r.failed else 0)
+    print(r.summary())
+    sys.exit(r.exit_status())
 
 
 if __name__ == "__main__":
