@@ -26,11 +26,18 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     private var session: PeerSession?
     private var torrent: SeedTorrent?
     private(set) var address = "?"
+    /// Set by the first close decision; no message is processed after it.
     private var closeReason: String?
+    /// In `core.connections` (and maybe the choker) until `leaveCore`.
+    private var registered = false
     private var handshakeTimer: Scheduled<Void>?
 
-    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?, upgrade: Bool = false) {
+    /// What the decoder in front holds of unfinished messages, released at the end.
+    private let account: ReceiveBudget.Account
+
+    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?, upgrade: Bool = false, account: ReceiveBudget.Account) {
         self.core = core
+        self.account = account
         self.threadPool = threadPool
         self.outgoingHash = outgoingHash
         self.outgoingUpgrade = upgrade
@@ -55,6 +62,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
             victim.close(reason: "displaced: no handshake while the seeder is full")
         }
         core.connections[ObjectIdentifier(self)] = self
+        registered = true
         core.handshaking.append(ObjectIdentifier(self))
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.handshakeTimeout) { [weak self] in
             if self?.session == nil { self?.close(reason: "no handshake in time") }
@@ -65,9 +73,10 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
+        core.receiveBudget.release(account)
         if session != nil { torrent?.peerJoined(-1) }
-        if core.connections[ObjectIdentifier(self)] != nil {
-            core.removed(self)
+        if registered {
+            leaveCore()
             fetch?.left(self)
             if session != nil { core.onEvent(.peerClosed(address: address, reason: closeReason ?? "closed by peer")) }
         }
@@ -79,6 +88,8 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Frames decoded from the same read as a fatal message still arrive: they are ignored.
+        guard closeReason == nil else { return }
         switch unwrapInboundIn(data) {
         case .handshake(let h):
             handshake(h, context: context)
@@ -100,12 +111,14 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
             guard session != nil else { close(reason: "message before handshake"); return }
             let wasInterested = session!.peerInterested
             perform(session!.receive(m, now: core.now))
-            if let s = session, s.peerInterested != wasInterested { core.interestChanged(self, interested: s.peerInterested) }
+            if closeReason == nil, let s = session, s.peerInterested != wasInterested {
+                core.interestChanged(self, interested: s.peerInterested)
+            }
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if session != nil { perform(session!.startReads()) }
+        if session != nil, closeReason == nil { perform(session!.startReads()) }
         context.fireChannelReadComplete()
     }
 
@@ -117,6 +130,11 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     private func handshake(_ h: Handshake, context: ChannelHandlerContext) {
         // A peer list (the DHT, a tracker) can name this very node.
         if h.peerID == core.peerID { close(reason: "connected to ourselves"); return }
+        // One address must not take every peer slot.
+        if core.handshakenConnections(from: host) >= core.configuration.maxPeersPerAddress {
+            close(reason: "too many connections from \(host)")
+            return
+        }
         if core.torrents[h.infoHash] == nil, let f = core.fetches[h.infoHash] { return fetchHandshake(h, f, context: context) }
         guard let t = core.torrents[h.infoHash] else { close(reason: "unknown info hash"); return }
         let v2Short = t.metainfo.v2InfoHash.map { Array($0.bytes.prefix(20)) }
@@ -233,7 +251,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
                 read(batch, context: context)
             case .close(let reason):
                 if wrote { context.flush() }
-                close(reason: reason)
+                close(reason: reason.description)
                 return
             }
         }
@@ -302,9 +320,18 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         perform(session!.tick(now: now))
     }
 
+    private var leftCore = false
+    /// Forgets the connection in the core, the choker's entry with it: exactly once.
+    private func leaveCore() {
+        guard !leftCore else { return }
+        leftCore = true
+        core.removed(self)
+    }
+
     // MARK: FetchLink
 
     var host: String { context?.remoteAddress?.ipAddress ?? address }
+    var handshaken: Bool { session != nil || fetch != nil }
     var isV2: Bool { connectionIsV2 }
     var fast: Bool { peerReserved.fast }
 
@@ -324,7 +351,11 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     @discardableResult
     func close(reason: String) -> EventLoopFuture<Void> {
-        if closeReason == nil { closeReason = reason }
+        if closeReason == nil {
+            closeReason = reason
+            // Its upload slot goes to someone else now, not when the socket is gone.
+            if registered { leaveCore() }
+        }
         guard let context else { return core.loop.makeSucceededVoidFuture() }
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.close(promise: promise)
