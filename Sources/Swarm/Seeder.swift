@@ -323,7 +323,7 @@ final class SeederCore {
     }
 
     private func closeConnections() -> EventLoopFuture<Void> {
-        let closes = servers.map { $0.close() } + connections.values.map { $0.close(reason: "shutting down") }
+        let closes = servers.map { $0.close() } + connections.values.map { $0.close(.shuttingDown) }
         return EventLoopFuture.andAllComplete(closes, on: loop)
     }
 }
