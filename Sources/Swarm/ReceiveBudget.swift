@@ -10,7 +10,6 @@ import PeerWire
 final class ReceiveBudget {
     /// One connection's share.
     final class Account {
-        fileprivate(set) var held = 0
         fileprivate var charged = 0
         fileprivate var released = false
     }
@@ -41,7 +40,6 @@ final class ReceiveBudget {
         charged = next
         peak = max(peak, charged)
         account.charged = share
-        account.held = bytes
         return true
     }
 

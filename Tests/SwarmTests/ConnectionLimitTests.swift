@@ -65,4 +65,16 @@ private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xf
         probe.send(FakePeer.handshake(hash))
         #expect(probe.receive(68) != nil)
     }
+
+    @Test func theBudgetChargesWhatIsHeldBeyondTheAllowanceAndFreesItAtTheEnd() {
+        let budget = ReceiveBudget(limit: 100, allowance: 10)
+        let a = ReceiveBudget.Account(), b = ReceiveBudget.Account()
+        #expect(budget.hold(50, in: a) && budget.charged == 40)
+        #expect(!budget.hold(80, in: b) && budget.charged == 40 && budget.refusals == 1)
+        #expect(budget.hold(10, in: b))            // within the allowance: free
+        #expect(budget.hold(20, in: a) && budget.charged == 10)  // shrinking always fits
+        budget.release(a)
+        #expect(budget.charged == 0 && budget.peak == 40)
+        #expect(budget.hold(1000, in: a) && budget.charged == 0)  // a gone connection charges nothing
+    }
 }
