@@ -3,8 +3,9 @@ import NIOPosix
 import PeerWire
 import Storage
 
-/// One peer connection: handshake and dispatch by info hash, then a `PeerSession` whose
-/// actions it carries out. Lives on the seeder's event loop.
+/// One peer connection on the seeder's event loop: it feeds a `PeerConnection` what
+/// happens (frames, timers, disk reads, the choker, the download) and carries out the
+/// actions it returns. It decides nothing about the protocol.
 final class PeerHandler: ChannelInboundHandler, FetchLink {
     typealias InboundIn = PeerWireFrame
     typealias OutboundOut = ByteBuffer
@@ -15,25 +16,26 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     private let outgoingHash: [UInt8]?
     /// Set the v1→v2 upgrade bit in our handshake (a hybrid reached by its v1 hash).
     private let outgoingUpgrade: Bool
-    /// The download this connection serves, if it is one (see `Fetch`).
+    /// What the decoder in front holds of unfinished messages, released at the end.
+    private let account: ReceiveBudget.Account
+    private var machine: PeerConnection
+    /// The download whose hash the handshake named (joined on `joinDownload`).
     private var fetch: Fetch?
-    private var peerReserved = Reserved()
-    private var peerIP: [UInt8]?
-    private var connectionIsV2 = false
-    /// The peer's extension handshake, replayed to a session created after it arrived.
-    private var peerExtensionHandshake: ByteBuffer?
     private var context: ChannelHandlerContext?
-    private var session: PeerSession?
-    private var torrent: SeedTorrent?
     private(set) var address = "?"
-    private var closeReason: String?
+    /// In `core.connections` (and maybe the choker) until the connection closes.
+    private var registered = false
+    /// Set while carrying out `close`: nothing queued after it is carried out.
+    private var closing = false
     private var handshakeTimer: Scheduled<Void>?
 
-    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?, upgrade: Bool = false) {
+    init(core: SeederCore, threadPool: NIOThreadPool, outgoingHash: [UInt8]?, upgrade: Bool = false, account: ReceiveBudget.Account) {
         self.core = core
         self.threadPool = threadPool
         self.outgoingHash = outgoingHash
         self.outgoingUpgrade = upgrade
+        self.account = account
+        self.machine = PeerConnection(outgoing: outgoingHash != nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -47,17 +49,17 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         // handshake: a flood of silent sockets cannot lock real peers out.
         if core.connections.count >= core.configuration.maxPeers {
             guard let oldest = core.handshaking.first, let victim = core.connections[oldest] else {
-                closeReason = "too many peers"
-                context.close(promise: nil)
+                handle(.close(.tooManyPeers))
                 return
             }
             core.handshaking.removeFirst()
-            victim.close(reason: "displaced: no handshake while the seeder is full")
+            victim.close(.displaced)
         }
         core.connections[ObjectIdentifier(self)] = self
+        registered = true
         core.handshaking.append(ObjectIdentifier(self))
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: core.configuration.handshakeTimeout) { [weak self] in
-            if self?.session == nil { self?.close(reason: "no handshake in time") }
+            self?.handle(.handshakeTimeout)
         }
         if let hash = outgoingHash { sendHandshake(hash: hash, context: context) }
         context.fireChannelActive()
@@ -65,140 +67,52 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
-        if session != nil { torrent?.peerJoined(-1) }
-        if core.connections[ObjectIdentifier(self)] != nil {
-            core.removed(self)
-            fetch?.left(self)
-            if session != nil { core.onEvent(.peerClosed(address: address, reason: closeReason ?? "closed by peer")) }
-        }
+        handle(.socketClosed)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        close(reason: "\(error)")
+        handle(.close(.error("\(error)")))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .handshake(let h):
-            handshake(h, context: context)
+            handle(.handshake(facts(for: h, context: context)))
         case .message(let m):
-            if let fetch {
-                guard routeToFetch(m, fetch) else { return }
-                guard session != nil else {
-                    // Nothing to serve yet: requests are refused, the rest waits for the metadata.
-                    if case .request(let r) = m, peerReserved.fast { perform([.send(.rejectRequest(r))]) }
-                    if case .extended(let id, let payload) = m, id == PeerSession.utMetadataID,
-                       case .request(let piece)? = try? MetadataMessage.decode(Array(buffer: payload)),
-                       let h = peerExtensionHandshake.flatMap({ try? ExtensionHandshake(decoding: Array(buffer: $0)) }),
-                       let theirs = h.messages["ut_metadata"], theirs != 0 {
-                        perform([.send(.extended(id: theirs, payload: ByteBuffer(bytes: MetadataMessage.reject(piece: piece).encode())))])
-                    }
-                    return
-                }
-            }
-            guard session != nil else { close(reason: "message before handshake"); return }
-            let wasInterested = session!.peerInterested
-            perform(session!.receive(m, now: core.now))
-            if let s = session, s.peerInterested != wasInterested { core.interestChanged(self, interested: s.peerInterested) }
+            handle(.message(m, downloadComplete: fetch?.phase == .complete))
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if session != nil { perform(session!.startReads()) }
+        handle(.readComplete)
         context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        guard session != nil else { return }
-        perform(session!.setWritable(context.channel.isWritable))
+        handle(.writable(context.channel.isWritable))
     }
 
-    private func handshake(_ h: Handshake, context: ChannelHandlerContext) {
-        // A peer list (the DHT, a tracker) can name this very node.
-        if h.peerID == core.peerID { close(reason: "connected to ourselves"); return }
-        if core.torrents[h.infoHash] == nil, let f = core.fetches[h.infoHash] { return fetchHandshake(h, f, context: context) }
-        guard let t = core.torrents[h.infoHash] else { close(reason: "unknown info hash"); return }
-        let v2Short = t.metainfo.v2InfoHash.map { Array($0.bytes.prefix(20)) }
-        var isV2 = h.infoHash == v2Short
-        var replyHash = h.infoHash
-        // BEP 52: a peer reaching a hybrid by its v1 hash and setting the upgrade bit gets
-        // the v2 hash back, and the connection is v2 from then on.
-        if !isV2, t.metainfo.version == .hybrid, h.reserved.v2Upgrade, let v2 = v2Short {
-            isV2 = true
-            replyHash = v2
-        }
-        if outgoingHash == nil { sendHandshake(hash: replyHash, context: context) }
-        handshakeTimer?.cancel()
-        core.handshaking.removeAll { $0 == ObjectIdentifier(self) }
-        torrent = t
-        let peerIP = context.remoteAddress.flatMap { a -> [UInt8]? in
-            switch a {
-            case .v4(let v4): withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
-            case .v6(let v6): withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            default: nil
-            }
-        }
-        session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
-        t.peerJoined(1)
-        core.onEvent(.peerConnected(address: address, torrent: t.metainfo.name, v2: isV2))
-        perform(session!.start(now: core.now))
-    }
+    func setChoking(_ choke: Bool) { handle(.choke(choke)) }
 
-    /// A connection for a download: the torrent may not be known yet (magnet).
-    private func fetchHandshake(_ h: Handshake, _ f: Fetch, context: ChannelHandlerContext) {
-        let host = context.remoteAddress?.ipAddress ?? address
-        guard !f.isBanned(host) else { close(reason: "banned: \(f.banned[host] ?? "")"); return }
-        var isV2 = h.infoHash == f.v2Short
-        var replyHash = h.infoHash
-        if !isV2, f.v2Short != nil, h.reserved.v2Upgrade, outgoingHash == nil {
-            isV2 = true
-            replyHash = f.v2Short!
-        }
-        if outgoingHash == nil { sendHandshake(hash: replyHash, context: context) }
-        handshakeTimer?.cancel()
-        core.handshaking.removeAll { $0 == ObjectIdentifier(self) }
-        peerReserved = h.reserved
-        connectionIsV2 = isV2
-        peerIP = ipBytes(context.remoteAddress)
-        fetch = f
-        f.joined(self)
-        core.onEvent(.peerConnected(address: address, torrent: f.metainfo?.name ?? "(fetching metadata)", v2: isV2))
-        if let t = f.torrent {
-            torrent = t
-            session = PeerSession(torrent: t, isV2: isV2, peer: h.reserved, peerAddress: peerIP, now: core.now)
-            t.peerJoined(1)
-            perform(session!.start(now: core.now))
+    func tick(now: Double) { handle(.tick, now: now) }
+
+    /// What the machine needs to decide on a handshake: the torrent or download its hash
+    /// names, and what the seeder knows of the peer's host.
+    private func facts(for h: Handshake, context: ChannelHandlerContext) -> HandshakeFacts {
+        let target: HandshakeTarget
+        if let t = core.torrents[h.infoHash] {
+            target = .torrent(t)
+        } else if let f = core.fetches[h.infoHash] {
+            fetch = f
+            target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent,
+                                             banned: f.isBanned(host) ? f.banned[host] ?? "" : nil))
         } else {
-            var ours = ExtensionHandshake()
-            ours.messages = ["ut_metadata": PeerSession.utMetadataID, "upload_only": PeerSession.uploadOnlyID]
-            ours.client = "webseed \(webseedClientVersion)"
-            ours.requestQueue = PeerSession.maxRequestQueue
-            ours.yourIP = peerIP
-            var first: [PeerSession.Action] = []
-            if h.reserved.fast { first.append(.send(.haveNone)) }
-            if h.reserved.extensionProtocol { first.append(.send(.extended(id: 0, payload: ByteBuffer(bytes: ours.encode())))) }
-            perform(first)
+            target = .unknown
         }
-    }
-
-    /// Hands the download side what it needs; false when the seeding side has nothing to add.
-    private func routeToFetch(_ m: PeerMessage, _ f: Fetch) -> Bool {
-        switch m {
-        case .piece, .rejectRequest, .hashes, .hashReject, .choke, .unchoke:
-            f.receive(m, from: self, now: core.now)
-            return false
-        case .bitfield, .have, .haveAll, .haveNone:
-            f.receive(m, from: self, now: core.now)
-            return f.phase == .complete  // only a finished download closes seed-to-seed connections
-        case .extended(let id, let payload):
-            if id == 0 { peerExtensionHandshake = payload }
-            if id == 0 || id == PeerSession.utMetadataID { f.receive(m, from: self, now: core.now) }
-            if id == PeerSession.utMetadataID, case .request? = try? MetadataMessage.decode(Array(buffer: payload)) { return true }
-            return id == 0
-        default:
-            return true
-        }
+        return HandshakeFacts(handshake: h, target: target, ourPeerID: core.peerID, host: host,
+                              peerAddress: ipBytes(context.remoteAddress),
+                              fromSameHost: core.handshakenConnections(from: host), maxPerHost: core.configuration.maxPeersPerAddress)
     }
 
     private func ipBytes(_ a: SocketAddress?) -> [UInt8]? {
@@ -209,6 +123,56 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         }
     }
 
+    // MARK: actions
+
+    private func handle(_ event: PeerConnection.Event, now: Double? = nil) {
+        perform(machine.handle(event, now: now ?? core.now))
+    }
+
+    private func perform(_ actions: [PeerConnection.Action]) {
+        guard let context else { return }
+        var wrote = false
+        for action in actions {
+            // Nothing is carried out after a close but the goodbye of a gone socket.
+            if closing, !action.isLeft { continue }
+            switch action {
+            case .sendHandshake(let hash):
+                sendHandshake(hash: hash, context: context)
+            case .send(let m):
+                write(m, context: context)
+                wrote = true
+            case .read(let batch):
+                read(batch, context: context)
+            case .interested(let interested):
+                core.interestChanged(self, interested: interested)
+            case .connected(let name, let v2):
+                handshakeTimer?.cancel()
+                core.handshaking.removeAll { $0 == ObjectIdentifier(self) }
+                core.onEvent(.peerConnected(address: address, torrent: name, v2: v2))
+            case .serving:
+                machine.torrent?.peerJoined(1)
+            case .joinDownload:
+                fetch?.joined(self)
+            case .toDownload(let m):
+                fetch?.receive(m, from: self, now: core.now)
+            case .close:
+                if wrote { context.flush() }
+                wrote = false
+                closing = true
+                // Its upload slot goes to someone else now, not when the socket is gone.
+                if registered { core.removed(self) }
+                context.close(promise: nil)
+            case .left(let served, let downloading, let reason):
+                core.receiveBudget.release(account)
+                if served { machine.torrent?.peerJoined(-1) }
+                guard registered else { break }
+                if downloading { fetch?.left(self) }
+                if served { core.onEvent(.peerClosed(address: address, reason: reason.description)) }
+            }
+        }
+        if wrote { context.flush() }
+    }
+
     private func sendHandshake(hash: [UInt8], context: ChannelHandlerContext) {
         var reserved = Reserved()
         reserved.extensionProtocol = true
@@ -217,27 +181,6 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         var buffer = context.channel.allocator.buffer(capacity: Handshake.length)
         Handshake(reserved: reserved, infoHash: hash, peerID: core.peerID).encode(into: &buffer)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
-    }
-
-    // MARK: actions
-
-    private func perform(_ actions: [PeerSession.Action]) {
-        guard let context else { return }
-        var wrote = false
-        for action in actions {
-            switch action {
-            case .send(let m):
-                write(m, context: context)
-                wrote = true
-            case .read(let batch):
-                read(batch, context: context)
-            case .close(let reason):
-                if wrote { context.flush() }
-                close(reason: reason)
-                return
-            }
-        }
-        if wrote { context.flush() }
     }
 
     private func write(_ m: PeerMessage, context: ChannelHandlerContext) {
@@ -258,14 +201,14 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     }
 
     private func read(_ requests: [BlockRequest], context: ChannelHandlerContext) {
-        guard let torrent else { return }
+        guard let torrent = machine.torrent else { return }
         let allocator = context.channel.allocator
         // Hot data is served right here; only reads that would wait for the disk go to the pool.
         if let blocks = torrent.readBlocksIfCached(requests, allocator: allocator) {
-            var actions: [PeerSession.Action] = []
+            var actions: [PeerConnection.Action] = []
             for (r, data) in zip(requests, blocks) {
                 torrent.addUploaded(data.readableBytes)
-                actions += session!.blockRead(r, data: data, now: core.now)
+                actions += machine.handle(.blockRead(r, data), now: core.now)
             }
             // May start more reads in turn; bounded by the session's read-ahead.
             perform(actions)
@@ -273,61 +216,48 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         }
         let future = threadPool.runIfActive(eventLoop: context.eventLoop) { torrent.readBlocks(requests, allocator: allocator) }
         future.assumeIsolated().whenComplete { [weak self] result in
-            guard let self, self.session != nil else { return }
+            guard let self else { return }
             let results = (try? result.get()) ?? requests.map { _ in .failure(.storage(.unreadable("piece data", reason: "the disk threads stopped"))) }
-            var actions: [PeerSession.Action] = []
+            var actions: [PeerConnection.Action] = []
             for (r, outcome) in zip(requests, results) {
                 switch outcome {
                 case .success(let data):
                     torrent.addUploaded(data.readableBytes)
-                    actions += self.session!.blockRead(r, data: data, now: self.core.now)
+                    actions += self.machine.handle(.blockRead(r, data), now: self.core.now)
                 case .failure(let error):
                     if case .changedOnDisk(let path) = error {
                         self.core.onEvent(.fileChanged(torrent: torrent.metainfo.name, path: path))
                     }
-                    actions += self.session!.blockFailed(r)
+                    actions += self.machine.handle(.blockFailed(r), now: self.core.now)
                 }
             }
             self.perform(actions)
         }
     }
 
-    func setChoking(_ choke: Bool) {
-        guard session != nil else { return }
-        perform(session!.setChoking(choke))
-    }
-
-    func tick(now: Double) {
-        guard session != nil else { return }
-        perform(session!.tick(now: now))
+    /// Closes the connection (shutdown, displacement); completes when it is closed.
+    @discardableResult
+    func close(_ reason: CloseReason) -> EventLoopFuture<Void> {
+        handle(.close(reason))
+        return context?.channel.closeFuture ?? core.loop.makeSucceededVoidFuture()
     }
 
     // MARK: FetchLink
 
     var host: String { context?.remoteAddress?.ipAddress ?? address }
-    var isV2: Bool { connectionIsV2 }
-    var fast: Bool { peerReserved.fast }
+    var handshaken: Bool { machine.phase == .open }
+    var isV2: Bool { machine.isV2 }
+    var fast: Bool { machine.reserved.fast }
 
     func send(_ messages: [PeerMessage]) {
         perform(messages.map { .send($0) })
     }
 
-    func disconnect(reason: String) { close(reason: reason) }
+    func disconnect(reason: String) { handle(.close(.download(reason))) }
 
-    func attach(_ t: SeedTorrent) {
-        guard session == nil else { return }
-        torrent = t
-        session = PeerSession(torrent: t, isV2: connectionIsV2, peer: peerReserved, peerAddress: peerIP, now: core.now)
-        t.peerJoined(1)
-        if let h = peerExtensionHandshake { _ = session!.receive(.extended(id: 0, payload: h), now: core.now) }
-    }
+    func attach(_ t: SeedTorrent) { handle(.attach(t)) }
+}
 
-    @discardableResult
-    func close(reason: String) -> EventLoopFuture<Void> {
-        if closeReason == nil { closeReason = reason }
-        guard let context else { return core.loop.makeSucceededVoidFuture() }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.close(promise: promise)
-        return promise.futureResult.recover { _ in }
-    }
+extension PeerConnection.Action {
+    var isLeft: Bool { if case .left = self { true } else { false } }
 }

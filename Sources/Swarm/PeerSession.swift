@@ -13,7 +13,7 @@ public struct PeerSession {
         /// Read these blocks (contiguous, in order) from disk, then call `blockRead` (or
         /// `blockFailed`) for each.
         case read([BlockRequest])
-        case close(String)
+        case close(CloseReason)
     }
 
     /// The extension ids we ask peers to use when sending to us.
@@ -47,6 +47,9 @@ public struct PeerSession {
     private var lastReceived: Double
     private var lastSent: Double
     public private(set) var uploaded: Int64 = 0
+    /// Set by the first `close` action: from then on nothing is processed (bytes that came in
+    /// the same read as a fatal message must not change the state, e.g. make it interested).
+    public private(set) var closed = false
 
     init(torrent: SeedTorrent, isV2: Bool, peer: Reserved, peerAddress: [UInt8]?, now: Double) {
         self.torrent = torrent
@@ -84,14 +87,25 @@ public struct PeerSession {
     }
 
     mutating func receive(_ message: PeerMessage, now: Double) -> [Action] {
+        guard !closed else { return [] }
         lastReceived = now
+        return noteClose(handle(message))
+    }
+
+    /// Records a close decision, so that it is the session's last.
+    private mutating func noteClose(_ actions: [Action]) -> [Action] {
+        if actions.contains(where: { if case .close = $0 { true } else { false } }) { closed = true }
+        return actions
+    }
+
+    private mutating func handle(_ message: PeerMessage) -> [Action] {
         switch message {
         case .keepAlive, .port, .suggestPiece, .allowedFast, .have, .unknown, .hashes, .hashReject:
-            if !fast, case .suggestPiece = message { return [.close("fast-extension message without the fast extension")] }
-            if !fast, case .allowedFast = message { return [.close("fast-extension message without the fast extension")] }
+            if !fast, case .suggestPiece = message { return [.close(.fastMessageWithoutFast)] }
+            if !fast, case .allowedFast = message { return [.close(.fastMessageWithoutFast)] }
             return []
         case .haveAll, .haveNone:
-            guard fast else { return [.close("fast-extension message without the fast extension")] }
+            guard fast else { return [.close(.fastMessageWithoutFast)] }
             if case .haveAll = message { peerIsSeed = true }
             return seedsMeet()
         case .bitfield(let b):
@@ -110,9 +124,9 @@ public struct PeerSession {
         case .cancel(let r):
             return cancel(r)
         case .piece:
-            return [.close("sent a piece we never requested")]
+            return [.close(.unsolicitedPiece)]
         case .rejectRequest:
-            guard fast else { return [.close("fast-extension message without the fast extension")] }
+            guard fast else { return [.close(.fastMessageWithoutFast)] }
             return []
         case .extended(let id, let payload):
             return extended(id: id, payload: payload)
@@ -124,7 +138,7 @@ public struct PeerSession {
     /// Two seeds have nothing to give each other (a magnet downloader still fetching the
     /// metadata sends no bitfield yet, so this does not cut it off).
     private func seedsMeet() -> [Action] {
-        peerIsSeed && torrent.pieces.isFull ? [.close("both sides are seeds")] : []
+        peerIsSeed && torrent.pieces.isFull ? [.close(.bothSeeds)] : []
     }
 
     private mutating func request(_ r: BlockRequest) -> [Action] {
@@ -132,7 +146,7 @@ public struct PeerSession {
         let valid = piece < torrent.metainfo.pieceCount && r.length > 0 && r.length <= 16_384
             && Int(r.begin) + Int(r.length) <= torrent.pieceSize(piece)
         guard valid else {
-            return fast ? [.send(.rejectRequest(r))] : [.close("invalid request (piece \(r.piece), begin \(r.begin), length \(r.length))")]
+            return fast ? [.send(.rejectRequest(r))] : [.close(.invalidRequest(r))]
         }
         // Choked, over the queue limit, a duplicate, or a piece we do not serve: refuse.
         if choking || pending.count + inFlight.count >= Self.maxRequestQueue || !torrent.pieces.contains(piece)
@@ -145,7 +159,7 @@ public struct PeerSession {
 
     /// Starts disk reads for what has queued up; the handler calls it once per socket read,
     /// so the requests that arrived together are read together.
-    mutating func startReads() -> [Action] { pump() }
+    mutating func startReads() -> [Action] { closed ? [] : pump() }
 
     private mutating func cancel(_ r: BlockRequest) -> [Action] {
         if let i = pending.firstIndex(of: r) {
@@ -177,7 +191,7 @@ public struct PeerSession {
 
     /// A block came back from disk (already verified).
     mutating func blockRead(_ r: BlockRequest, data: ByteBuffer, now: Double) -> [Action] {
-        guard inFlight.remove(r) != nil else { return [] }
+        guard !closed, inFlight.remove(r) != nil else { return [] }
         if cancelled.remove(r) != nil { return pump() }
         uploaded += Int64(data.readableBytes)
         lastSent = now
@@ -186,19 +200,19 @@ public struct PeerSession {
 
     /// A block could not be served (its file changed on disk, or disappeared).
     mutating func blockFailed(_ r: BlockRequest) -> [Action] {
-        guard inFlight.remove(r) != nil else { return [] }
+        guard !closed, inFlight.remove(r) != nil else { return [] }
         if cancelled.remove(r) != nil { return pump() }
         return (fast ? [.send(.rejectRequest(r))] : []) + pump()
     }
 
     mutating func setWritable(_ w: Bool) -> [Action] {
         writable = w
-        return pump()
+        return closed ? [] : pump()
     }
 
     /// The choker's decision.
     mutating func setChoking(_ choke: Bool) -> [Action] {
-        guard choke != choking else { return [] }
+        guard !closed, choke != choking else { return [] }
         choking = choke
         if !choke { return [.send(.unchoke)] + pump() }
         var out: [Action] = [.send(.choke)]
@@ -217,7 +231,8 @@ public struct PeerSession {
     }
 
     mutating func tick(now: Double) -> [Action] {
-        if now - lastReceived > Self.idleTimeout { return [.close("idle for \(Int(Self.idleTimeout)) s")] }
+        guard !closed else { return [] }
+        if now - lastReceived > Self.idleTimeout { return noteClose([.close(.idle(seconds: Int(Self.idleTimeout)))]) }
         if now - lastSent > Self.keepAliveInterval {
             lastSent = now
             return [.send(.keepAlive)]
@@ -228,16 +243,16 @@ public struct PeerSession {
     // MARK: extensions
 
     private mutating func extended(id: UInt8, payload: ByteBuffer) -> [Action] {
-        guard extensions else { return [.close("extension message without the extension protocol")] }
+        guard extensions else { return [.close(.extensionWithoutProtocol)] }
         let bytes = Array(buffer: payload)
         if id == 0 {
-            guard let h = try? ExtensionHandshake(decoding: bytes) else { return [.close("malformed extension handshake")] }
+            guard let h = try? ExtensionHandshake(decoding: bytes) else { return [.close(.malformedExtensionHandshake)] }
             if let m = h.messages["ut_metadata"] { peerMetadataID = m == 0 ? nil : m }
             return []
         }
         if id == Self.utMetadataID {
             let message: MetadataMessage?
-            do { message = try MetadataMessage.decode(bytes) } catch { return [.close("malformed ut_metadata message")] }
+            do { message = try MetadataMessage.decode(bytes) } catch { return [.close(.malformedMetadataMessage)] }
             guard case .request(let piece)? = message, let peerID = peerMetadataID else { return [] }
             let answer: MetadataMessage
             if let data = torrent.metadataPiece(piece) {

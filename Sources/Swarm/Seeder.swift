@@ -16,6 +16,12 @@ public struct SeederConfiguration: Sendable {
     /// Peers unchoked at once; the rest wait their turn (see `Choker`).
     public var uploadSlots = 8
     public var maxPeers = 200
+    /// Handshaken connections from one IP address; more are closed at their handshake.
+    public var maxPeersPerAddress = 8
+    /// Bytes of unfinished messages the decoders may hold over all connections, beyond
+    /// `receiveAllowance` each (see `ReceiveBudget`).
+    public var receiveBudget = 32 << 20
+    public var receiveAllowance = 64 << 10
     public var handshakeTimeout: TimeAmount = .seconds(10)
     public var rotationInterval: Double = 10
     public init() {}
@@ -196,8 +202,10 @@ public final class Seeder: Sendable {
 
     private func initialize(_ channel: any Channel, outgoing: [UInt8]?, upgrade: Bool = false) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            let handler = PeerHandler(core: self.core.value, threadPool: self.threadPool, outgoingHash: outgoing, upgrade: upgrade)
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerWireDecoder()))
+            let core = self.core.value
+            let account = ReceiveBudget.Account()
+            let handler = PeerHandler(core: core, threadPool: self.threadPool, outgoingHash: outgoing, upgrade: upgrade, account: account)
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BudgetedDecoder(budget: core.receiveBudget, account: account)))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
     }
@@ -232,6 +240,7 @@ final class SeederCore {
     var handshaking: [ObjectIdentifier] = []
     var servers: [any Channel] = []
     var choker: Choker
+    let receiveBudget: ReceiveBudget
     let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
     private var timer: Scheduled<Void>?
     private(set) var stopped = false
@@ -245,6 +254,7 @@ final class SeederCore {
         self.connectionCount = connectionCount
         self.onEvent = onEvent
         self.choker = Choker(slots: configuration.uploadSlots)
+        self.receiveBudget = ReceiveBudget(limit: configuration.receiveBudget, allowance: configuration.receiveAllowance)
     }
 
     /// Starts the one-second tick (on the loop).
@@ -268,6 +278,11 @@ final class SeederCore {
         for h in f.shortHashes { fetches[h] = f }
     }
 
+    /// Connections from `host` past their handshake.
+    func handshakenConnections(from host: String) -> Int {
+        connections.values.count { $0.handshaken && $0.host == host }
+    }
+
     func isBanned(_ host: String) -> Bool { fetchList.contains { $0.isBanned(host) } }
 
     var now: Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
@@ -285,6 +300,8 @@ final class SeederCore {
     }
 
     func interestChanged(_ handler: PeerHandler, interested: Bool) {
+        // A connection that is gone must never take a slot.
+        guard connections[ObjectIdentifier(handler)] != nil else { return }
         apply(choker.interest(ObjectIdentifier(handler), interested: interested, now: now))
     }
 
@@ -306,7 +323,7 @@ final class SeederCore {
     }
 
     private func closeConnections() -> EventLoopFuture<Void> {
-        let closes = servers.map { $0.close() } + connections.values.map { $0.close(reason: "shutting down") }
+        let closes = servers.map { $0.close() } + connections.values.map { $0.close(.shuttingDown) }
         return EventLoopFuture.andAllComplete(closes, on: loop)
     }
 }

@@ -152,9 +152,9 @@ private func reserved(fast: Bool = true, ext: Bool = true) -> Reserved {
     }
 
     @Test func protocolViolationsCostTheConnection() {
-        var s = session(fast: false, ext: false)
         for m: PeerMessage in [.piece(piece: 0, begin: 0, block: ByteBuffer()), .haveAll, .rejectRequest(BlockRequest(piece: 0, begin: 0, length: 1)),
                                .extended(id: 0, payload: ByteBuffer())] {
+            var s = session(fast: false, ext: false)  // a closed session takes nothing more
             guard case .close = s.receive(m, now: 1).first else { Issue.record("kept a peer after \(m)"); return }
         }
     }
@@ -162,6 +162,22 @@ private func reserved(fast: Bool = true, ext: Bool = true) -> Reserved {
     @Test func twoSeedsPartWays() {
         var s = session()
         guard case .close = s.receive(.haveAll, now: 1).first else { Issue.record("kept another seed"); return }
+    }
+
+    /// Issue 16: a fatal message followed, in the same read, by `interested` left a dead
+    /// peer in the choker. After a close decision the session takes nothing more.
+    @Test(arguments: [
+        (true, PeerMessage.piece(piece: 0, begin: 0, block: ByteBuffer(bytes: [1, 2, 3]))),
+        (false, PeerMessage.haveAll),
+    ])
+    func nothingIsProcessedAfterACloseDecision(_ fast: Bool, _ fatal: PeerMessage) {
+        var s = session(fast: fast)
+        guard case .close = s.receive(fatal, now: 1).last else { Issue.record("\(fatal) not fatal"); return }
+        #expect(s.closed)
+        #expect(s.receive(.interested, now: 1) == [])
+        #expect(!s.peerInterested)
+        #expect(s.setChoking(false) == [])
+        #expect(s.tick(now: PeerSession.idleTimeout + 1) == [])
     }
 }
 
