@@ -245,19 +245,22 @@ extension PieceReader {
     }
 }
 
-/// A file's identity for "is this still the file that verified?": size, mtime, ctime and
-/// inode. Any write changes ctime, which no unprivileged process can set back.
+/// A file's identity for "is this still the file that verified?": size, mtime, ctime,
+/// inode and device. Any write changes ctime, which no unprivileged process can set back
+/// (tools that pin mtimes restore size and mtime, never ctime).
 public struct FileGeneration: Sendable, Equatable {
     public var size: Int64
     public var modified: FileTime
     public var changed: FileTime
     public var inode: UInt64
+    public var device: UInt64
 
-    init(size: Int64, modified: FileTime, changed: FileTime, inode: UInt64) {
+    init(size: Int64, modified: FileTime, changed: FileTime, inode: UInt64, device: UInt64) {
         self.size = size
         self.modified = modified
         self.changed = changed
         self.inode = inode
+        self.device = device
     }
 
     init(_ st: stat) {
@@ -265,6 +268,7 @@ public struct FileGeneration: Sendable, Equatable {
         modified = FileTime(st)
         changed = FileTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: Int64(st.st_ctim.tv_nsec))
         inode = UInt64(st.st_ino)
+        device = UInt64(st.st_dev)
     }
 }
 
