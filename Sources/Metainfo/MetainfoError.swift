@@ -32,7 +32,10 @@ public enum MetainfoError: Error, Equatable, Sendable, CustomStringConvertible {
     case hybridMismatch(String)
     case misalignedFile(path: String)
 
-    public var description: String {
+    /// One line, escaped: names and paths inside come from the torrent.
+    public var description: String { Printable.escaped(text) }
+
+    private var text: String {
         switch self {
         case .bencoding(let e): "not valid bencoding: \(e)"
         case .notADictionary: "a torrent must be a bencoded dictionary"

@@ -15,7 +15,10 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case notARegularFile(String, kind: String)
     case stateFileTooLarge(String, size: Int64, limit: Int)
 
-    public var description: String {
+    /// One line, escaped: paths come from the disk, whose names can hold anything.
+    public var description: String { Printable.escaped(text) }
+
+    private var text: String {
         switch self {
         case .notFound(let p): "\(p): no such file or directory"
         case .notADirectory(let p): "\(p) is not a directory"
@@ -39,6 +42,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
 public func errnoText(_ code: Int32) -> String {
     String(cString: strerror(code))
 }
+
+import Metainfo
 
 #if canImport(Glibc)
 import Glibc

@@ -59,6 +59,11 @@ private func isRegularFile(_ path: String) -> Bool {
         #expect(data.pieces.isFull)
     }
 
+    @Test func errorsNamingPathsStayOnOneLine() {
+        let e = StorageError.invalidName(path: "site/a\nb\u{1B}]0;owned\u{07}", reason: "x")
+        #expect(e.description == "cannot package site/a\\nb\\u{1B}]0;owned\\u{7}: x")
+    }
+
     @Test func stateFilesAreReadWithinTheirBound() throws {
         let tmp = try TempDirectory()
         try tmp.write("small", [1, 2, 3])
