@@ -91,6 +91,14 @@ struct InfoParser {
             pieceCount = Int(pieces)
         }
 
+        if version == .v2 && (info["files"] != nil || info["length"] != nil) {
+            // A v1 file list without `pieces` adds no v1 view, but libtorrent still holds
+            // it to the tree, and so do we: two descriptions of one torrent must agree.
+            let entries = try parseV1Files(name: name)
+            let total = entries.last.map { $0.offset + $0.length } ?? 0
+            try checkHybrid(v1Entries: entries, v2Files: files, pieceLength: pl, v2Pieces: pieceCount, v1Pieces: Int((total + pl - 1) / pl))
+        }
+
         var v1PieceHashes: [SHA1Digest] = []
         if version.hasV1 {
             guard let piecesValue = info["pieces"] else { throw .missingKey("pieces") }

@@ -218,3 +218,32 @@ private let rlo = Array("\u{202E}".utf8)
         #expect(throws: MetainfoError.self) { try Metainfo(bytes: v2([(Array("a".utf8), link), (Array("b".utf8), file(7))])) }
     }
 }
+
+/// Found by comparing the metainfo fuzzer's corpus with libtorrent: a v2 torrent's v1 file
+/// list is checked against its tree even when `pieces` is missing.
+@Suite struct LibtorrentV1ListWithoutPieces {
+    private func withV1(_ extra: [(String, BValue)]) -> [UInt8] {
+        torrent([("meta version", .integer(2)), ("name", .string("site")), ("piece length", .integer(16_384)),
+                 ("file tree", .dictionary(BDictionary([("a", file(7))])))] + extra)
+    }
+
+    // "the v1 and v2 file metadata does not match"
+    @Test func aFilesListThatDisagreesWithTheTreeIsRefused() {
+        #expect(throws: MetainfoError.hybridMismatch("'a' is 8 bytes in v1 and 7 in v2")) {
+            try Metainfo(bytes: withV1([("files", .list([.dictionary(BDictionary([("length", .integer(8)), ("path", .list([.string("a")]))]))]))]))
+        }
+    }
+
+    // "invalid length of torrent"
+    @Test func aFilesListWithoutLengthsIsRefused() {
+        #expect(throws: MetainfoError.missingKey("files/length")) {
+            try Metainfo(bytes: withV1([("files", .list([.dictionary(BDictionary([("path", .list([.string("a")]))]))]))]))
+        }
+    }
+
+    @Test func aFilesListThatAgreesLoadsAsV2() throws {
+        let m = try Metainfo(bytes: withV1([("files", .list([.dictionary(BDictionary([("length", .integer(7)), ("path", .list([.string("a")]))]))]))]))
+        #expect(m.version == .v2)
+        #expect(m.files.map(\.pathString) == ["a"])
+    }
+}
