@@ -293,8 +293,7 @@ struct InfoParser {
     /// so one that leaves nothing safe is refused; a multi-file torrent gets `_` for an empty
     /// one and the hex SHA-1 of its info dict for one that sanitizes away.
     private mutating func torrentName(_ raw: [UInt8], version: TorrentVersion) throws(MetainfoError) -> String {
-        let verdict = PathRules.check(raw, maxBytes: limits.maxPathComponentBytes)
-        switch verdict {
+        switch PathRules.check(raw, maxBytes: limits.maxPathComponentBytes) {
         case .ok(let s):
             return s
         case .sanitized(let s):
@@ -306,7 +305,11 @@ struct InfoParser {
             break
         }
         if version == .v2, info["length"] == nil, let key = singleFileKey {
-            return try component(key, context: [])  // libtorrent names it after its one file
+            // libtorrent names it after its one file (walkTree reports that name if sanitized).
+            switch PathRules.check(key, maxBytes: limits.maxPathComponentBytes) {
+            case .ok(let s), .sanitized(let s): return s
+            case .vanished, .rejected: throw .emptyName
+            }
         }
         if info["length"] != nil || singleFileKey != nil { throw .emptyName }
         let substitute = raw.isEmpty ? "_" : fallbackName

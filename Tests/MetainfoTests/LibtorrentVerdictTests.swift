@@ -118,6 +118,9 @@ private let rlo = Array("\u{202E}".utf8)
         let m = try Metainfo(bytes: v2(name: nul, [(Array("a".utf8), file(7))]))
         #expect(m.name == "a")
         #expect(m.isSingleFile)
+        let sanitized = try Metainfo(bytes: v2(name: nul, [(Array("a".utf8) + rlo + Array("b".utf8), file(7))]))
+        #expect(sanitized.name == "ab" && sanitized.isSingleFile)
+        #expect(sanitized.sanitizedPaths == ["ab"])
     }
 
     @Test(arguments: [nul, rlo, Array("\\".utf8)])
