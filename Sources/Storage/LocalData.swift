@@ -227,8 +227,11 @@ enum V1StreamVerifier {
             let path = e.path.joined(separator: "/")
             var fd: Int32 = -1
             if !e.isPad && left > 0 && !skip.contains(path) {
-                fd = open(directory + "/" + path, O_RDONLY | O_CLOEXEC)
-                if fd < 0 { unreadable[path] = errnoText(errno) }
+                do {
+                    if let (opened, _) = try openRegularFile(directory + "/" + path, O_RDONLY) { fd = opened } else { unreadable[path] = errnoText(ENOENT) }
+                } catch {
+                    unreadable[path] = error.description
+                }
             }
             defer { if fd >= 0 { close(fd) } }
             var fileOffset: Int64 = 0

@@ -155,6 +155,20 @@ public final class PieceReader: @unchecked Sendable {
         }
     }
 
+    /// Opens a regular file only: one swapped for a FIFO after it verified must not hang
+    /// the reading thread. Failures to open are reported by `failure(reason)`.
+    private func open(_ file: Int, _ flags: Int32, failure: (String) -> StorageError) throws(StorageError) -> Int32 {
+        let opened: (Int32, stat)?
+        do {
+            opened = try openRegularFile(directory + "/" + paths[file], flags, mode: 0o644)
+        } catch {
+            if case .unreadable(_, let reason) = error { throw failure(reason) }
+            throw error
+        }
+        guard let (fd, _) = opened else { throw failure(errnoText(ENOENT)) }
+        return fd
+    }
+
     /// Descriptors are cached for the reader's lifetime (never closed while another
     /// thread may be reading through them); past `maxOpen`, files are opened per read.
     private func descriptor(_ file: Int) throws(StorageError) -> (Int32, cached: Bool) {
@@ -165,11 +179,9 @@ public final class PieceReader: @unchecked Sendable {
         if writable {
             try makeParents(of: paths[file])
             // O_NOFOLLOW: a symlink planted in the output is never written through.
-            fd = open(directory + "/" + paths[file], O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw .writeFailed(paths[file], reason: errnoText(errno)) }
+            fd = try open(file, O_RDWR | O_CREAT | O_NOFOLLOW) { .writeFailed(paths[file], reason: $0) }
         } else {
-            fd = open(directory + "/" + paths[file], O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .unreadable(paths[file], reason: errnoText(errno)) }
+            fd = try open(file, O_RDONLY) { .unreadable(paths[file], reason: $0) }
         }
         guard descriptors.count < maxOpen else { return (fd, false) }
         descriptors[file] = fd

@@ -6,6 +6,28 @@ import Musl
 import Darwin
 #endif
 
+/// Opens `path` (O_CLOEXEC, O_NONBLOCK and O_NOCTTY added to `flags`) only if it is a
+/// regular file: nil when there is none, an error when it is something else (a FIFO
+/// planted where a file was expected would otherwise block `open` or `read` forever).
+func openRegularFile(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(StorageError) -> (Int32, stat)? {
+    let fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, mode)
+    guard fd >= 0 else {
+        if errno == ENOENT { return nil }
+        throw .unreadable(path, reason: errnoText(errno))
+    }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else {
+        let e = errno
+        close(fd)
+        throw .unreadable(path, reason: errnoText(e))
+    }
+    guard st.st_mode & S_IFMT == S_IFREG else {
+        close(fd)
+        throw .notARegularFile(path, kind: StateFile.kind(st.st_mode))
+    }
+    return (fd, st)
+}
+
 /// Reads a small file from the state directory (a resume or download record, a saved
 /// torrent, DHT state) without trusting what is there: anyone who can write the directory
 /// can leave a FIFO, a device or a huge file under the expected name. Opening never blocks
@@ -14,15 +36,8 @@ import Darwin
 public enum StateFile {
     /// The file's bytes, or nil when there is no file at `path`.
     public static func read(_ path: String, maxSize: Int) throws(StorageError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw .unreadable(path, reason: errnoText(errno))
-        }
+        guard let (fd, st) = try openRegularFile(path, O_RDONLY) else { return nil }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadable(path, reason: errnoText(errno)) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw .notARegularFile(path, kind: kind(st.st_mode)) }
         guard st.st_size <= maxSize else { throw .stateFileTooLarge(path, size: Int64(st.st_size), limit: maxSize) }
         // The size is re-checked while reading: the file may grow after fstat.
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)

@@ -174,3 +174,18 @@ private func isRegularFile(_ path: String) -> Bool {
         #expect(DownloadRecord.vouched(path: tmp.path + "/d2.record", metainfo: m, directory: dir)?.isFull == true)
     }
 }
+
+/// The same hazard in the site directory: a file swapped for a FIFO after it verified.
+@Suite struct SiteFileSwappedForAFIFO {
+    @Test func thePieceReaderRefusesItWithoutBlocking() throws {
+        let tmp = try TempDirectory()
+        let (m, dir) = try site(tmp)
+        let reader = PieceReader(metainfo: m, directory: dir)
+        #expect(unlink(dir + "/app.js") == 0 && mkfifo(dir + "/app.js", 0o600) == 0)
+        let app = m.files.first { $0.pathString == "app.js" }!
+        var out = [UInt8](repeating: 0, count: 900)
+        #expect(throws: StorageError.notARegularFile(dir + "/app.js", kind: "a FIFO")) {
+            try out.withUnsafeMutableBytes { try reader.read(offset: app.offset, into: $0) }
+        }
+    }
+}
