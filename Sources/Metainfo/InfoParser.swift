@@ -18,20 +18,26 @@ struct InfoParser {
 
     let info: BDictionary
     let limits: MetainfoLimits
+    /// The name a multi-file torrent gets when its own leaves nothing safe: libtorrent uses
+    /// the hex SHA-1 of the info dict.
+    let fallbackName: String
     var sanitized: [String] = []
 
-    init(info: BDictionary, limits: MetainfoLimits) {
+    init(info: BDictionary, limits: MetainfoLimits, fallbackName: String) {
         self.info = info
         self.limits = limits
+        self.fallbackName = fallbackName
     }
 
     mutating func parse() throws(MetainfoError) -> Result {
         var version = TorrentVersion.v1
         if let mv = info["meta version"] {
             guard let v = mv.integer else { throw .wrongType(key: "meta version", expected: "integer", actual: mv.typeName) }
-            guard v == 2 else { throw .unknownVersion(v) }
-            version = .v2
+            guard v <= 2 else { throw .unknownVersion(v) }
+            if v == 2 { version = .v2 }  // libtorrent reads 1 (or less) as v1
         }
+        // Reading it as v1 would ignore the files the creator meant (libtorrent refuses too).
+        if version == .v1 && info["file tree"] != nil { throw .fileTreeWithoutMetaVersion }
         let hasV1Fields = info["pieces"] != nil
         if version == .v2 && hasV1Fields { version = .hybrid }
 
@@ -48,7 +54,10 @@ struct InfoParser {
 
         guard let nameValue = info["name"] else { throw .missingKey("name") }
         guard let nameBytes = nameValue.bytes else { throw .wrongType(key: "name", expected: "string", actual: nameValue.typeName) }
-        let name = try component(nameBytes, context: [])
+        let name = try torrentName(nameBytes, version: version)
+        if version.hasV2, let key = singleFileKey, PathRules.check(key, maxBytes: limits.maxPathComponentBytes) == .vanished {
+            throw .emptyName  // the one file's name is the torrent's
+        }
 
         var isPrivate = false
         if let p = info["private"] {
@@ -68,6 +77,7 @@ struct InfoParser {
             try walkTree(tree, path: [], into: &files)
             guard !files.isEmpty else { throw .noFiles }
             isSingleFile = files.count == 1 && files[0].path == [name]
+            guard files.contains(where: { $0.length > 0 }) else { throw .emptyTorrent }
             // Every non-empty file starts on a piece boundary (BEP 52).
             var offset: Int64 = 0
             var pieces: Int64 = 0
@@ -81,12 +91,21 @@ struct InfoParser {
             pieceCount = Int(pieces)
         }
 
+        if version == .v2 && (info["files"] != nil || info["length"] != nil) {
+            // A v1 file list without `pieces` adds no v1 view, but libtorrent still holds
+            // it to the tree, and so do we: two descriptions of one torrent must agree.
+            let entries = try parseV1Files(name: name)
+            let total = entries.last.map { $0.offset + $0.length } ?? 0
+            try checkHybrid(v1Entries: entries, v2Files: files, pieceLength: pl, v2Pieces: pieceCount, v1Pieces: Int((total + pl - 1) / pl))
+        }
+
         var v1PieceHashes: [SHA1Digest] = []
         if version.hasV1 {
             guard let piecesValue = info["pieces"] else { throw .missingKey("pieces") }
             guard let piecesBytes = piecesValue.bytes else { throw .wrongType(key: "pieces", expected: "string", actual: piecesValue.typeName) }
             v1Entries = try parseV1Files(name: name)
             let total = v1Entries.last.map { $0.offset + $0.length } ?? 0
+            guard total > 0 else { throw .emptyTorrent }
             let v1Pieces = (total + pl - 1) / pl
             guard v1Pieces <= limits.maxPieces else { throw .tooManyPieces(v1Pieces, limit: limits.maxPieces) }
             guard piecesBytes.count == Int(v1Pieces) * 20 else {
@@ -102,8 +121,11 @@ struct InfoParser {
                 try checkHybrid(v1Entries: v1Entries, v2Files: files, pieceLength: pl, v2Pieces: pieceCount, v1Pieces: Int(v1Pieces))
             } else {
                 isSingleFile = info["length"] != nil
-                files = v1Entries.filter { !$0.isPad }.map { TorrentFile(path: $0.path, length: $0.length, offset: $0.offset) }
+                files = v1Entries.filter { !$0.isPad }.map {
+                    TorrentFile(path: $0.path, length: $0.length, symlinkTarget: $0.symlinkTarget, offset: $0.offset)
+                }
                 guard !files.isEmpty else { throw .noFiles }
+                guard files.contains(where: { $0.length > 0 }) else { throw .emptyTorrent }
                 pieceCount = Int(v1Pieces)
             }
         }
@@ -148,16 +170,11 @@ struct InfoParser {
         }
         if attributes.contains("p") { throw .padFileInFileTree(path: pathString) }
         if attributes.contains("l") {
-            guard let targetValue = p["symlink path"], let components = targetValue.list else {
-                throw .invalidSymlink(path: pathString, reason: "no 'symlink path' list")
-            }
-            var target: [String] = []
-            for c in components {
-                guard let raw = c.bytes else { throw .invalidSymlink(path: pathString, reason: "a target component is not a string") }
-                guard case .ok(let s) = PathRules.check(raw) else { throw .invalidSymlink(path: pathString, reason: "its target could leave the torrent") }
-                target.append(s)
-            }
-            return TorrentFile(path: path, length: 0, attributes: attributes, symlinkTarget: target)
+            // libtorrent: a symlink takes no space whatever `length` says, and one without a
+            // target is an empty regular file.
+            let target = try symlinkTarget(p, path: pathString)
+            return TorrentFile(path: path, length: 0, attributes: target == nil ? attributes.filter { $0 != "l" } : attributes,
+                               symlinkTarget: target)
         }
         guard let lengthValue = p["length"] else { throw .missingKey("file tree/\(pathString)/length") }
         guard let length = lengthValue.integer else { throw .wrongType(key: "length", expected: "integer", actual: lengthValue.typeName) }
@@ -180,7 +197,9 @@ struct InfoParser {
             guard info["files"] == nil else { throw .hybridMismatch("info has both 'length' and 'files'") }
             guard let length = lengthValue.integer else { throw .wrongType(key: "length", expected: "integer", actual: lengthValue.typeName) }
             guard length >= 0, length <= limits.maxFileLength else { throw .invalidFileLength(path: name, length: length) }
-            return [V1Entry(path: [name], length: length, isPad: false, offset: 0)]
+            // A symlink takes no space (libtorrent), which leaves a single-file torrent empty.
+            let isLink = info["attr"]?.bytes?.contains(UInt8(ascii: "l")) ?? false
+            return [V1Entry(path: [name], length: isLink ? 0 : length, isPad: false, offset: 0)]
         }
         guard let filesValue = info["files"] else { throw .missingKey("files") }
         guard let list = filesValue.list else { throw .wrongType(key: "files", expected: "list", actual: filesValue.typeName) }
@@ -191,11 +210,22 @@ struct InfoParser {
         var offset: Int64 = 0
         for item in list {
             guard let f = item.dictionary else { throw .wrongType(key: "files entry", expected: "dictionary", actual: item.typeName) }
-            let isPad = f["attr"]?.bytes?.contains(UInt8(ascii: "p")) ?? false
-            guard let lengthValue = f["length"], let length = lengthValue.integer else { throw .missingKey("files/length") }
+            let attr = f["attr"]?.bytes ?? []
+            let isPad = attr.contains(UInt8(ascii: "p"))
+            guard let lengthValue = f["length"], var length = lengthValue.integer else { throw .missingKey("files/length") }
             var path: [String] = []
+            var target: [String]? = nil
+            if attr.contains(UInt8(ascii: "l")) {
+                target = try symlinkTarget(f, path: "files entry \(entries.count)")
+                length = 0  // as in the file tree: a symlink takes no space
+            }
             if isPad {
-                path = [".pad", String(length)]  // BEP 47: readers must not rely on a pad's path
+                // BEP 47: readers must not rely on a pad's path, but one given must still be
+                // a list of strings (libtorrent refuses the torrent otherwise).
+                if let components = f["path"]?.list, let bad = components.first(where: { $0.bytes == nil }) {
+                    throw .wrongType(key: "files/path component", expected: "string", actual: bad.typeName)
+                }
+                path = [".pad", String(length)]
             } else {
                 guard let pv = f["path"] else { throw .missingKey("files/path") }
                 guard let components = pv.list else { throw .wrongType(key: "files/path", expected: "list", actual: pv.typeName) }
@@ -210,7 +240,7 @@ struct InfoParser {
             }
             let pathString = path.joined(separator: "/")
             guard length >= 0, length <= limits.maxFileLength else { throw .invalidFileLength(path: pathString, length: length) }
-            entries.append(V1Entry(path: path, length: length, isPad: isPad, offset: offset))
+            entries.append(V1Entry(path: path, length: length, isPad: isPad, offset: offset, symlinkTarget: target))
             offset += length
             guard offset <= limits.maxTotalSize else { throw .totalSizeTooLarge(offset, limit: limits.maxTotalSize) }
         }
@@ -236,7 +266,56 @@ struct InfoParser {
         guard v1Pieces == v2Pieces else { throw .hybridMismatch("\(v1Pieces) v1 pieces but \(v2Pieces) v2 pieces") }
     }
 
+    /// The target of a symlink entry, or nil when it has no `symlink path` list (libtorrent
+    /// then reads the entry as an empty regular file).
+    private func symlinkTarget(_ p: BDictionary, path: String) throws(MetainfoError) -> [String]? {
+        guard let components = p["symlink path"]?.list, !components.isEmpty else { return nil }
+        var target: [String] = []
+        for c in components {
+            guard let raw = c.bytes else { throw .invalidSymlink(path: path, reason: "a target component is not a string") }
+            guard case .ok(let s) = PathRules.check(raw) else { throw .invalidSymlink(path: path, reason: "its target could leave the torrent") }
+            target.append(s)
+        }
+        return target
+    }
+
     // MARK: paths
+
+    /// The key of the one file when `file tree` holds a single file at its root and there is
+    /// no v1 `files` list: libtorrent's single-file v2 shape.
+    private var singleFileKey: [UInt8]? {
+        guard info["files"] == nil, let tree = info["file tree"]?.dictionary, tree.count == 1,
+              let only = tree.entries.first, only.value.dictionary?[""] != nil else { return nil }
+        return only.key
+    }
+
+    /// `name` as libtorrent 2.0.8 takes it: for a single-file torrent it is the file's name,
+    /// so one that leaves nothing safe is refused; a multi-file torrent gets `_` for an empty
+    /// one and the hex SHA-1 of its info dict for one that sanitizes away.
+    private mutating func torrentName(_ raw: [UInt8], version: TorrentVersion) throws(MetainfoError) -> String {
+        switch PathRules.check(raw, maxBytes: limits.maxPathComponentBytes) {
+        case .ok(let s):
+            return s
+        case .sanitized(let s):
+            sanitized.append(s)
+            return s
+        case .rejected(let reason) where raw.count > limits.maxPathComponentBytes:
+            throw .invalidPathComponent(path: String(decoding: raw.prefix(64), as: UTF8.self) + "…", reason: reason)
+        case .rejected, .vanished:
+            break
+        }
+        if version == .v2, info["length"] == nil, let key = singleFileKey {
+            // libtorrent names it after its one file (walkTree reports that name if sanitized).
+            switch PathRules.check(key, maxBytes: limits.maxPathComponentBytes) {
+            case .ok(let s), .sanitized(let s): return s
+            case .vanished, .rejected: throw .emptyName
+            }
+        }
+        if info["length"] != nil || singleFileKey != nil { throw .emptyName }
+        let substitute = raw.isEmpty ? "_" : fallbackName
+        sanitized.append(substitute)
+        return substitute
+    }
 
     private mutating func component(_ raw: [UInt8], context: [String]) throws(MetainfoError) -> String {
         switch PathRules.check(raw, maxBytes: limits.maxPathComponentBytes) {
@@ -245,6 +324,10 @@ struct InfoParser {
         case .sanitized(let s):
             sanitized.append((context + [s]).joined(separator: "/"))
             return s
+        case .vanished:
+            // libtorrent accepts these too (the v1 rule: `_` when nothing is left).
+            sanitized.append((context + ["_"]).joined(separator: "/"))
+            return "_"
         case .rejected(let reason):
             let shown = (context + [String(decoding: raw, as: UTF8.self)]).joined(separator: "/")
             if context.isEmpty && raw.isEmpty && info["file tree"] == nil && info["files"] == nil { throw .emptyName }

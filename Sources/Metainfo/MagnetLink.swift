@@ -6,7 +6,10 @@ public enum MagnetError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedTopic(String)
     case noInfoHash
 
-    public var description: String {
+    /// One line, escaped: a link comes from anywhere (a web page, a chat).
+    public var description: String { Printable.escaped(text) }
+
+    private var text: String {
         switch self {
         case .notAMagnet: "not a magnet link (it should start with 'magnet:?')"
         case .malformed(let what): "malformed magnet link: \(what)"

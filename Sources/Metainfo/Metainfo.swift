@@ -65,7 +65,7 @@ extension Metainfo {
         guard let info = infoValue.dictionary else { throw .wrongType(key: "info", expected: "dictionary", actual: infoValue.typeName) }
         let infoBytes = Array(bytes[spans[Array("info".utf8)]!])
 
-        var parser = InfoParser(info: info, limits: limits)
+        var parser = InfoParser(info: info, limits: limits, fallbackName: HexCoding.encode(Digests.sha1(infoBytes).bytes))
         let parsed = try parser.parse()
 
         self.name = parsed.name

@@ -9,6 +9,8 @@ public enum MetainfoError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownVersion(Int64)
     case invalidPieceLength(Int64, reason: String)
     case emptyName
+    case emptyTorrent
+    case fileTreeWithoutMetaVersion
     case invalidPathComponent(path: String, reason: String)
     case fileTreeRootIsFile
     case fileAndDirectory(path: String)
@@ -30,7 +32,10 @@ public enum MetainfoError: Error, Equatable, Sendable, CustomStringConvertible {
     case hybridMismatch(String)
     case misalignedFile(path: String)
 
-    public var description: String {
+    /// One line, escaped: names and paths inside come from the torrent.
+    public var description: String { Printable.escaped(text) }
+
+    private var text: String {
         switch self {
         case .bencoding(let e): "not valid bencoding: \(e)"
         case .notADictionary: "a torrent must be a bencoded dictionary"
@@ -38,7 +43,9 @@ public enum MetainfoError: Error, Equatable, Sendable, CustomStringConvertible {
         case .wrongType(let k, let expected, let actual): "'\(k)' should be a \(expected), but is a \(actual)"
         case .unknownVersion(let v): "unsupported 'meta version' \(v) (webseed reads versions 1 and 2)"
         case .invalidPieceLength(let v, let reason): "invalid piece length \(v): \(reason)"
-        case .emptyName: "the torrent's name is empty"
+        case .emptyName: "the torrent's name (its only file's name) is empty once unsafe characters are removed"
+        case .emptyTorrent: "the torrent's files add up to 0 bytes: there is nothing to share"
+        case .fileTreeWithoutMetaVersion: "the torrent has a 'file tree' but no 'meta version' 2"
         case .invalidPathComponent(let p, let reason): "unsafe file path '\(p)': \(reason)"
         case .fileTreeRootIsFile: "the root of 'file tree' is a file, not a directory"
         case .fileAndDirectory(let p): "'\(p)' is both a file and a directory in 'file tree'"

@@ -45,7 +45,16 @@ public enum TorrentBuilder {
             throw .invalidPieceLength(Int64(pieceLength), reason: "v2 needs a power of two of at least 16 KiB")
         }
         guard !unsorted.isEmpty else { throw .noFiles }
+        guard unsorted.contains(where: { $0.length > 0 }) else { throw .emptyTorrent }
         guard case .ok = PathRules.check(Array(name.utf8)) else { throw .invalidPathComponent(path: name, reason: "not a plain name") }
+        // A name a reader would sanitize would be saved under another name than published.
+        for f in unsorted {
+            for c in f.path {
+                guard case .ok = PathRules.check(Array(c.utf8)) else {
+                    throw .invalidPathComponent(path: f.path.joined(separator: "/"), reason: "\(c.debugDescription) holds a control or direction character, NUL, '/' or '\\'")
+                }
+            }
+        }
         // Listings usually arrive in tree order already; checking is linear, sorting is not.
         let inOrder = zip(unsorted, unsorted.dropFirst()).allSatisfy { treeOrder($0.path, $1.path) }
         let files = inOrder ? unsorted : unsorted.sorted { treeOrder($0.path, $1.path) }

@@ -41,44 +41,64 @@ public struct V1Entry: Sendable, Equatable {
     public var length: Int64
     public var isPad: Bool
     public var offset: Int64
+    /// For symlinks (attribute `l` with a `symlink path`): the target, relative to the torrent root.
+    public var symlinkTarget: [String]? = nil
 }
 
 /// Rules for path components, shared by the parser (names from a torrent) and the
-/// creator (names from disk).
+/// creator (names from disk). They are libtorrent 2.0.8's (`sanitize_append_path_element`),
+/// so a download lands under the same names as libtorrent would give it.
 public enum PathRules {
     public enum Verdict: Equatable {
         case ok(String)
-        /// Usable after replacing unsafe characters (libtorrent loads such torrents too).
+        /// Usable after removing or replacing unsafe characters (libtorrent loads such torrents too).
         case sanitized(String)
+        /// Nothing safe is left once the characters libtorrent removes are removed, or only
+        /// `.` or `..` is: the caller decides (libtorrent refuses such a torrent name for a
+        /// single-file torrent and substitutes one elsewhere).
+        case vanished
         case rejected(reason: String)
     }
 
-    /// Judges one component given as raw bytes from a torrent.
+    /// Judges one component given as raw bytes from a torrent. Removed: NUL, `/`, `\` and
+    /// the bidirectional overrides that make `exe.txt` display as `txt.exe`; replaced by
+    /// `_`: other control characters and each invalid UTF-8 sequence.
     public static func check(_ raw: [UInt8], maxBytes: Int = MetainfoLimits.standard.maxPathComponentBytes) -> Verdict {
         if raw.isEmpty { return .rejected(reason: "empty name") }
         if raw == [0x2e] { return .rejected(reason: "'.' component") }
         if raw == [0x2e, 0x2e] { return .rejected(reason: "'..' component") }
         if raw.count > maxBytes { return .rejected(reason: "a name longer than \(maxBytes) bytes") }
-        var hasUnsafeByte = false
-        for b in raw where b == 0x2f || b == 0x00 { hasUnsafeByte = true; break }
-        if !hasUnsafeByte, let text = String(validating: raw, as: UTF8.self) {
-            return .ok(text)
+        if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x2f && $0 != 0x5c }) {
+            return .ok(String(decoding: raw, as: UTF8.self))
         }
-        // Replace '/', NUL and every byte of an invalid UTF-8 sequence with '_'.
-        var out = ""
+        var out = String.UnicodeScalarView()
+        var changed = false
         var iterator = raw.makeIterator()
         var decoder = UTF8()
         decoding: while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let s):
-                out.unicodeScalars.append(s == "/" || s == "\0" ? "_" : s)
+                if removed.contains(s.value) {
+                    changed = true
+                } else if s.value < 0x20 {
+                    out.append("_")
+                    changed = true
+                } else {
+                    out.append(s)
+                }
             case .error:
                 out.append("_")
+                changed = true
             case .emptyInput:
                 break decoding
             }
         }
-        if out == "." || out == ".." { return .rejected(reason: "'\(out)' component") }
-        return .sanitized(out)
+        let text = String(out)
+        guard changed else { return .ok(text) }
+        if text.isEmpty || text == "." || text == ".." { return .vanished }
+        return .sanitized(text)
     }
+
+    /// NUL, `/`, `\`, and U+202A–U+202E, U+200E, U+200F (libtorrent's `filter_path_character`).
+    private static let removed: Set<UInt32> = [0x00, 0x2f, 0x5c, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x200e, 0x200f]
 }

@@ -125,8 +125,9 @@ public enum ContentHasher {
         }
 
         private func hashUnit(_ u: Unit, buffer: UnsafeMutableRawBufferPointer, sha256: SHA256Hasher, sha1: SHA1Hasher) throws(StorageError) {
-            let fd = files.withUnsafeBufferPointer { open($0[u.file].absolutePath, O_RDONLY | O_CLOEXEC) }
-            guard fd >= 0 else { throw .unreadable(files[u.file].absolutePath, reason: errnoText(errno)) }
+            let path = files.withUnsafeBufferPointer { $0[u.file].absolutePath }
+            // Listed as regular, but it may have been swapped for a FIFO since.
+            guard let (fd, _) = try openRegularFile(path, O_RDONLY) else { throw .unreadable(path, reason: errnoText(ENOENT)) }
             let size = files.withUnsafeBufferPointer { $0[u.file].size }
             defer { close(fd) }
             #if os(Linux)

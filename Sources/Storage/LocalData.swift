@@ -23,6 +23,9 @@ public struct LocalData: Sendable {
     /// Files whose hashing was skipped because the resume record vouched for them.
     public var filesFromResume: Int
     public var filesHashed: Int
+    /// Why the resume record was not used although there is one (not a regular file, too
+    /// large, unreadable); everything was hashed instead. Worth a warning naming the path.
+    public var resumeProblem: StorageError? = nil
 }
 
 extension LocalData {
@@ -45,21 +48,27 @@ extension LocalData {
     }
 
     public func saveResume(metainfo m: Metainfo, directory: String, path: String) throws(StorageError) {
-        try ResumeRecord(metainfo: m, directory: directory, data: self).save(path: path)
+        try ResumeRecord(metainfo: m, data: self).save(path: path)
     }
 }
 
-/// Verifies local data before anything is served, using a resume record (size and mtime
-/// per file, plus leaf hashes) to skip files that have not changed since the last check.
+/// Verifies local data before anything is served, using a resume record (each file's
+/// identity when it verified, plus leaf hashes) to skip files that are still that file.
 public enum LocalDataVerifier {
     public static func verify(_ m: Metainfo, directory: String, resumePath: String?, recheck: Bool = false,
                               threads: Int? = nil, progress: HashProgress? = nil) -> LocalData {
-        let resume = recheck ? nil : resumePath.flatMap { ResumeRecord.load(path: $0, metainfo: m) }
-        let data = m.version.hasV2
+        var resume: ResumeRecord?
+        var resumeProblem: StorageError?
+        if !recheck, let resumePath {
+            do { resume = try ResumeRecord.load(path: resumePath, metainfo: m) } catch { resumeProblem = error }
+        }
+        var data = m.version.hasV2
             ? verifyV2(m, directory: directory, resume: resume, threads: threads, progress: progress)
             : verifyV1(m, directory: directory, resume: resume, progress: progress)
+        data.resumeProblem = resumeProblem
         if let resumePath {
-            let record = ResumeRecord(metainfo: m, directory: directory, data: data)
+            // Replaces whatever was there (a FIFO included) by renaming over it.
+            let record = ResumeRecord(metainfo: m, data: data)
             try? record.save(path: resumePath)  // an optimisation: failing to save costs only a re-check next time
         }
         return data
@@ -99,7 +108,7 @@ public enum LocalDataVerifier {
                 continue
             }
             seen[i] = st.generation
-            if let r = resume?.files[i], r.ok, r.size == st.size, r.time == st.time, let leaves = r.leaves {
+            if let r = resume?.files[i], r.identity == st.generation, let leaves = r.leaves {
                 let tree = MerkleTree(leaves: leaves)
                 if tree.root == f.piecesRoot {
                     accept(i, tree)
@@ -162,7 +171,7 @@ public enum LocalDataVerifier {
                 continue
             }
             before[i] = st.generation
-            if let r = resume?.files[i], r.size == st.size, r.time == st.time {} else { unchanged = false }
+            if resume?.files[i].identity != st.generation { unchanged = false }
         }
         if unchanged, let r = resume, let pieces = r.pieces {
             return LocalData(pieces: pieces, trees: [:], generations: before, problems: problems, filesFromResume: m.files.count, filesHashed: 0)
@@ -218,8 +227,11 @@ enum V1StreamVerifier {
             let path = e.path.joined(separator: "/")
             var fd: Int32 = -1
             if !e.isPad && left > 0 && !skip.contains(path) {
-                fd = open(directory + "/" + path, O_RDONLY | O_CLOEXEC)
-                if fd < 0 { unreadable[path] = errnoText(errno) }
+                do {
+                    if let (opened, _) = try openRegularFile(directory + "/" + path, O_RDONLY) { fd = opened } else { unreadable[path] = errnoText(ENOENT) }
+                } catch {
+                    unreadable[path] = error.description
+                }
             }
             defer { if fd >= 0 { close(fd) } }
             var fileOffset: Int64 = 0

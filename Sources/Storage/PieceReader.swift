@@ -155,6 +155,20 @@ public final class PieceReader: @unchecked Sendable {
         }
     }
 
+    /// Opens a regular file only: one swapped for a FIFO after it verified must not hang
+    /// the reading thread. Failures to open are reported by `failure(reason)`.
+    private func open(_ file: Int, _ flags: Int32, failure: (String) -> StorageError) throws(StorageError) -> Int32 {
+        let opened: (Int32, stat)?
+        do {
+            opened = try openRegularFile(directory + "/" + paths[file], flags, mode: 0o644)
+        } catch {
+            if case .unreadable(_, let reason) = error { throw failure(reason) }
+            throw error
+        }
+        guard let (fd, _) = opened else { throw failure(errnoText(ENOENT)) }
+        return fd
+    }
+
     /// Descriptors are cached for the reader's lifetime (never closed while another
     /// thread may be reading through them); past `maxOpen`, files are opened per read.
     private func descriptor(_ file: Int) throws(StorageError) -> (Int32, cached: Bool) {
@@ -165,11 +179,9 @@ public final class PieceReader: @unchecked Sendable {
         if writable {
             try makeParents(of: paths[file])
             // O_NOFOLLOW: a symlink planted in the output is never written through.
-            fd = open(directory + "/" + paths[file], O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw .writeFailed(paths[file], reason: errnoText(errno)) }
+            fd = try open(file, O_RDWR | O_CREAT | O_NOFOLLOW) { .writeFailed(paths[file], reason: $0) }
         } else {
-            fd = open(directory + "/" + paths[file], O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .unreadable(paths[file], reason: errnoText(errno)) }
+            fd = try open(file, O_RDONLY) { .unreadable(paths[file], reason: $0) }
         }
         guard descriptors.count < maxOpen else { return (fd, false) }
         descriptors[file] = fd
@@ -245,19 +257,22 @@ extension PieceReader {
     }
 }
 
-/// A file's identity for "is this still the file that verified?": size, mtime, ctime and
-/// inode. Any write changes ctime, which no unprivileged process can set back.
+/// A file's identity for "is this still the file that verified?": size, mtime, ctime,
+/// inode and device. Any write changes ctime, which no unprivileged process can set back
+/// (tools that pin mtimes restore size and mtime, never ctime).
 public struct FileGeneration: Sendable, Equatable {
     public var size: Int64
     public var modified: FileTime
     public var changed: FileTime
     public var inode: UInt64
+    public var device: UInt64
 
-    init(size: Int64, modified: FileTime, changed: FileTime, inode: UInt64) {
+    init(size: Int64, modified: FileTime, changed: FileTime, inode: UInt64, device: UInt64) {
         self.size = size
         self.modified = modified
         self.changed = changed
         self.inode = inode
+        self.device = device
     }
 
     init(_ st: stat) {
@@ -265,6 +280,7 @@ public struct FileGeneration: Sendable, Equatable {
         modified = FileTime(st)
         changed = FileTime(seconds: Int64(st.st_ctim.tv_sec), nanoseconds: Int64(st.st_ctim.tv_nsec))
         inode = UInt64(st.st_ino)
+        device = UInt64(st.st_dev)
     }
 }
 

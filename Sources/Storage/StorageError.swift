@@ -12,8 +12,13 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case outputExists(String)
     case writeFailed(String, reason: String)
     case tooManyFiles(limit: Int)
+    case notARegularFile(String, kind: String)
+    case stateFileTooLarge(String, size: Int64, limit: Int)
 
-    public var description: String {
+    /// One line, escaped: paths come from the disk, whose names can hold anything.
+    public var description: String { Printable.escaped(text) }
+
+    private var text: String {
         switch self {
         case .notFound(let p): "\(p): no such file or directory"
         case .notADirectory(let p): "\(p) is not a directory"
@@ -27,6 +32,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .outputExists(let p): "\(p) already exists (use --force to overwrite it)"
         case .writeFailed(let p, let reason): "cannot write \(p): \(reason)"
         case .tooManyFiles(let limit): "the directory holds more than \(limit) files"
+        case .notARegularFile(let p, let kind): "\(p) is \(kind), not a regular file; it was not read (remove it)"
+        case .stateFileTooLarge(let p, let size, let limit): "\(p) is \(size) bytes, more than the \(limit) a state file may hold; it was not read (remove it)"
         }
     }
 }
@@ -35,6 +42,8 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
 public func errnoText(_ code: Int32) -> String {
     String(cString: strerror(code))
 }
+
+import Metainfo
 
 #if canImport(Glibc)
 import Glibc

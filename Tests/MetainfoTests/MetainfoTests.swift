@@ -45,7 +45,7 @@ private func v2(tree: [(String, BValue)], pieceLength: Int64 = 16_384, name: Str
     }
 
     @Test func slashesNulAndBadUTF8AreSanitized() throws {
-        // libtorrent's v2_invalid_filename2 kind: unsafe bytes inside a name are replaced.
+        // libtorrent's v2_invalid_filename2 kind: '/' and NUL are removed, bad UTF-8 replaced.
         var tree = BDictionary()
         tree[[0x61, 0x2f, 0x62]] = file(1, root: someRoot)           // "a/b"
         tree[[0x63, 0x00, 0x64]] = file(1, root: someRoot)           // "c\0d"
@@ -53,17 +53,17 @@ private func v2(tree: [(String, BValue)], pieceLength: Int64 = 16_384, name: Str
         let bytes = torrent(info: [("meta version", .integer(2)), ("name", .string("s")), ("piece length", .integer(16_384)),
                                    ("file tree", .dictionary(tree))])
         let m = try Metainfo(bytes: bytes)
-        #expect(Set(m.files.map(\.pathString)) == ["a_b", "c_d", "_e"])
+        #expect(Set(m.files.map(\.pathString)) == ["ab", "cd", "_e"])  // libtorrent 2.0.8's names
         #expect(m.sanitizedPaths.count == 3)
     }
 
     @Test func sanitizingIntoACollisionIsRejected() {
         var tree = BDictionary()
         tree[Array("a/b".utf8)] = file(1, root: someRoot)
-        tree[Array("a_b".utf8)] = file(1, root: someRoot)
+        tree[Array("ab".utf8)] = file(1, root: someRoot)
         let bytes = torrent(info: [("meta version", .integer(2)), ("name", .string("s")), ("piece length", .integer(16_384)),
                                    ("file tree", .dictionary(tree))])
-        #expect(throws: MetainfoError.duplicatePath("a_b")) { try Metainfo(bytes: bytes) }
+        #expect(throws: MetainfoError.duplicatePath("ab")) { try Metainfo(bytes: bytes) }
     }
 
     @Test func aDirectoryThatIsAlsoAFileIsRejected() {

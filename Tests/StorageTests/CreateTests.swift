@@ -218,3 +218,26 @@ private func create(_ dir: String, _ configure: (inout TorrentCreator.Request) -
         #expect(SiteVerifier.verify(m, directory: tmp.path + "/d").problems == [.contentDiffers("b.bin")])
     }
 }
+
+/// What libtorrent would refuse or rename is not published (finding 6).
+@Suite struct CreatingWhatLibtorrentLoads {
+    @Test func aSiteOfOnlyEmptyFilesIsRefused() throws {
+        let tmp = try TempDirectory()
+        try tmp.write("site/a.txt", [])
+        try tmp.write("site/b/c.txt", [])
+        #expect(throws: MetainfoError.emptyTorrent) { try create(tmp.path + "/site") }
+    }
+
+    @Test(arguments: ["a\nb.html", "\u{202E}lmth.exe", "back\\slash.txt", "bell\u{07}.txt"])
+    func aNameAReaderWouldChangeIsRefused(_ name: String) throws {
+        let tmp = try TempDirectory()
+        try tmp.write("site/index.html", "<h1>hi</h1>")
+        try tmp.write("site/" + name, "x")
+        #expect {
+            try create(tmp.path + "/site")
+        } throws: { error in
+            guard case MetainfoError.invalidPathComponent(let path, _) = error else { return false }
+            return path == name && !error.localizedDescription.isEmpty && !"\(error)".contains("\n")
+        }
+    }
+}
