@@ -17,17 +17,13 @@ lines and last `N passed, M failed`; exits 1 on any failure.
 
 import argparse
 import http.client
-import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 
+from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,37 +39,6 @@ METRICS = {
     "webseed_bans_total": ("counter", ""),
     "webseed_http_requests_total": ("counter", "status"),
 }
-
-
-class Events:
-    """The child's --json lines, read as they come."""
-
-    def __init__(self, stream):
-        self.items = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream):
-        for line in stream:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            with self.cond:
-                self.items.append(event)
-                self.cond.notify_all()
-
-    def wait(self, name, timeout):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.items:
-                    if e.get("event") == name:
-                        return e
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
 
 
 def get(port, host, path):
@@ -139,23 +104,16 @@ def main():
     work = tempfile.mkdtemp(prefix="webseed-metrics-")
     cmd = [args.webseed, "seed", SAMPLE, "--offline", "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
            "--json", "--state-dir", os.path.join(work, "state")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = Proc("seed", cmd, os.path.join(work, "logs"))
     try:
-        events = Events(proc.stdout)
-        ready = events.wait("ready", 120)
-        gateway, site = events.wait("gateway", 1), events.wait("site", 1)
+        ready = proc.wait_for("ready", 120)
+        gateway, site = proc.wait_for("gateway", 1), proc.wait_for("site", 1)
         if r.check(ready is not None and gateway is not None and site is not None, "the seeder is ready"):
             scrape(r, gateway["port"], site["site_id"])
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            rc = "still running"
+        rc, _ = proc.stop(timeout=30)
         r.check(rc == 0, "SIGTERM: exit status 0", "exit %s" % rc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        proc.end()
         shutil.rmtree(work, ignore_errors=True)
     print(r.summary())
     sys.exit(r.exit_status())

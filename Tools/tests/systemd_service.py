@@ -19,7 +19,6 @@ lines and last `N passed, M failed`; exits 1 on any failure.
 
 import argparse
 import http.client
-import json
 import os
 import shlex
 import shutil
@@ -28,45 +27,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
+from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "Samples", "site")
 UNIT = os.path.join(ROOT, "contrib", "systemd", "webseed.service")
-
-
-class Events:
-    """The child's --json lines, read as they come."""
-
-    def __init__(self, stream):
-        self.items = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream):
-        for line in stream:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            with self.cond:
-                self.items.append(event)
-                self.cond.notify_all()
-
-    def wait(self, name, timeout):
-        deadline = time.time() + timeout
-        with self.cond:
-            while True:
-                for e in self.items:
-                    if e.get("event") == name:
-                        return e
-                left = deadline - time.time()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
 
 
 def receive(sock, timeout):
@@ -105,17 +72,16 @@ def notify_protocol(r, webseed, work):
     env = dict(os.environ, NOTIFY_SOCKET=path)
     cmd = unit_command(webseed, work)
     Results.info(" ".join(cmd))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = Proc("seed", cmd, os.path.join(work, "logs"), env=env)
     try:
-        events = Events(proc.stdout)
         ready = receive(sock, 120)
         if not r.check(ready is not None and ready.split("\n")[0] == "READY=1", "the first datagram is READY=1", repr(ready)):
             return
         status = [line for line in ready.split("\n") if line.startswith("STATUS=")]
         r.check(len(status) == 1 and "seeding 1 site" in status[0], "READY=1 comes with a STATUS= line", repr(ready))
         # The lines before READY=1 were written before it was sent; the reader may lag a little.
-        listening, gateway = events.wait("listening", 5), events.wait("gateway", 5)
-        r.check(events.wait("ready", 5) is not None, "the ready event came before READY=1")
+        listening, gateway = proc.wait_for("listening", 5), proc.wait_for("gateway", 5)
+        r.check(proc.wait_for("ready", 5) is not None, "the ready event came before READY=1")
         if not r.check(listening is not None and gateway is not None, "listening and gateway events before READY=1"):
             return
         try:
@@ -132,19 +98,14 @@ def notify_protocol(r, webseed, work):
         r.check(code == 200, "at READY=1 the gateway answers HTTP", "status %s" % code)
         r.check(receive(sock, 1) is None, "nothing more is sent while it runs")
 
-        proc.send_signal(signal.SIGTERM)
+        proc.p.send_signal(signal.SIGTERM)
         stopping = receive(sock, 20)
         r.check(stopping is not None and stopping.split("\n")[0] == "STOPPING=1", "SIGTERM: STOPPING=1", repr(stopping))
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            rc = "still running"
-        r.check(rc == 0, "SIGTERM: exit status 0", "exit %s; stderr %s" % (rc, proc.stderr.read()[-500:] if rc != "still running" else ""))
+        rc = proc.wait(30)
+        r.check(rc == 0, "SIGTERM: exit status 0", "exit %s\n%s" % (rc, "\n".join(proc.log_tail())))
         r.check(receive(sock, 0.5) is None, "nothing after STOPPING=1")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        proc.end()
         sock.close()
 
 
