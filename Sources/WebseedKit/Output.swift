@@ -92,6 +92,15 @@ public func defaultStateDirectory() -> String {
 }
 
 public func makeDirectories(_ path: String) throws {
+    // A component that exists but is not a directory is said plainly, not as Foundation's dump.
+    var prefix = ""
+    for part in path.split(separator: "/") {
+        prefix += (prefix.isEmpty && !path.hasPrefix("/") ? "" : "/") + part
+        var isDir = false
+        if FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir), !isDir {
+            throw ValidationFailure("\(prefix) is a file, not a directory")
+        }
+    }
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
         throw ValidationFailure("cannot create \(path): \(error)")
     }
