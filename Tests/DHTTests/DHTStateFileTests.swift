@@ -13,7 +13,7 @@ import Glibc
         var template = Array("/tmp/webseed-dht-state-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         #expect(made != nil)
-        return String(cString: template)
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     @Test(.timeLimit(.minutes(1))) func aFIFOAtTheStatePathIsRefusedWithoutBlocking() {
