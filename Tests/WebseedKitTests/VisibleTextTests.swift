@@ -1,3 +1,5 @@
+import Metainfo
+@testable import Swarm
 import Testing
 @testable import WebseedKit
 
@@ -34,5 +36,19 @@ import Testing
         #expect(creationDateText(Int64.max) == "9223372036854775807 (seconds since 1970; not a date in 1970–9999)")
         #expect(creationDateText(-1_000_000_000_000) == "-1000000000000 (seconds since 1970; not a date in 1970–9999)")
         #expect(creationDateText(253_402_300_800).hasPrefix("253402300800 ("))
+    }
+
+    /// The engine's text lines: what a peer or a torrent says stays on its one line.
+    @Test func textLinesAndWarningsShowWhatPeersSayEscaped() throws {
+        let out = EventFieldsTests.Output()
+        let sink = EventSink(json: false, console: out.console)
+        sink.fetchEvent(.peerBanned(address: "10.0.0.1:1\nwebseed: error: forged", reason: "lied\u{1b}[2J"))
+        sink.seederEvent(.fileChanged(torrent: "site\u{202e}", path: "a\r.js"))
+        let site = try LocalSite(["index.html": [1, 2, 3]])
+        sink.fetchEvent(.metadata(site.torrent.metainfo, directory: "/d\u{7}", from: "1.2.3.4:5\u{1b}]0;t\u{7}"))
+        #expect(out.stderr == ["webseed: warning: banned 10.0.0.1:1\\u{a}webseed: error: forged: lied\\u{1b}[2J\n",
+                               "webseed: warning: site\\u{202e}: a\\u{d}.js changed on disk since it was verified; its pieces are no longer served\n"])
+        #expect(out.stdout.count == 1)
+        #expect(out.stdout.first?.hasSuffix(" (metadata from 1.2.3.4:5\\u{1b}]0;t\\u{7}) → /d\\u{7}\n") == true, "\(out.stdout)")
     }
 }
