@@ -225,20 +225,53 @@ public final class DHTService: Sendable {
         if ok { rename(temp, path) } else { unlink(temp) }
     }
 
+    /// What is at the state path: nothing, a usable state, or a file that cannot be used
+    /// (the node then starts fresh; the next save replaces it).
+    public enum SavedState {
+        case absent
+        case loaded(id: NodeID, nodes: [NodeInfo])
+        case unusable(String)
+    }
+
+    static let maxStateSize = 6 + 20 + 200 * 26
+
     static func load(_ path: String) -> (id: NodeID, nodes: [NodeInfo])? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        if case .loaded(let id, let nodes) = readState(path) { return (id, nodes) }
+        return nil
+    }
+
+    /// Reads the state file without ever blocking: opened non-blocking (a FIFO would wait
+    /// for a writer forever), only a regular file of at most `maxStateSize` bytes is read.
+    public static func readState(_ path: String) -> SavedState {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            return e == ENOENT ? .absent : .unusable("cannot open it: \(String(cString: strerror(e)))")
+        }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 6 + 20 + 200 * 26)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n >= 26, Array(bytes[0..<6]) == Array("WSDHT1".utf8), (n - 26) % 26 == 0, let id = NodeID(bytes: bytes[6..<26]) else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .unusable("cannot stat it: \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { return .unusable("it is not a regular file") }
+        guard info.st_size <= maxStateSize else { return .unusable("it is \(info.st_size) bytes, more than a state file holds (\(maxStateSize))") }
+        var bytes = [UInt8](repeating: 0, count: maxStateSize)
+        var n = 0
+        while n < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
+            if got < 0 && errno == EINTR { continue }
+            guard got >= 0 else { return .unusable("cannot read it: \(String(cString: strerror(errno)))") }
+            if got == 0 { break }
+            n += got
+        }
+        guard n >= 26, Array(bytes[0..<6]) == Array("WSDHT1".utf8), (n - 26) % 26 == 0, let id = NodeID(bytes: bytes[6..<26]) else {
+            return .unusable("it is not a webseed DHT state file")
+        }
         var nodes: [NodeInfo] = []
         var at = 26
         while at + 26 <= n {
             if let node = NodeInfo(compact: bytes[at..<(at + 26)]) { nodes.append(node) }
             at += 26
         }
-        return (id, nodes)
+        return .loaded(id: id, nodes: nodes)
     }
 
     // MARK: helpers

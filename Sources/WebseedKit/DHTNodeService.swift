@@ -37,7 +37,11 @@ final class DHTNodeService: EngineService, PeerSource {
             }
         }
         try makeDirectories(configuration.stateDirectory)
-        node = DHTService(loop: loop, bootstrap: nodes, statePath: configuration.stateDirectory + "/dht.state", onEvent: onEvent)
+        let statePath = configuration.stateDirectory + "/dht.state"
+        if case .unusable(let why) = DHTService.readState(statePath) {
+            context.log.warning("\(statePath): \(why); the DHT node starts fresh")
+        }
+        node = DHTService(loop: loop, bootstrap: nodes, statePath: statePath, onEvent: onEvent)
         self.loop = loop
         self.context = context
         self.own = own

@@ -60,9 +60,9 @@ struct TextLogHandler: LogHandler {
         case .info, .notice:
             console.line(event.message.description)
         case .warning:
-            console.line("webseed: warning: \(event.message)", to: .standardError)
+            console.line("webseed: warning: \(visible(event.message.description))", to: .standardError)
         case .error, .critical:
-            console.line("webseed: error: \(event.message)", to: .standardError)
+            console.line("webseed: error: \(visible(event.message.description))", to: .standardError)
         }
     }
 }

@@ -10,7 +10,7 @@ extension EventSink {
             emitEvent(["event": "metadata", "name": .string(m.name), "files": JSON(m.files.count), "bytes": .number(m.totalSize),
                   "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex), "from": JSON(from),
                   "directory": .string(directory)],
-                 text: "\(m.name): \(m.files.count) files, \(formatBytes(m.totalSize))\(from.map { " (metadata from \($0))" } ?? "") → \(directory)")
+                 text: "\(visible(m.name)): \(m.files.count) files, \(formatBytes(m.totalSize))\(from.map { " (metadata from \(visible($0)))" } ?? "") → \(visible(directory))")
         case .resumed(let directory, let pieces, let of, let fromRecord, let rechecked):
             emitEvent(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
@@ -19,7 +19,7 @@ extension EventSink {
         case .complete(let m, let directory, let seconds):
             emitEvent(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
                   "bytes": .number(m.totalSize), "seconds": .double(seconds)],
-                 text: "complete: \(m.files.count) files, \(formatBytes(m.totalSize)) in \(oneDecimal(seconds)) s → \(directory)")
+                 text: "complete: \(m.files.count) files, \(formatBytes(m.totalSize)) in \(oneDecimal(seconds)) s → \(visible(directory))")
         case .failed:
             break  // reported once, as the command's error
         }

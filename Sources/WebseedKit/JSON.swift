@@ -61,7 +61,7 @@ public enum JSON: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLite
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20:
+            case _ where needsEscape(u):
                 let hex = String(u.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(u)

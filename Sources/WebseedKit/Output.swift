@@ -14,8 +14,36 @@ public struct ValidationFailure: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
+/// Text from outside (a torrent, a magnet, a peer, an HTTP request) made safe to print:
+/// control characters (C0, DEL, C1), line and paragraph separators and bidirectional
+/// formatting characters (U+202E and its kin) are shown as `\u{1b}`-style escapes, so that
+/// nothing read can move the cursor, retitle or clear a terminal, split a line or reorder it.
+public func visible(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    var out = String.UnicodeScalarView()
+    for u in text.unicodeScalars {
+        if needsEscape(u) {
+            out.append(contentsOf: "\\u{\(String(u.value, radix: 16))}".unicodeScalars)
+        } else {
+            out.append(u)
+        }
+    }
+    return String(out)
+}
+
+/// The characters `visible` escapes.
+public func needsEscape(_ u: Unicode.Scalar) -> Bool {
+    switch u.value {
+    case 0x00...0x1F, 0x7F...0x9F: true  // C0, DEL, C1
+    case 0x2028, 0x2029: true  // line and paragraph separators
+    case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true  // bidi marks, embeddings, overrides, isolates
+    default: false
+    }
+}
+
+/// One line on stderr, "webseed: " and `line` with anything it quotes made `visible`.
 public func printError(_ line: String) {
-    writeStderr("webseed: \(line)\n")
+    writeStderr("webseed: \(visible(line))\n")
 }
 
 public func writeStderr(_ text: String) {
@@ -64,6 +92,15 @@ public func defaultStateDirectory() -> String {
 }
 
 public func makeDirectories(_ path: String) throws {
+    // A component that exists but is not a directory is said plainly, not as Foundation's dump.
+    var prefix = ""
+    for part in path.split(separator: "/") {
+        prefix += (prefix.isEmpty && !path.hasPrefix("/") ? "" : "/") + part
+        var isDir = false
+        if FileManager.default.fileExists(atPath: prefix, isDirectory: &isDir), !isDir {
+            throw ValidationFailure("\(prefix) is a file, not a directory")
+        }
+    }
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
         throw ValidationFailure("cannot create \(path): \(error)")
     }
@@ -111,3 +148,10 @@ public func readTorrent(_ path: String) throws -> Metainfo {
 }
 
 enum BencodeLimitsForCLI { static let maxTorrentSize = 64 << 20 }
+
+/// A `creation date` as ISO 8601 when it is in years 1970–9999; anything else (a torrent
+/// may say int64 max or a negative number) as the number it is, with a note.
+public func creationDateText(_ seconds: Int64) -> String {
+    guard (0...253_402_300_799).contains(seconds) else { return "\(seconds) (seconds since 1970; not a date in 1970–9999)" }
+    return Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
+}

@@ -5,7 +5,7 @@ import Storage
 extension EventSink {
     func packaged(_ m: Metainfo, directory: String) {
         emitEvent(["event": "packaged", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count)],
-             text: "packaged \(directory) (\(m.files.count) files, \(formatBytes(m.totalSize)))")
+             text: "packaged \(visible(directory)) (\(m.files.count) files, \(formatBytes(m.totalSize)))")
     }
 
     func verified(_ m: Metainfo, local: LocalData) {
@@ -13,7 +13,7 @@ extension EventSink {
         emitEvent(["event": "verified", "name": .string(m.name), "pieces": JSON(local.pieces.cardinality), "of": JSON(local.pieces.count),
               "hashed_files": JSON(local.filesHashed), "resumed_files": JSON(local.filesFromResume),
               "problems": JSON(local.problems.map(\.description))],
-             text: "verified \(m.name): \(share) (\(local.filesHashed) files hashed, \(local.filesFromResume) unchanged since the last check)")
+             text: "verified \(visible(m.name)): \(share) (\(local.filesHashed) files hashed, \(local.filesFromResume) unchanged since the last check)")
     }
 
     func site(_ m: Metainfo, magnet: String, torrent: String?, gatewayPort: Int?) {
@@ -21,7 +21,7 @@ extension EventSink {
         emitEvent(["event": "site", "name": .string(m.name), "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex),
               "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent), "gateway_url": JSON(url)],
              text: """
-             seeding \(m.name)
+             seeding \(visible(m.name))
                site id  \(m.siteID ?? "-")
                magnet   \(magnet)\(url.map { "\n  open     \($0)" } ?? "")
              """)
@@ -30,7 +30,7 @@ extension EventSink {
     func gatewaySite(id: String, name: String?, port: Int) {
         let url = "http://\(id).localhost:\(port)/"
         emitEvent(["event": "gateway_site", "site_id": .string(id), "name": JSON(name), "url": .string(url)],
-             text: "site \(name ?? id)\n  open     \(url)")
+             text: "site \(visible(name ?? id))\n  open     \(url)")
     }
 
     func gateway(host: String, port: Int, single: Bool) {

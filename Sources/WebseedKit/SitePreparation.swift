@@ -15,7 +15,10 @@ struct SitePreparation: EngineService {
     var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
-        let sites = try await blocking { [self] in try settings.sources.map { try prepare($0, state: state) } }
+        let sites = try await blocking { [self] in
+            for sub in ["resume", "sites"] { try requireDirectory(state + "/" + sub) }
+            return try settings.sources.map { try prepare($0, state: state) }
+        }
         context.sites = sites.map { (torrent: $0.0, path: $0.1) }
         for (torrent, _) in sites { context.metrics.track(torrent) }
         started()
@@ -57,10 +60,11 @@ struct SitePreparation: EngineService {
         let siteDir = state + "/sites/\(key)"
         let torrentPath = siteDir + "/site.torrent"
         let fingerprintPath = siteDir + "/fingerprint"
+        let infoHashPath = siteDir + "/infohash"
         let digest = Digests.sha256(fingerprint).hex
         try makeDirectories(siteDir)
         if FileManager.default.contents(atPath: fingerprintPath).map({ String(decoding: $0, as: UTF8.self) }) == digest,
-           let m = try? readTorrent(torrentPath) {
+           let m = try? readTorrent(torrentPath), reusable(m, torrentPath: torrentPath, infoHashPath: infoHashPath, source: source) {
             let resume = state + "/resume/" + resumeName(m)
             let local = LocalDataVerifier.verify(m, directory: listing.root, resumePath: resume, recheck: settings.recheck)
             report(local, m)
@@ -71,9 +75,30 @@ struct SitePreparation: EngineService {
         let outcome = try TorrentCreator.create(request, listing: listing)
         let local = LocalData(metainfo: outcome.metainfo, directory: listing.root, freshlyHashed: outcome.hashed, listing: listing.files)
         try? local.saveResume(metainfo: outcome.metainfo, directory: listing.root, path: state + "/resume/" + resumeName(outcome.metainfo))
+        try AtomicFile.write(Array(resumeName(outcome.metainfo).dropLast(".resume".count).utf8), to: infoHashPath, overwrite: true)
         try AtomicFile.write(Array(digest.utf8), to: fingerprintPath, overwrite: true)
         log.packaged(outcome.metainfo, directory: listing.root)
         return (SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: local), torrentPath)
+    }
+
+    /// The torrent kept in the state directory is reused only if it is the one packaged
+    /// (its info hash is the one recorded beside the fingerprint); another torrent put in
+    /// its place is never seeded: the directory is packaged again, with a warning.
+    private func reusable(_ m: Metainfo, torrentPath: String, infoHashPath: String, source: String) -> Bool {
+        let hash = String(resumeName(m).dropLast(".resume".count))
+        let recorded = FileManager.default.contents(atPath: infoHashPath).map { String(decoding: $0, as: UTF8.self) }
+        if recorded == hash { return true }
+        if let recorded {
+            log.warning("\(torrentPath) is not the torrent packaged from \(source) (info hash \(hash), packaged \(recorded)); packaging it again")
+        }
+        return false
+    }
+
+    /// A directory of the state directory that is something else stops `seed` with one line.
+    private func requireDirectory(_ path: String) throws {
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir else { return }
+        throw ValidationFailure("\(path) is a file, not a directory")
     }
 
     private func report(_ local: LocalData, _ m: Metainfo) {

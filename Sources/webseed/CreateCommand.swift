@@ -117,9 +117,9 @@ struct Create: ParsableCommand {
                 o["torrent"] = JSON(outcome.outputPath)
                 printJSON(o)
             } else {
-                print("packaged \(listing.root)")
-                print("  torrent       \(outcome.outputPath ?? "-")")
-                print("  name          \(m.name)")
+                print("packaged \(visible(listing.root))")
+                print("  torrent       \(visible(outcome.outputPath ?? "-"))")
+                print("  name          \(visible(m.name))")
                 print("  files         \(m.files.count) (\(formatBytes(m.totalSize)), \(m.totalSize) bytes)")
                 print("  piece length  \(formatBytes(Int64(m.pieceLength))) (\(m.pieceCount) pieces)")
                 print("  format        \(m.version == .hybrid ? "hybrid v1+v2" : "v2 only")")

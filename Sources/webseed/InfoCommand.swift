@@ -27,12 +27,12 @@ struct Info: ParsableCommand {
                     ])
                 } else {
                     print("magnet link")
-                    if let n = magnet.displayName { print("  name          \(n)") }
+                    if let n = magnet.displayName { print("  name          \(visible(n))") }
                     if let v2 = magnet.v2InfoHash { print("  v2 info hash  \(v2.hex)\n  site id       \(SiteID.encode(v2))") }
                     if let v1 = magnet.v1InfoHash { print("  v1 info hash  \(v1.hex)") }
-                    for t in magnet.trackers { print("  tracker       \(t)") }
-                    for w in magnet.webSeeds { print("  web seed      \(w)") }
-                    for p in magnet.peers { print("  peer          \(p)") }
+                    for t in magnet.trackers { print("  tracker       \(visible(t))") }
+                    for w in magnet.webSeeds { print("  web seed      \(visible(w))") }
+                    for p in magnet.peers { print("  peer          \(visible(p))") }
                     print("  (files are known once the metadata is fetched from peers)")
                 }
                 return
@@ -53,27 +53,28 @@ struct Info: ParsableCommand {
                 return
             }
             let format = switch m.version { case .v1: "v1"; case .v2: "v2 only"; case .hybrid: "hybrid v1+v2" }
-            print("torrent \(source)")
-            print("  name          \(m.name)")
+            print("torrent \(visible(source))")
+            print("  name          \(visible(m.name))")
             print("  format        \(format)\(m.isPrivate ? ", private" : "")")
             if let v2 = m.v2InfoHash { print("  v2 info hash  \(v2.hex)\n  site id       \(SiteID.encode(v2))") }
             if let v1 = m.v1InfoHash { print("  v1 info hash  \(v1.hex)") }
             print("  size          \(formatBytes(m.totalSize)) (\(m.totalSize) bytes) in \(m.files.count) files")
             print("  piece length  \(formatBytes(Int64(m.pieceLength))) (\(m.pieceCount) pieces)")
-            for tier in m.trackers { print("  tracker       \(tier.joined(separator: " "))") }
-            for w in m.webSeeds { print("  web seed      \(w)") }
-            if let c = m.comment { print("  comment       \(c)") }
-            if let c = m.createdBy { print("  created by    \(c)") }
-            if let d = m.creationDate { print("  created       \(Date(timeIntervalSince1970: TimeInterval(d)).formatted(.iso8601))") }
-            print("  magnet        \(MagnetLink(metainfo: m).uri)")
+            for tier in m.trackers { print("  tracker       \(visible(tier.joined(separator: " ")))") }
+            for w in m.webSeeds { print("  web seed      \(visible(w))") }
+            if let c = m.comment { print("  comment       \(visible(c))") }
+            if let c = m.createdBy { print("  created by    \(visible(c))") }
+            if let d = m.creationDate { print("  created       \(creationDateText(d))") }
+            print("  magnet        \(visible(MagnetLink(metainfo: m).uri))")
             print("  files:")
             let width = String(m.files.map(\.length).max() ?? 0).count
             for f in m.files {
                 let size = String(f.length)
                 let pad = String(repeating: " ", count: max(0, width - size.count))
-                let root = f.piecesRoot?.hex ?? (f.isSymlink ? "symlink -> \(f.symlinkTarget!.joined(separator: "/"))" : "-")
-                print("    \(pad)\(size)  \(root)  \(f.pathString)")
+                let root = f.piecesRoot?.hex ?? (f.isSymlink ? "symlink -> \(visible(f.symlinkTarget!.joined(separator: "/")))" : "-")
+                print("    \(pad)\(size)  \(root)  \(visible(f.pathString))")
             }
         }
     }
 }
+

@@ -33,8 +33,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
+/// An error's one line: whatever it quotes (a path, a name, a magnet field) is escaped.
 func describe(_ error: any Error) -> String {
-    String(describing: error)
+    visible(String(describing: error))
 }
 
 /// Accepts bytes ("65536") or a binary suffix ("64K", "64KiB", "1M", "1MiB").

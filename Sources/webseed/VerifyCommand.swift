@@ -34,9 +34,9 @@ struct Verify: ParsableCommand {
             if json {
                 printJSON(["ok": .bool(report.ok), "files": JSON(report.checked), "problems": JSON(report.problems.map(\.description))])
             } else {
-                for p in report.problems { print(p.description) }
+                for p in report.problems { print(visible(p.description)) }
                 if report.ok {
-                    print("ok: all \(report.checked) files match \(m.name)")
+                    print("ok: all \(report.checked) files match \(visible(m.name))")
                 } else {
                     print("\(report.problems.count) of \(report.checked) files are missing or differ")
                 }

@@ -7,6 +7,7 @@ Prints `ok …`/`FAIL …` per case and a closing `N passed, M failed` line.
 """
 import argparse, os, shutil, subprocess, sys, tempfile
 
+from webseedtest.bencode import bencode
 from webseedtest.results import Results
 
 R = Results()
@@ -32,6 +33,77 @@ def expect_error(name, cmd, needle, user=None, out_dir=None):
         ok = after == before
         detail = f"files appeared: {sorted(after - before)}"
     R.check(ok, name, more=[detail])
+
+
+# What a terminal must never be handed from a torrent, a magnet or a peer: C0 (ESC, BEL, CR,
+# NUL, LF, …), DEL, C1 (U+009B is CSI), line/paragraph separators and bidi controls.
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\r\x00\n\x7f\u009b\u2028\u2029\u202e"
+
+
+def raw_controls(text):
+    """The characters of `text` a terminal would act on (line ends of the output itself aside)."""
+    return [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f or c in "\u2028\u2029\u061c\u200e\u200f"
+                                              or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069)]
+
+
+def untrusted_text(ws, work):
+    """Finding 5 of issue 16: `info` and error lines show what a torrent or magnet says, escaped."""
+    def torrent(path, top, info=None):
+        info = info or {"name": "plain", "length": 1, "piece length": 16384, "pieces": b"\0" * 20}
+        with open(path, "wb") as f:
+            f.write(bencode(dict(top, info=info)))
+        return path
+
+    hostile = torrent(os.path.join(work, "hostile.torrent"),
+                      {"announce": "http://t.example/" + HOSTILE, "announce-list": [["http://t.example/" + HOSTILE]],
+                       "comment": "c" + HOSTILE, "created by": "b" + HOSTILE, "url-list": ["http://w.example/" + HOSTILE]},
+                      {"name": "n" + HOSTILE, "length": 1, "piece length": 16384, "pieces": b"\0" * 20})
+    code, out, err = run([ws, "info", hostile])
+    R.check(code == 0 and not raw_controls(out) and not raw_controls(err), "info escapes control characters of a torrent's fields",
+            more=[repr(out[:600]), repr(err[:300])])
+    R.check("c\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}\\u{0}\\u{a}\\u{7f}\\u{9b}\\u{2028}\\u{2029}\\u{202e}" in out,
+            "escaped characters are shown as \\u{…}", more=[repr(out[:600])])
+    R.check(all(l.startswith(("torrent ", "  ", "    ")) for l in out.splitlines()), "no field starts a line of its own",
+            more=[repr(out[:600])])
+    code, out, _ = run([ws, "info", hostile, "--json"])
+    import json
+    parsed = json.loads(out) if code == 0 else {}
+    R.check(code == 0 and not raw_controls(out) and parsed.get("comment") == "c" + HOSTILE,
+            "info --json escapes them as \\uXXXX and keeps the text", more=[repr(out[:600])])
+
+    # A path with a newline: one warning line per path, not two.
+    multi = torrent(os.path.join(work, "paths.torrent"), {}, {
+        "name": "site", "piece length": 16384, "pieces": b"\0" * 20,
+        "files": [{"length": 1, "path": ["a\nwebseed: error: forged"]}, {"length": 1, "path": ["b\x1b[2J"]}]})
+    code, out, err = run([ws, "info", multi])
+    R.check(code == 0 and not raw_controls(out + err) and "webseed: error:" not in err.replace("\\u{a}webseed: error:", ""),
+            "a file name with a newline stays on its line", more=[repr(out[:400]), repr(err[:400])])
+
+    # A file name with a newline in an error: one line.
+    missing = os.path.join(work, "two\nlines\x1b[2J.torrent")
+    code, _, err = run([ws, "info", missing])
+    R.check(code != 0 and len(err.splitlines()) == 1 and "no such file" in err and not raw_controls(err),
+            "an error naming a file with a newline is one line", more=[repr(err)])
+
+    # Magnet fields, percent-decoded.
+    magnet = ("magnet:?xt=urn:btih:" + "a" * 40 + "&dn=x%1b]0;owned%07%0a%0d%00%e2%80%ae%c2%9b"
+              "&tr=http://t.example/%0aforged%1b[2J&ws=http://w.example/%1b[2J&x.pe=1.2.3.4:5%0a")
+    code, out, err = run([ws, "info", magnet])
+    R.check(code == 0 and not raw_controls(out + err) and "x\\u{1b}]0;owned\\u{7}\\u{a}\\u{d}\\u{0}\\u{202e}\\u{9b}" in out,
+            "info escapes a magnet's percent-decoded fields", more=[repr(out), repr(err)])
+    code, _, err = run([ws, "info", "magnet:?xt=urn:sha1:%0a%1b[2Jabc"])
+    R.check(code != 0 and len(err.splitlines()) == 1 and not raw_controls(err), "a magnet error is one escaped line", more=[repr(err)])
+
+    # Creation dates: shown as dates only in years 1970–9999.
+    for value in [2**63 - 1, -10**12, 253402300800]:
+        t = torrent(os.path.join(work, "date.torrent"), {"creation date": value})
+        code, out, err = run([ws, "info", t])
+        line = next((l for l in out.splitlines() if l.startswith("  created ")), "")
+        R.check(code == 0 and line == f"  created       {value} (seconds since 1970; not a date in 1970–9999)",
+                f"creation date {value} is shown as the number it is", more=[repr(line), err])
+    t = torrent(os.path.join(work, "date.torrent"), {"creation date": 1700000000})
+    code, out, _ = run([ws, "info", t])
+    R.check("  created       2023-11-14T22:13:20Z" in out.splitlines(), "a sane creation date is still a date", more=[repr(out)])
 
 
 def main():
@@ -154,6 +226,7 @@ def main():
         code, stdout, err = run([ws, "verify", out, copy])
         R.check(code == 1 and "content differs: index.html" in stdout and "missing: assets/app.js" in stdout, "verify names each differing file and exits 1", more=[stdout + err])
         expect_error("verify against a missing directory", [ws, "verify", out, os.path.join(work, "none")], "not a directory")
+        untrusted_text(ws, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -45,6 +45,55 @@ def one_line_error(ws, args, needle):
     return p.returncode != 0 and len(lines) == 1 and lines[0].startswith("webseed: error:") and needle in lines[0], f"{p.returncode} {p.stderr!r}"
 
 
+def state_directory_faults(ws, work, site, logs):
+    """Issue 16, findings 3 (dht.state) and 7: what is found in the state directory never
+    hangs start, never gives a raw error dump, and never swaps the site for another torrent."""
+    # A FIFO as dht.state: a warning and a fresh DHT node, not a start blocked in open().
+    fifo_state = os.path.join(work, "state-fifo")
+    os.makedirs(fifo_state)
+    os.mkfifo(os.path.join(fifo_state, "dht.state"))
+    try:
+        s = Seeder(ws, [site, "--listen", "127.0.0.1:0", "--offline", "--state-dir", fifo_state], logs, timeout=30)
+    except RuntimeError as e:
+        R.check(False, "a FIFO as dht.state does not block start", more=[str(e)[-300:]])
+    else:
+        warnings = [e["message"] for e in s.event("warning")]
+        R.check(any("dht.state" in w and "not a regular file" in w for w in warnings), "a FIFO as dht.state does not block start",
+                more=[str(warnings)])
+        code, rest = s.terminate()
+        R.check(code == 0, "and SIGTERM stops that seeder", more=[str(code), rest[-300:]])
+
+    # resume/ or sites/ being a plain file: one line naming it.
+    for sub in ["resume", "sites"]:
+        bad = os.path.join(work, "state-" + sub)
+        os.makedirs(bad)
+        with open(os.path.join(bad, sub), "w") as f:
+            f.write("x")
+        ok, d = one_line_error(ws, [site, "--listen", "127.0.0.1:0", "--offline", "--state-dir", bad],
+                               f"{bad}/{sub} is a file, not a directory")
+        R.check(ok and "Error Domain" not in d and "NSCocoa" not in d, f"{sub}/ as a plain file is a one-line error naming it", more=[d])
+
+    # The kept site.torrent replaced by another valid torrent: packaged again, with a warning.
+    swap_state = os.path.join(work, "state-swap")
+    common = ["--listen", "127.0.0.1:0", "--offline", "--state-dir", swap_state]
+    s = Seeder(ws, [site, *common], logs)
+    first = s.event("site")[0]
+    s.terminate()
+    other = os.path.join(work, "other")
+    os.makedirs(other)
+    with open(os.path.join(other, "x.txt"), "w") as f:
+        f.write("another site")
+    subprocess.run([ws, "create", other, "-o", first["torrent"], "--force"], check=True, capture_output=True, timeout=60)
+    s = Seeder(ws, [site, *common], logs)
+    again = s.event("site")[0]
+    warnings = [e["message"] for e in s.event("warning")]
+    R.check(again["v2_infohash"] == first["v2_infohash"] and again["name"] == first["name"],
+            "a replaced site.torrent is not seeded in the site's place", more=[str((first, again))])
+    R.check(len(s.event("packaged")) == 1 and any("not the torrent packaged" in w for w in warnings),
+            "it is packaged again, with a warning", more=[str(warnings)])
+    s.terminate()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webseed", required=True)
@@ -150,6 +199,8 @@ def main():
         with open(log, "rb") as f:
             text = f.read()
         R.check(drawn >= 2 and b"stopped" in text, "on a terminal the status line is drawn and redrawn, and SIGTERM still stops it", more=[str((drawn, text[-300:]))])
+
+        state_directory_faults(ws, work, site, logs)
 
         ok, d = one_line_error(ws, [torrent], "--data")
         R.check(ok, "a .torrent without --data is a one-line error", more=[str(d)])
