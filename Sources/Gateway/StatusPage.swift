@@ -133,7 +133,9 @@ enum StatusPage {
             switch u {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where u.value < 0x20:
+            // C1 and DEL are controls too, and U+2028/2029 end a line in JavaScript:
+            // all of them escaped keeps the JSON one safe line wherever it is pasted.
+            case _ where u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029:
                 let hex = String(u.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(u)

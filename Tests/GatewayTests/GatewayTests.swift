@@ -89,6 +89,13 @@ import Testing
         #expect(StatusPage.magnetField(#"{"other":1}"#) == nil)
         #expect(StatusPage.magnetField(#"{"magnet":"unterminated}"#) == nil)
     }
+
+    @Test func statusJSONEscapesEveryControlAndLineSeparator() {
+        #expect(StatusPage.quote("a\u{1}b") == #""a\u0001b""#)
+        #expect(StatusPage.quote("\u{7F}\u{85}\u{9F}") == #""\u007f\u0085\u009f""#)
+        #expect(StatusPage.quote("x\u{2028}y\u{2029}") == #""x\u2028y\u2029""#)
+        #expect(StatusPage.quote("é\u{A0}") == "\"é\u{A0}\"")
+    }
 }
 
 private extension String {
