@@ -24,6 +24,9 @@ public enum FetchEvent: Sendable {
     case metadata(Metainfo, directory: String, from: String?)
     case resumed(directory: String, pieces: Int, of: Int, fromRecord: Int, rechecked: Int)
     case peerBanned(address: String, reason: String)
+    /// A piece did not match its hash; reported for every mismatch, also when it came
+    /// from several peers and so bans no one.
+    case hashFailed(piece: Int)
     case complete(Metainfo, directory: String, seconds: Double)
     case failed(FetchError)
 }

@@ -84,6 +84,7 @@ extension FetchMachine {
             if d.picker.isComplete { return finish(d, &out) }
             if wasHeld && d.pendingDisk < Self.maxPendingDisk { refillAll(&d, now: now, &out) }
         case .mismatch(let why):
+            out.append(.report(.hashFailed(piece: p)))
             if sources.count == 1, let host = sources.first {
                 d.picker.failed(p, singleSource: false)
                 ban(host, .pieceMismatch(why), &out)

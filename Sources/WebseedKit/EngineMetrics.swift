@@ -119,11 +119,11 @@ final class EngineMetrics: Sendable {
     }
 
     func record(_ event: FetchEvent) {
-        // A download bans a peer only for data that did not verify (a piece, the metadata,
-        // a file's hashes): each ban is one hash failure too.
-        if case .peerBanned = event {
-            bans.increment()
-            hashFailures.increment()
+        switch event {
+        case .peerBanned: bans.increment()
+        // Every piece that failed, also one from several peers that bans no one.
+        case .hashFailed: hashFailures.increment()
+        default: break
         }
     }
 

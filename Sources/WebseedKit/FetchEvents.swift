@@ -16,6 +16,9 @@ extension EventSink {
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
         case .peerBanned(let address, let reason):
             warning("banned \(address): \(reason)", object: ["event": "peer_banned", "address": .string(address), "reason": .string(reason)])
+        case .hashFailed(let piece):
+            // Counted in the metrics; a ban, when there is one, is the line a person reads.
+            emitEvent(["event": "hash_failed", "piece": JSON(piece)], text: nil)
         case .complete(let m, let directory, let seconds):
             emitEvent(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
                   "bytes": .number(m.totalSize), "seconds": .double(seconds)],

@@ -119,6 +119,7 @@ import Testing
             if case .report(.peerBanned(let address, let reason)) = a, address == "10.0.0.1" { reason } else { nil }
         }.first)
         #expect(why.hasPrefix("piece 1 "))
+        #expect(actions.contains { if case .report(.hashFailed(piece: 1)) = $0 { true } else { false } })
         #expect(actions.contains { if case .disconnect(let key, .banned(.pieceMismatch(why))) = $0 { key == liar.key } else { false } })
         #expect(FetchCloseReason.banned(.pieceMismatch(why)).description == "banned: " + why)
         #expect(m.isBanned("10.0.0.1"))
@@ -137,6 +138,7 @@ import Testing
         let whole = try #require(verifying(deliver(&m, f, blocks[1], from: b, now: 2)).first)
         let outcome = m.handle(.written(piece: 0, written(m, 0, whole.data)), now: 3)
         #expect(!outcome.contains { if case .report(.peerBanned) = $0 { true } else { false } })
+        #expect(outcome.contains { if case .report(.hashFailed(piece: 0)) = $0 { true } else { false } })
         #expect(m.banned.isEmpty)
         // Who lied is unknown: the piece is fetched again, all of it from one peer.
         let again = outcome + m.handle(.tick, now: 4)

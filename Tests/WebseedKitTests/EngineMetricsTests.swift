@@ -16,6 +16,7 @@ import Testing
         metrics.countPeers { 3 }
         metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "lied"))
         metrics.record(FetchEvent.peerBanned(address: "10.0.0.2", reason: "lied"))
+        metrics.record(FetchEvent.hashFailed(piece: 1))
         metrics.record(SeederEvent.fileChanged(torrent: "site", path: "app.js"))
         metrics.record(SeederEvent.peerClosed(address: "10.0.0.3", reason: "closed by peer"))
         metrics.record(DHTEvent.nodes(42))
@@ -25,7 +26,7 @@ import Testing
             "# TYPE webseed_peers gauge", "webseed_peers 3.0",
             "# TYPE webseed_dht_nodes gauge", "webseed_dht_nodes 42.0",
             "# TYPE webseed_bans_total counter", "webseed_bans_total 2",
-            "# TYPE webseed_hash_failures_total counter", "webseed_hash_failures_total 3",
+            "# TYPE webseed_hash_failures_total counter", "webseed_hash_failures_total 2",
             "# TYPE webseed_pieces_verified_total counter", "webseed_pieces_verified_total \(pieces)",
             "# TYPE webseed_uploaded_bytes_total counter", "webseed_uploaded_bytes_total{site=\"\(id)\"} 0",
             "# TYPE webseed_downloaded_bytes_total counter", "webseed_downloaded_bytes_total{site=\"\(id)\"} 0",
@@ -42,5 +43,16 @@ import Testing
         a.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "lied"))
         #expect(a.text().contains("webseed_bans_total 1\n"))
         #expect(b.text().contains("webseed_bans_total 0\n"))
+    }
+
+    /// A ban is not a hash failure of its own (the mismatch behind it is reported too), and
+    /// a piece that came from several peers fails without banning anyone.
+    @Test func hashFailuresAreCountedFromMismatchesNotBans() {
+        let metrics = EngineMetrics(registry: PrometheusCollectorRegistry())
+        metrics.record(FetchEvent.hashFailed(piece: 3))
+        metrics.record(FetchEvent.hashFailed(piece: 4))
+        metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "piece 3 does not match"))
+        #expect(metrics.text().contains("webseed_hash_failures_total 2\n"))
+        #expect(metrics.text().contains("webseed_bans_total 1\n"))
     }
 }

@@ -77,6 +77,7 @@ import Testing
             (.resumed(directory: "/out", pieces: 3, of: 8, fromRecord: 2, rechecked: 1),
              #"{"directory":"/out","event":"resumed","from_record":2,"of":8,"pieces":3,"rechecked":1}"#),
             (.peerBanned(address: "10.0.0.1", reason: "piece 3 does not match"), #"{"address":"10.0.0.1","event":"peer_banned","reason":"piece 3 does not match"}"#),
+            (.hashFailed(piece: 3), #"{"event":"hash_failed","piece":3}"#),
             (.complete(m, directory: "/out", seconds: 1.25), #"{"bytes":1000,"directory":"/out","event":"complete","files":1,"name":"\#(m.name)","seconds":1.250}"#),
         ]
         for (event, line) in events {
@@ -128,6 +129,7 @@ import Testing
         sink.listening(host: "127.0.0.1", port: 6881)
         sink.seederEvent(.peerConnected(address: "127.0.0.1:5000", torrent: "site", v2: true))
         sink.fetchEvent(.peerBanned(address: "10.0.0.1", reason: "lied"))
+        sink.fetchEvent(.hashFailed(piece: 3))
         sink.seederEvent(.fileChanged(torrent: "site", path: "a.js"))
         sink.ready(offline: false)
         #expect(out.stdout == ["listening on 127.0.0.1:6881\n", "ready\n"], "events scripts alone need are not shown")
