@@ -63,8 +63,9 @@ struct SitePreparation: EngineService {
         let infoHashPath = siteDir + "/infohash"
         let digest = Digests.sha256(fingerprint).hex
         try makeDirectories(siteDir)
-        if FileManager.default.contents(atPath: fingerprintPath).map({ String(decoding: $0, as: UTF8.self) }) == digest,
-           let m = try? readTorrent(torrentPath), reusable(m, torrentPath: torrentPath, infoHashPath: infoHashPath, source: source) {
+        if readState(fingerprintPath, maxSize: Self.maxRecordSize) == Array(digest.utf8),
+           let bytes = readState(torrentPath, maxSize: BencodeLimitsForCLI.maxTorrentSize), let m = try? Metainfo(bytes: bytes),
+           reusable(m, torrentPath: torrentPath, infoHashPath: infoHashPath, source: source) {
             let resume = state + "/resume/" + resumeName(m)
             let local = LocalDataVerifier.verify(m, directory: listing.root, resumePath: resume, recheck: settings.recheck)
             report(local, m)
@@ -86,12 +87,25 @@ struct SitePreparation: EngineService {
     /// its place is never seeded: the directory is packaged again, with a warning.
     private func reusable(_ m: Metainfo, torrentPath: String, infoHashPath: String, source: String) -> Bool {
         let hash = String(resumeName(m).dropLast(".resume".count))
-        let recorded = FileManager.default.contents(atPath: infoHashPath).map { String(decoding: $0, as: UTF8.self) }
+        let recorded = readState(infoHashPath, maxSize: Self.maxRecordSize).map { String(decoding: $0, as: UTF8.self) }
         if recorded == hash { return true }
         if let recorded {
             log.warning("\(torrentPath) is not the torrent packaged from \(source) (info hash \(hash), packaged \(recorded)); packaging it again")
         }
         return false
+    }
+
+    /// A hash in hex, with room to spare.
+    private static let maxRecordSize = 256
+
+    /// Reads a file the state directory keeps for a packaged site. Anyone who can write there
+    /// may leave a FIFO (reading it would block forever), a directory or a huge file in its
+    /// place: that is no record, so the site is packaged again, with a warning.
+    private func readState(_ path: String, maxSize: Int) -> [UInt8]? {
+        do { return try StateFile.read(path, maxSize: maxSize) } catch {
+            log.warning("\(error.description); packaging the site again")
+            return nil
+        }
     }
 
     /// A directory of the state directory that is something else stops `seed` with one line.

@@ -93,6 +93,24 @@ def state_directory_faults(ws, work, site, logs):
             "it is packaged again, with a warning", more=[str(warnings)])
     s.terminate()
 
+    # A FIFO in place of a file kept for the packaged site: read without blocking, the site
+    # packaged again (which renames over the FIFO) with a warning naming it.
+    site_dir = os.path.dirname(first["torrent"])
+    for name in ["site.torrent", "fingerprint", "infohash"]:
+        kept = os.path.join(site_dir, name)
+        os.remove(kept)
+        os.mkfifo(kept)
+        try:
+            s = Seeder(ws, [site, *common], logs, timeout=30)
+        except RuntimeError as e:
+            R.check(False, f"a FIFO as sites/<key>/{name} does not block start", more=[str(e)[-300:]])
+            continue
+        warnings = [e["message"] for e in s.event("warning")]
+        R.check(len(s.event("packaged")) == 1 and any(kept in w and "not a regular file" in w for w in warnings),
+                f"a FIFO as sites/<key>/{name}: packaged again, with a warning naming it", more=[str(warnings)])
+        R.check(s.event("site")[0]["v2_infohash"] == first["v2_infohash"], f"and the same site is seeded ({name})")
+        s.terminate()
+
 
 def main():
     ap = argparse.ArgumentParser()
