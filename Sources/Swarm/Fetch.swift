@@ -27,6 +27,8 @@ public enum FetchEvent: Sendable {
     /// A piece did not match its hash; reported for every mismatch, also when it came
     /// from several peers and so bans no one.
     case hashFailed(piece: Int)
+    /// The download record could not be used; what is on disk was hashed instead.
+    case recordUnusable(StorageError)
     case complete(Metainfo, directory: String, seconds: Double)
     case failed(FetchError)
 }

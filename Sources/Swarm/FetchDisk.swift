@@ -18,6 +18,8 @@ enum FetchDisk {
         var rechecked: Int
         var generations: [Int: FileGeneration]
         var leaves: [Int: [(index: Int, leaves: [SHA256Digest])]]
+        /// Why the download record there was not used (a FIFO or a directory in its place, too large).
+        var recordProblem: StorageError? = nil
     }
 
     /// Makes sure `directory` holds nothing but this torrent's files (an earlier download
@@ -27,8 +29,15 @@ enum FetchDisk {
         let m = check.metainfo
         try checkDirectory(directory, metainfo: m)
         do { try reader.createFiles() } catch { throw .storage(error) }
-        let vouched = recheck ? nil : DownloadRecord.vouched(path: recordPath, metainfo: m, directory: directory)
-        var result = Start(pieces: vouched ?? PieceSet(count: m.pieceCount), fromRecord: vouched?.cardinality ?? 0, rechecked: 0, generations: [:], leaves: [:])
+        var vouched: PieceSet?
+        var recordProblem: StorageError?
+        if !recheck {
+            // A record that cannot be read costs only hashing what is on disk, but the user
+            // should hear why (something else sits where it belongs).
+            do { vouched = try DownloadRecord.checkedVouched(path: recordPath, metainfo: m, directory: directory) } catch { recordProblem = error }
+        }
+        var result = Start(pieces: vouched ?? PieceSet(count: m.pieceCount), fromRecord: vouched?.cardinality ?? 0, rechecked: 0,
+                           generations: [:], leaves: [:], recordProblem: recordProblem)
         var sizes: [Int: Int64] = [:]
         for (i, f) in m.files.enumerated() where f.length > 0 && !f.isSymlink {
             var st = stat()

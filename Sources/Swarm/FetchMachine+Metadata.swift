@@ -199,6 +199,7 @@ extension FetchMachine {
         d.picker.alreadyHave(start.pieces)
         for (_, peer) in peers { if let has = peer.has { d.picker.peerJoined(has) } }
         for w in waiters { d.picker.prioritize(w.pieces, deadline: w.deadline) }
+        if let problem = start.recordProblem { out.append(.report(.recordUnusable(problem))) }
         out.append(.report(.resumed(directory: known.directory, pieces: start.pieces.cardinality, of: start.pieces.count,
                                     fromRecord: start.fromRecord, rechecked: start.rechecked)))
         lastReceived = now

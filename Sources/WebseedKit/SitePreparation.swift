@@ -116,6 +116,8 @@ struct SitePreparation: EngineService {
     }
 
     private func report(_ local: LocalData, _ m: Metainfo) {
+        // Nothing is lost but time, yet whatever sits in the record's place should be removed.
+        if let problem = local.resumeProblem { log.warning("\(m.name): \(problem.description); every file was hashed again") }
         for p in local.problems { log.warning("\(m.name): \(p.description) — its pieces are not served") }
         log.verified(m, local: local)
     }

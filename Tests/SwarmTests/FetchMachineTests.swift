@@ -126,6 +126,20 @@ import Testing
         #expect(m.progress.pieces == 2)
     }
 
+    @Test func anUnusableDownloadRecordIsReportedBeforeResuming() throws {
+        let f = try Fixture(files: ["a.bin": content(1, 40_000)])
+        var m = FetchMachine(v1Hash: f.metainfo.v1InfoHash, v2Hash: f.metainfo.v2InfoHash, metainfo: f.metainfo, options: options, now: 0)
+        _ = m.handle(.start, now: 0)
+        let problem = StorageError.notARegularFile("/state/x.fetch", kind: "a FIFO")
+        let start = FetchDisk.Start(pieces: PieceSet(count: f.metainfo.pieceCount), fromRecord: 0, rechecked: 0, generations: [:], leaves: [:],
+                                    recordProblem: problem)
+        let reports = m.handle(.checked(.success(start)), now: 0).compactMap { a -> FetchEvent? in if case .report(let e) = a { e } else { nil } }
+        guard reports.count == 2, case .recordUnusable(problem) = reports[0], case .resumed = reports[1] else {
+            Issue.record("\(reports)")
+            return
+        }
+    }
+
     @Test func aBadPieceFromTwoPeersBansNobodyAndIsAskedOfOnePeer() throws {
         let f = try Fixture(files: ["a.bin": content(10, 32_768)], pieceLength: 32_768)
         var (m, _) = downloading(f)

@@ -144,6 +144,25 @@ import Testing
     }
 }
 
+@Suite struct FetchDiskTests {
+    /// A FIFO where the download record belongs is not read (that would block forever) and
+    /// not silently ignored: the start says why, and what is on disk is hashed instead.
+    @Test func aFIFOAsTheDownloadRecordIsReportedAndTheDataHashed() throws {
+        let f = try Fixture(files: ["a.bin": content(4, 40_000)])
+        let record = f.dir.path + ".fetch"
+        #expect(mkfifo(record, 0o600) == 0)
+        defer { unlink(record) }
+        let reader = PieceReader(metainfo: f.metainfo, directory: f.dir.path, writable: true)
+        let start = try FetchDisk.start(check: PieceCheck(metainfo: f.metainfo), reader: reader, directory: f.dir.path,
+                                        recordPath: record, recheck: false)
+        #expect(start.recordProblem == .notARegularFile(record, kind: "a FIFO"))
+        #expect(start.fromRecord == 0 && start.rechecked == f.metainfo.pieceCount && start.pieces.isFull)
+        let rechecked = try FetchDisk.start(check: PieceCheck(metainfo: f.metainfo), reader: reader, directory: f.dir.path,
+                                            recordPath: record, recheck: true)
+        #expect(rechecked.recordProblem == nil, "--recheck does not look at the record")
+    }
+}
+
 @Suite(.serialized) struct FetchLoopbackTests {
     private func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(timeout)

@@ -78,6 +78,8 @@ import Testing
              #"{"directory":"/out","event":"resumed","from_record":2,"of":8,"pieces":3,"rechecked":1}"#),
             (.peerBanned(address: "10.0.0.1", reason: "piece 3 does not match"), #"{"address":"10.0.0.1","event":"peer_banned","reason":"piece 3 does not match"}"#),
             (.hashFailed(piece: 3), #"{"event":"hash_failed","piece":3}"#),
+            (.recordUnusable(.notARegularFile("/s/x.fetch", kind: "a FIFO")),
+             #"{"event":"warning","message":"/s/x.fetch is a FIFO, not a regular file; it was not read (remove it); what was on disk was hashed again"}"#),
             (.complete(m, directory: "/out", seconds: 1.25), #"{"bytes":1000,"directory":"/out","event":"complete","files":1,"name":"\#(m.name)","seconds":1.250}"#),
         ]
         for (event, line) in events {

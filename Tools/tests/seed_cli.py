@@ -111,6 +111,21 @@ def state_directory_faults(ws, work, site, logs):
         R.check(s.event("site")[0]["v2_infohash"] == first["v2_infohash"], f"and the same site is seeded ({name})")
         s.terminate()
 
+    # A FIFO in place of the resume record: one warning naming it, every file hashed again.
+    record = os.path.join(swap_state, "resume", first["v2_infohash"] + ".resume")
+    os.remove(record)
+    os.mkfifo(record)
+    try:
+        s = Seeder(ws, [site, *common], logs, timeout=30)
+    except RuntimeError as e:
+        R.check(False, "a FIFO as the resume record does not block start", more=[str(e)[-300:]])
+    else:
+        warnings = [e["message"] for e in s.event("warning")]
+        v = s.event("verified")
+        R.check(sum(record in w and "hashed again" in w for w in warnings) == 1 and v and v[0]["hashed_files"] == 2,
+                "a FIFO as the resume record: one warning naming it, every file hashed again", more=[str((warnings, v))])
+        s.terminate()
+
 
 def main():
     ap = argparse.ArgumentParser()
