@@ -47,7 +47,7 @@ public struct Engine: Sendable {
         logger.logLevel = .critical
         let notice = SystemdNotice(notifier: notifier, order: order, services: services.count, status: status)
         let group = ServiceGroup(configuration: .init(
-            services: services.enumerated().map { order.service($1, at: $0) } + [.init(service: notice)],
+            services: services.enumerated().map { order.service($1, at: $0) } + [.init(service: notice, serviceName: "SystemdNotice")],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         let groupError: (any Error)?

@@ -25,10 +25,13 @@ final class StartupOrder: Sendable {
 
     var error: (any Error)? { firstError.withLock { $0 } }
 
-    /// The service at `index`, started after those before it.
+    /// The service at `index`, started after those before it. Named by its type: without a
+    /// name, ServiceGroup describes the service by reflection, which walks everything it holds
+    /// (a 20,000-file torrent took 1.8 CPU-seconds).
     func service(_ service: any EngineService, at index: Int) -> ServiceGroupConfiguration.ServiceConfiguration {
         .init(service: Ordered(index: index, inner: service, order: self),
-              successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+              successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup,
+              serviceName: String(describing: type(of: service)))
     }
 
     fileprivate func record(_ error: any Error) {
