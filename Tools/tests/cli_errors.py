@@ -76,7 +76,9 @@ def untrusted_text(ws, work):
         "name": "site", "piece length": 16384, "pieces": b"\0" * 20,
         "files": [{"length": 1, "path": ["a\nwebseed: error: forged"]}, {"length": 1, "path": ["b\x1b[2J"]}]})
     code, out, err = run([ws, "info", multi])
-    R.check(code == 0 and not raw_controls(out + err) and "webseed: error:" not in err.replace("\\u{a}webseed: error:", ""),
+    # (The parser turns the control characters into `_`, as libtorrent does; either way no
+    # line may start with text the torrent chose.)
+    R.check(code == 0 and not raw_controls(out + err) and not any(l.startswith("webseed: error:") for l in err.splitlines()),
             "a file name with a newline stays on its line", more=[repr(out[:400]), repr(err[:400])])
 
     # A file name with a newline in an error: one line.
