@@ -44,13 +44,15 @@ struct GatewayResponder: HTTPResponder {
     }
 
     private var router: RequestRouter {
-        let atRoot = options.singleSiteAtRoot && sites.count == 1 ? sites.all.first?.id : nil
+        let atRoot = options.singleSiteAtRoot ? sites.onlySiteID : nil
         return RequestRouter(siteAtRoot: atRoot, hasMetrics: options.metrics != nil, port: port())
     }
 
     /// Every Host the request names: its authority, and any Host field besides.
     private func hosts(_ request: Request) -> [String] {
-        (request.head.authority.map { [$0] } ?? []) + request.headers.filter { $0.name.canonicalName == "host" }.map(\.value)
+        var hosts = request.head.authority.map { [$0] } ?? []
+        for field in request.headers where field.name.canonicalName == "host" { hosts.append(field.value) }
+        return hosts
     }
 
     private func deadline() -> NIODeadline { .now() + .milliseconds(Int64(options.timeout * 1000)) }

@@ -96,6 +96,8 @@ public final class GatewaySites: Sendable {
     func site(_ id: String) -> Site? { sites.withLock { $0[id] } }
     var all: [Site] { order.withLock { $0 }.compactMap { site($0) } }
     var count: Int { sites.withLock { $0.count } }
+    /// The id of the one site served, when there is exactly one.
+    var onlySiteID: String? { sites.withLock { $0.count == 1 ? $0.first?.key : nil } }
 }
 
 enum GatewayError: Error, CustomStringConvertible {

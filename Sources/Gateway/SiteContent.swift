@@ -31,20 +31,41 @@ public protocol SiteContent: Sendable {
 
 /// The chunks `SiteContent.bytes` yields, pulled one at a time: the next read starts only when
 /// the gateway asks for it, so a slow browser holds back the disk, not memory. One pass only.
+/// A content that has a small range at hand gives it as one ready chunk (`init(ready:)`):
+/// nothing is produced lazily, which keeps a small file's request free of extra async steps.
 public struct VerifiedChunks: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
-    private let produce: @Sendable () async throws -> ByteBuffer?
+    fileprivate enum Source: Sendable {
+        case ready(Result<ByteBuffer, any Error>)
+        case pull(@Sendable () async throws -> ByteBuffer?)
+    }
+    private let source: Source
 
     /// `produce` returns the next chunk, or nil after the last.
     public init(_ produce: @escaping @Sendable () async throws -> ByteBuffer?) {
-        self.produce = produce
+        source = .pull(produce)
     }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(produce: produce) }
+    /// The whole range at once (or the error its first `next()` throws).
+    public init(ready: Result<ByteBuffer, any Error>) {
+        source = .ready(ready)
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(source: source) }
 
     public struct Iterator: AsyncIteratorProtocol, Sendable {
-        let produce: @Sendable () async throws -> ByteBuffer?
-        public mutating func next() async throws -> ByteBuffer? { try await produce() }
+        fileprivate var source: Source?
+        public mutating func next() async throws -> ByteBuffer? {
+            switch source {
+            case .ready(let result)?:
+                source = nil
+                return try result.get()
+            case .pull(let produce)?:
+                return try await produce()
+            case nil:
+                return nil
+            }
+        }
     }
 }
 

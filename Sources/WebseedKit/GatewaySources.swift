@@ -14,7 +14,8 @@ struct SeededSite: SiteContent {
     func ready(deadline: NIODeadline) async throws -> Metainfo { torrent.metainfo }
 
     func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
-        verifiedChunks(file: file, range: range) { torrent }
+        if range.count <= inlineRead { return VerifiedChunks(ready: Result { try readNow(torrent, file, range) }) }
+        return verifiedChunks(file: file, range: range) { torrent }
     }
 
     var stats: SiteStats {
@@ -37,6 +38,9 @@ struct FetchedSite: SiteContent {
     }
 
     func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
+        if range.count <= inlineRead, let torrent = handle.torrent, torrent.isVerified(file: file, range: range) {
+            return VerifiedChunks(ready: Result { try readNow(torrent, file, range) })
+        }
         let handle = handle
         return verifiedChunks(file: file, range: range) {
             let torrent = try await handle.ready().get(until: deadline)
@@ -93,10 +97,15 @@ private func verifiedChunks(file: Int, range: Range<Int64>,
 }
 
 private func read(_ torrent: SeedTorrent, _ file: Int, _ offset: Int64, _ length: Int) async throws -> ByteBuffer {
+    if length <= inlineRead { return try readNow(torrent, file, offset..<offset + Int64(length)) }
+    return try await NIOThreadPool.singleton.runIfActive { try readNow(torrent, file, offset..<offset + Int64(length)) }
+}
+
+/// A read on the calling thread (small ranges: the page cache answers at once).
+private func readNow(_ torrent: SeedTorrent, _ file: Int, _ range: Range<Int64>) throws -> ByteBuffer {
     do {
-        if length <= inlineRead { return try torrent.readVerified(file: file, offset: offset, length: length) }
-        return try await NIOThreadPool.singleton.runIfActive { try torrent.readVerified(file: file, offset: offset, length: length) }
-    } catch SeedTorrent.ReadError.changedOnDisk(let path) {
+        return try torrent.readVerified(file: file, offset: range.lowerBound, length: Int(range.count))
+    } catch .changedOnDisk(let path) {
         throw SiteContentError.changedOnDisk(path: path)
     }
 }
