@@ -10,7 +10,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     case connectedToOurselves
     case tooManyFromAddress(String)
     case unknownInfoHash
-    case banned(String)
+    case banned(FetchBanReason)
     case messageBeforeHandshake
     // Protocol violations while serving.
     case fastMessageWithoutFast
@@ -23,7 +23,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     case idle(seconds: Int)
     // From elsewhere.
     /// The download decided it (its own reasons, `FetchCloseReason`).
-    case download(String)
+    case download(FetchCloseReason)
     /// The decoder refused the bytes (a length past the limit, not BitTorrent, the receive
     /// budget), or the socket failed.
     case error(String)
@@ -48,7 +48,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
         case .malformedExtensionHandshake: "malformed extension handshake"
         case .malformedMetadataMessage: "malformed ut_metadata message"
         case .idle(let seconds): "idle for \(seconds) s"
-        case .download(let why): why
+        case .download(let why): why.description
         case .error(let why): why
         case .shuttingDown: "shutting down"
         case .closedByPeer: "closed by peer"

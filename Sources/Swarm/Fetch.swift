@@ -14,7 +14,7 @@ protocol FetchLink: AnyObject {
     var isV2: Bool { get }
     var fast: Bool { get }
     func send(_ messages: [PeerMessage])
-    func disconnect(reason: String)
+    func disconnect(reason: FetchCloseReason)
     /// The torrent is known now: serve it on this connection too.
     func attach(_ torrent: SeedTorrent)
 }
@@ -23,7 +23,7 @@ protocol FetchLink: AnyObject {
 public enum FetchEvent: Sendable {
     case metadata(Metainfo, directory: String, from: String?)
     case resumed(directory: String, pieces: Int, of: Int, fromRecord: Int, rechecked: Int)
-    case peerBanned(address: String, reason: String)
+    case peerBanned(address: String, reason: FetchBanReason)
     /// A piece did not match its hash; reported for every mismatch, also when it came
     /// from several peers and so bans no one.
     case hashFailed(piece: Int)
@@ -141,8 +141,8 @@ final class Fetch {
         }
     }
 
-    /// Banned hosts and why.
-    var banned: [String: String] { machine.banned.mapValues(\.description) }
+    /// Why `host` is banned from this download, if it is.
+    func banReason(_ host: String) -> FetchBanReason? { machine.banned[host] }
     func isBanned(_ host: String) -> Bool { machine.isBanned(host) }
 
     // MARK: events
@@ -210,7 +210,7 @@ final class Fetch {
     private func perform(_ action: FetchMachine.Action) {
         switch action {
         case .send(let messages, let key): links[key]?.send(messages)
-        case .disconnect(let key, let reason): links[key]?.disconnect(reason: reason.description)
+        case .disconnect(let key, let reason): links[key]?.disconnect(reason: reason)
         case .attach(let key): if let torrent { links[key]?.attach(torrent) }
         case .report(let event): onEvent(event)
         case .publish: published.set(machine.progress)

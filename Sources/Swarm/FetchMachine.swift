@@ -294,7 +294,7 @@ struct FetchMachine {
     mutating func ban(_ host: String, _ reason: FetchBanReason, _ out: inout [Action]) {
         guard banned[host] == nil else { return }
         banned[host] = reason
-        out.append(.report(.peerBanned(address: host, reason: reason.description)))
+        out.append(.report(.peerBanned(address: host, reason: reason)))
         for (key, peer) in peers where peer.info.host == host { out.append(.disconnect(key, .banned(reason))) }
     }
 

@@ -2,14 +2,14 @@ import PeerWire
 
 /// Why a download bans a peer's host (for the rest of the download). The descriptions are
 /// what users and tests read in events and logs.
-enum FetchBanReason: Equatable, Sendable, CustomStringConvertible {
+public enum FetchBanReason: Equatable, Sendable, CustomStringConvertible {
     /// A piece sent by this peer alone did not verify (`PieceCheck`'s words).
     case pieceMismatch(String)
     case metadataPieceSize(piece: Int)
     case metadataHash
     case layerHashes(path: String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .pieceMismatch(let why): why
         case .metadataPieceSize(let piece): "metadata piece \(piece) has the wrong size"
@@ -20,7 +20,7 @@ enum FetchBanReason: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Why a download closes a connection.
-enum FetchCloseReason: Equatable, Sendable, CustomStringConvertible {
+public enum FetchCloseReason: Equatable, Sendable, CustomStringConvertible {
     case malformedBitfield
     case havePastEnd(piece: UInt32)
     case unrequestedBlock(BlockRequest)
@@ -28,7 +28,7 @@ enum FetchCloseReason: Equatable, Sendable, CustomStringConvertible {
     /// Two seeds have nothing to say to each other.
     case bothSeeds
 
-    var description: String {
+    public var description: String {
         switch self {
         case .malformedBitfield: "malformed bitfield"
         case .havePastEnd(let i): "have for piece \(i), past the end"

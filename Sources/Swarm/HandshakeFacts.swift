@@ -18,7 +18,7 @@ struct DownloadFacts {
     /// Set once it is served (its data checked).
     var torrent: SeedTorrent?
     /// Why the peer's host is banned from it, if it is.
-    var banned: String?
+    var banned: FetchBanReason?
 }
 
 struct HandshakeFacts {

@@ -106,7 +106,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         } else if let f = core.fetches[h.infoHash] {
             fetch = f
             target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent,
-                                             banned: f.isBanned(host) ? f.banned[host] ?? "" : nil))
+                                             banned: f.banReason(host)))
         } else {
             target = .unknown
         }
@@ -167,7 +167,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
                 if served { machine.torrent?.peerJoined(-1) }
                 guard registered else { break }
                 if downloading { fetch?.left(self) }
-                if served { core.onEvent(.peerClosed(address: address, reason: reason.description)) }
+                if served { core.onEvent(.peerClosed(address: address, reason: reason)) }
             }
         }
         if wrote { context.flush() }
@@ -253,7 +253,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         perform(messages.map { .send($0) })
     }
 
-    func disconnect(reason: String) { handle(.close(.download(reason))) }
+    func disconnect(reason: FetchCloseReason) { handle(.close(.download(reason))) }
 
     func attach(_ t: SeedTorrent) { handle(.attach(t)) }
 }

@@ -8,7 +8,7 @@ import Storage
 /// What a seeder reports as it runs (for logs, `--json` and status lines).
 public enum SeederEvent: Sendable {
     case peerConnected(address: String, torrent: String, v2: Bool)
-    case peerClosed(address: String, reason: String)
+    case peerClosed(address: String, reason: CloseReason)
     case fileChanged(torrent: String, path: String)
 }
 

@@ -63,7 +63,7 @@ final class EventSink: Sendable {
         case (.peerConnected(let address, _, let v2), .downloading):
             emitEvent(["event": "peer_connected", "address": .string(address), "v2": .bool(v2)], text: nil)
         case (.peerClosed(let address, let reason), _):
-            emitEvent(["event": "peer_closed", "address": .string(address), "reason": .string(reason)], text: nil)
+            emitEvent(["event": "peer_closed", "address": .string(address), "reason": .string(reason.description)], text: nil)
         case (.fileChanged(let torrent, let path), .serving):
             warning("\(torrent): \(path) changed on disk since it was verified; its pieces are no longer served",
                     object: ["event": "file_changed", "site": .string(torrent), "path": .string(path)])

@@ -15,7 +15,7 @@ extension EventSink {
             emitEvent(["event": "resumed", "directory": .string(directory), "pieces": JSON(pieces), "of": JSON(of), "from_record": JSON(fromRecord), "rechecked": JSON(rechecked)],
                  text: pieces > 0 ? "already on disk: \(pieces)/\(of) pieces (\(fromRecord) from the resume record, \(rechecked) hashed again)" : nil)
         case .peerBanned(let address, let reason):
-            warning("banned \(address): \(reason)", object: ["event": "peer_banned", "address": .string(address), "reason": .string(reason)])
+            warning("banned \(address): \(reason)", object: ["event": "peer_banned", "address": .string(address), "reason": .string(reason.description)])
         case .hashFailed(let piece):
             // Counted in the metrics; a ban, when there is one, is the line a person reads.
             emitEvent(["event": "hash_failed", "piece": JSON(piece)], text: nil)

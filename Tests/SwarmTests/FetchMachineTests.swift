@@ -116,7 +116,7 @@ import Testing
         var actions: [Action] = []
         for (p, data) in finished { actions += m.handle(.written(piece: p, written(m, p, data)), now: 2) }
         let why = try #require(actions.compactMap { a -> String? in
-            if case .report(.peerBanned(let address, let reason)) = a, address == "10.0.0.1" { reason } else { nil }
+            if case .report(.peerBanned(let address, let reason)) = a, address == "10.0.0.1" { reason.description } else { nil }
         }.first)
         #expect(why.hasPrefix("piece 1 "))
         #expect(actions.contains { if case .report(.hashFailed(piece: 1)) = $0 { true } else { false } })

@@ -55,7 +55,7 @@ import PeerWire
         f.handshake.peerID = f.ourPeerID
         #expect(me.handle(.handshake(f), now: 0) == [.close(.connectedToOurselves)])
         var banned = PeerConnection(outgoing: false)
-        #expect(banned.handle(.handshake(facts(v2Short, .download(DownloadFacts(banned: "lied")))), now: 0) == [.close(.banned("lied"))])
+        #expect(banned.handle(.handshake(facts(v2Short, .download(DownloadFacts(banned: .metadataHash)))), now: 0) == [.close(.banned(.metadataHash))])
         var crowded = PeerConnection(outgoing: false)
         #expect(crowded.handle(.handshake(facts(v2Short, .torrent(fixture.torrent), fromSameHost: 8)), now: 0)
                 == [.close(.tooManyFromAddress("10.0.0.1"))])

@@ -14,11 +14,11 @@ import Testing
         let pieces = site.torrent.pieces.cardinality
         metrics.track(site.torrent)
         metrics.countPeers { 3 }
-        metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "lied"))
-        metrics.record(FetchEvent.peerBanned(address: "10.0.0.2", reason: "lied"))
+        metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: .metadataHash))
+        metrics.record(FetchEvent.peerBanned(address: "10.0.0.2", reason: .metadataHash))
         metrics.record(FetchEvent.hashFailed(piece: 1))
         metrics.record(SeederEvent.fileChanged(torrent: "site", path: "app.js"))
-        metrics.record(SeederEvent.peerClosed(address: "10.0.0.3", reason: "closed by peer"))
+        metrics.record(SeederEvent.peerClosed(address: "10.0.0.3", reason: .closedByPeer))
         metrics.record(DHTEvent.nodes(42))
 
         let lines = Set(metrics.text().split(separator: "\n").map(String.init))
@@ -40,7 +40,7 @@ import Testing
     @Test func twoEnginesDoNotMix() {
         let a = EngineMetrics(registry: PrometheusCollectorRegistry())
         let b = EngineMetrics(registry: PrometheusCollectorRegistry())
-        a.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "lied"))
+        a.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: .metadataHash))
         #expect(a.text().contains("webseed_bans_total 1\n"))
         #expect(b.text().contains("webseed_bans_total 0\n"))
     }
@@ -51,7 +51,7 @@ import Testing
         let metrics = EngineMetrics(registry: PrometheusCollectorRegistry())
         metrics.record(FetchEvent.hashFailed(piece: 3))
         metrics.record(FetchEvent.hashFailed(piece: 4))
-        metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: "piece 3 does not match"))
+        metrics.record(FetchEvent.peerBanned(address: "10.0.0.1", reason: .pieceMismatch("piece 3 does not match")))
         #expect(metrics.text().contains("webseed_hash_failures_total 2\n"))
         #expect(metrics.text().contains("webseed_bans_total 1\n"))
     }

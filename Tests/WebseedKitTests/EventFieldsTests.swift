@@ -63,7 +63,7 @@ import Testing
             #"{"address":"127.0.0.1:5000","event":"peer_connected","site":"site","v2":true}"# + "\n"])
         #expect(json(.downloading) { $0.seederEvent(.peerConnected(address: "127.0.0.1:5000", torrent: "site", v2: false)) } == [
             #"{"address":"127.0.0.1:5000","event":"peer_connected","v2":false}"# + "\n"])
-        #expect(json { $0.seederEvent(.peerClosed(address: "127.0.0.1:5000", reason: "closed by peer")) } == [
+        #expect(json { $0.seederEvent(.peerClosed(address: "127.0.0.1:5000", reason: .closedByPeer)) } == [
             #"{"address":"127.0.0.1:5000","event":"peer_closed","reason":"closed by peer"}"# + "\n"])
         #expect(json { $0.seederEvent(.fileChanged(torrent: "site", path: "a/b.js")) } == [#"{"event":"file_changed","path":"a/b.js","site":"site"}"# + "\n"])
         #expect(json(.downloading) { $0.seederEvent(.fileChanged(torrent: "site", path: "a/b.js")) } == [#"{"event":"file_changed","path":"a/b.js"}"# + "\n"])
@@ -76,7 +76,7 @@ import Testing
              #"{"bytes":1000,"directory":"/out","event":"metadata","files":1,"from":"127.0.0.1:1","name":"\#(m.name)","v1_infohash":\#(v1),"v2_infohash":\#(v2)}"#),
             (.resumed(directory: "/out", pieces: 3, of: 8, fromRecord: 2, rechecked: 1),
              #"{"directory":"/out","event":"resumed","from_record":2,"of":8,"pieces":3,"rechecked":1}"#),
-            (.peerBanned(address: "10.0.0.1", reason: "piece 3 does not match"), #"{"address":"10.0.0.1","event":"peer_banned","reason":"piece 3 does not match"}"#),
+            (.peerBanned(address: "10.0.0.1", reason: .pieceMismatch("piece 3 does not match")), #"{"address":"10.0.0.1","event":"peer_banned","reason":"piece 3 does not match"}"#),
             (.hashFailed(piece: 3), #"{"event":"hash_failed","piece":3}"#),
             (.recordUnusable(.notARegularFile("/s/x.fetch", kind: "a FIFO")),
              #"{"event":"warning","message":"/s/x.fetch is a FIFO, not a regular file; it was not read (remove it); what was on disk was hashed again"}"#),
@@ -130,12 +130,12 @@ import Testing
         let sink = EventSink(json: false, console: out.console)
         sink.listening(host: "127.0.0.1", port: 6881)
         sink.seederEvent(.peerConnected(address: "127.0.0.1:5000", torrent: "site", v2: true))
-        sink.fetchEvent(.peerBanned(address: "10.0.0.1", reason: "lied"))
+        sink.fetchEvent(.peerBanned(address: "10.0.0.1", reason: .metadataHash))
         sink.fetchEvent(.hashFailed(piece: 3))
         sink.seederEvent(.fileChanged(torrent: "site", path: "a.js"))
         sink.ready(offline: false)
         #expect(out.stdout == ["listening on 127.0.0.1:6881\n", "ready\n"], "events scripts alone need are not shown")
-        #expect(out.stderr == ["webseed: warning: banned 10.0.0.1: lied\n",
+        #expect(out.stderr == ["webseed: warning: banned 10.0.0.1: metadata does not match the info hash\n",
                                "webseed: warning: site: a.js changed on disk since it was verified; its pieces are no longer served\n"])
         sink.redraw("50%")
         sink.ready(offline: false)

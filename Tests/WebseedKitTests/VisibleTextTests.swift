@@ -42,11 +42,11 @@ import Testing
     @Test func textLinesAndWarningsShowWhatPeersSayEscaped() throws {
         let out = EventFieldsTests.Output()
         let sink = EventSink(json: false, console: out.console)
-        sink.fetchEvent(.peerBanned(address: "10.0.0.1:1\nwebseed: error: forged", reason: "lied\u{1b}[2J"))
+        sink.fetchEvent(.peerBanned(address: "10.0.0.1:1\nwebseed: error: forged", reason: .layerHashes(path: "lied\u{1b}[2J")))
         sink.seederEvent(.fileChanged(torrent: "site\u{202e}", path: "a\r.js"))
         let site = try LocalSite(["index.html": [1, 2, 3]])
         sink.fetchEvent(.metadata(site.torrent.metainfo, directory: "/d\u{7}", from: "1.2.3.4:5\u{1b}]0;t\u{7}"))
-        #expect(out.stderr == ["webseed: warning: banned 10.0.0.1:1\\u{a}webseed: error: forged: lied\\u{1b}[2J\n",
+        #expect(out.stderr == ["webseed: warning: banned 10.0.0.1:1\\u{a}webseed: error: forged: hashes for lied\\u{1b}[2J do not match its pieces root\n",
                                "webseed: warning: site\\u{202e}: a\\u{d}.js changed on disk since it was verified; its pieces are no longer served\n"])
         #expect(out.stdout.count == 1)
         #expect(out.stdout.first?.hasSuffix(" (metadata from 1.2.3.4:5\\u{1b}]0;t\\u{7}) → /d\\u{7}\n") == true, "\(out.stdout)")
