@@ -112,9 +112,9 @@ public final class SeedTorrent: Sendable {
     /// Reads a requested block for a peer. While its file is still the one that verified
     /// (same size, mtime, ctime, inode and device after the read), the bytes are those
     /// that hashed correctly, and peers check every block themselves. A file of another
-    /// size is withdrawn; one changed at the same size has every 16 KiB leaf the block
-    /// covers checked against its Merkle tree first: a file edited under a running seeder
-    /// is caught on the first read of it, never served.
+    /// size, or another file at its path, is withdrawn; one changed in place at its size has
+    /// every 16 KiB leaf the block covers checked against its Merkle tree first: a file
+    /// edited under a running seeder is caught on the first read of it, never served.
     func readBlock(_ r: BlockRequest, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         let piece = Int(r.piece)
         guard state.withLock({ $0.pieces.contains(piece) }) else { throw .notServable(piece: piece) }
@@ -131,40 +131,44 @@ public final class SeedTorrent: Sendable {
     /// Reads bytes of `file` (and any padding after it) and returns them if the file is
     /// still exactly the one that verified. One check after the read is enough: a write
     /// before or during it shows up there. nil: the file has no known identity, or changed
-    /// at its verified size, so its leaves must be hashed. A file of another size is
-    /// withdrawn: appended to or truncated, it is not the file that verified, even where
-    /// its old bytes would still hash right.
+    /// in place at its verified size, so its leaves must be hashed. A file that is another
+    /// file now (`isAnotherFile`) is withdrawn, even where its old bytes would still hash right.
     private func readIfUnchanged(file: Int, offset: Int64, length: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer? {
         guard let verified = generation(file) else { return nil }
         let bytes = try read(offset: offset, length: length, file: file, allocator: allocator)
         let now = reader.generation(ofTorrentFile: file)
         if now == verified { return bytes }
-        if resized(file, verified: verified, now: now) { throw withdraw(file) }
+        if isAnotherFile(file, verified: verified, now: now) { throw withdraw(file) }
         return nil
     }
 
-    /// Whether `file`, which verified complete, now has another size. A file that verified
-    /// shorter than the torrent says is one a download is still writing: its own writes
-    /// make it grow, and those are no change.
-    private func resized(_ file: Int, verified: FileGeneration?, now: FileGeneration?) -> Bool {
+    /// Whether `file`, whose identity is no longer the verified one, is not the file that
+    /// verified at all: another size (appended to, truncated), or another file or none at
+    /// its path (renamed over, removed: a descriptor opened before still reads the old
+    /// one). Only asked once the identity differs, so it costs nothing on the hot path.
+    /// A file that verified shorter than the torrent says is one a download is still
+    /// writing: its own writes make it grow, and those are no change.
+    private func isAnotherFile(_ file: Int, verified: FileGeneration?, now: FileGeneration?) -> Bool {
+        guard let verified else { return false }
         let length = metainfo.files[file].length
-        guard let verified, verified.size == length, let now else { return false }
-        return now.size != length
+        if verified.size == length, let now, now.size != length { return true }
+        guard let there = reader.generation(atPathOfTorrentFile: file) else { return true }
+        return there.inode != verified.inode || there.device != verified.device
     }
 
-    /// `read`, for bytes of `file`: a read that fails because the file is shorter than it
-    /// verified (a truncation) withdraws the file instead of failing as a disk error.
+    /// `read`, for bytes of `file`: a read that fails because the file is another one now
+    /// (truncated under it, removed) withdraws the file instead of failing as a disk error.
     private func read(offset: Int64, length: Int, file: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         do {
             return try read(offset: offset, length: length, allocator: allocator)
         } catch {
-            if resized(file, verified: generation(file), now: reader.generation(ofTorrentFile: file)) { throw withdraw(file) }
+            if isAnotherFile(file, verified: generation(file), now: reader.generation(ofTorrentFile: file)) { throw withdraw(file) }
             throw error
         }
     }
 
     /// v1 pieces span files and have no per-block hashes: the block is served if every file
-    /// under it is still the one that verified; a file of another size is withdrawn;
+    /// under it is still the one that verified; a file that is another file now is withdrawn;
     /// otherwise the whole piece is read and checked against its SHA-1, and a mismatch
     /// withdraws the piece.
     private func readV1(offset: Int64, length: Int, piece: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
@@ -173,20 +177,20 @@ public final class SeedTorrent: Sendable {
             let f = metainfo.files[i]
             return f.length > 0 && f.offset < end && f.offset + f.length > offset
         }
-        /// The first file under the block that no longer has its verified size.
-        func resizedFile(_ now: [FileGeneration?]) -> Int? {
-            zip(under, now).first { i, g in resized(i, verified: generation(i), now: g) }?.0
+        /// The first file under the block that is another file now.
+        func anotherFile(_ now: [FileGeneration?]) -> Int? {
+            zip(under, now).first { i, g in let v = generation(i); return g != v && isAnotherFile(i, verified: v, now: g) }?.0
         }
         let block: ByteBuffer
         do {
             block = try read(offset: offset, length: length, allocator: allocator)
         } catch {
-            if let f = resizedFile(under.map { reader.generation(ofTorrentFile: $0) }) { throw withdraw(f) }
+            if let f = anotherFile(under.map { reader.generation(ofTorrentFile: $0) }) { throw withdraw(f) }
             throw error
         }
         let now = under.map { reader.generation(ofTorrentFile: $0) }
         if zip(under, now).allSatisfy({ i, g in let v = generation(i); return v != nil && g == v }) { return block }
-        if let f = resizedFile(now) { throw withdraw(f) }
+        if let f = anotherFile(now) { throw withdraw(f) }
         let pieceStart = Int64(piece) * Int64(metainfo.pieceLength)
         let whole = try read(offset: pieceStart, length: pieceSize(piece), allocator: allocator)
         let digest = whole.withUnsafeReadableBytes { SHA1Hasher().hash($0) }
@@ -337,8 +341,8 @@ public final class SeedTorrent: Sendable {
     /// Bytes `offset..<offset+length` of file `file`, for the HTTP gateway: only if every
     /// piece under them verified, and only as they verified — read as they are while the
     /// file is still the one that verified (identity checked after the read, as for peers);
-    /// a file of another size is withdrawn; one changed at the same size has every 16 KiB
-    /// leaf hashed against its tree first. A withdrawal throws `changedOnDisk` the first
+    /// a file of another size, or another file at its path, is withdrawn; one changed in
+    /// place at its size has every 16 KiB leaf hashed against its tree first. A withdrawal throws `changedOnDisk` the first
     /// time (to be reported) and `withdrawn` after.
     public func readVerified(file: Int, offset: Int64, length: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(ReadError) -> ByteBuffer {
         let f = metainfo.files[file]

@@ -125,6 +125,26 @@ enum ReadOutcome: Equatable {
         #expect(gatewayRead("index.html", 0..<40_000) == .bytes(page))
     }
 
+    /// Another file renamed over it (as editors and deploy tools save): the descriptor opened
+    /// before still reads the old bytes, which would hash right, but the site is not that file.
+    @Test func aFileRenamedOverIsWithdrawnThoughItsOldDescriptorStillReadsTheOldBytes() throws {
+        #expect(peerRead(piece: 0) == .bytes(Array(page[0..<16_384])))  // the descriptor is open now
+        var edited = page
+        edited[30_000] ^= 0xff
+        try Data(edited).write(to: URL(fileURLWithPath: path("index.html.new")))
+        #expect(rename(path("index.html.new"), path("index.html")) == 0)
+        #expect(peerRead(piece: 0) == .changed("index.html"))
+        #expect(gatewayRead("index.html", 0..<100) == .withdrawn("index.html"))
+    }
+
+    @Test func aRemovedFileIsWithdrawn() throws {
+        #expect(gatewayRead("other.bin", 0..<100) == .bytes(Array(other[0..<100])))
+        try FileManager.default.removeItem(atPath: path("other.bin"))
+        #expect(gatewayRead("other.bin", 0..<100) == .changed("other.bin"))
+        #expect(peerRead(piece: 3) == .notServable)
+        #expect(peerRead(piece: 0) == .bytes(Array(page[0..<16_384])))
+    }
+
     /// The same size, other identity: served only as leaves that still hash to the file's
     /// tree (the bytes that go out are the ones hashed, so they are the verified ones); the
     /// first leaf that does not withdraws the file.
