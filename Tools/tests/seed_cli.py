@@ -139,13 +139,14 @@ def http_get(port, path):
 
 
 def changed_while_seeding(ws, work, logs):
-    """Files appended to, truncated, or rewritten at the same size while `seed --gateway` runs:
+    """Files appended to, truncated, rewritten at the same size or renamed over (by a file of
+    the same size) while `seed --gateway` runs:
     the gateway answers 502 naming the file (never old or new bytes), the seeder warns once
     per file, and the files left alone are served as before."""
     live = os.path.join(work, "live")
     os.makedirs(live)
     original = {name: os.urandom(size) for name, size in
-                [("grow.js", 50_000), ("shrink.css", 40_000), ("edit.html", 30_000), ("keep.txt", 20_000)]}
+                [("grow.js", 50_000), ("shrink.css", 40_000), ("edit.html", 30_000), ("swap.svg", 10_000), ("keep.txt", 20_000)]}
     for name, data in original.items():
         with open(os.path.join(live, name), "wb") as f:
             f.write(data)
@@ -170,7 +171,10 @@ def changed_while_seeding(ws, work, logs):
         with open(at("edit.html"), "r+b") as f:
             f.seek(20_000)
             f.write(bytes([original["edit.html"][20_000] ^ 0xFF]))
-        for name in ["grow.js", "shrink.css", "edit.html"]:
+        with open(at("swap.svg.new"), "wb") as f:
+            f.write(os.urandom(10_000))
+        os.replace(at("swap.svg.new"), at("swap.svg"))
+        for name in ["grow.js", "shrink.css", "edit.html", "swap.svg"]:
             answers = [http_get(port, "/" + name) for _ in range(3)]
             on_disk = open(at(name), "rb").read()
             clean = all(st == 502 and name.encode() in body and b"changed on disk" in body and len(body) < 1000
@@ -182,7 +186,7 @@ def changed_while_seeding(ws, work, logs):
         code, _ = s.terminate()
     # Everything the seeder printed is in once it stopped: one event per changed file.
     changed = sorted(e.get("path") for e in s.event("file_changed"))
-    R.check(code == 0 and changed == ["edit.html", "grow.js", "shrink.css"],
+    R.check(code == 0 and changed == ["edit.html", "grow.js", "shrink.css", "swap.svg"],
             "one file_changed event per changed file, naming it", more=[str((code, changed))])
     R.check(not any("changed while it was being hashed" in line for _, line in s.lines) and
             "changed while it was being hashed" not in open(s.err_path, errors="replace").read(),
