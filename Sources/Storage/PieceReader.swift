@@ -257,6 +257,18 @@ extension PieceReader {
     }
 }
 
+extension PieceReader {
+    /// What the path of file `i` names now, following symlinks as opening it does. A file
+    /// renamed over or removed since its descriptor was opened is still read through that
+    /// descriptor; this tells whether the path still names it.
+    public func generation(atPathOfTorrentFile i: Int) -> FileGeneration? {
+        guard i < torrentFileIndex.count, let index = torrentFileIndex[i] else { return nil }
+        var st = stat()
+        guard stat(directory + "/" + paths[index], &st) == 0 else { return nil }
+        return FileGeneration(st)
+    }
+}
+
 /// A file's identity for "is this still the file that verified?": size, mtime, ctime,
 /// inode and device. Any write changes ctime, which no unprivileged process can set back
 /// (tools that pin mtimes restore size and mtime, never ctime).

@@ -95,21 +95,25 @@ public final class SeedTorrent: Sendable {
 
     public enum ReadError: Error, CustomStringConvertible {
         case notServable(piece: Int)
+        /// This read found the file changed and withdrew it: the one time it is reported.
         case changedOnDisk(path: String)
+        /// The file was found changed by an earlier read (which reported it).
+        case withdrawn(path: String)
         case storage(StorageError)
         public var description: String {
             switch self {
             case .notServable(let p): "piece \(p) is not verified"
-            case .changedOnDisk(let p): "\(p) changed on disk since it was verified; its pieces are no longer served"
+            case .changedOnDisk(let p), .withdrawn(let p): "\(p) changed on disk since it was verified; its pieces are no longer served"
             case .storage(let e): e.description
             }
         }
     }
 
     /// Reads a requested block for a peer. While its file is still the one that verified
-    /// (same size, mtime, ctime and inode before and after the read), the bytes are those
-    /// that hashed correctly, and peers check every block themselves. Otherwise every
-    /// 16 KiB leaf the block covers is checked against the file's Merkle tree: a file
+    /// (same size, mtime, ctime, inode and device after the read), the bytes are those
+    /// that hashed correctly, and peers check every block themselves. A file of another
+    /// size, or another file at its path, is withdrawn; one changed in place at its size has
+    /// every 16 KiB leaf the block covers checked against its Merkle tree first: a file
     /// edited under a running seeder is caught on the first read of it, never served.
     func readBlock(_ r: BlockRequest, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         let piece = Int(r.piece)
@@ -120,36 +124,78 @@ public final class SeedTorrent: Sendable {
         guard let file = fileIndex(containing: offset) else {
             return try read(offset: offset, length: length, allocator: allocator)  // entirely zero padding
         }
-        // One check after the read is enough: a write before or during it shows up there.
-        if let verified = generation(file) {
-            let block = try read(offset: offset, length: length, allocator: allocator)
-            if reader.generation(ofTorrentFile: file) == verified { return block }
-        }
+        if let block = try readIfUnchanged(file: file, offset: offset, length: length, allocator: allocator) { return block }
         return try readHashed(offset: offset, length: length, file: file, piece: piece, allocator: allocator)
     }
 
+    /// Reads bytes of `file` (and any padding after it) and returns them if the file is
+    /// still exactly the one that verified. One check after the read is enough: a write
+    /// before or during it shows up there. nil: the file has no known identity, or changed
+    /// in place at its verified size, so its leaves must be hashed. A file that is another
+    /// file now (`isAnotherFile`) is withdrawn, even where its old bytes would still hash right.
+    private func readIfUnchanged(file: Int, offset: Int64, length: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer? {
+        guard let verified = generation(file) else { return nil }
+        let bytes = try read(offset: offset, length: length, file: file, allocator: allocator)
+        let now = reader.generation(ofTorrentFile: file)
+        if now == verified { return bytes }
+        if isAnotherFile(file, verified: verified, now: now) { throw withdraw(file) }
+        return nil
+    }
+
+    /// Whether `file`, whose identity is no longer the verified one, is not the file that
+    /// verified at all: another size (appended to, truncated), or another file or none at
+    /// its path (renamed over, removed: a descriptor opened before still reads the old
+    /// one). Only asked once the identity differs, so it costs nothing on the hot path.
+    /// A file that verified shorter than the torrent says is one a download is still
+    /// writing: its own writes make it grow, and those are no change.
+    private func isAnotherFile(_ file: Int, verified: FileGeneration?, now: FileGeneration?) -> Bool {
+        guard let verified else { return false }
+        let length = metainfo.files[file].length
+        if verified.size == length, let now, now.size != length { return true }
+        guard let there = reader.generation(atPathOfTorrentFile: file) else { return true }
+        return there.inode != verified.inode || there.device != verified.device
+    }
+
+    /// `read`, for bytes of `file`: a read that fails because the file is another one now
+    /// (truncated under it, removed) withdraws the file instead of failing as a disk error.
+    private func read(offset: Int64, length: Int, file: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
+        do {
+            return try read(offset: offset, length: length, allocator: allocator)
+        } catch {
+            if isAnotherFile(file, verified: generation(file), now: reader.generation(ofTorrentFile: file)) { throw withdraw(file) }
+            throw error
+        }
+    }
+
     /// v1 pieces span files and have no per-block hashes: the block is served if every file
-    /// under it is still the one that verified; otherwise the whole piece is read and checked
-    /// against its SHA-1, and a mismatch withdraws the piece.
+    /// under it is still the one that verified; a file that is another file now is withdrawn;
+    /// otherwise the whole piece is read and checked against its SHA-1, and a mismatch
+    /// withdraws the piece.
     private func readV1(offset: Int64, length: Int, piece: Int, allocator: ByteBufferAllocator) throws(ReadError) -> ByteBuffer {
         let end = offset + Int64(length)
         let under = metainfo.files.indices.filter { i in
             let f = metainfo.files[i]
             return f.length > 0 && f.offset < end && f.offset + f.length > offset
         }
-        let block = try read(offset: offset, length: length, allocator: allocator)
-        if under.allSatisfy({ i in let g = generation(i); return g != nil && reader.generation(ofTorrentFile: i) == g }) { return block }
+        /// The first file under the block that is another file now.
+        func anotherFile(_ now: [FileGeneration?]) -> Int? {
+            zip(under, now).first { i, g in let v = generation(i); return g != v && isAnotherFile(i, verified: v, now: g) }?.0
+        }
+        let block: ByteBuffer
+        do {
+            block = try read(offset: offset, length: length, allocator: allocator)
+        } catch {
+            if let f = anotherFile(under.map { reader.generation(ofTorrentFile: $0) }) { throw withdraw(f) }
+            throw error
+        }
+        let now = under.map { reader.generation(ofTorrentFile: $0) }
+        if zip(under, now).allSatisfy({ i, g in let v = generation(i); return v != nil && g == v }) { return block }
+        if let f = anotherFile(now) { throw withdraw(f) }
         let pieceStart = Int64(piece) * Int64(metainfo.pieceLength)
         let whole = try read(offset: pieceStart, length: pieceSize(piece), allocator: allocator)
         let digest = whole.withUnsafeReadableBytes { SHA1Hasher().hash($0) }
         guard piece < metainfo.v1PieceHashes.count, digest == metainfo.v1PieceHashes[piece] else {
-            state.withLock { s in
-                var p = PieceSet(count: s.pieces.count)
-                for i in 0..<s.pieces.count where s.pieces.contains(i) && i != piece { p.insert(i) }
-                s.pieces = p
-                s.failedFiles.formUnion(under)
-            }
-            throw .changedOnDisk(path: under.first.map { metainfo.files[$0].pathString } ?? "piece \(piece)")
+            throw withdraw(pieces: piece..<(piece + 1), files: under, path: under.first.map { metainfo.files[$0].pathString } ?? "piece \(piece)")
         }
         return whole.getSlice(at: whole.readerIndex + Int(offset - pieceStart), length: length)!
     }
@@ -187,7 +233,7 @@ public final class SeedTorrent: Sendable {
         let fileEnd = min(inFile + Int64(length), f.length)
         let lastLeafEnd = min(((fileEnd + Int64(blockSize) - 1) / Int64(blockSize)) * Int64(blockSize), f.length)
         let start = firstLeaf * Int64(blockSize)
-        var whole = try read(offset: f.offset + start, length: Int(max(lastLeafEnd, start) - start), allocator: allocator)
+        var whole = try read(offset: f.offset + start, length: Int(max(lastLeafEnd, start) - start), file: file, allocator: allocator)
         // The file's leaves: from its tree, or while a download is still filling it, those of
         // the pieces verified so far (zero for the rest, which never match a real hash).
         let leaves: [SHA256Digest]? = f.piecesRoot.flatMap { root in trees[root]?.layers[0] } ?? state.withLock { $0.partialLeaves[file] }
@@ -205,7 +251,7 @@ public final class SeedTorrent: Sendable {
                 }
                 return true
             }
-            guard ok else { markChanged(file); throw .changedOnDisk(path: f.pathString) }
+            guard ok else { throw withdraw(file) }
         } else {
             throw .notServable(piece: piece)
         }
@@ -267,25 +313,37 @@ public final class SeedTorrent: Sendable {
         return offset >= f.offset && offset < alignedEnd ? fileStarts[lo].index : nil
     }
 
-    /// Stops serving a file whose bytes no longer match: its pieces leave the piece set.
-    private func markChanged(_ file: Int) {
+    /// Stops serving a file that is no longer the one that verified: its pieces leave the
+    /// piece set. The error says whether this read was the first to find it (`changedOnDisk`,
+    /// which the caller reports) or a later one (`withdrawn`): each file is reported once,
+    /// whether a peer or the gateway found it.
+    private func withdraw(_ file: Int) -> ReadError {
         let f = metainfo.files[file]
         let pl = Int64(metainfo.pieceLength)
-        let first = Int(f.offset / pl)
-        let count = Int((f.length + pl - 1) / pl)
-        state.withLock { s in
-            s.failedFiles.insert(file)
-            var p = PieceSet(count: s.pieces.count)
-            for i in 0..<s.pieces.count where s.pieces.contains(i) && !(first..<(first + count)).contains(i) { p.insert(i) }
-            s.pieces = p
+        let pieces = Int(f.offset / pl)..<Int((f.offset + f.length + pl - 1) / pl)
+        return withdraw(pieces: pieces, files: [file], path: f.pathString)
+    }
+
+    /// Takes `pieces` out of the piece set and marks `files` changed: `changedOnDisk` if one
+    /// of them was not marked before, else `withdrawn`.
+    private func withdraw(pieces: Range<Int>, files: [Int], path: String) -> ReadError {
+        let first = state.withLock { s in
+            var kept = PieceSet(count: s.pieces.count)
+            for i in 0..<s.pieces.count where s.pieces.contains(i) && !pieces.contains(i) { kept.insert(i) }
+            s.pieces = kept
+            var first = false
+            for f in files where s.failedFiles.insert(f).inserted { first = true }
+            return first
         }
+        return first ? .changedOnDisk(path: path) : .withdrawn(path: path)
     }
 
     /// Bytes `offset..<offset+length` of file `file`, for the HTTP gateway: only if every
     /// piece under them verified, and only as they verified — read as they are while the
-    /// file is still the one that verified (identity checked after the read, as for peers),
-    /// otherwise every 16 KiB leaf is hashed against the file's tree first. A mismatch
-    /// withdraws the file and throws `changedOnDisk`.
+    /// file is still the one that verified (identity checked after the read, as for peers);
+    /// a file of another size, or another file at its path, is withdrawn; one changed in
+    /// place at its size has every 16 KiB leaf hashed against its tree first. A withdrawal throws `changedOnDisk` the first
+    /// time (to be reported) and `withdrawn` after.
     public func readVerified(file: Int, offset: Int64, length: Int, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(ReadError) -> ByteBuffer {
         let f = metainfo.files[file]
         precondition(offset >= 0 && offset + Int64(length) <= f.length)
@@ -294,11 +352,8 @@ public final class SeedTorrent: Sendable {
         let pl = Int64(metainfo.pieceLength)
         let first = Int(start / pl), last = Int((start + Int64(length) - 1) / pl)
         let (servable, failed) = state.withLock { s in ((first...last).allSatisfy { s.pieces.contains($0) }, s.failedFiles.contains(file)) }
-        guard servable else { throw failed ? .changedOnDisk(path: f.pathString) : .notServable(piece: first) }
-        if let verified = generation(file) {
-            let bytes = try read(offset: start, length: length, allocator: allocator)
-            if reader.generation(ofTorrentFile: file) == verified { return bytes }
-        }
+        guard servable else { throw failed ? .withdrawn(path: f.pathString) : .notServable(piece: first) }
+        if let bytes = try readIfUnchanged(file: file, offset: start, length: length, allocator: allocator) { return bytes }
         return try readHashed(offset: start, length: length, file: file, piece: first, allocator: allocator)
     }
 
@@ -311,7 +366,7 @@ public final class SeedTorrent: Sendable {
         return state.withLock { s in (first...last).allSatisfy { s.pieces.contains($0) } }
     }
 
-    /// Whether file `file` is still exactly the one that verified (size, mtime, ctime, inode).
+    /// Whether file `file` is still exactly the one that verified (size, mtime, ctime, inode, device).
     /// When it is not, a reader must expect `readVerified` to hash, and possibly to fail.
     public func isUnchanged(file: Int) -> Bool {
         guard let verified = generation(file) else { return false }

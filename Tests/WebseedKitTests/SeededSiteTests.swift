@@ -1,3 +1,4 @@
+import Foundation
 import Gateway
 import Metainfo
 import NIOCore
@@ -37,9 +38,54 @@ import Testing
         // that verified: the gateway can still answer with an error status.
         var chunks = site.bytes(file: file("media/big.bin"), range: 0..<700_000, deadline: deadline).makeAsyncIterator()
         await #expect(throws: SiteContentError.changedOnDisk(path: "media/big.bin")) { _ = try await chunks.next() }
-        // And it stays withdrawn.
-        var again = site.bytes(file: file("media/big.bin"), range: 0..<10, deadline: deadline).makeAsyncIterator()
-        await #expect(throws: SiteContentError.changedOnDisk(path: "media/big.bin")) { _ = try await again.next() }
+        // And it stays withdrawn (reported once: later refusals are plain errors naming it).
+        #expect(await firstChunkError("media/big.bin", 0..<10) == "media/big.bin changed on disk since it was verified; its pieces are no longer served")
+    }
+
+    func append(_ path: String, _ bytes: [UInt8]) throws {
+        let handle = try FileHandle(forWritingTo: local.dir.appendingPathComponent(path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: bytes)
+    }
+
+    func truncate(_ path: String, to size: UInt64) throws {
+        let handle = try FileHandle(forWritingTo: local.dir.appendingPathComponent(path))
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: size)
+    }
+
+    /// The error a first chunk fails with: `SiteContentError.changedOnDisk` is the one the
+    /// gateway reports (502 and a warning); any other error is a 502 naming the file, unreported.
+    func firstChunkError(_ path: String, _ range: Range<Int64>) async -> String? {
+        var chunks = site.bytes(file: file(path), range: range, deadline: deadline).makeAsyncIterator()
+        do {
+            _ = try await chunks.next()
+            return nil
+        } catch let e as SiteContentError {
+            return "reported: \(e)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func anAppendedFileIsRefusedAndReportedOnce() async throws {
+        try append("media/big.bin", Array("appended".utf8))
+        let message = "media/big.bin changed on disk since it was verified; its pieces are no longer served"
+        // Its old bytes would still hash right; it is refused all the same, large or small ranges.
+        #expect(await firstChunkError("media/big.bin", 0..<700_000) == "reported: " + message)
+        #expect(await firstChunkError("media/big.bin", 0..<700_000) == message)
+        #expect(await firstChunkError("media/big.bin", 10..<20) == message)
+        #expect(try await collect(site.bytes(file: file("index.html"), range: 0..<5000, deadline: deadline)) == small)
+    }
+
+    @Test func aTruncatedFileIsRefusedAndReportedOnce() async throws {
+        try truncate("index.html", to: 4000)
+        let message = "index.html changed on disk since it was verified; its pieces are no longer served"
+        #expect(await firstChunkError("index.html", 0..<5000) == "reported: " + message)
+        #expect(await firstChunkError("index.html", 0..<100) == message)
+        try truncate("media/big.bin", to: 600_000)
+        #expect(await firstChunkError("media/big.bin", 0..<100) == "reported: media/big.bin changed on disk since it was verified; its pieces are no longer served")
     }
 
     @Test func aSmallChangedFileIsRefused() async throws {

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """`webseed seed` as a user runs it: state directory reuse, resume records, --recheck, files
-changed before start, port fallback, --peer (connecting out to a listening libtorrent),
+changed before start and while seeding (through the gateway), port fallback, --peer (connecting out to a listening libtorrent),
 argument errors and graceful shutdown. Loopback only; every wait is bounded.
 
 Usage: PYTHONPATH=Tools /usr/bin/python3 Tools/tests/seed_cli.py --webseed .build/debug/webseed
 Needs Debian's python3-libtorrent (for --peer). Last line: `N passed, M failed`.
 """
-import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, http.client, os, shutil, signal, subprocess, sys, tempfile, time
 
 import libtorrent as lt
 
@@ -127,6 +127,95 @@ def state_directory_faults(ws, work, site, logs):
         s.terminate()
 
 
+def http_get(port, path):
+    """(status, body) of GET path from the gateway at 127.0.0.1:port."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def changed_while_seeding(ws, work, logs):
+    """Files appended to, truncated, rewritten at the same size or renamed over (by a file of
+    the same size) while `seed --gateway` runs:
+    the gateway answers 502 naming the file (never old or new bytes), the seeder warns once
+    per file, and the files left alone are served as before."""
+    live = os.path.join(work, "live")
+    os.makedirs(live)
+    original = {name: os.urandom(size) for name, size in
+                [("grow.js", 50_000), ("shrink.css", 40_000), ("edit.html", 30_000), ("swap.svg", 10_000), ("keep.txt", 20_000)]}
+    for name, data in original.items():
+        with open(os.path.join(live, name), "wb") as f:
+            f.write(data)
+
+    def at(name):
+        return os.path.join(live, name)
+
+    s = Seeder(ws, [live, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
+                    "--state-dir", os.path.join(work, "state-live")], logs)
+    try:
+        gw = s.wait_for("gateway", 10)
+        if not R.check(gw is not None, "seed --gateway says where its gateway listens", more=[s.log_tail(8)]):
+            return
+        port = gw["port"]
+        served = {name: http_get(port, "/" + name) for name in original}
+        R.check(all(served[n] == (200, original[n]) for n in original), "before any change, every file is served as it verified",
+                more=[str({n: (st, len(b)) for n, (st, b) in served.items()})])
+        with open(at("grow.js"), "ab") as f:
+            f.write(b"/* appended */")
+        with open(at("shrink.css"), "r+b") as f:
+            f.truncate(30_000)
+        with open(at("edit.html"), "r+b") as f:
+            f.seek(20_000)
+            f.write(bytes([original["edit.html"][20_000] ^ 0xFF]))
+        with open(at("swap.svg.new"), "wb") as f:
+            f.write(os.urandom(10_000))
+        os.replace(at("swap.svg.new"), at("swap.svg"))
+        for name in ["grow.js", "shrink.css", "edit.html", "swap.svg"]:
+            answers = [http_get(port, "/" + name) for _ in range(3)]
+            on_disk = open(at(name), "rb").read()
+            clean = all(st == 502 and name.encode() in body and b"changed on disk" in body and len(body) < 1000
+                        and original[name][:64] not in body and on_disk[:64] not in body for st, body in answers)
+            R.check(clean, f"{name} changed while seeding: 502 naming it, none of its bytes",
+                    more=[str([(st, body[:200]) for st, body in answers])])
+        R.check(http_get(port, "/keep.txt") == (200, original["keep.txt"]), "an unchanged file is still served")
+    finally:
+        code, _ = s.terminate()
+    # Everything the seeder printed is in once it stopped: one event per changed file.
+    changed = sorted(e.get("path") for e in s.event("file_changed"))
+    R.check(code == 0 and changed == ["edit.html", "grow.js", "shrink.css", "swap.svg"],
+            "one file_changed event per changed file, naming it", more=[str((code, changed))])
+    R.check(not any("changed while it was being hashed" in line for _, line in s.lines) and
+            "changed while it was being hashed" not in open(s.err_path, errors="replace").read(),
+            "a truncated file is a change, not a read error")
+
+    # Without --json: one warning line on stderr for a file appended to while seeding.
+    p = Proc("seed-text", [ws, "seed", live, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
+                           "--state-dir", os.path.join(work, "state-live-text")], logs)
+    answers, port = [], None
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and port is None:
+            with p.cond:
+                for _, line in p.lines:
+                    if line.startswith("gateway  http://localhost:"):
+                        port = int(line.split("http://localhost:", 1)[1].split("/", 1)[0])
+                p.cond.wait(0.2)
+        if port is not None:
+            with open(at("keep.txt"), "ab") as f:
+                f.write(b"more")
+            answers = [http_get(port, "/keep.txt")[0] for _ in range(2)]
+    finally:
+        p.stop(signal.SIGTERM, 10)
+    warnings = [l for l in open(p.err_path, errors="replace").read().splitlines() if "keep.txt" in l]
+    R.check(answers == [502, 502] and len(warnings) == 1 and warnings[0].startswith("webseed: warning:")
+            and "keep.txt changed on disk since it was verified; its pieces are no longer served" in warnings[0],
+            "text output: one warning line naming the file", more=[str((port, answers, warnings))])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webseed", required=True)
@@ -180,6 +269,8 @@ def main():
         warnings = [e["message"] for e in s.event("warning")]
         R.check(v["pieces"] < v["of"] and any("index.html" in w for w in warnings) and any("index.html" in p for p in v["problems"]), "a changed file is named and its pieces are not served", more=[str((v, warnings))])
         s.terminate()
+
+        changed_while_seeding(ws, work, logs)
 
         # --peer: webseed connects out to a libtorrent that is waiting with an empty directory.
         with open(os.path.join(site, "index.html"), "r+b") as f:
