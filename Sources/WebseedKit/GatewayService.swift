@@ -56,11 +56,9 @@ struct GatewayService: EngineService {
         }
         if context.configuration.seed != nil {
             options.singleSiteAtRoot = true
-            let reported = Mutex(Set<String>())
+            // SeedTorrent reports a change once, from the read that withdraws the file.
             let log = self.log
-            options.onFileChanged = { site, path in
-                if reported.withLock({ $0.insert(site + "/" + path).inserted }) { log.seederEvent(.fileChanged(torrent: site, path: path)) }
-            }
+            options.onFileChanged = { site, path in log.seederEvent(.fileChanged(torrent: site, path: path)) }
         } else {
             options.timeout = settings.timeout
             options.fetchUnknownIDs = !context.configuration.peers.isEmpty || !context.peerSources.isEmpty
