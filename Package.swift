@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "CPosix"),
         .target(name: "Bencode", swiftSettings: strict),
         .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "Signing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
@@ -89,6 +90,7 @@ let package = Package(
 
         .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"], swiftSettings: strict),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
