@@ -3,7 +3,8 @@ import PackageDescription
 
 // Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
-// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode. Swarm and
+// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
+// DHTProtocol → Signing (Ed25519) → CLibCrypto. Swarm and
 // DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
@@ -37,8 +38,8 @@ let package = Package(
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
-        .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "DHT", dependencies: ["DHTProtocol", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "DHT", dependencies: ["DHTProtocol", "Bencode", "Signing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "Swarm",
             dependencies: [
@@ -95,8 +96,8 @@ let package = Package(
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
-        .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing"], swiftSettings: strict),
-        .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol"], swiftSettings: strict),
+        .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing", "Signing"], swiftSettings: strict),
+        .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol", "Bencode", "Signing"], swiftSettings: strict),
         .testTarget(
             name: "GatewayTests",
             dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",

@@ -186,6 +186,8 @@ public final class DHTService: Sendable {
                 s.onEvent(.externalAddress(ip.description))
             case .lookupDone(let l, _, let announced):
                 if let r = s.running.removeValue(forKey: l), r.announce { s.onEvent(.announced(hash: r.hash, nodes: announced)) }
+            case .itemLookupDone, .itemPutAnswered:
+                break  // no item lookups are started through the service yet
             }
         }
     }
