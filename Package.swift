@@ -99,7 +99,12 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
         .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing", "Signing"], swiftSettings: strict),
-        .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol", "Bencode", "Signing"], swiftSettings: strict),
+        .testTarget(
+            name: "DHTTests",
+            dependencies: ["DHT", "DHTProtocol", "Bencode", "Signing",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",
