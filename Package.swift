@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "WebseedKit",
             dependencies: [
-                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing",
+                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "WebseedKit", "Storage", "Metainfo", "DHTProtocol", "Names", "Signing", "Hashing",
+                "WebseedKit", "Storage", "Metainfo", "DHTProtocol", "Names", "Signing", "Hashing", "Bencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""BEP 44 items between webseed's DHT node and libtorrent (issue 13, points 6 and 7), on a
+"""BEP 44 items between webseed's DHT and libtorrent (issue 13, points 6 and 7), on a
 private DHT on loopback. Debian's libtorrent 2.0.8 (/usr/bin/python3); every session has LSD,
 UPnP, NAT-PMP off and knows no router (dht_bootstrap_nodes=""), only the nodes given; webseed
 runs `webseed dht --offline`, which contacts nobody it was not given.
@@ -14,6 +14,15 @@ Cases:
          (dht_get_mutable_item): libtorrent checks the signature itself, and the alert must
          carry seq 1 and the value. Then P puts an update (libtorrent goes to seq 2 by itself),
          and a fresh R must read seq 2 and the new value.
+  read   webseed reads what libtorrent put. A libtorrent node L (a session on 127.0.0.44 that
+         knows nobody); for each salt, a session P that knows only L puts a mutable item there;
+         then `webseed dht --dht-bootstrap L --get-item KEY[:SALT]` must print dht_item with
+         found, seq 1 and the value (webseed checked the signature), and again seq 2 after
+         P's update.
+  publish  libtorrent reads what webseed put. `webseed dht --dht-bootstrap L --put-item
+         FILE --item-value V [--item-salt S] [--item-seq N]` must print dht_item_put with
+         sent_to >= 1; a session R that knows only L gets the item (libtorrent checks the
+         signature) with that seq and value; then seq 2 with a new value.
   wire   webseed's put/get handlers against an independent signer (python3-cryptography),
          datagram by datagram from a UDP socket: a valid put is answered, a get returns the
          item whose signature verifies in Python, and each refusal has its BEP 44 code: bad
@@ -23,7 +32,7 @@ Cases:
 
 Usage:
   /usr/bin/python3 Tools/interop/dht_items_libtorrent.py --webseed .build/debug/webseed \\
-      --work /tmp/webseed-items [--only store,wire]
+      --work /tmp/webseed-items [--only store,wire,read,publish]
 
 Loopback only; every wait is bounded; the webseed process is stopped and every libtorrent
 session closed at the end. One `ok ...` / `FAIL ...` line per check, and a last line
@@ -60,7 +69,7 @@ from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 R = Results()
-ALL_CASES = ["store", "wire"]
+ALL_CASES = ["store", "wire", "read", "publish"]
 START = 20
 WAIT = 30
 
@@ -118,7 +127,8 @@ def lt_session(host, node):
                       | lt.alert.category_t.dht_operation_notification,
     })
     ses = new_session(settings)
-    ses.add_dht_node(node)
+    if node is not None:
+        ses.add_dht_node(node)
     return ses
 
 
@@ -190,6 +200,76 @@ def case_store(ws, work, node, logdir):
             R.check(got is not None and got[0] == seq and text in got[1],
                     "store %s: libtorrent reads seq %d back from webseed's node alone (signature checked by libtorrent)" % (tag, seq),
                     more=[repr(got)])
+
+
+# ---------------------------------------------------------------------------------------
+# read and publish: a libtorrent node in the middle
+# ---------------------------------------------------------------------------------------
+
+def lt_node(host):
+    """A libtorrent session that is a DHT node and knows nobody; (session, (host, port))."""
+    ses = lt_session(host, None)
+    deadline = time.time() + START
+    while time.time() < deadline and not ses.listen_port():
+        time.sleep(0.05)
+    return ses, (host, ses.listen_port())
+
+
+def webseed_dht(ws, work, logdir, name, node, extra):
+    state = os.path.join(work, "state-" + name)
+    shutil.rmtree(state, ignore_errors=True)
+    return Proc(name, [ws, "dht", "--listen", "127.0.0.1:0", "--offline", "--json", "--state-dir", state,
+                       "--dht-bootstrap", "%s:%d" % node] + extra, logdir)
+
+
+def case_read(ws, work, logdir):
+    log = open(os.path.join(logdir, "read.alerts"), "w", buffering=1)
+    L, node = lt_node("127.0.0.44")
+    try:
+        seed, pub = webseed_key(ws, os.path.join(work, "read.key"))
+        priv = expanded(seed)
+        for salt in [b"", b"site"]:
+            tag = "salt %r" % salt.decode()
+            for seq, data in [(1, b"put by libtorrent"), (2, b"updated by libtorrent")]:
+                ok, got_seq = lt_put("127.0.0.45", node, priv, pub, data, salt, log, seq)
+                R.check(ok >= 1 and got_seq == seq, "read %s: libtorrent put seq %d on libtorrent's node" % (tag, seq),
+                        more=["num_success %s, seq %s" % (ok, got_seq)])
+                spec = pub.hex() + (":" + salt.decode() if salt else "")
+                p = webseed_dht(ws, work, logdir, "read-%s-%d" % (salt.decode() or "nosalt", seq), node, ["--get-item", spec])
+                ev = p.wait_for("dht_item", 40)
+                p.stop(timeout=5)
+                R.check(ev is not None and ev.get("found") is True and ev.get("seq") == seq
+                        and ev.get("value") == bencode(data).hex(),
+                        "read %s: webseed reads seq %d from libtorrent's node, signature checked" % (tag, seq),
+                        more=[repr(ev)] + (p.log_tail(5) if ev is None else []))
+    finally:
+        del L
+
+
+def case_publish(ws, work, logdir):
+    log = open(os.path.join(logdir, "publish.alerts"), "w", buffering=1)
+    L, node = lt_node("127.0.0.46")
+    try:
+        key = os.path.join(work, "publish.key")
+        _, pub = webseed_key(ws, key)
+        for salt in [b"", b"site"]:
+            tag = "salt %r" % salt.decode()
+            for seq, data in [(1, "put by webseed"), (2, "updated by webseed")]:
+                extra = ["--put-item", key, "--item-value", data, "--item-seq", str(seq)]
+                if salt:
+                    extra += ["--item-salt", salt.decode()]
+                p = webseed_dht(ws, work, logdir, "publish-%s-%d" % (salt.decode() or "nosalt", seq), node, extra)
+                ev = p.wait_for("dht_item_put", 40)
+                p.stop(timeout=5)
+                R.check(ev is not None and ev.get("sent_to", 0) >= 1 and ev.get("seq") == seq,
+                        "publish %s: webseed put seq %d on libtorrent's node" % (tag, seq),
+                        more=[repr(ev)] + (p.log_tail(5) if ev is None else []))
+                got = lt_get("127.0.0.47", node, pub, salt, seq, log)
+                R.check(got is not None and got[0] == seq and data in got[1],
+                        "publish %s: libtorrent reads webseed's seq %d (signature checked by libtorrent)" % (tag, seq),
+                        more=[repr(got)])
+    finally:
+        del L
 
 
 # ---------------------------------------------------------------------------------------
@@ -314,6 +394,10 @@ def main():
                 case_wire(node)
             if "store" in cases:
                 case_store(ws, args.work, node, logdir)
+        if "read" in cases:
+            case_read(ws, args.work, logdir)
+        if "publish" in cases:
+            case_publish(ws, args.work, logdir)
         rc, _ = p.stop(timeout=10)
         R.check(rc == 0, "webseed dht exits 0 on SIGTERM", more=["exit %r" % (rc,)])
     finally:

@@ -143,7 +143,13 @@ def key_files(ws, work):
     for m in [0o644, 0o640, 0o604]:
         os.chmod(path, m)
         expect_error(f"key show on a key of mode {oct(m)}", [ws, "key", "show", path], f"chmod 600 {path}")
+    state = os.path.join(keys, "state")
+    dht = [ws, "dht", "--offline", "--listen", "127.0.0.1:0", "--state-dir", state]
+    expect_error("dht --put-item with a key others can read", dht + ["--put-item", path], f"chmod 600 {path}")
     os.chmod(path, 0o600)
+    expect_error("dht --get-item with a short key", dht + ["--get-item", "abcd"], "invalid --get-item")
+    expect_error("dht --put-item with a value over 1000 bytes", dht + ["--put-item", path, "--item-value", "x" * 1000],
+                 "larger than 1000")
     junk = os.path.join(keys, "junk.key")
     with open(junk, "w") as f:
         f.write("not a key")
