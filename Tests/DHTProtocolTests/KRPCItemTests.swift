@@ -114,3 +114,31 @@ private func decode(_ text: String, asked method: KRPCMethod? = nil) throws(KRPC
         #expect(try KRPCMessage(decoding: wire, expectedMethod: { _ in nil }) == m)
     }
 }
+
+/// Mutated get/put datagrams (bytes flipped, cut, repeated) are decoded or refused, never a
+/// trap; whatever decodes re-encodes to a datagram that decodes to the same message.
+@Suite struct KRPCItemMutations {
+    @Test func mutatedItemMessagesNeverTrap() throws {
+        var rng = SeededGenerator(seed: 44)
+        let seeds = KRPCItemMessages.vectors.map { bytes($0.0) }
+        var decoded = 0
+        for i in 0..<4_000 {
+            var wire = seeds[i % seeds.count]
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let at = Int.random(in: 0..<wire.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: wire[at] = UInt8.random(in: 0...255, using: &rng)
+                case 1: wire[at] = [UInt8(ascii: "0"), UInt8(ascii: "9"), UInt8(ascii: "e"), UInt8(ascii: "d"), UInt8(ascii: "l"), UInt8(ascii: ":")][Int.random(in: 0..<6, using: &rng)]
+                case 2: wire.removeSubrange(at..<min(wire.count, at + Int.random(in: 1...8, using: &rng)))
+                default: wire.insert(contentsOf: wire[at..<min(wire.count, at + 8)], at: at)
+                }
+                if wire.isEmpty { wire = [0x64] }
+            }
+            let asked: KRPCMethod = i % 2 == 0 ? .get : .put
+            guard let m = try? KRPCMessage(decoding: wire, expectedMethod: { _ in asked }) else { continue }
+            decoded += 1
+            #expect(try KRPCMessage(decoding: m.encoded(), expectedMethod: { _ in asked }) == m)
+        }
+        #expect(decoded > 0)
+    }
+}

@@ -143,3 +143,31 @@ private func signed(_ key: Ed25519PrivateKey, _ seq: Int64, _ text: String, salt
         #expect(got != nil && got?.value == nil)
     }
 }
+
+/// Mutated puts and gets (a real token and signature, then bytes flipped, cut or repeated)
+/// reach the node's handlers without a trap, and every reply fits one datagram.
+@Suite struct DHTItemHandlerMutations {
+    @Test func mutatedPutsNeverTrap() throws {
+        var a = Asker()
+        let key = try Ed25519PrivateKey.generate()
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<1_500 {
+            let item = try MutableItem(signing: .list([.integer(Int64(i)), .string("v")]), seq: Int64(i), salt: i % 2 == 0 ? [] : [1, 2], with: key)
+            let query = KRPCQuery(sender: a.myID, arguments: i % 3 == 0
+                ? .get(.init(target: item.target, seq: Int64(i % 5)))
+                : .put(.init(token: a.token(), value: item.value, mutable: .init(item, cas: i % 4 == 0 ? Int64(i - 1) : nil))))
+            var wire = KRPCMessage.query([0, UInt8(i & 0xff)], query).encoded()
+            let at = Int.random(in: 0..<wire.count, using: &rng)
+            switch i % 3 {
+            case 0: wire[at] = UInt8.random(in: 0...255, using: &rng)
+            case 1: wire.removeSubrange(at..<min(wire.count, at + 3))
+            default: wire.insert(contentsOf: wire[at..<min(wire.count, at + 5)], at: at)
+            }
+            a.now += 0.05
+            for reply in a.node.receive(wire, from: a.me, now: a.now) {
+                #expect(reply.bytes.count <= KRPCLimits.maxDatagramSize)
+            }
+        }
+        #expect(a.node.storedItemCount <= 2)  // one key, two salts
+    }
+}
