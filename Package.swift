@@ -3,7 +3,8 @@ import PackageDescription
 
 // Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
-// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode. Swarm and
+// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
+// DHTProtocol and Names (key files, site names) → Signing (Ed25519) → CLibCrypto. Swarm and
 // DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
@@ -32,12 +33,14 @@ let package = Package(
         .target(name: "CPosix"),
         .target(name: "Bencode", swiftSettings: strict),
         .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "Signing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
-        .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "DHT", dependencies: ["DHTProtocol", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "Names", dependencies: ["Signing", "Metainfo", "Hashing"], swiftSettings: strict),
+        .target(name: "DHT", dependencies: ["DHTProtocol", "Bencode", "Signing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "Swarm",
             dependencies: [
@@ -66,7 +69,7 @@ let package = Package(
         .target(
             name: "WebseedKit",
             dependencies: [
-                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing",
+                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "webseed",
             dependencies: [
-                "WebseedKit", "Storage", "Metainfo", "DHTProtocol",
+                "WebseedKit", "Storage", "Metainfo", "DHTProtocol", "Names", "Signing", "Hashing", "Bencode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -89,12 +92,19 @@ let package = Package(
 
         .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"], swiftSettings: strict),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "NamesTests", dependencies: ["Names", "Signing", "Metainfo", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
-        .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing"], swiftSettings: strict),
-        .testTarget(name: "DHTTests", dependencies: ["DHT", "DHTProtocol"], swiftSettings: strict),
+        .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing", "Signing"], swiftSettings: strict),
+        .testTarget(
+            name: "DHTTests",
+            dependencies: ["DHT", "DHTProtocol", "Bencode", "Signing",
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "GatewayTests",
             dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",

@@ -1,4 +1,6 @@
+import Bencode
 import DHTProtocol
+import Signing
 
 /// One DHT node's protocol state: answers queries, runs lookups, announces. Pure:
 /// datagrams and the time in, datagrams to send and events out; the UDP socket lives in
@@ -16,6 +18,13 @@ public struct DHTNodeCore: Sendable {
         case lookupDone(lookup: Int, answered: Int, announced: Int)
         /// The address other nodes see us at changed (by their votes).
         case externalAddress(IPAddress)
+        /// An item lookup finished: the best valid item found (for a mutable item the
+        /// highest `seq` whose signature verified; nil if none), how many nodes answered,
+        /// how many answered with an item that did not verify, and how many were sent a put.
+        case itemLookupDone(lookup: Int, item: DHTItem?, answered: Int, rejected: Int, putTo: Int)
+        /// A node answered a put of `lookup`: nil when it stored the item, else its error
+        /// code (302: it holds a newer `seq`).
+        case itemPutAnswered(lookup: Int, node: Endpoint, refusal: KRPCErrorCode?)
     }
 
     public struct Configuration: Sendable {
@@ -31,6 +40,8 @@ public struct DHTNodeCore: Sendable {
         public var maxTrackedAddresses = 10_000
         /// Peers in one get_peers reply at most.
         public var maxValues = 50
+        /// Bounds and lifetime of the BEP 44 items stored for others.
+        public var items = ItemStore.Limits()
         public init() {}
     }
 
@@ -39,6 +50,8 @@ public struct DHTNodeCore: Sendable {
     public private(set) var table: RoutingTable
     private var tokens: TokenStore
     private var store = PeerStore()
+    private var items: ItemStore
+    private var lastItemSweep = 0.0
     private var pending: [[UInt8]: Pending] = [:]
     private var lookups: [Int: Lookup] = [:]
     private var nextLookup = 1
@@ -51,6 +64,8 @@ public struct DHTNodeCore: Sendable {
         var to: Endpoint
         var node: NodeID?
         var lookup: Int?
+        /// A put sent for this item lookup (its answer is an event, not lookup progress).
+        var putFor: Int?
         var sentAt: Double
     }
 
@@ -66,6 +81,18 @@ public struct DHTNodeCore: Sendable {
         var answered: [NodeID: [UInt8]] = [:]  // id → token
         var inFlight = 0
         var found: Set<Endpoint> = []
+        /// Set for a BEP 44 get (and put) lookup.
+        var item: ItemLookup?
+    }
+
+    struct ItemLookup {
+        /// The signer of a mutable item; nil for an immutable one.
+        var key: Ed25519PublicKey?
+        var salt: [UInt8]
+        /// Sent to the closest nodes that gave tokens once the lookup settles.
+        var put: DHTItem?
+        var best: DHTItem?
+        var rejected = 0
     }
 
     public init(id: NodeID, now: Double, configuration: Configuration = Configuration()) {
@@ -73,6 +100,7 @@ public struct DHTNodeCore: Sendable {
         self.configuration = configuration
         table = RoutingTable(ownID: id, now: now)
         tokens = TokenStore(now: now)
+        items = ItemStore(limits: configuration.items)
     }
 
     /// Takes the events produced since the last call.
@@ -102,9 +130,14 @@ public struct DHTNodeCore: Sendable {
             let out = replied(r, transaction: message.transactionID, from: source, now: now)
             if known, let seen = message.requesterAddress { vote(seen.ip, from: source.ip) }
             return out
-        case .error:
-            if let p = pending.removeValue(forKey: message.transactionID) { return failed(p, now: now) }
-            return []
+        case .error(let e):
+            guard let p = pending.removeValue(forKey: message.transactionID) else { return [] }
+            if let l = p.putFor {
+                // A refused put is the node's answer, not its failure.
+                events.append(.itemPutAnswered(lookup: l, node: source, refusal: e.code))
+                return []
+            }
+            return failed(p, now: now)
         }
     }
 
@@ -143,17 +176,67 @@ public struct DHTNodeCore: Sendable {
             let port = a.impliedPort ? source.port : a.port
             // Only the sender's own address can be announced (the token binds it); port 0 is refused.
             if port != 0 { _ = store.announce(Endpoint(ip: source.ip, port: port), for: a.infoHash, seed: a.seed, now: now) }
+        case .get(let g):
+            response.token = tokens.token(for: source.ip, now: now)
+            response.nodes = closeNodes(g.target, now: now)
+            switch items.item(g.target, now: now) {
+            case .immutable(let item)?:
+                response.value = item.value
+            case .mutable(let item)?:
+                response.seq = item.seq
+                // An asker that already holds this seq gets only the number (BEP 44).
+                if g.seq.map({ $0 < item.seq }) ?? true {
+                    response.value = item.value
+                    response.publicKey = item.publicKey.bytes
+                    response.signature = item.signature
+                }
+            case nil:
+                break
+            }
+        case .put(let p):
+            guard tokens.isValid(p.token, from: source.ip, now: now) else {
+                return [Outgoing(bytes: KRPCMessage.error(t, .protocolError, "Bad Token").encoded(), to: source)]
+            }
+            do {
+                try store(p, now: now)
+            } catch {
+                return [Outgoing(bytes: KRPCMessage.error(t, error.code, error.description).encoded(), to: source)]
+            }
         }
         var reply = KRPCMessage.response(t, response, requester: source).encoded()
         // Never an amplifier: a reply is at most eight times the query (and one datagram).
+        // The one exception is a stored item, which a get reply must carry whole: its
+        // nodes go first, and it is sent if it fits one datagram (the per-address rate
+        // limit bounds what a spoofed asker can draw).
         while reply.count > max(8 * querySize, 256) || reply.count > KRPCLimits.maxDatagramSize {
             if let v = response.values, v.count > 1 { response.values = Array(v.prefix(v.count / 2)) }
             else if let n = response.nodes, n.count > 1 { response.nodes = Array(n.prefix(n.count / 2)) }
+            else if response.value != nil, response.nodes != nil { response.nodes = nil }
+            else if response.value != nil, reply.count <= KRPCLimits.maxDatagramSize { break }
             else { return [] }
             reply = KRPCMessage.response(t, response, requester: source).encoded()
         }
         return [Outgoing(bytes: reply, to: source)]
     }
+
+    /// Checks and stores a put (its token already checked). Throws what the asker is told.
+    private mutating func store(_ p: KRPCQuery.Put, now: Double) throws(DHTItemError) {
+        guard let m = p.mutable else {
+            _ = items.put(try ImmutableItem(value: p.value), now: now)
+            return
+        }
+        // The decoder checked the key's length, so this cannot fail; a bad key is a bad signature.
+        guard let key = try? Ed25519PublicKey(bytes: m.publicKey) else { throw .invalidSignature }
+        let item = try MutableItem(publicKey: key, salt: m.salt, seq: m.seq, value: p.value, signature: m.signature)
+        _ = try items.put(item, cas: m.cas, now: now)
+    }
+
+    /// The item stored here under `target` for others, if any (what a get would answer).
+    public func storedItem(_ target: NodeID, now: Double) -> DHTItem? {
+        items.item(target, now: now)
+    }
+
+    public var storedItemCount: Int { items.count }
 
     private func closeNodes(_ target: NodeID, now: Double) -> [NodeInfo] {
         table.closest(to: target, count: 8, now: now).filter { $0.endpoint.ip.family == .ipv4 }
@@ -163,6 +246,10 @@ public struct DHTNodeCore: Sendable {
         guard let p = pending.removeValue(forKey: t), p.to == source else { return [] }
         if p.node == nil || p.node == r.id {
             _ = table.heard(from: NodeInfo(id: r.id, endpoint: source), .replied, now: now)
+        }
+        if let l = p.putFor {
+            events.append(.itemPutAnswered(lookup: l, node: source, refusal: nil))
+            return []
         }
         guard let l = p.lookup, var lookup = lookups[l] else { return [] }
         lookup.inFlight -= 1
@@ -175,6 +262,9 @@ public struct DHTNodeCore: Sendable {
         if let values = r.values {
             let fresh = values.filter { $0.port != 0 && lookup.found.insert($0).inserted }
             if !fresh.isEmpty { events.append(.peers(lookup: l, fresh)) }
+        }
+        if lookup.item != nil, let value = r.value {
+            Self.consider(value, in: r, for: lookup.target, into: &lookup.item!)
         }
         lookups[l] = lookup
         return advance(l, now: now)
@@ -254,6 +344,58 @@ public struct DHTNodeCore: Sendable {
         return (l, advance(l, now: now))
     }
 
+    /// Looks up the mutable item of `key` and `salt` on the nodes closest to its target:
+    /// every answer's signature is checked against `key`, and the highest `seq` wins
+    /// (`itemLookupDone`). An item this node stores itself counts as one answer.
+    public mutating func getItem(key: Ed25519PublicKey, salt: [UInt8] = [], now: Double) -> (lookup: Int, [Outgoing]) {
+        itemLookup(target: MutableItem.target(publicKey: key, salt: salt), key: key, salt: salt, put: nil, now: now)
+    }
+
+    /// Looks up the immutable item stored under `target` (SHA-1 of its bencoding).
+    public mutating func getImmutableItem(_ target: NodeID, now: Double) -> (lookup: Int, [Outgoing]) {
+        itemLookup(target: target, key: nil, salt: [], put: nil, now: now)
+    }
+
+    /// Finds the nodes closest to the item's target (and what they hold), then puts the
+    /// item to the eight closest that gave a token, and stores it here too. Each node's
+    /// answer is an `itemPutAnswered` event. A node holding a higher `seq` refuses (302);
+    /// `itemLookupDone` reports the best item found, so the publisher can go above it.
+    public mutating func putItem(_ item: DHTItem, now: Double) -> (lookup: Int, [Outgoing]) {
+        switch item {
+        case .immutable(let i):
+            _ = items.put(i, now: now)
+            return itemLookup(target: i.target, key: nil, salt: [], put: item, now: now)
+        case .mutable(let m):
+            _ = try? items.put(m, now: now)
+            return itemLookup(target: m.target, key: m.publicKey, salt: m.salt, put: item, now: now)
+        }
+    }
+
+    private mutating func itemLookup(target: NodeID, key: Ed25519PublicKey?, salt: [UInt8], put: DHTItem?, now: Double) -> (lookup: Int, [Outgoing]) {
+        let l = newLookup(target: target, announcePort: nil, now: now)
+        var item = ItemLookup(key: key, salt: salt, put: put)
+        if let own = items.item(target, now: now) { item.best = own }
+        lookups[l]!.item = item
+        return (l, advance(l, now: now))
+    }
+
+    /// Keeps `value` as the lookup's best item if it is valid for the target and better
+    /// than what it has; counts it as rejected if it does not verify.
+    private static func consider(_ value: BValue, in r: KRPCResponse, for target: NodeID, into lookup: inout ItemLookup) {
+        let candidate: DHTItem
+        if let key = lookup.key {
+            guard r.publicKey == key.bytes, let seq = r.seq, let signature = r.signature,
+                  let m = try? MutableItem(publicKey: key, salt: lookup.salt, seq: seq, value: value, signature: signature)
+            else { lookup.rejected += 1; return }
+            if case .mutable(let best)? = lookup.best, best.seq >= m.seq { return }
+            candidate = .mutable(m)
+        } else {
+            guard let i = try? ImmutableItem(value: value), i.target == target else { lookup.rejected += 1; return }
+            candidate = .immutable(i)
+        }
+        lookup.best = candidate
+    }
+
     private mutating func newLookup(target: NodeID, announcePort: UInt16?, now: Double) -> Int {
         let l = nextLookup
         nextLookup += 1
@@ -268,7 +410,9 @@ public struct DHTNodeCore: Sendable {
     private mutating func advance(_ l: Int, now: Double) -> [Outgoing] {
         guard var lookup = lookups[l] else { return [] }
         var out: [Outgoing] = []
-        let method: KRPCQuery.Arguments = lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
+        let method: KRPCQuery.Arguments =
+            lookup.item != nil ? .get(.init(target: lookup.target))
+            : lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
         let closest = lookup.candidates.prefix(8)
         let settled = closest.allSatisfy { lookup.queried.contains($0.id) } && lookup.inFlight == 0
         if settled || now - lookup.startedAt > configuration.lookupTimeout {
@@ -281,7 +425,21 @@ public struct DHTNodeCore: Sendable {
                     announced += 1
                 }
             }
-            if !lookup.findsNodes { events.append(.lookupDone(lookup: l, answered: lookup.answered.count, announced: announced)) }
+            if let item = lookup.item {
+                var putTo = 0
+                if let put = item.put {
+                    for n in lookup.candidates where putTo < 8 {
+                        guard let token = lookup.answered[n.id], !token.isEmpty else { continue }
+                        let fields: KRPCQuery.MutableFields? = if case .mutable(let m) = put { KRPCQuery.MutableFields(m) } else { nil }
+                        let q = KRPCQuery.Put(token: token, value: put.value, mutable: fields)
+                        out.append(query(.put(q), to: n.endpoint, node: n.id, lookup: nil, putFor: l, now: now))
+                        putTo += 1
+                    }
+                }
+                events.append(.itemLookupDone(lookup: l, item: item.best, answered: lookup.answered.count, rejected: item.rejected, putTo: putTo))
+            } else if !lookup.findsNodes {
+                events.append(.lookupDone(lookup: l, answered: lookup.answered.count, announced: announced))
+            }
             return out
         }
         for n in lookup.candidates where lookup.inFlight < configuration.parallelism && !lookup.queried.contains(n.id) {
@@ -293,11 +451,12 @@ public struct DHTNodeCore: Sendable {
         return out
     }
 
-    private mutating func query(_ arguments: KRPCQuery.Arguments, to: Endpoint, node: NodeID?, lookup: Int?, now: Double) -> Outgoing {
+    private mutating func query(_ arguments: KRPCQuery.Arguments, to: Endpoint, node: NodeID?, lookup: Int?, putFor: Int? = nil,
+                                now: Double) -> Outgoing {
         nextTransaction &+= 1
         let t = [UInt8(nextTransaction >> 8), UInt8(nextTransaction & 0xff)]
         let q = KRPCQuery(sender: id, arguments: arguments)
-        pending[t] = Pending(method: q.method, to: to, node: node, lookup: lookup, sentAt: now)
+        pending[t] = Pending(method: q.method, to: to, node: node, lookup: lookup, putFor: putFor, sentAt: now)
         return Outgoing(bytes: KRPCMessage.query(t, q).encoded(), to: to)
     }
 
@@ -313,6 +472,10 @@ public struct DHTNodeCore: Sendable {
         }
         for l in Array(lookups.keys) { out += advance(l, now: now) }
         for target in table.dueRefreshes(now: now) { out += explore(target, now: now) }
+        if now - lastItemSweep >= 60 {
+            lastItemSweep = now
+            items.removeExpired(now: now)
+        }
         return out
     }
 

@@ -1,4 +1,5 @@
 import DHTProtocol
+import Signing
 import NIOCore
 
 #if canImport(Glibc)
@@ -33,6 +34,9 @@ public final class DHTService: Sendable {
         var announces: [(hash: NodeID, port: UInt16, next: Double, step: Int)] = []
         var lookups: [(hash: NodeID, interval: Double, next: Double, step: Int, onPeers: @Sendable ([Endpoint]) -> Bool)] = []
         var running: [Int: (hash: NodeID, announce: Bool, started: Double)] = [:]
+        /// Item lookups and puts waiting for their end: called once with the best item
+        /// found and how many nodes were sent a put.
+        var itemWaiters: [Int: @Sendable (DHTItem?, Int) -> Void] = [:]
         var lastBootstrap: Double = -1_000
         var lastExplore: Double = 0
         var lastNodesEvent: Double = 0
@@ -106,6 +110,38 @@ public final class DHTService: Sendable {
         }
     }
 
+    /// The mutable item of `key` and `salt` as the nodes closest to it hold it: the highest
+    /// `seq` whose signature verifies, or nil (none found, or the service is not running).
+    /// Returns when the lookup ends (within `DHTNodeCore.Configuration.lookupTimeout`).
+    public func item(key: Ed25519PublicKey, salt: [UInt8] = []) async -> MutableItem? {
+        let found = await itemLookup { core, now in core.getItem(key: key, salt: salt, now: now) }
+        if case .mutable(let m)? = found.item { return m }
+        return nil
+    }
+
+    /// Puts `item` on the eight nodes closest to it that gave a token (and keeps it in this
+    /// node's own store). Returns the best item the lookup found on the way (`item` itself,
+    /// or a mutable item with a higher `seq`, which those nodes keep instead) and how many
+    /// nodes were sent the put.
+    public func put(_ item: DHTItem) async -> (found: DHTItem?, sentTo: Int) {
+        let done = await itemLookup { core, now in core.putItem(item, now: now) }
+        return (done.item, done.sentTo)
+    }
+
+    private func itemLookup(_ start: @escaping @Sendable (inout DHTNodeCore, Double) -> (lookup: Int, [DHTNodeCore.Outgoing]))
+        async -> (item: DHTItem?, sentTo: Int) {
+        await withCheckedContinuation { (c: CheckedContinuation<(item: DHTItem?, sentTo: Int), Never>) in
+            loop.execute {
+                let s = self.state.value
+                guard !s.stopped, s.channel != nil else { return c.resume(returning: (nil, 0)) }
+                let (l, out) = start(&s.core, Self.now)
+                s.itemWaiters[l] = { item, sentTo in c.resume(returning: (item, sentTo)) }
+                self.send(out)
+                self.deliverEvents()
+            }
+        }
+    }
+
     public func nodeCount() async -> Int { (try? await loop.submit { self.state.value.core.table.count }.get()) ?? 0 }
 
     /// Stops the timers and saves the node id and the good nodes.
@@ -114,6 +150,8 @@ public final class DHTService: Sendable {
             let s = self.state.value
             s.stopped = true
             s.timer?.cancel()
+            for waiter in s.itemWaiters.values { waiter(nil, 0) }
+            s.itemWaiters.removeAll()
             self.save()
         }.get()
     }
@@ -186,6 +224,10 @@ public final class DHTService: Sendable {
                 s.onEvent(.externalAddress(ip.description))
             case .lookupDone(let l, _, let announced):
                 if let r = s.running.removeValue(forKey: l), r.announce { s.onEvent(.announced(hash: r.hash, nodes: announced)) }
+            case .itemLookupDone(let l, let item, _, _, let putTo):
+                s.itemWaiters.removeValue(forKey: l)?(item, putTo)
+            case .itemPutAnswered:
+                break
             }
         }
     }

@@ -85,7 +85,22 @@ extension KRPCMessage {
             let p = KRPCQuery.AnnouncePeer(infoHash: infoHash, port: UInt16(port), impliedPort: implied,
                                            token: try a.bytes("token"), seed: try a.flag("seed"))
             return KRPCQuery(sender: sender, arguments: .announcePeer(p))
+        case .get:
+            let g = KRPCQuery.Get(target: try a.nodeID("target"), seq: try a.optionalInteger("seq"), want: try a.want())
+            return KRPCQuery(sender: sender, arguments: .get(g))
+        case .put:
+            return KRPCQuery(sender: sender, arguments: .put(try put(a)))
         }
+    }
+
+    /// A put is mutable when it carries `k`; then `sig` and `seq` must come with it.
+    private static func put(_ a: Fields) throws(KRPCError) -> KRPCQuery.Put {
+        var p = KRPCQuery.Put(token: try a.bytes("token"), value: try a.value("v"))
+        guard a.has("k") else { return p }
+        p.mutable = KRPCQuery.MutableFields(
+            publicKey: try a.bytes("k", length: 32), signature: try a.bytes("sig", length: 64), seq: try a.integer("seq"),
+            salt: try a.optionalBytes("salt") ?? [], cas: try a.optionalInteger("cas"))
+        return p
     }
 
     private static func response(_ r: Fields, answering method: KRPCMethod) throws(KRPCError) -> KRPCResponse {
@@ -96,10 +111,19 @@ extension KRPCMessage {
         response.token = try r.optionalBytes("token")
         response.seedsBloomFilter = try r.optionalBytes("BFsd", length: KRPCResponse.bloomFilterSize)
         response.peersBloomFilter = try r.optionalBytes("BFpe", length: KRPCResponse.bloomFilterSize)
+        if method == .get {
+            response.value = r.has("v") ? try r.value("v") : nil
+            response.publicKey = try r.optionalBytes("k", length: 32)
+            response.signature = try r.optionalBytes("sig", length: 64)
+            response.seq = try r.optionalInteger("seq")
+        }
         let hasNodes = response.nodes != nil || response.nodes6 != nil
         switch method {
-        case .ping, .announcePeer:
+        case .ping, .announcePeer, .put:
             break
+        case .get:
+            // Without the item: nodes to ask next, or the bare `seq` of an item the asker has.
+            guard hasNodes || response.value != nil || response.seq != nil else { throw .missingAnswer(method: method) }
         case .findNode:
             guard hasNodes else { throw .missingAnswer(method: method) }
         case .getPeers:
@@ -130,7 +154,9 @@ private struct Fields {
 
     func name(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-    private func value(_ key: String) throws(KRPCError) -> BValue {
+    func has(_ key: String) -> Bool { dict[key] != nil }
+
+    func value(_ key: String) throws(KRPCError) -> BValue {
         guard let v = dict[key] else { throw .missingKey(name(key)) }
         return v
     }
@@ -143,6 +169,16 @@ private struct Fields {
 
     func optionalBytes(_ key: String) throws(KRPCError) -> [UInt8]? {
         dict[key] == nil ? nil : try bytes(key)
+    }
+
+    func bytes(_ key: String, length: Int) throws(KRPCError) -> [UInt8] {
+        let b = try bytes(key)
+        guard b.count == length else { throw .wrongLength(key: name(key), expected: String(length), actual: b.count) }
+        return b
+    }
+
+    func optionalInteger(_ key: String) throws(KRPCError) -> Int64? {
+        dict[key] == nil ? nil : try integer(key)
     }
 
     func optionalBytes(_ key: String, length: Int) throws(KRPCError) -> [UInt8]? {

@@ -49,6 +49,20 @@ extension KRPCQuery {
             a["token"] = .bytes(p.token)
             if p.impliedPort { a["implied_port"] = .integer(1) }
             if p.seed { a["seed"] = .integer(1) }
+        case .get(let g):
+            a["target"] = .bytes(g.target.bytes)
+            if let seq = g.seq { a["seq"] = .integer(seq) }
+            encodeWant(g.want, into: &a)
+        case .put(let p):
+            a["token"] = .bytes(p.token)
+            a["v"] = p.value
+            if let m = p.mutable {
+                a["k"] = .bytes(m.publicKey)
+                a["sig"] = .bytes(m.signature)
+                a["seq"] = .integer(m.seq)
+                if !m.salt.isEmpty { a["salt"] = .bytes(m.salt) }
+                if let cas = m.cas { a["cas"] = .integer(cas) }
+            }
         }
         return a
     }
@@ -72,6 +86,10 @@ extension KRPCResponse {
         if let t = token { r["token"] = .bytes(t) }
         if let b = seedsBloomFilter { r["BFsd"] = .bytes(b) }
         if let b = peersBloomFilter { r["BFpe"] = .bytes(b) }
+        if let v = value { r["v"] = v }
+        if let k = publicKey { r["k"] = .bytes(k) }
+        if let s = signature { r["sig"] = .bytes(s) }
+        if let seq { r["seq"] = .integer(seq) }
         return r
     }
 

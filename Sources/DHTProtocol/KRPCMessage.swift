@@ -1,3 +1,5 @@
+import Bencode
+
 /// BEP 5 query methods. Replies do not name their method; the asker remembers it by
 /// transaction id.
 public enum KRPCMethod: String, Sendable, Hashable, CaseIterable {
@@ -5,6 +7,10 @@ public enum KRPCMethod: String, Sendable, Hashable, CaseIterable {
     case findNode = "find_node"
     case getPeers = "get_peers"
     case announcePeer = "announce_peer"
+    /// BEP 44: read an item.
+    case get
+    /// BEP 44: store an item.
+    case put
 
     public var name: [UInt8] { Array(rawValue.utf8) }
 
@@ -26,6 +32,16 @@ public struct KRPCErrorCode: RawRepresentable, Hashable, Sendable, CustomStringC
     /// Protocol error: malformed packet, invalid arguments or bad token.
     public static let protocolError = KRPCErrorCode(rawValue: 203)
     public static let methodUnknown = KRPCErrorCode(rawValue: 204)
+    /// BEP 44: `v` larger than 1000 bytes.
+    public static let valueTooLarge = KRPCErrorCode(rawValue: 205)
+    /// BEP 44: the signature does not verify.
+    public static let invalidSignature = KRPCErrorCode(rawValue: 206)
+    /// BEP 44: `salt` larger than 64 bytes.
+    public static let saltTooLarge = KRPCErrorCode(rawValue: 207)
+    /// BEP 44: `cas` does not match the stored `seq`.
+    public static let casMismatch = KRPCErrorCode(rawValue: 301)
+    /// BEP 44: `seq` lower than (or equal to, with another value) the stored one.
+    public static let sequenceNotNewer = KRPCErrorCode(rawValue: 302)
 
     public var description: String { String(rawValue) }
 }
@@ -89,6 +105,8 @@ public struct KRPCQuery: Sendable, Equatable {
         case findNode(FindNode)
         case getPeers(GetPeers)
         case announcePeer(AnnouncePeer)
+        case get(Get)
+        case put(Put)
     }
 
     public init(sender: NodeID, arguments: Arguments) {
@@ -102,6 +120,8 @@ public struct KRPCQuery: Sendable, Equatable {
         case .findNode: .findNode
         case .getPeers: .getPeers
         case .announcePeer: .announcePeer
+        case .get: .get
+        case .put: .put
         }
     }
 
@@ -150,6 +170,62 @@ public struct KRPCQuery: Sendable, Equatable {
     }
 }
 
+extension KRPCQuery {
+    /// BEP 44 `get`: the item stored under `target`.
+    public struct Get: Sendable, Equatable {
+        public var target: NodeID
+        /// The `seq` the asker already has: a node may then leave out `k`, `v` and `sig`
+        /// unless it holds a newer one.
+        public var seq: Int64?
+        public var want: WantedFamilies
+        public init(target: NodeID, seq: Int64? = nil, want: WantedFamilies = []) {
+            self.target = target
+            self.seq = seq
+            self.want = want
+        }
+    }
+
+    /// BEP 44 `put`. The decoder checks only types and fixed lengths (`k` 32, `sig` 64);
+    /// the value and salt limits and the signature are the storing node's checks, because
+    /// each has its own error code (205–207).
+    public struct Put: Sendable, Equatable {
+        /// The token from this node's earlier `get` reply.
+        public var token: [UInt8]
+        public var value: BValue
+        /// Present for a mutable item.
+        public var mutable: MutableFields?
+        public init(token: [UInt8], value: BValue, mutable: MutableFields? = nil) {
+            self.token = token
+            self.value = value
+            self.mutable = mutable
+        }
+    }
+
+    public struct MutableFields: Sendable, Equatable {
+        /// `k`: 32 bytes.
+        public var publicKey: [UInt8]
+        /// `sig`: 64 bytes.
+        public var signature: [UInt8]
+        public var seq: Int64
+        /// Empty when absent.
+        public var salt: [UInt8]
+        /// Compare-and-swap: the `seq` the writer expects to replace.
+        public var cas: Int64?
+        public init(publicKey: [UInt8], signature: [UInt8], seq: Int64, salt: [UInt8] = [], cas: Int64? = nil) {
+            self.publicKey = publicKey
+            self.signature = signature
+            self.seq = seq
+            self.salt = salt
+            self.cas = cas
+        }
+
+        /// The fields of a signed item, for a put that stores it.
+        public init(_ item: MutableItem, cas: Int64? = nil) {
+            self.init(publicKey: item.publicKey.bytes, signature: item.signature, seq: item.seq, salt: item.salt, cas: cas)
+        }
+    }
+}
+
 /// `y: r`. Which keys must be present depends on the query it answers (checked by the
 /// decoder against the asker's own record of the method). `nil` means the key is absent.
 public struct KRPCResponse: Sendable, Equatable {
@@ -167,6 +243,14 @@ public struct KRPCResponse: Sendable, Equatable {
     /// BEP 33 `BFsd` / `BFpe`: 256-byte bloom filters of seeds / peers.
     public var seedsBloomFilter: [UInt8]?
     public var peersBloomFilter: [UInt8]?
+
+    /// BEP 44 `get` replies: the stored value (`v`), and for a mutable item its key
+    /// (`k`, 32 bytes), signature (`sig`, 64 bytes) and `seq` (which may come alone, when
+    /// the asker already has that `seq`).
+    public var value: BValue?
+    public var publicKey: [UInt8]?
+    public var signature: [UInt8]?
+    public var seq: Int64?
 
     public static let bloomFilterSize = 256
 

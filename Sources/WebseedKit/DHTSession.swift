@@ -29,6 +29,7 @@ struct DHTSession: EngineService {
                 return false
             }
         }
+        startItemOperations(node.node, log: log, gets: settings.itemGets, puts: settings.itemPuts)
         log.ready(offline: offline)
         started()
         guard exitAfterLookups else {

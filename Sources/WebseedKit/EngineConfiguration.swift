@@ -72,6 +72,9 @@ public struct EngineConfiguration: Sendable {
         /// The `dht` command: hashes to look up and to announce (with a TCP port).
         public var lookups: [NodeID] = []
         public var announces: [(hash: NodeID, port: UInt16)] = []
+        /// The `dht` command: BEP 44 items to read and to put once (see DHTItems.swift).
+        public var itemGets: [DHTItemGet] = []
+        public var itemPuts: [MutableItem] = []
         /// Exit once every lookup found a peer, failing after `timeout` seconds.
         public var exitAfterLookups = false
         public var timeout: Double = 30

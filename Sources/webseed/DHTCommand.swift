@@ -1,6 +1,10 @@
 import ArgumentParser
+import Bencode
 import DHTProtocol
+import Hashing
 import Metainfo
+import Names
+import Signing
 import WebseedKit
 
 /// DHT options shared by `seed`, `get`, `gateway` and `dht`.
@@ -68,6 +72,21 @@ struct DHTCommand: AsyncParsableCommand {
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
+    @Option(name: .customLong("get-item"), help: ArgumentHelp("Read the BEP 44 item of KEY (64 hex digits) or KEY:SALT once; repeatable.", visibility: .hidden))
+    var getItems: [String] = []
+
+    @Option(name: .customLong("put-item"), help: ArgumentHelp("Put a BEP 44 item signed by the key in FILE (see --item-value).", visibility: .hidden))
+    var putItem: String?
+
+    @Option(name: .customLong("item-value"), help: ArgumentHelp("With --put-item: the value, put as a bencoded string.", visibility: .hidden))
+    var itemValue = ""
+
+    @Option(name: .customLong("item-salt"), help: ArgumentHelp("With --put-item: the salt (text).", visibility: .hidden))
+    var itemSalt = ""
+
+    @Option(name: .customLong("item-seq"), help: ArgumentHelp("With --put-item: the sequence number.", visibility: .hidden))
+    var itemSeq: Int64 = 1
+
     func run() async throws {
         try await reportingErrors {
             guard var settings = try dht.settings() else { throw ValidationFailure("--no-dht leaves nothing to run") }
@@ -82,6 +101,17 @@ struct DHTCommand: AsyncParsableCommand {
                     throw ValidationFailure("invalid --announce '\(text)': use HASH:PORT")
                 }
                 return try Self.hashes(String(text[..<colon])).map { ($0, p) }
+            }
+            settings.itemGets = try getItems.map { text in
+                let (hex, salt) = text.firstIndex(of: ":").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
+                guard let bytes = HexCoding.decode(hex), let key = try? Ed25519PublicKey(bytes: bytes) else {
+                    throw ValidationFailure("invalid --get-item '\(text)': use 64 hex digits of a public key, then optionally :SALT")
+                }
+                return DHTItemGet(key: key, salt: Array(salt.utf8))
+            }
+            if let putItem {
+                let key = try KeyFile.load(putItem)
+                settings.itemPuts = [try MutableItem(signing: .string(itemValue), seq: itemSeq, salt: Array(itemSalt.utf8), with: key)]
             }
             settings.exitAfterLookups = exitAfterLookups
             settings.timeout = timeout

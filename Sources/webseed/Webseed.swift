@@ -12,7 +12,7 @@ struct Webseed: AsyncParsableCommand {
         commandName: "webseed",
         abstract: "Publish a website as a BitTorrent v2 torrent: package it, check it, verify it.",
         version: webseedVersion,
-        subcommands: [Create.self, Info.self, Verify.self, Seed.self, Get.self, GatewayCommand.self, DHTCommand.self]
+        subcommands: [Create.self, Info.self, Verify.self, Seed.self, Get.self, GatewayCommand.self, DHTCommand.self, KeyCommand.self]
     )
 
     /// Parses and runs a command. Help and --version print in full; every other parse

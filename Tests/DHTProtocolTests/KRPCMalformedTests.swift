@@ -65,7 +65,7 @@ private func errorReply(_ e: String) -> String { "d1:e\(e)1:t2:aa1:y1:ee" }
     static let queries: [Malformed] = [
         Malformed("no q", "d1:ad2:id\(A)e1:t2:aa1:y1:qe", .missingKey("q")),
         Malformed("q is an integer", "d1:ad2:id\(A)e1:qi1e1:t2:aa1:y1:qe", .wrongType(key: "q", expected: "string", actual: "integer")),
-        Malformed("unknown method", "d1:ad2:id\(A)e1:q3:get1:t2:aa1:y1:qe", .unknownMethod(bytes("get"))),
+        Malformed("unknown method", "d1:ad2:id\(A)e1:q5:bogus1:t2:aa1:y1:qe", .unknownMethod(bytes("bogus"))),
         Malformed("method name in another case", "d1:ad2:id\(A)e1:q4:PING1:t2:aa1:y1:qe", .unknownMethod(bytes("PING"))),
         Malformed("no a", "d1:q4:ping1:t2:aa1:y1:qe", .missingKey("a")),
         Malformed("a is a list", "d1:al2:ide1:q4:ping1:t2:aa1:y1:qe",
@@ -151,7 +151,7 @@ private func errorReply(_ e: String) -> String { "d1:e\(e)1:t2:aa1:y1:ee" }
     }
 
     @Test func aBadQueryIsAnsweredWithItsTransactionIDAndCode() throws {
-        let unknown = bytes("d1:ad2:id\(A)e1:q3:get1:t2:xy1:y1:qe")
+        let unknown = bytes("d1:ad2:id\(A)e1:q5:bogus1:t2:xy1:y1:qe")
         do {
             _ = try KRPCMessage(decoding: unknown, expectedMethod: { _ in nil })
             Issue.record("decoded")

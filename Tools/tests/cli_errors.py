@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""User errors of `webseed create/info/verify`: each must give exactly one readable line on
+"""User errors of `webseed create/info/verify/key`: each must give exactly one readable line on
 stderr, a non-zero exit, no traceback, and leave nothing half-written behind.
 
 Usage: PYTHONPATH=Tools python3 Tools/tests/cli_errors.py --webseed .build/debug/webseed
@@ -106,6 +106,63 @@ def untrusted_text(ws, work):
     t = torrent(os.path.join(work, "date.torrent"), {"creation date": 1700000000})
     code, out, _ = run([ws, "info", t])
     R.check("  created       2023-11-14T22:13:20Z" in out.splitlines(), "a sane creation date is still a date", more=[repr(out)])
+
+
+def key_files(ws, work):
+    """Issue 13 point 1: `webseed key new/show`. A key is written 0600 and never over a file;
+    a key others can read is refused with one line naming the fix (as ssh does)."""
+    import json, re, stat
+    keys = os.path.join(work, "keys")
+    os.makedirs(keys)
+    path = os.path.join(keys, "site.key")
+    code, out, err = run([ws, "key", "new", path, "--json"])
+    made = json.loads(out) if code == 0 else {}
+    mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else None
+    R.check(code == 0 and mode == 0o600 and err == "", "key new writes a 0600 key", more=[f"exit {code}, mode {mode and oct(mode)}", err])
+    pk = made.get("public_key", "")
+    R.check(re.fullmatch(r"[0-9a-f]{64}", pk) is not None and made.get("magnet") == "magnet:?xs=urn:btpk:" + pk,
+            "key new --json gives public_key (64 hex) and the BEP 46 magnet", more=[out])
+    name = made.get("name", "")
+    R.check(re.fullmatch(r"k-[a-z2-7]{52}", name) is not None and len(name) <= 63, "the name is one lowercase DNS label of 54 characters",
+            more=[name])
+    with open(path) as f:
+        pem = f.read()
+    R.check(pem.startswith("-----BEGIN PRIVATE KEY-----\n"), "the key file is PKCS#8 PEM", more=[pem[:40]])
+    code, out, _ = run([ws, "key", "show", path, "--json"])
+    R.check(code == 0 and json.loads(out) == made, "key show prints what key new printed", more=[out])
+    code, out, _ = run([ws, "key", "show", path])
+    R.check(code == 0 and f"  name        {name}" in out.splitlines(), "key show prints text", more=[out])
+    if shutil.which("openssl"):
+        p = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], capture_output=True, timeout=30)
+        R.check(p.returncode == 0 and p.stdout[-32:].hex() == pk, "openssl reads the key file and finds the same public key",
+                more=[p.stderr.decode(errors="replace")])
+
+    before = open(path, "rb").read()
+    expect_error("key new over an existing file", [ws, "key", "new", path], "already exists")
+    R.check(open(path, "rb").read() == before, "the existing key is untouched")
+    for m in [0o644, 0o640, 0o604]:
+        os.chmod(path, m)
+        expect_error(f"key show on a key of mode {oct(m)}", [ws, "key", "show", path], f"chmod 600 {path}")
+    state = os.path.join(keys, "state")
+    dht = [ws, "dht", "--offline", "--listen", "127.0.0.1:0", "--state-dir", state]
+    expect_error("dht --put-item with a key others can read", dht + ["--put-item", path], f"chmod 600 {path}")
+    os.chmod(path, 0o600)
+    expect_error("dht --get-item with a short key", dht + ["--get-item", "abcd"], "invalid --get-item")
+    expect_error("dht --put-item with a value over 1000 bytes", dht + ["--put-item", path, "--item-value", "x" * 1000],
+                 "larger than 1000")
+    junk = os.path.join(keys, "junk.key")
+    with open(junk, "w") as f:
+        f.write("not a key")
+    os.chmod(junk, 0o600)
+    expect_error("key show on a file that is no key", [ws, "key", "show", junk], "not an unencrypted PEM private key")
+    expect_error("key show on a missing file", [ws, "key", "show", os.path.join(keys, "none.key")], "no such file")
+    expect_error("key new in a missing directory", [ws, "key", "new", os.path.join(keys, "none", "k.key")], "no such file",
+                 out_dir=keys)
+    rsa = os.path.join(keys, "rsa.key")
+    if shutil.which("openssl") and subprocess.run(["openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                                   "-out", rsa], capture_output=True, timeout=60).returncode == 0:
+        os.chmod(rsa, 0o600)
+        expect_error("key show on an EC key", [ws, "key", "show", rsa], "not an Ed25519 key")
 
 
 def main():
@@ -229,6 +286,7 @@ def main():
         R.check(code == 1 and "content differs: index.html" in stdout and "missing: assets/app.js" in stdout, "verify names each differing file and exits 1", more=[stdout + err])
         expect_error("verify against a missing directory", [ws, "verify", out, os.path.join(work, "none")], "not a directory")
         untrusted_text(ws, work)
+        key_files(ws, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
