@@ -1,11 +1,17 @@
 // libFuzzer target for the peer wire decoder: `PeerWireDecoder` (handshake, then length-prefixed
-// messages) and the seeder's `BudgetedDecoder` around it (Sources/Swarm/ReceiveBudget.swift,
-// compiled into this target). Built and run by Tools/fuzz/run, never by `swift build`.
+// messages), the seeder's `BudgetedDecoder` around it, and `PeerConnection`, the connection's
+// pure machine (with `PeerSession` serving a fixed torrent) fed what the decoder gives. The
+// Swarm files these need (ReceiveBudget, PeerConnection, PeerSession, SeedTorrent,
+// HandshakeFacts, CloseReason, FetchReasons) are compiled into this target, without NIOPosix.
+// Built and run by Tools/fuzz/run, never by `swift build`.
 //
 // Every input is one connection's bytes: input[0] holds flags (bit 0: the stream starts with
 // the handshake, as on an accepted connection; bit 1: decode with a 100-byte message limit
-// instead of the seeder's 1 MiB), input[1] seeds how the stream is cut into reads, the rest is
-// the stream. It is decoded the way NIO's ByteToMessageHandler drives a decoder: bytes
+// instead of the seeder's 1 MiB; bit 2: the torrent has every piece, else pieces 0 and 2 of 3;
+// bit 3: the handshake names an unknown torrent; bit 4: the peer's address has no connection
+// left), input[1] seeds how the stream is cut into reads (and which choker, writability and
+// timer events come between them; an interested peer is usually unchoked by the next read),
+// the rest is the stream. It is decoded the way NIO's ByteToMessageHandler drives a decoder: bytes
 // appended as each read arrives, `decode` called until it returns nil or throws, `decodeLast`
 // at the end. Invariants:
 // - the frames, and the error that ends the connection, are the same however the stream is
@@ -18,10 +24,20 @@
 //   allowance) gives the same frames; with a small budget (1,024 bytes, 128 free per
 //   connection, shared with a second connection holding 600) the shared count never passes
 //   the limit, a connection is refused only while holding more than its allowance, the frames
-//   before a refusal are the unlimited decoder's, and releasing the connection frees its share.
+//   before a refusal are the unlimited decoder's, and releasing the connection frees its share;
+// - PeerConnection closes at most once and does nothing after it but report `left` once when
+//   the socket goes; nothing is sent before the handshake is accepted; disk reads are only of
+//   blocks the peer requested, that are valid, of pieces we have, while it is unchoked, at
+//   most 128 at once; a piece sent is a block just read for a request; rejects and the fast
+//   extension's messages go only to a peer that set the fast bit; extension messages only to
+//   the id the peer gave for ut_metadata (or our handshake, id 0); interest is reported only
+//   when it changes.
 
+import Bencode
+import Metainfo
 import NIOCore
 import PeerWire
+@testable import Storage
 
 #if canImport(Glibc)
 import Glibc
@@ -109,6 +125,153 @@ private func cuts(_ stream: ArraySlice<UInt8>, seed: UInt8) -> [ArraySlice<UInt8
     return out
 }
 
+/// The torrent the seeder serves: v1, three 32 KiB pieces (the last 14,464 bytes).
+private let metainfo: Metainfo = {
+    let info = BDictionary([("length", .integer(80_000)), ("name", .string("site.bin")), ("piece length", .integer(32_768)),
+                            ("pieces", .bytes([UInt8](repeating: 9, count: 60)))])
+    do { return try Metainfo(bytes: BValue.dictionary(BDictionary([("info", .dictionary(info))])).encoded()) } catch {
+        fail("the fixed torrent does not parse: \(error)")
+    }
+}()
+private let fullTorrent = SeedTorrent(metainfo: metainfo, directory: "/nonexistent",
+                                      data: LocalData(downloaded: PieceSet(count: 3, full: true), generations: [:]))
+private let partialTorrent: SeedTorrent = {
+    var pieces = PieceSet(count: 3)
+    pieces.insert(0)
+    pieces.insert(2)
+    return SeedTorrent(metainfo: metainfo, directory: "/nonexistent", data: LocalData(downloaded: pieces, generations: [:]))
+}()
+private let ourPeerID = Array("-WS0100-fuzzfuzzfuzz".utf8)
+/// FUZZ_TRACE=1 prints every event and the connection's actions (to replay one input).
+private let trace = getenv("FUZZ_TRACE") != nil
+
+/// Drives one PeerConnection through the stream as PeerHandler would, checking every action.
+private func connection(_ stream: ArraySlice<UInt8>, flags: UInt8, seed: UInt8) {
+    let torrent = flags & 4 != 0 ? fullTorrent : partialTorrent
+    var machine = PeerConnection(outgoing: false)
+    var decoder = PeerWireDecoder(expectHandshake: flags & 1 != 0)
+    var buffer = ByteBuffer()
+    var now = 1_000.0
+    var state = UInt32(seed) &* 2_246_822_519 | 1
+    func random() -> UInt32 { state ^= state << 13; state ^= state >> 17; state ^= state << 5; return state }
+
+    var closed = false, left = false, connected = false, served = false, fast = false
+    var interested = false, unchoked = false, writable = true
+    var requested: Set<BlockRequest> = []
+    var inFlight: [BlockRequest] = []
+    var peerMetadataID: UInt8?
+    var justRead: BlockRequest?
+
+    func apply(_ event: PeerConnection.Event) {
+        let actions = machine.handle(event, now: now)
+        if trace { print("\(event) -> \(actions)") }
+        var reads: [BlockRequest] = []
+        for a in actions {
+            check(!left, "\(a) after left")
+            if case .left = a {} else { check(!closed, "\(a) after close, on \(event)") }
+            switch a {
+            case .close:
+                closed = true
+            case .left(let s, _, _):
+                check(!left, "left twice")
+                check(s == served, "left with served \(s), serving was \(served)")
+                left = true
+            case .sendHandshake:
+                check(!connected, "a second handshake")
+            case .connected:
+                check(!connected, "connected twice")
+                connected = true
+            case .serving:
+                served = true
+            case .joinDownload, .toDownload:
+                fail("\(a) without a download")
+            case .interested(let i):
+                check(i != interested, "interest reported unchanged: \(i)")
+                interested = i
+            case .read(let batch):
+                check(connected && unchoked && writable, "a read while connected \(connected), unchoked \(unchoked), writable \(writable)")
+                for r in batch {
+                    let piece = Int(r.piece)
+                    check(requested.contains(r), "a read of \(r), never requested")
+                    check(piece < 3 && torrent.pieces.contains(piece) && r.length >= 1 && r.length <= 16_384
+                          && Int(r.begin) + Int(r.length) <= torrent.pieceSize(piece), "a read of an invalid \(r)")
+                    check(!inFlight.contains(r), "\(r) read twice at once")
+                    inFlight.append(r)
+                }
+                check(inFlight.count <= PeerSession.readAhead, "\(inFlight.count) reads at once")
+                reads += batch
+            case .send(let m):
+                check(connected, "\(m) sent before the handshake")
+                switch m {
+                case .piece(let p, let b, let block):
+                    check(justRead == BlockRequest(piece: p, begin: b, length: UInt32(block.readableBytes)), "a piece not just read: \(p) \(b)")
+                case .rejectRequest, .haveAll, .haveNone, .allowedFast, .suggestPiece:
+                    check(fast, "\(m) to a peer without the fast extension")
+                case .extended(let id, _):
+                    check(id == 0 || id == peerMetadataID, "extended id \(id); the peer's ut_metadata is \(String(describing: peerMetadataID))")
+                default:
+                    break
+                }
+            }
+        }
+        // The disk answers at once: every 5th block fails (a file changed), the others are zeros.
+        for r in reads {
+            guard let i = inFlight.firstIndex(of: r) else { continue }
+            inFlight.remove(at: i)
+            justRead = r
+            apply(random() % 5 == 0 ? .blockFailed(r) : .blockRead(r, ByteBuffer(repeating: 0, count: Int(r.length))))
+            justRead = nil
+        }
+    }
+
+    var i = stream.startIndex
+    reading: while i < stream.endIndex {
+        let n = min(Int(random() % 64) + 1, stream.endIndex - i)
+        buffer.writeBytes(stream[i..<(i + n)])
+        i += n
+        do {
+            while let frame = try decoder.decode(buffer: &buffer) {
+                switch frame {
+                case .handshake(let h):
+                    fast = h.reserved.fast
+                    let facts = HandshakeFacts(handshake: h, target: flags & 8 != 0 ? .unknown : .torrent(torrent), ourPeerID: ourPeerID,
+                                               host: "192.0.2.1", peerAddress: [192, 0, 2, 1], fromSameHost: flags & 16 != 0 ? 8 : 0,
+                                               maxPerHost: 8)
+                    apply(.handshake(facts))
+                case .message(let m):
+                    switch m {
+                    case .request(let r): requested.insert(r)
+                    case .extended(0, let payload):
+                        if let h = try? ExtensionHandshake(decoding: Array(buffer: payload)), let id = h.messages["ut_metadata"] {
+                            peerMetadataID = id == 0 ? nil : id
+                        }
+                    default: break
+                    }
+                    apply(.message(m, downloadComplete: false))
+                }
+            }
+        } catch {
+            apply(.close(.error("\(error)")))
+            break reading
+        }
+        apply(.readComplete)
+        // The choker unchokes an interested peer, usually by the next read.
+        if interested && !unchoked && random() % 4 != 0 { unchoked = true; apply(.choke(false)) }
+        switch random() % 8 {
+        case 0: unchoked = false; apply(.choke(true))
+        case 1, 2: unchoked = true; apply(.choke(false))
+        case 3: writable = false; apply(.writable(false))
+        case 4: writable = true; apply(.writable(true))
+        case 5: now += 100; apply(.tick)
+        case 6: apply(.handshakeTimeout)
+        default: break
+        }
+    }
+    apply(.socketClosed)
+    check(left, "the socket closed without left")
+    apply(.socketClosed)
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPeerWire(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard size >= 2, let data else { return 0 }
@@ -136,6 +299,8 @@ public func fuzzPeerWire(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         check(outcome == reference, "cut into \(chunks.count) reads: \(outcome.frames.count) frames, error \(outcome.error ?? "none"); "
               + "at once: \(reference.frames.count) frames, error \(reference.error ?? "none")")
     }
+
+    connection(stream, flags: input[0], seed: input[1])
 
     // The seeder's own decoder, with its limits.
     // (It always starts with the handshake and has the default message limit.)
