@@ -164,7 +164,10 @@ private func connection(_ stream: ArraySlice<UInt8>, flags: UInt8, seed: UInt8) 
 
     func apply(_ event: PeerConnection.Event) {
         let actions = machine.handle(event, now: now)
-        if trace { print("\(event) -> \(actions)") }
+        if trace {
+            let line = Array("\(event) -> \(actions)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
         var reads: [BlockRequest] = []
         for a in actions {
             check(!left, "\(a) after left")
@@ -257,11 +260,13 @@ private func connection(_ stream: ArraySlice<UInt8>, flags: UInt8, seed: UInt8) 
         apply(.readComplete)
         // The choker unchokes an interested peer, usually by the next read.
         if interested && !unchoked && random() % 4 != 0 { unchoked = true; apply(.choke(false)) }
+        // (Before the handshake there is no session to choke: the machine ignores these, and the
+        // session starts choked and writable.)
         switch random() % 8 {
-        case 0: unchoked = false; apply(.choke(true))
-        case 1, 2: unchoked = true; apply(.choke(false))
-        case 3: writable = false; apply(.writable(false))
-        case 4: writable = true; apply(.writable(true))
+        case 0: if served { unchoked = false }; apply(.choke(true))
+        case 1, 2: if served { unchoked = true }; apply(.choke(false))
+        case 3: if served { writable = false }; apply(.writable(false))
+        case 4: if served { writable = true }; apply(.writable(true))
         case 5: now += 100; apply(.tick)
         case 6: apply(.handshakeTimeout)
         default: break
