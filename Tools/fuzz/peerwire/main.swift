@@ -37,7 +37,7 @@ import Bencode
 import Metainfo
 import NIOCore
 import PeerWire
-@testable import Storage
+import Storage
 
 #if canImport(Glibc)
 import Glibc
