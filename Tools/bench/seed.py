@@ -2,7 +2,7 @@
 to the same libtorrent 2.0.8 leecher over TCP loopback.
 
 usage: Tools/bench/seed [--webseed BIN] [--corpus-dir DIR] [--quick] [--runs N]
-                        [--only big,small,site8,ttfb] [--out FILE]
+                        [--only big,small,site,sitemag,site8,ttfb] [--out FILE]
 
 Corpora are Tools/bench/create's (webseedtest/corpus.py: big = one 1 GiB file, small = 20,000 files
 of 100 B-8 KiB, site = ~150 MB / 2,000 files) under $WEBSEED_BENCH_DIR or /tmp/webseed-bench;
@@ -35,6 +35,10 @@ Cases and targets:
            seeder's site event) with libtorrent's DEFAULT settings (uTP first, encryption
            enabled; only DHT/LSD/UPnP/NAT-PMP off): webseed <= 1 s. References: the TCP-only
            libtorrent seeder and a libtorrent seeder with default settings.
+  5 site     the site (~2,000 files) to one leecher from the hybrid .torrent: download time
+             webseed <= 0.8x libtorrent's; seeder CPU s/GiB <= 0.5x
+  6 sitemag  the same from the site's v2 magnet (urn:btmh + dn + x.pe: metadata and piece
+             layers come over the wire; TCP only, plaintext): same targets
 
 Median of 3 runs (--runs). Waits (bounded) for the machine to be idle before each run and
 retries runs that other processes disturbed. Prints a markdown table and writes it to
@@ -72,6 +76,8 @@ CASES = [
     ("small", "small", 16 * KIB, 1),
     ("site8", "site", 64 * KIB, 8),
     ("ttfb", "site", 64 * KIB, 1),
+    ("site", "site", 64 * KIB, 1),
+    ("sitemag", "site", 64 * KIB, 1),
 ]
 SEEDERS = {"ws": "webseed", "lt": "libtorrent", "ltd": "libtorrent (defaults: uTP + encryption)"}
 
@@ -236,7 +242,7 @@ def main():
     ap.add_argument("--corpus-dir", default=os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
     ap.add_argument("--quick", action="store_true", help="1 run, corpora scaled down ~10x (smoke test)")
     ap.add_argument("--runs", type=int, help="runs per seeder and case (default 3, --quick 1)")
-    ap.add_argument("--only", help="comma-separated cases: big,small,site8,ttfb")
+    ap.add_argument("--only", help="comma-separated cases: big,small,site,sitemag,site8,ttfb")
     ap.add_argument("--out", help="markdown output (default artifacts/bench-seed[-quick].md)")
     ap.add_argument("--save-dir", help="where the leechers' fresh save directories go (default: a directory "
                     "in /dev/shm when that tmpfs has room, so disk writeback and ext4 inode allocation "
@@ -363,6 +369,8 @@ def main():
                     if case == "ttfb":
                         extra = ["--magnet", v2_magnet(magnet), "--default-settings", "--first-byte-only",
                                  "--timeout", "60"]
+                    elif case == "sitemag":
+                        extra = ["--magnet", v2_magnet(magnet), "--plaintext", "--timeout", "600"]
                     else:
                         extra = ["--torrent", torrent, "--peer", "127.0.0.1:%d" % port, "--plaintext",
                                  "--timeout", "600"]
@@ -487,6 +495,10 @@ def main():
             label = "3 site (%d files, %.0f MB) to 8 leechers at once" % (r["files"], mb)
         elif r["case"] == "big":
             label = "1 big (%.0f MiB, %s pieces)" % (r["size"] / MIB, fmt_pl(r["piece_length"]))
+        elif r["case"] == "site":
+            label = "5 site (%d files, %.0f MB, %s pieces), hybrid .torrent" % (r["files"], mb, fmt_pl(r["piece_length"]))
+        elif r["case"] == "sitemag":
+            label = "6 site (%d files, %.0f MB), v2 magnet (metadata and layers over the wire)" % (r["files"], mb)
         else:
             label = "2 small (%d files, %.0f MB, %s pieces)" % (r["files"], mb, fmt_pl(r["piece_length"]))
         for k in ("ws", "lt", "ltd"):
@@ -514,13 +526,13 @@ def main():
             row("", "seeder CPU, s/GiB served", lt_["cpu_per_gib_median"], ws["cpu_per_gib_median"], "%.2f")
             row("", "CPU of the 8 leechers together (incl. start-up), s", lt_["leecher_cpu_median"], ws["leecher_cpu_median"], "%.2f")
         else:
-            tgt = 0.8 if r["case"] == "big" else 0.33
+            tgt = 0.33 if r["case"] == "small" else 0.8
             row(label, "download time, s", lt_["time_median"], ws["time_median"], "%.3f", ratio_target=tgt,
                 lt_err=le, ws_err=we)
             tp = lambda b: r["size"] / b["time_median"] / 1e6 if b["time_median"] else None  # noqa: E731
             row("", "throughput, MB/s", tp(lt_), tp(ws), "%.0f")
             row("", "seeder CPU, s/GiB served", lt_["cpu_per_gib_median"], ws["cpu_per_gib_median"], "%.2f",
-                ratio_target=0.5 if r["case"] == "big" else None)
+                ratio_target=None if r["case"] == "small" else 0.5)
             row("", "seeder peak RSS, MB", lt_["rss_max"], ws["rss_max"], "%.1f")
             row("", "leecher CPU (incl. start-up), s", lt_["leecher_cpu_median"], ws["leecher_cpu_median"], "%.2f")
             row("", "leecher: add_torrent → first payload byte, s", lt_["first_byte_median"], ws["first_byte_median"], "%.3f")
