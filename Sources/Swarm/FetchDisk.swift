@@ -23,12 +23,14 @@ enum FetchDisk {
     }
 
     /// Makes sure `directory` holds nothing but this torrent's files (an earlier download
-    /// of it), creates the missing files, and finds which pieces are already there: those
-    /// the resume record vouches for, and those that hash correctly.
+    /// of it), and finds which pieces are already there: those the resume record vouches
+    /// for, and those that hash correctly. Nothing is created here: a file is made when its
+    /// first piece is written (`PieceReader.write`), empty files when the download finishes,
+    /// so for an empty or new directory this costs nothing per file of the torrent (a
+    /// gateway's first byte waits for it).
     static func start(check: PieceCheck, reader: PieceReader, directory: String, recordPath: String, recheck: Bool) throws(FetchError) -> Start {
         let m = check.metainfo
-        try checkDirectory(directory, metainfo: m)
-        do { try reader.createFiles() } catch { throw .storage(error) }
+        let onDisk = try checkDirectory(directory, metainfo: m)
         var vouched: PieceSet?
         var recordProblem: StorageError?
         if !recheck {
@@ -38,21 +40,15 @@ enum FetchDisk {
         }
         var result = Start(pieces: vouched ?? PieceSet(count: m.pieceCount), fromRecord: vouched?.cardinality ?? 0, rechecked: 0,
                            generations: [:], leaves: [:], recordProblem: recordProblem)
+        // Nothing on disk (a new or empty directory): nothing to look at, file by file.
+        guard !onDisk.isEmpty else { return result }
         var sizes: [Int: Int64] = [:]
         for (i, f) in m.files.enumerated() where f.length > 0 && !f.isSymlink {
-            var st = stat()
-            sizes[i] = lstat(directory + "/" + f.pathString, &st) == 0 ? Int64(st.st_size) : 0
+            if let size = onDisk[f.pathString] { sizes[i] = size }
         }
         var buffer = [UInt8]()
-        for p in 0..<m.pieceCount where !result.pieces.contains(p) {
+        for p in coveredPieces(check: check, sizes: sizes) where !result.pieces.contains(p) {
             let (offset, length) = check.span(ofPiece: p)
-            // Only pieces whose bytes are all on disk can be there; the rest were never written.
-            let covered = m.files.indices.allSatisfy { i in
-                let f = m.files[i]
-                guard f.length > 0, !f.isSymlink, f.offset < offset + Int64(length), f.offset + f.length > offset else { return true }
-                return (sizes[i] ?? 0) >= min(f.length, offset + Int64(length) - f.offset)
-            }
-            guard covered else { continue }
             buffer = [UInt8](repeating: 0, count: length)
             let ok: Bool = buffer.withUnsafeMutableBytes { raw in (try? reader.read(offset: offset, into: raw)) != nil }
             guard ok else { continue }
@@ -65,14 +61,42 @@ enum FetchDisk {
                 }
             }
         }
-        for (i, f) in m.files.enumerated() where f.length > 0 && !f.isSymlink {
-            result.generations[i] = reader.generation(ofTorrentFile: i)
-        }
+        // Only files that exist: asking the (writable) reader about another would create it.
+        for i in sizes.keys.sorted() { result.generations[i] = reader.generation(ofTorrentFile: i) }
         return result
     }
 
+    /// The pieces whose bytes can all be on disk, in order: every file under the piece is
+    /// there and long enough to hold its part (`sizes`: file index → size on disk, for the
+    /// torrent's non-empty files that exist). The rest were never written. One pass over the
+    /// files and their pieces.
+    static func coveredPieces(check: PieceCheck, sizes: [Int: Int64]) -> [Int] {
+        let m = check.metainfo
+        guard m.pieceCount > 0, !sizes.isEmpty else { return [] }
+        let pl = Int64(m.pieceLength)
+        // 0: no file seen under the piece, 1: every file so far holds its part, 2: one does not.
+        var state = [UInt8](repeating: 0, count: m.pieceCount)
+        for (i, f) in m.files.enumerated() where f.length > 0 && !f.isSymlink {
+            let size = sizes[i] ?? 0
+            let first = Int(f.offset / pl)
+            let last = min(Int((f.offset + f.length - 1) / pl), m.pieceCount - 1)
+            guard first <= last else { continue }
+            for p in first...last {
+                let (offset, length) = check.span(ofPiece: p)
+                let end = offset + Int64(length)
+                guard f.offset < end, f.offset + f.length > offset else { continue }
+                let holds = size >= min(f.length, end - f.offset)
+                state[p] = holds && state[p] != 2 ? 1 : 2
+            }
+        }
+        return state.indices.filter { state[$0] == 1 }
+    }
+
     /// `directory` may be missing, empty, or hold only files and folders of this torrent.
-    static func checkDirectory(_ directory: String, metainfo m: Metainfo) throws(FetchError) {
+    /// Returns the sizes of the torrent's regular files found there, by path (empty when the
+    /// directory is new or empty).
+    @discardableResult
+    static func checkDirectory(_ directory: String, metainfo m: Metainfo) throws(FetchError) -> [String: Int64] {
         var st = stat()
         if lstat(directory, &st) != 0 {
             guard errno == ENOENT else { throw .storage(.unreadable(directory, reason: errnoText(errno))) }
@@ -81,19 +105,27 @@ enum FetchDisk {
                 at += "/" + part
                 if mkdir(at, 0o755) != 0 && errno != EEXIST { throw .storage(.writeFailed(directory, reason: errnoText(errno))) }
             }
-            return
+            return [:]
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .directoryInUse(directory, entry: nil) }
-        var files = Set<String>()
-        var folders = Set<String>()
-        for f in m.files where !f.isSymlink {
-            files.insert(f.pathString)
-            var prefix = ""
-            for part in f.path.dropLast() {
-                prefix += (prefix.isEmpty ? "" : "/") + part
-                folders.insert(prefix)
+        // The torrent's names, gathered only once the directory turns out to hold something.
+        var names: (files: Set<String>, folders: Set<String>)?
+        func torrentNames() -> (files: Set<String>, folders: Set<String>) {
+            if let names { return names }
+            var files = Set<String>()
+            var folders = Set<String>()
+            for f in m.files where !f.isSymlink {
+                files.insert(f.pathString)
+                var prefix = ""
+                for part in f.path.dropLast() {
+                    prefix += (prefix.isEmpty ? "" : "/") + part
+                    folders.insert(prefix)
+                }
             }
+            names = (files, folders)
+            return (files, folders)
         }
+        var found: [String: Int64] = [:]
         var pending = [""]
         var seen = 0
         while let rel = pending.popLast() {
@@ -111,13 +143,15 @@ enum FetchDisk {
                 let path = rel.isEmpty ? name : rel + "/" + name
                 var est = stat()
                 guard lstat(directory + "/" + path, &est) == 0 else { continue }
+                let (files, folders) = torrentNames()
                 switch est.st_mode & S_IFMT {
                 case S_IFDIR where folders.contains(path): pending.append(path)
-                case S_IFREG where files.contains(path): continue
+                case S_IFREG where files.contains(path): found[path] = Int64(est.st_size)
                 default: throw .directoryInUse(directory, entry: path)
                 }
             }
         }
+        return found
     }
 
     enum Written: Sendable {
@@ -147,6 +181,9 @@ enum FetchDisk {
     static func finish(check: PieceCheck, reader: PieceReader, directory: String, leaves: [Int: [SHA256Digest]],
                        known: [Int: Int], recordPath: String) throws(FetchError) -> Finished {
         let m = check.metainfo
+        // Files are made as their first piece is written; the empty ones (and, in a v1
+        // torrent, any file no piece was written to) only now. Pad files never.
+        do { try reader.createFiles() } catch { throw .storage(error) }
         var trees: [(file: Int, tree: MerkleTree)] = []
         if m.version.hasV2 {
             var buffer = [UInt8](repeating: 0, count: blockSize)

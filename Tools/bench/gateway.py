@@ -1,7 +1,7 @@
 """Benchmark webseed's HTTP gateway against nginx, everything on loopback.
 
 usage: Tools/bench/gateway [--webseed BIN] [--nginx-only] [--quick] [--runs N] [--duration S]
-                           [--only rps,big,ttfb,page] [--corpus-dir DIR] [--out FILE]
+                           [--only rps,big,ttfb,page] [--ttfb-corpus] [--corpus-dir DIR] [--out FILE]
 
 Without --webseed it first builds webseed with `swift build -c release --product webseed` and
 uses that binary; --webseed BIN skips the build (a debug binary only checks that the script
@@ -58,6 +58,10 @@ Cases and targets (the corpus, two files made deterministically under $WEBSEED_B
           a fresh empty state dir. Target: <= 300 ms. For information: GET sent → first byte
           (also against nginx and against the seeder's own gateway, which holds the site), and
           in how many runs the site was announced before the GET went out.
+          --ttfb-corpus adds case 3b: the same on the generated ~2,000-file site (webseedtest.corpus
+          "site", 2,002 files / 152 MB, made once under $WEBSEED_BENCH_DIR/full like Tools/bench/create's)
+          served by its own `webseed seed`; index.html of that site must come back. Same target; it
+          shows whether anything on the path to the first byte grows with the site's file count.
 
   4 page  The whole sample page (Samples/site/index.html with its style sheet, images, scripts)
           in headless Chromium from a fresh gateway like case 3's. Chromium cannot time a page
@@ -122,6 +126,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
+from webseedtest import corpus
 from webseedtest import httpbench as hb
 from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release,
                                    corpus_root, cpu_model, end_children_at_exit, git_head, log,
@@ -453,10 +458,33 @@ def wrk_case(tools, servers, name, size, conf, duration, runs):
 # Case 3: time to first byte from a fresh gateway
 # ---------------------------------------------------------------------------------------
 
-def ttfb_case(binary, src, ng_site, work, n):
-    """src: the seeder ({magnet, seed_port, held_port, held_url}) or None (nginx only)."""
-    index = open(os.path.join(SITE, "index.html"), "rb").read()
-    r = {"ws": [], "ws_get": [], "ws_port": [], "ws_total": [], "ws_site_first": 0, "ng": [], "held": [],
+def start_site_seeder(binary, site_dir, label, tag, work, errors, error_key):
+    """`webseed seed site_dir` on loopback with its own gateway; returns (process, src) or (None, None)
+    with errors[error_key] set."""
+    seeder = None
+    try:
+        seeder = JsonProc([binary, "seed", site_dir, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
+                          "--state-dir", tempfile.mkdtemp(prefix="seed-%s-" % tag, dir=work), "--json"],
+                         os.path.join(work, "seed-%s.stderr" % tag))
+        ready, lst, site, gw = seeder.need(["ready", "listening", "site", "gateway"], 300, "webseed seed (%s)" % label)
+        src = {"magnet": v2_magnet(site["magnet"]), "seed_port": int(lst["port"]), "held_port": int(gw["port"]),
+               "held_url": site["gateway_url"]}
+        log("seeder of %s on 127.0.0.1:%d, its gateway at %s; magnet %s"
+            % (label, src["seed_port"], src["held_url"], src["magnet"]))
+        return seeder, src
+    except (RuntimeError, KeyError, TypeError) as e:
+        errors[error_key] = str(e)
+        log("  webseed seed (%s) FAILED: %s" % (label, e))
+        if seeder:
+            seeder.stop()
+        return None, None
+
+
+def ttfb_case(binary, src, ng_site, work, n, site_dir=SITE):
+    """src: the seeder ({magnet, seed_port, held_port, held_url}) or None (nginx only); ng_site: nginx's
+    (port, host) serving site_dir, or None (no nginx reference)."""
+    index = open(os.path.join(site_dir, "index.html"), "rb").read()
+    r = {"ws": [], "ws_get": [], "ws_port": [], "ws_total": [], "ws_site": [], "ws_site_first": 0, "ng": [], "held": [],
          "error": None}
     for i in range(n if src else 0):
         wait_idle()
@@ -474,6 +502,7 @@ def ttfb_case(binary, src, ng_site, work, n):
             r["ws_get"].append(m["first_ms"])
             r["ws_total"].append(1000 * (m["t2"] - g.spawned))
             r["ws_port"].append(sent_ms)
+            r["ws_site"].append(site_ms)
             r["ws_site_first"] += site_ms < sent_ms
             log("  fresh gateway %d: first byte %.1f ms after spawn (GET sent at %.1f ms, answered %.1f ms later); "
                 "site announced at %.1f ms" % (i + 1, spawn_ms, sent_ms, m["first_ms"], site_ms))
@@ -484,7 +513,7 @@ def ttfb_case(binary, src, ng_site, work, n):
         finally:
             if g:
                 g.stop()
-    refs = [("ng", ng_site[0], ng_site[1])]
+    refs = [("ng", ng_site[0], ng_site[1])] if ng_site else []
     if src:
         refs.append(("held", src["held_port"], urllib.parse.urlsplit(src["held_url"]).netloc))
     for k, port, host in refs:
@@ -627,6 +656,9 @@ def main():
     ap.add_argument("--ttfb-runs", type=int, help="fresh gateways for case 3 (default 7, --quick 3)")
     ap.add_argument("--page-runs", type=int, help="page loads per server for case 4 (default 5, --quick 2)")
     ap.add_argument("--only", help="comma-separated cases: " + ",".join(CASES))
+    ap.add_argument("--ttfb-corpus", action="store_true",
+                    help="case 3 also on the generated ~2,000-file site (webseedtest.corpus 'site', the one "
+                         "Tools/bench/create uses, under CORPUS_DIR/full)")
     ap.add_argument("--out", help="markdown output (default artifacts/bench-gateway[-nginx][-quick].md)")
     args = ap.parse_args()
 
@@ -674,6 +706,11 @@ def main():
     files_dir = ensure_files(root)
     warm(files_dir)
     warm(SITE)
+    corpus_site, corpus_files = None, 0
+    if args.ttfb_corpus and "ttfb" in cases and not args.nginx_only:
+        corpus_site, layout = corpus.ensure(corpus_root(args.corpus_dir, "full"), "site", 1.0, log=log)
+        corpus_files = len(layout)
+        warm(corpus_site)
 
     nginx = hb.Nginx(tools["nginx"], [files_dir, SITE], work)
     try:
@@ -727,25 +764,21 @@ def main():
     # Cases 3 and 4: one seeder of Samples/site.
     seeder = src = None
     if ("ttfb" in cases or "page" in cases) and not args.nginx_only:
-        try:
-            seeder = JsonProc([binary, "seed", SITE, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
-                              "--state-dir", tempfile.mkdtemp(prefix="seed-site-", dir=work), "--json"],
-                             os.path.join(work, "seed-site.stderr"))
-            ready, lst, site, gw = seeder.need(["ready", "listening", "site", "gateway"], 120, "webseed seed (site)")
-            src = {"magnet": v2_magnet(site["magnet"]), "seed_port": int(lst["port"]), "held_port": int(gw["port"]),
-                   "held_url": site["gateway_url"]}
-            log("seeder of Samples/site on 127.0.0.1:%d, its gateway at %s; magnet %s"
-                % (src["seed_port"], src["held_url"], src["magnet"]))
-        except (RuntimeError, KeyError, TypeError) as e:
-            errors["seeder"] = str(e)
-            log("  webseed seed (Samples/site) FAILED: %s" % e)
-            if seeder:
-                seeder.stop()
-            seeder = src = None
+        seeder, src = start_site_seeder(binary, SITE, "Samples/site", "site", work, errors, "seeder")
     ng_site = (ng_site_port, "nginx-ref.localhost:%d" % ng_site_port)
     if "ttfb" in cases:
         log("case 3: GET / from a fresh gateway (magnet + 1 seeder), %d gateways" % ttfb_runs)
         results["cases"]["ttfb"] = ttfb_case(binary, src, ng_site, work, ttfb_runs)
+    if "ttfb" in cases and corpus_site and not args.nginx_only:
+        c_seeder, c_src = start_site_seeder(binary, corpus_site, "the %d-file site" % corpus_files, "corpus", work,
+                                            errors, "corpus-seeder")
+        log("case 3b: GET / from a fresh gateway of the %d-file site (magnet + 1 seeder), %d gateways"
+            % (corpus_files, ttfb_runs))
+        results["cases"]["ttfb_corpus"] = ttfb_case(binary, c_src, None, work, ttfb_runs, site_dir=corpus_site)
+        if c_src is None:
+            results["cases"]["ttfb_corpus"]["error"] = errors.get("corpus-seeder", "no seeder")
+        if c_seeder:
+            c_seeder.stop()
     if "page" in cases:
         log("case 4: the sample page in headless Chromium %s, %d loads" % (versions.get("chromium", "?"), page_runs))
         results["cases"]["page"] = page_case(tools["chromium"], binary, src, ng_site, work, page_runs)
@@ -862,6 +895,19 @@ def main():
                                  "the GET was sent in %d of %d runs: GET → first byte leaves (some of) the metadata "
                                  "out, so the target is checked from the spawn" % (r["ws_site_first"], len(r["ws"])))
         runs_note("case 3, fresh gateways' spawn → first byte (ms)", r["ws"], "%.1f")
+    if "ttfb_corpus" in c:
+        r = c["ttfb_corpus"]
+        if r["error"]:
+            all_met = False
+        row("3b fresh gateway of the %s-file generated site (magnet + 1 seeder), GET /, median of %d"
+            % (format(corpus_files, ","), ttfb_runs),
+            "gateway spawn → first byte of GET / (metadata included), ms", med(r["ws"]), None, "%.1f",
+            abs_max=("%d ms" % TTFB_TARGET_MS, TTFB_TARGET_MS), ws_err=r["error"], ratio=False)
+        row("", "gateway spawn → gateway_site announced (metadata in), ms", med(r["ws_site"]), None, "%.1f",
+            ratio=False)
+        row("", "reference: the seeder's own gateway (holds the site), GET → first byte, ms", med(r["held"]), None,
+            "%.2f", ws_err=r.get("held_error"), ratio=False)
+        runs_note("case 3b, fresh gateways' spawn → first byte (ms)", r["ws"], "%.1f")
     if "page" in c:
         r = c["page"]
         we = None if args.nginx_only else r["error"]

