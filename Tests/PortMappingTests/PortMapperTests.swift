@@ -94,7 +94,7 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
 
     @Test func asksForAPermanentLeaseWhenOnlyThoseAreSupported() throws {
         let igd = FakeIGD()
-        igd.addStatus = { _, _ in igd.calls.last!.hasSuffix("lease 0") ? nil : 725 }
+        igd.addStatus = { [unowned igd] _, _ in igd.calls.last!.hasSuffix("lease 0") ? nil : 725 }
         let m = try router(igd).map(PortRequest(.tcp, 6881), preferredExternalPort: 6881, lease: 3600, description: "x")
         #expect(m.externalPort == 6881)
         #expect(m.lease == 0)
