@@ -119,7 +119,7 @@ public struct NodeID: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     public static func random() -> NodeID {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return random(using: &g)
     }
 }

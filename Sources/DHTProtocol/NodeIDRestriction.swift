@@ -12,7 +12,7 @@ extension NodeID {
     }
 
     public static func restricted(to ip: IPAddress) -> NodeID {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return restricted(to: ip, using: &g)
     }
 

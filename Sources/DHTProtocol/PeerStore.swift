@@ -97,7 +97,7 @@ public struct PeerStore: Sendable {
     }
 
     public func peers(for infoHash: NodeID, max: Int, now: Double, family: AddressFamily? = nil, excludingSeeds: Bool = false) -> [Endpoint] {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return peers(for: infoHash, max: max, now: now, family: family, excludingSeeds: excludingSeeds, using: &g)
     }
 

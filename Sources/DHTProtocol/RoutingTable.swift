@@ -252,7 +252,7 @@ public struct RoutingTable: Sendable {
     }
 
     public mutating func dueRefreshes(now: Double) -> [NodeID] {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return dueRefreshes(now: now, using: &g)
     }
 

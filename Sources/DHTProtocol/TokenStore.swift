@@ -22,7 +22,7 @@ public struct TokenStore: Sendable {
     }
 
     public init(now: Double) {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         self.init(now: now, using: &g)
     }
 
@@ -33,7 +33,7 @@ public struct TokenStore: Sendable {
     }
 
     public mutating func token(for ip: IPAddress, now: Double) -> [UInt8] {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return token(for: ip, now: now, using: &g)
     }
 
@@ -47,7 +47,7 @@ public struct TokenStore: Sendable {
     }
 
     public mutating func isValid(_ token: [UInt8], from ip: IPAddress, now: Double) -> Bool {
-        var g = SystemRandomNumberGenerator()
+        var g = SystemRandom()
         return isValid(token, from: ip, now: now, using: &g)
     }
 

@@ -43,6 +43,12 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
         address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
     }
 
+    /// The context holds this handler and the channel: kept, it would keep every closed
+    /// connection's handler, pipeline and channel alive for ever (a cycle LeakSanitizer found).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? address
         // At the limit, a newcomer displaces the oldest connection that has not finished its

@@ -14,6 +14,12 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
     /// Lease the router grants at most (routers may cap it).
     var leaseCap: Int?
 
+    /// Changes what GetExternalIPAddress answers while a mapper runs: under the lock, since the
+    /// mapper's queue reads it (ThreadSanitizer reported the unlocked write as a data race).
+    func setExternalStatus(_ status: Int) {
+        lock.withLock { _ in externalStatus = status }
+    }
+
     func getExternalIPAddress() -> (Int, String) {
         lock.withLock { _ in
             calls.append("GetExternalIPAddress")
@@ -88,7 +94,7 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
 
     @Test func asksForAPermanentLeaseWhenOnlyThoseAreSupported() throws {
         let igd = FakeIGD()
-        igd.addStatus = { _, _ in igd.calls.last!.hasSuffix("lease 0") ? nil : 725 }
+        igd.addStatus = { [unowned igd] _, _ in igd.calls.last!.hasSuffix("lease 0") ? nil : 725 }
         let m = try router(igd).map(PortRequest(.tcp, 6881), preferredExternalPort: 6881, lease: 3600, description: "x")
         #expect(m.externalPort == 6881)
         #expect(m.lease == 0)
@@ -210,10 +216,10 @@ func count(_ events: [PortMapperEvent], _ kind: String) -> Int {
         let mapper = PortMapper(configuration: configuration(), finders: [finder(igd)]) { tape.record($0) }
         mapper.start()
         #expect(tape.wait { count($0, "mapped") == 1 })
-        igd.externalStatus = -3  // no answer any more
+        igd.setExternalStatus(-3)  // no answer any more
         #expect(tape.wait { count($0, "lost") == 1 })
         #expect(mapper.current == nil)
-        igd.externalStatus = 0
+        igd.setExternalStatus(0)
         #expect(tape.wait { count($0, "mapped") == 2 })
         #expect(mapper.stop())
     }
