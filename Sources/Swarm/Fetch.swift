@@ -188,6 +188,12 @@ final class Fetch {
         return promise.futureResult
     }
 
+    /// On shutdown: every request still waiting (a gateway request whose deadline passed
+    /// leaves its waiter here until its pieces arrive) is failed, so nothing holds it.
+    func failWaiters() {
+        perform(.fail(.shuttingDown))
+    }
+
     /// On shutdown: the last record, written synchronously (the loop is about to stop).
     func flush() -> EventLoopFuture<Void> {
         guard let pieces = machine.recordToFlush, let store else { return loop.makeSucceededVoidFuture() }

@@ -258,6 +258,8 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     case noPeers(String)
     case noMetadata(seconds: Int, peers: Int)
     case stalled(seconds: Int, peers: Int)
+    /// The engine is stopping: whoever still waits on the download is told so.
+    case shuttingDown
 
     public var description: String {
         switch self {
@@ -269,6 +271,7 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
         case .noPeers(let why): "no peers: \(why)"
         case .noMetadata(let s, let n): "metadata did not arrive within \(s) s (\(n) peer\(n == 1 ? "" : "s") connected)"
         case .stalled(let s, let n): "stalled: nothing received for \(s) s (\(n) peer\(n == 1 ? "" : "s") connected)"
+        case .shuttingDown: "webseed is shutting down"
         }
     }
 }

@@ -318,6 +318,7 @@ final class SeederCore {
     func closeAll() -> EventLoopFuture<Void> {
         stopped = true
         timer?.cancel()
+        for fetch in fetchList { fetch.failWaiters() }
         let flushed = EventLoopFuture.andAllComplete(fetchList.map { $0.flush() }, on: loop)
         return flushed.assumeIsolated().flatMap { self.closeConnections() }.nonisolated()
     }
