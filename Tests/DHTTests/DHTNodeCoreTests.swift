@@ -11,7 +11,7 @@ struct Network {
     var delivered = 0
 
     init(count: Int) {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SystemRandom()  // not the storage-less system generator: see SystemRandom
         nodes = (0..<count).map { _ in DHTNodeCore(id: NodeID.random(using: &rng), now: 1000) }
         endpoints = (0..<count).map { Endpoint(ip: IPAddress("127.0.0.\($0 % 250 + 1)")!, port: UInt16(20_000 + $0)) }
     }
