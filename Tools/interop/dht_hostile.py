@@ -24,7 +24,7 @@ Checks, in order:
               uTP SYN gets at most the peer port's 20-byte ST_RESET.
   keys        missing or wrong-typed keys: 203 with our t when `t` and `y: q` are readable,
               dropped when they are not (an integer beyond 64 bits: 203 or dropped).
-  methods     unknown methods (pong, get, put, sample_infohashes, "", binary, PING): 204.
+  methods     unknown methods (pong, GET, puts, sample_infohashes, "", binary, PING): 204.
   tokens      announce_peer with a bad token (altered, empty, 100 bytes): 203, not stored; a
               token got from 127.0.0.2 used from 127.0.0.3: 203, not stored (the same token from
               127.0.0.2: accepted); port 0: not stored; a top-level `ip` claiming another
@@ -600,7 +600,7 @@ def check_keys(ctx):
 def check_methods(ctx):
     f = Fake("127.0.0.15", ctx.node)
     ctx.fakes.append(f)
-    for name in (b"pong", b"get", b"put", b"sample_infohashes", b"vote", b"", b"\xff\xfe\x00", b"PING",
+    for name in (b"pong", b"GET", b"puts", b"sample_infohashes", b"vote", b"", b"\xff\xfe\x00", b"PING",
                  b"ping ", b"x" * 200):
         t = f.tid()
         raw = bencode({b"t": t, b"y": b"q", b"q": name, b"a": {b"id": f.id, b"target": os.urandom(20)}})
