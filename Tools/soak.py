@@ -61,7 +61,7 @@ from webseedtest.hostile import (FLOOD_N, HOST, Ctx, Seeder, check_fast_requests
                                  check_ut_metadata, make_len_prefix_check, make_site)
 from webseedtest.content import write_files
 from webseedtest.launchers import leech_outcome, lt_leech_argv
-from webseedtest.procs import Proc
+from webseedtest.procs import Proc, open_descriptors
 from webseedtest.results import Results, _line
 from webseedtest.torrent import Torrent
 from webseedtest.trees import compare_tree, fresh_dirs
@@ -121,29 +121,6 @@ def soak_site(root):
 # ---------------------------------------------------------------------------------------------
 # the seeder's figures
 
-def seeder_fds(pid):
-    """(total, sockets, files, socket inodes) of /proc/PID/fd, or None once it is gone."""
-    d = "/proc/%d/fd" % pid
-    try:
-        names = os.listdir(d)
-    except OSError:
-        return None
-    total = socks = files = 0
-    inodes = set()
-    for n in names:
-        try:
-            t = os.readlink(os.path.join(d, n))
-        except OSError:
-            continue
-        total += 1
-        if t.startswith("socket:["):
-            socks += 1
-            inodes.add(t[8:-1])
-        elif t.startswith("/"):
-            files += 1
-    return total, socks, files, inodes
-
-
 def tcp_connections(inodes):
     """(connected, close_wait) among the TCP sockets with these inodes: every state but LISTEN,
     and CLOSE_WAIT (the peer closed, the seeder did not) on its own."""
@@ -184,7 +161,7 @@ class Sampler(threading.Thread):
 
     def sample(self):
         rss = self.seeder.status_kb("VmRSS")
-        f = seeder_fds(self.seeder.pid)
+        f = open_descriptors(self.seeder.pid)
         if rss is None or f is None:
             return None
         conns, cw = tcp_connections(f[3])
@@ -496,7 +473,7 @@ def main():
         t0 = time.monotonic()
         sampler = Sampler(seeder, t0)
         base = sampler.sample()
-        base_fds = seeder_fds(seeder.pid)
+        base_fds = open_descriptors(seeder.pid)
         cpu0 = cpu_seconds(seeder.pid)
         sampler.start()
         say("soak: seeder ready (peer port %d, gateway %d); idle VmRSS %.1f MB, fds %d "
@@ -545,9 +522,9 @@ def main():
 
         # cool-down: the seeder closes what it no longer needs
         deadline = time.monotonic() + 60
-        end = seeder_fds(seeder.pid)
+        end = open_descriptors(seeder.pid)
         while time.monotonic() < deadline and seeder.alive():
-            end = seeder_fds(seeder.pid)
+            end = open_descriptors(seeder.pid)
             conns = tcp_connections(end[3])[0] if end else 0
             if end and end[1] <= base_fds[1] and conns == 0:
                 break

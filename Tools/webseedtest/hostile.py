@@ -25,7 +25,7 @@ from .content import write_files
 from .peerwire import (BITFIELD, BLOCK, EXTENDED, HASH_REJECT, HASH_REQUEST, HASHES,
                        HAVE_ALL, INTERESTED, PAD, PIECE, PSTR, REJECT, REQUEST, UNCHOKE,
                        Closed, log2, msg, next_pow2)
-from .procs import Proc
+from .procs import Proc, open_descriptors
 
 HOST = "127.0.0.1"
 FLOOD_N = 500
@@ -206,24 +206,9 @@ class Seeder(Proc):
     """`webseed seed`, with the /proc figures the checks bound."""
 
     def fds(self):
-        """(total, sockets, regular files) open in the seeder."""
-        total = socks = files = 0
-        d = "/proc/%d/fd" % self.pid
-        try:
-            names = os.listdir(d)
-        except OSError:
-            return None
-        for n in names:
-            try:
-                t = os.readlink(os.path.join(d, n))
-            except OSError:
-                continue
-            total += 1
-            if t.startswith("socket:"):
-                socks += 1
-            elif t.startswith("/"):
-                files += 1
-        return total, socks, files
+        """(total, sockets, regular files) open in the seeder, or None once it is gone."""
+        f = open_descriptors(self.pid)
+        return f and f[:3]
 
 
 class Monitor(threading.Thread):

@@ -232,3 +232,27 @@ def poll(cond, timeout, interval=0.2):
         if v or time.time() >= deadline:
             return v
         time.sleep(min(interval, max(0.0, deadline - time.time())))
+
+
+def open_descriptors(pid):
+    """(total, sockets, regular files, socket inodes) of /proc/PID/fd, or None once the process
+    is gone (a descriptor closed while it is read is skipped)."""
+    d = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return None
+    total = socks = files = 0
+    inodes = set()
+    for n in names:
+        try:
+            t = os.readlink(os.path.join(d, n))
+        except OSError:
+            continue
+        total += 1
+        if t.startswith("socket:["):
+            socks += 1
+            inodes.add(t[8:-1])
+        elif t.startswith("/"):
+            files += 1
+    return total, socks, files, inodes
