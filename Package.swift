@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "Names", dependencies: ["Signing", "Metainfo", "Hashing"], swiftSettings: strict),
+        .target(name: "Names", dependencies: ["Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
         .target(name: "DHT", dependencies: ["DHTProtocol", "Bencode", "Signing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
             name: "Swarm",
@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "BencodeTests", dependencies: ["Bencode"], swiftSettings: strict),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"], swiftSettings: strict),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "Hashing"], swiftSettings: strict),
-        .testTarget(name: "NamesTests", dependencies: ["Names", "Signing", "Metainfo", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "NamesTests", dependencies: ["Names", "Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),

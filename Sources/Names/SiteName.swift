@@ -32,4 +32,32 @@ public enum SiteName {
     public static func magnet(for key: Ed25519PublicKey, salt: [UInt8] = []) -> String {
         "magnet:?xs=urn:btpk:" + HexCoding.encode(key.bytes) + (salt.isEmpty ? "" : "&s=" + HexCoding.encode(salt))
     }
+
+    /// A name as a user gives it to `get`, `info` or the gateway: the `k-…` label, or a
+    /// BEP 46 magnet (`xs=urn:btpk:<64 hex>`, optional `s=<hex salt>` of at most 64 bytes).
+    public static func parse(_ text: String) -> (key: Ed25519PublicKey, salt: [UInt8])? {
+        if let key = publicKey(fromName: text) { return (key, []) }
+        guard text.lowercased().hasPrefix("magnet:?") else { return nil }
+        var key: Ed25519PublicKey?
+        var salt: [UInt8] = []
+        for part in text.dropFirst("magnet:?".count).split(separator: "&") {
+            let kv = part.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            let value = String(kv[1])
+            switch kv[0].lowercased() {
+            case "xs":
+                let prefix = "urn:btpk:"
+                guard value.lowercased().hasPrefix(prefix), key == nil,
+                      let bytes = HexCoding.decode(String(value.dropFirst(prefix.count)).lowercased()),
+                      let k = try? Ed25519PublicKey(bytes: bytes) else { return nil }
+                key = k
+            case "s":
+                guard let bytes = HexCoding.decode(value.lowercased()), bytes.count <= 64 else { return nil }
+                salt = bytes
+            default:
+                continue
+            }
+        }
+        return key.map { ($0, salt) }
+    }
 }
