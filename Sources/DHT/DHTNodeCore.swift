@@ -198,7 +198,7 @@ public struct DHTNodeCore: Sendable {
                 return [Outgoing(bytes: KRPCMessage.error(t, .protocolError, "Bad Token").encoded(), to: source)]
             }
             do {
-                try store(p, now: now)
+                try store(p, from: source.ip, now: now)
             } catch {
                 return [Outgoing(bytes: KRPCMessage.error(t, error.code, error.description).encoded(), to: source)]
             }
@@ -220,15 +220,15 @@ public struct DHTNodeCore: Sendable {
     }
 
     /// Checks and stores a put (its token already checked). Throws what the asker is told.
-    private mutating func store(_ p: KRPCQuery.Put, now: Double) throws(DHTItemError) {
+    private mutating func store(_ p: KRPCQuery.Put, from source: IPAddress, now: Double) throws(DHTItemError) {
         guard let m = p.mutable else {
-            _ = items.put(try ImmutableItem(value: p.value), now: now)
+            _ = items.put(try ImmutableItem(value: p.value), from: source, now: now)
             return
         }
         // The decoder checked the key's length, so this cannot fail; a bad key is a bad signature.
         guard let key = try? Ed25519PublicKey(bytes: m.publicKey) else { throw .invalidSignature }
         let item = try MutableItem(publicKey: key, salt: m.salt, seq: m.seq, value: p.value, signature: m.signature)
-        _ = try items.put(item, cas: m.cas, now: now)
+        _ = try items.put(item, cas: m.cas, from: source, now: now)
     }
 
     /// The item stored here under `target` for others, if any (what a get would answer).

@@ -97,6 +97,24 @@ private func item(_ key: Ed25519PrivateKey, _ seq: Int64, _ text: String, salt: 
         #expect(store.item(items[0].target, now: 12) != nil && store.item(newcomer.target, now: 12) != nil)
     }
 
+    @Test func oneAddressChurnsOnlyItsOwnShare() throws {
+        var limits = ItemStore.Limits()
+        limits.maxItemsPerAddress = 3
+        var store = ItemStore(limits: limits)
+        let honest = IPAddress("10.0.0.1")!, flooder = IPAddress("10.0.0.2")!
+        let kept = try (0..<2).map { try ImmutableItem(value: .integer(1_000 + Int64($0))) }
+        for it in kept { _ = store.put(it, from: honest, now: 0) }
+        let flood = try (0..<50).map { try ImmutableItem(value: .integer(Int64($0))) }
+        for (i, it) in flood.enumerated() { _ = store.put(it, from: flooder, now: Double(1 + i)) }
+        #expect(store.count == 5)  // the flooder's last three, and both honest items
+        for it in kept { #expect(store.item(it.target, now: 60) != nil) }
+        #expect(store.item(flood[46].target, now: 60) == nil && store.item(flood[49].target, now: 60) != nil)
+        // The flooder refreshing an honest item does not make it the flooder's to evict.
+        _ = store.put(kept[0], from: flooder, now: 61)
+        _ = store.put(try ImmutableItem(value: .integer(77)), from: flooder, now: 62)
+        #expect(store.item(kept[0].target, now: 63) != nil)
+    }
+
     @Test func atTheByteCapOldItemsMakeRoom() throws {
         var limits = ItemStore.Limits()
         limits.maxBytes = 2_500
