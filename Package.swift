@@ -4,7 +4,8 @@ import PackageDescription
 // Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
 // DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
-// DHTProtocol and Names (key files, site names) → Signing (Ed25519) → CLibCrypto. Swarm and
+// Names (key files, site names, the rules a reader follows a name by) → DHTProtocol → Signing
+// (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers) → Bencode. Swarm and
 // DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "TrackerProtocol", dependencies: ["Bencode"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Names", dependencies: ["Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
         .target(name: "DHT", dependencies: ["DHTProtocol", "Bencode", "Signing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
@@ -94,6 +96,7 @@ let package = Package(
         .testTarget(name: "HashingTests", dependencies: ["Hashing"], swiftSettings: strict),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "Hashing"], swiftSettings: strict),
         .testTarget(name: "NamesTests", dependencies: ["Names", "Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
+        .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "Bencode"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
