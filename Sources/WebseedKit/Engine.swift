@@ -121,6 +121,7 @@ extension Engine {
         }
         services.append(PeerListenerService(context: context, seeder: seeder) { channel in try node?.install(on: channel) })
         if let node { services.append(node) }
+        services.append(TrackerService(context: context))
         if let mapping = configuration.portMapping, !configuration.offline, !isLoopback(host) {
             services.append(PortMappingService(context: context, settings: mapping))
         }

@@ -98,6 +98,8 @@ public struct EngineConfiguration: Sendable {
     public var listen: HostPort
     /// Peers to connect out to (HOST:PORT), for every torrent.
     public var peers: [(host: String, port: Int)] = []
+    /// `--tracker URL`s announced to besides each torrent's own (each its own tier).
+    public var trackers: [String] = []
     public var offline = false
     /// Packaged sites, resume records, downloads and the DHT state live here.
     public var stateDirectory: String

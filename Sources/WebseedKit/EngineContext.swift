@@ -22,6 +22,7 @@ final class EngineContext: Sendable {
         var mapper: PortMapper?
         var gatewayPort: Int?
         var sources: [any PeerSource] = []
+        var trackers: TrackerClient?
         var announcing = false
     }
     private let state = Mutex(State())
@@ -64,6 +65,12 @@ final class EngineContext: Sendable {
 
     var peerSources: [any PeerSource] { state.withLock { $0.sources } }
 
+    /// The tracker client, once `TrackerService` runs.
+    var trackers: TrackerClient? {
+        get { state.withLock { $0.trackers } }
+        set { state.withLock { $0.trackers = newValue } }
+    }
+
     /// "peers on port 6881, gateway http://localhost:8080/", for systemd's status line.
     var portsStatus: String {
         let peers = listener?.address.port.map { "peers on port \($0)" } ?? "no peer port"
@@ -77,7 +84,17 @@ final class EngineContext: Sendable {
     func announceSites(port: Int) {
         state.withLock { $0.announcing = true }
         for (t, _) in sites { for s in peerSources { s.announce(t.shortHashes, port: port) } }
+        if let trackers {
+            let reach = self.reach
+            for (t, _) in sites {
+                trackers.track(TrackedTorrent(name: t.metainfo.name, hashes: t.shortHashes, tiers: t.metainfo.trackers + extraTrackers,
+                                              port: { reach.announcedPort }, stats: { (t.uploaded, 0, 0) }, found: nil))
+            }
+        }
     }
+
+    /// `--tracker` URLs, each its own tier after the torrent's.
+    private var extraTrackers: [[String]] { configuration.trackers.map { [$0] } }
 
     func reannounce(port: Int) {
         guard state.withLock({ $0.announcing }) else { return }
@@ -90,8 +107,10 @@ final class EngineContext: Sendable {
                onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle? {
         guard let seeder, let dialer else { return nil }
         let metrics = self.metrics
+        let completed = Mutex<(@Sendable () -> Void)?>(nil)
         let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
             metrics.record(event)
+            if case .complete = event { completed.withLock { $0 }?() }
             onEvent(event)
         }
         metrics.track(handle)
@@ -100,6 +119,20 @@ final class EngineContext: Sendable {
         let unique = Array(Set(hashes))
         // A downloader is a peer too (it serves what it has verified).
         let port = listener?.address.port ?? 0
+        if let trackers {
+            // A magnet's trackers are unrelated to each other: each is its own tier.
+            let tiers = (metainfo?.trackers ?? []) + (magnet?.trackers ?? []).map { [$0] } + extraTrackers
+            let reach = self.reach
+            trackers.track(TrackedTorrent(
+                name: metainfo?.name ?? magnet?.displayName ?? "download", hashes: unique, tiers: tiers,
+                port: { reach.announcedPort },
+                stats: {
+                    let p = handle.progress
+                    return (handle.torrent?.uploaded ?? 0, p.downloaded, p.complete ? 0 : max(1, p.total - p.verified))
+                },
+                found: { dialer.offer($0, to: .download(handle)) }))
+            completed.withLock { $0 = { trackers.completed(unique) } }
+        }
         for source in peerSources {
             if port > 0 { source.announce(unique, port: port) }
             source.lookup(unique) { found in
