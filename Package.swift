@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "TrackerProtocol", dependencies: ["Bencode"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "LocalDiscovery", exclude: ["README.md"], swiftSettings: strict),
         .target(name: "Names", dependencies: ["Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
         .target(name: "DHT", dependencies: ["DHTProtocol", "Bencode", "Signing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(
@@ -73,7 +74,7 @@ let package = Package(
             name: "WebseedKit",
             dependencies: [
                 "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing",
-                "TrackerProtocol",
+                "TrackerProtocol", "LocalDiscovery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,6 +101,7 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "Hashing"], swiftSettings: strict),
         .testTarget(name: "NamesTests", dependencies: ["Names", "Signing", "Metainfo", "Hashing", "Bencode", "DHTProtocol"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "Bencode"], swiftSettings: strict),
+        .testTarget(name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),

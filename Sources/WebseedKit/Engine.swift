@@ -122,6 +122,9 @@ extension Engine {
         services.append(PeerListenerService(context: context, seeder: seeder) { channel in try node?.install(on: channel) })
         if let node { services.append(node) }
         services.append(TrackerService(context: context))
+        if configuration.localDiscovery, !configuration.offline, !isLoopback(host) {
+            services.append(LocalDiscoveryService(context: context))
+        }
         if let mapping = configuration.portMapping, !configuration.offline, !isLoopback(host) {
             services.append(PortMappingService(context: context, settings: mapping))
         }

@@ -100,6 +100,9 @@ public struct EngineConfiguration: Sendable {
     public var peers: [(host: String, port: Int)] = []
     /// `--tracker URL`s announced to besides each torrent's own (each its own tier).
     public var trackers: [String] = []
+    /// Local service discovery (BEP 14); it also needs a peer listener the LAN can reach and
+    /// no `--offline` (`--no-lsd` turns it off).
+    public var localDiscovery = true
     public var offline = false
     /// Packaged sites, resume records, downloads and the DHT state live here.
     public var stateDirectory: String

@@ -42,6 +42,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var dht: DHTOptions
 
+    @OptionGroup var peerSources: PeerSourceOptions
+
     @OptionGroup var portMapping: PortMappingOptions
 
     @Flag(help: "Log events as JSON lines instead of text.")
@@ -79,6 +81,7 @@ struct GatewayCommand: AsyncParsableCommand {
             configuration.offline = offline
             configuration.json = json
             configuration.dht = try dht.settings()
+            peerSources.apply(to: &configuration)
             configuration.portMapping = portMapping.settings
             try await Engine(configuration).run()
         }

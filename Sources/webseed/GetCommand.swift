@@ -49,6 +49,8 @@ struct Get: AsyncParsableCommand {
 
     @OptionGroup var dht: DHTOptions
 
+    @OptionGroup var peerSources: PeerSourceOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -70,6 +72,7 @@ struct Get: AsyncParsableCommand {
             configuration.offline = offline
             configuration.json = json
             configuration.dht = try dht.settings()
+            peerSources.apply(to: &configuration)
             try await Engine(configuration).run()
         }
     }

@@ -56,6 +56,8 @@ struct Seed: AsyncParsableCommand {
 
     @OptionGroup var dht: DHTOptions
 
+    @OptionGroup var peerSources: PeerSourceOptions
+
     @OptionGroup var portMapping: PortMappingOptions
 
     @Flag(help: "Log events as JSON lines instead of text.")
@@ -78,6 +80,7 @@ struct Seed: AsyncParsableCommand {
             configuration.offline = offline
             configuration.json = json
             configuration.dht = try dht.settings()
+            peerSources.apply(to: &configuration)
             configuration.portMapping = portMapping.settings
             if !noGateway {
                 let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")

@@ -191,7 +191,7 @@ def main():
         case_offline(args, r)
     finally:
         ot.stop()
-    r.summary()
+    print(r.summary())
     return r.exit_status()
 
 
