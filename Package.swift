@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Metainfo", "Hashing",
+                "Metainfo", "Hashing", "Names",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "WebseedKit",
             dependencies: [
-                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing",
+                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing", "Names",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -122,7 +122,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebseedKitTests",
-            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol",
+            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol", "Names", "Signing", "Bencode", "Hashing",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
