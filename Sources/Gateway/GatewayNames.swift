@@ -13,6 +13,8 @@ public protocol NameFollower: Sendable {
     func follow(_ name: String, in names: GatewayNames)
     /// A request missed in `name`'s version, or waits for its first one: look again soon.
     func miss(_ name: String)
+    /// Stop following `name` (it never resolved, and the table needed its place).
+    func unfollow(_ name: String)
 }
 
 /// The names a gateway serves: for each `k-…` name, the site of its current version, as
@@ -63,7 +65,8 @@ public final class GatewayNames: Sendable {
         }
     }
 
-    /// Anyone can name a key in a URL: the names followed are bounded.
+    /// Anyone can name a key in a URL: the names followed are bounded. When the table is
+    /// full, a name that never resolved and that no request waits for makes room.
     public static let maxNames = 64
 
     private struct Entry {
@@ -92,14 +95,22 @@ public final class GatewayNames: Sendable {
     /// Follows `name` from now on (a name given on the command line); false when the table is full.
     @discardableResult
     public func add(_ name: String) -> Bool {
-        let outcome = state.withLock { s -> Bool? in
-            if s.entries[name] != nil { return false }
-            guard s.entries.count < Self.maxNames else { return nil }
+        let outcome = state.withLock { s -> (new: Bool, evicted: String?)? in
+            if s.entries[name] != nil { return (false, nil) }
+            var evicted: String?
+            if s.entries.count >= Self.maxNames {
+                guard let i = s.order.firstIndex(where: { s.entries[$0]?.version == nil && s.entries[$0]?.waiters.isEmpty == true }) else {
+                    return nil
+                }
+                evicted = s.order.remove(at: i)
+                s.entries[evicted!] = nil
+            }
             s.entries[name] = Entry()
             s.order.append(name)
-            return true
+            return (true, evicted)
         }
-        if outcome == true { follower.follow(name, in: self) }
+        if let evicted = outcome?.evicted { follower.unfollow(evicted) }
+        if outcome?.new == true { follower.follow(name, in: self) }
         return outcome != nil
     }
 

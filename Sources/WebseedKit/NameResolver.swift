@@ -56,6 +56,10 @@ final class NameResolver: NameFollower {
         followers.withLock { $0[name] }?.wake(demand: true)
     }
 
+    func unfollow(_ name: String) {
+        followers.withLock { $0.removeValue(forKey: name) }?.stop()
+    }
+
     /// Stops every name's task.
     func stop() {
         for f in followers.withLock({ $0.values }) { f.stop() }

@@ -56,8 +56,10 @@ import Testing
 final class FakeFollower: NameFollower {
     let followed = Mutex<[String]>([])
     let misses = Mutex<[String]>([])
+    let unfollowed = Mutex<[String]>([])
     func follow(_ name: String, in names: GatewayNames) { followed.withLock { $0.append(name) } }
     func miss(_ name: String) { misses.withLock { $0.append(name) } }
+    func unfollow(_ name: String) { unfollowed.withLock { $0.append(name) } }
 }
 
 /// A site whose file bytes wait for the test to let them go, and tell it they were asked for.
@@ -238,12 +240,22 @@ final class GatedSite: SiteContent {
         }
     }
 
-    @Test func theNamesFollowedAreBounded() async {
-        let names = GatewayNames(follower: FakeFollower())
-        for _ in 0..<GatewayNames.maxNames { #expect(names.add(SiteName.name(for: try! Ed25519PrivateKey.generate().publicKey))) }
+    @Test func theNamesFollowedAreBoundedAndOnesThatNeverResolvedMakeRoom() async {
+        let follower = FakeFollower()
+        let names = GatewayNames(follower: follower)
+        let all = (0..<GatewayNames.maxNames).map { _ in SiteName.name(for: try! Ed25519PrivateKey.generate().publicKey) }
+        for n in all { #expect(names.add(n)) }
+        for n in all.dropFirst() { names.serve(n, .init(siteID: v1.id, seq: 1)) }
+        // all[0] never resolved: the next name takes its place, and it is no longer followed.
         let one = SiteName.name(for: try! Ed25519PrivateKey.generate().publicKey)
-        #expect(!names.add(one))
-        #expect(await names.version(of: one, deadline: .now() + .seconds(5)) == .failure(.tooManyNames(GatewayNames.maxNames)))
+        #expect(names.add(one))
+        #expect(follower.unfollowed.withLock { $0 } == [all[0]])
+        #expect(names.count == GatewayNames.maxNames)
+        names.serve(one, .init(siteID: v1.id, seq: 1))
+        // Every name resolved: no room.
+        let another = SiteName.name(for: try! Ed25519PrivateKey.generate().publicKey)
+        #expect(!names.add(another))
+        #expect(await names.version(of: another, deadline: .now() + .seconds(5)) == .failure(.tooManyNames(GatewayNames.maxNames)))
     }
 
     @Test func withoutNamesTheGatewaySaysSo() async throws {

@@ -261,6 +261,7 @@ def scenario(ws, work, logdir):
     write_site(v3, {"index.html": b"<h1>never seeded</h1>"})
     t3 = os.path.join(work, "v3.torrent")
     run([ws, "create", v3, "-o", t3])
+    check_cli(ws, work, name, info["public_key"], key)
 
     S1, site1, port1 = net.seed("S1", v1, boot)
     R.ok("S1 seeds version 1", site1["site_id"])
@@ -397,6 +398,29 @@ def scenario(ws, work, logdir):
         rc, _ = p.stop(timeout=10)
         R.check(rc == 0, "%s exits 0 on SIGTERM" % what, "exit %r" % (rc,))
     return fake
+
+
+def check_cli(ws, work, name, public_hex, key):
+    """Bad names and options: one clear line on stderr, a non-zero exit, nothing started."""
+    gw = [ws, "gateway", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--offline", "--state-dir",
+          os.path.join(work, "state-cli")]
+    dht = [ws, "dht", "--listen", "127.0.0.1:0", "--offline", "--state-dir", os.path.join(work, "state-cli-dht"),
+           "--put-item", key]
+    cases = [
+        (gw + ["k-abc"], "invalid name 'k-abc'"),
+        (gw + [name[:-1] + "1"], "invalid name"),
+        (gw + ["magnet:?xs=urn:btpk:%s&s=626c6f67" % public_hex], "without a salt"),
+        (gw + ["--no-dht", name], "drop --no-dht"),
+        (gw + ["--name-refresh", "0"], "--name-refresh must be between"),
+        (dht + ["--item-site", os.path.join(work, "missing.torrent")], "missing.torrent"),
+        (dht + ["--item-site", os.path.join(work, "v3.torrent"), "--item-ih", "zz"], "invalid --item-ih"),
+    ]
+    for argv, want in cases:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        lines = p.stderr.strip().splitlines()
+        R.check(p.returncode != 0 and len(lines) == 1 and want in lines[0],
+                "cli: %s is refused in one line" % " ".join(argv[argv.index("--state-dir") + 2:]),
+                "exit %d: %r" % (p.returncode, p.stderr.strip()[:200]))
 
 
 def serves_v2(port, host, case):
