@@ -9,7 +9,7 @@ Processes (all on 127.0.0.1, `--offline`, joined only through --dht-bootstrap):
       index.html, keeps same.js and adds new.html.
   P   `webseed dht --put-item KEY --item-site TORRENT --item-seq N`: the publisher, one short
       process per item (a key made with `webseed key new`).
-  G   `webseed gateway --dht-bootstrap B --name-refresh 1 --timeout 10`: the gateway under test.
+  G   `webseed gateway --dht-bootstrap B --name-refresh 1 --timeout 20`: the gateway under test.
   F   a fake DHT node written here (plain UDP, items signed here with python3-cryptography):
       the only DHT node of a second gateway G2 (`--peer S1 --peer S2` finds the sites), so the
       items G2 sees are exactly the ones F answers, which a real DHT would never let through
@@ -62,7 +62,7 @@ from webseedtest.watchdog import Watchdog
 
 R = Results()
 START = 30
-SWITCH = 40
+SWITCH = 60
 REVALIDATE = "max-age=10, must-revalidate"
 
 
@@ -220,7 +220,7 @@ def main():
     shutil.rmtree(args.work, ignore_errors=True)
     logdir = os.path.join(args.work, "logs")
     os.makedirs(logdir)
-    watchdog = Watchdog(400, R)
+    watchdog = Watchdog(600, R)
     watchdog.start()
     fake = None
     try:
@@ -271,7 +271,7 @@ def scenario(ws, work, logdir):
         return None
 
     G = Proc("G", [ws, "gateway", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--offline", "--json",
-                   "--dht-bootstrap", "127.0.0.1:%d" % boot, "--name-refresh", "1", "--timeout", "10",
+                   "--dht-bootstrap", "127.0.0.1:%d" % boot, "--name-refresh", "1", "--timeout", "20",
                    "--state-dir", net.state("G")], logdir)
     ev = G.wait_for("gateway", START)
     if not R.check(ev is not None, "G, the gateway, is up", more=G.log_tail(5)):
