@@ -92,7 +92,8 @@ public final class GatewayNames: Sendable {
         self.follower = follower
     }
 
-    /// Follows `name` from now on (a name given on the command line); false when the table is full.
+    /// Follows `name` (a name given on the command line, or a request's): true when it is
+    /// followed, already or from now on; false when the table is full.
     @discardableResult
     public func add(_ name: String) -> Bool {
         let outcome = state.withLock { s -> (new: Bool, evicted: String?)? in

@@ -142,6 +142,8 @@ final class NameResolver: NameFollower {
         }
 
         private func lookOnce(_ tracker: inout NameTracker, reported: inout NameRefusal?) async {
+            // A version whose torrent is overdue is refused before anything else is decided.
+            if let why = tracker.tick(now: NameResolver.now) { report(why, &reported) }
             let item = await resolver.lookup(key, [])
             let decision = tracker.found(item, now: NameResolver.now)
             // The name resolved in the DHT (an item was found, used or not): the status page
