@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Metainfo", "Hashing",
+                "Metainfo", "Hashing", "Names",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "WebseedKit",
             dependencies: [
-                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing",
+                "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing", "Names",
                 "TrackerProtocol", "LocalDiscovery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing",
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -130,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebseedKitTests",
-            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol",
+            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol", "Names", "Signing", "Bencode", "Hashing",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")],

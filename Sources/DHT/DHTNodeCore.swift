@@ -25,6 +25,9 @@ public struct DHTNodeCore: Sendable {
         /// A node answered a put of `lookup`: nil when it stored the item, else its error
         /// code (302: it holds a newer `seq`).
         case itemPutAnswered(lookup: Int, node: Endpoint, refusal: KRPCErrorCode?)
+        /// A node answered an item lookup with an item that did not verify (a forged
+        /// signature, another key, a value that does not hash to the target): not used.
+        case itemRejected(lookup: Int, target: NodeID, from: Endpoint, reason: String)
     }
 
     public struct Configuration: Sendable {
@@ -263,8 +266,9 @@ public struct DHTNodeCore: Sendable {
             let fresh = values.filter { $0.port != 0 && lookup.found.insert($0).inserted }
             if !fresh.isEmpty { events.append(.peers(lookup: l, fresh)) }
         }
-        if lookup.item != nil, let value = r.value {
-            Self.consider(value, in: r, for: lookup.target, into: &lookup.item!)
+        if lookup.item != nil, let value = r.value,
+           let why = Self.consider(value, in: r, for: lookup.target, into: &lookup.item!) {
+            events.append(.itemRejected(lookup: l, target: lookup.target, from: source, reason: why))
         }
         lookups[l] = lookup
         return advance(l, now: now)
@@ -380,20 +384,36 @@ public struct DHTNodeCore: Sendable {
     }
 
     /// Keeps `value` as the lookup's best item if it is valid for the target and better
-    /// than what it has; counts it as rejected if it does not verify.
-    private static func consider(_ value: BValue, in r: KRPCResponse, for target: NodeID, into lookup: inout ItemLookup) {
+    /// than what it has; counts it as rejected if it does not verify, and says why.
+    private static func consider(_ value: BValue, in r: KRPCResponse, for target: NodeID, into lookup: inout ItemLookup) -> String? {
         let candidate: DHTItem
         if let key = lookup.key {
-            guard r.publicKey == key.bytes, let seq = r.seq, let signature = r.signature,
-                  let m = try? MutableItem(publicKey: key, salt: lookup.salt, seq: seq, value: value, signature: signature)
-            else { lookup.rejected += 1; return }
-            if case .mutable(let best)? = lookup.best, best.seq >= m.seq { return }
-            candidate = .mutable(m)
+            let why: String
+            if r.publicKey != key.bytes {
+                why = "the item is signed by another key"
+            } else if let seq = r.seq, let signature = r.signature {
+                do {
+                    let m = try MutableItem(publicKey: key, salt: lookup.salt, seq: seq, value: value, signature: signature)
+                    if case .mutable(let best)? = lookup.best, best.seq >= m.seq { return nil }
+                    lookup.best = .mutable(m)
+                    return nil
+                } catch {
+                    why = "seq \(seq): \(error.description)"
+                }
+            } else {
+                why = "the item has no seq or signature"
+            }
+            lookup.rejected += 1
+            return why
         } else {
-            guard let i = try? ImmutableItem(value: value), i.target == target else { lookup.rejected += 1; return }
+            guard let i = try? ImmutableItem(value: value), i.target == target else {
+                lookup.rejected += 1
+                return "the value does not hash to the target"
+            }
             candidate = .immutable(i)
         }
         lookup.best = candidate
+        return nil
     }
 
     private mutating func newLookup(target: NodeID, announcePort: UInt16?, now: Double) -> Int {

@@ -15,6 +15,9 @@ public enum DHTEvent: Sendable {
     case nodes(Int)
     /// The address other nodes see this node at (their majority vote).
     case externalAddress(String)
+    /// A node answered an item lookup with an item that did not verify (a forged
+    /// signature, for one): it was not used.
+    case itemRefused(target: NodeID, from: Endpoint, reason: String)
 }
 
 /// A mainline DHT node on a UDP socket someone else owns (the seeder's peer port): it is
@@ -228,6 +231,8 @@ public final class DHTService: Sendable {
                 s.itemWaiters.removeValue(forKey: l)?(item, putTo)
             case .itemPutAnswered:
                 break
+            case .itemRejected(_, let target, let from, let reason):
+                s.onEvent(.itemRefused(target: target, from: from, reason: reason))
             }
         }
     }

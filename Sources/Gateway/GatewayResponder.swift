@@ -8,6 +8,8 @@ struct GatewayResponder: HTTPResponder {
     typealias Context = BasicRequestContext
 
     let sites: GatewaySites
+    /// The names this gateway follows (nil: it resolves none).
+    var names: GatewayNames?
     let options: GatewayOptions
     /// The port browsers reach us on (for redirects to `<id>.localhost:PORT`).
     let port: @Sendable () -> Int
@@ -15,9 +17,9 @@ struct GatewayResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         switch router.route(method: request.method, hosts: hosts(request), target: request.head.path ?? "/") {
         case .statusPage:
-            return html(.ok, StatusPage.html(sites: sites, port: port(), peer: options.peerEndpoint?()), request: request, cache: "no-store")
+            return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?()), request: request, cache: "no-store")
         case .statusAPI:
-            return json(.ok, StatusPage.json(sites: sites, port: port(), peer: options.peerEndpoint?()), request: request)
+            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?()), request: request)
         case .metrics:
             return text(.ok, options.metrics?() ?? "", type: "text/plain; version=0.0.4", request: request)
         case .addSite:
@@ -27,6 +29,21 @@ struct GatewayResponder: HTTPResponder {
             return await serve(site, target, request: request)
         case .toSiteOrigin(let ref, let location):
             guard resolve(ref) != nil else { return plain(.notFound, "unknown site '\(ref.label.prefix(80))'") }
+            return redirect(location)
+        case .name(let target):
+            guard let names else { return plain(.notFound, Self.noNames) }
+            // The site is picked once, here: the whole response comes from this version.
+            let version: GatewayNames.Version
+            switch await names.version(of: target.name, deadline: deadline()) {
+            case .success(let v): version = v
+            case .failure(.tooManyNames(let n)): return plain(.serviceUnavailable, GatewayNames.Unavailable.tooManyNames(n).description)
+            case .failure(let e): return plain(.gatewayTimeout, e.description)
+            }
+            guard let site = sites.site(version.siteID) else { return plain(.badGateway, "\(target.name): its site \(version.siteID) is gone") }
+            let inner = SiteTarget(site: SiteRef(id: site.id, label: target.name), segments: target.segments, query: target.query, immutable: false)
+            return await serve(site, inner, request: request, name: target.name)
+        case .toNameOrigin(_, let location):
+            guard names != nil else { return plain(.notFound, Self.noNames) }
             return redirect(location)
         case .redirect(let location):
             return redirect(location)
@@ -54,6 +71,14 @@ struct GatewayResponder: HTTPResponder {
         for field in request.headers where field.name.canonicalName == "host" { hosts.append(field.value) }
         return hosts
     }
+
+    static let noNames = "this gateway resolves no names (webseed gateway with a DHT node does)"
+
+    /// Name-addressed responses may change with the name's next version: cached briefly,
+    /// then revalidated (the ETag is the file's pieces root, so an unchanged file answers
+    /// 304 across versions). Site-id addresses never change: immutable.
+    static let nameCache = "max-age=10, must-revalidate"
+    static let immutableCache = "public, max-age=31536000, immutable"
 
     private func deadline() -> NIODeadline { .now() + .milliseconds(Int64(options.timeout * 1000)) }
 
@@ -89,7 +114,8 @@ struct GatewayResponder: HTTPResponder {
         return sites.site(ref.id)
     }
 
-    private func serve(_ site: GatewaySites.Site, _ target: SiteTarget, request: Request) async -> Response {
+    /// `name`: the name the request addressed (the site is its current version).
+    private func serve(_ site: GatewaySites.Site, _ target: SiteTarget, request: Request, name: String? = nil) async -> Response {
         let (metainfo, index): (Metainfo, SiteIndex)
         do {
             (metainfo, index) = try await site.ready(deadline: deadline())
@@ -98,8 +124,16 @@ struct GatewayResponder: HTTPResponder {
         } catch {
             return plain(.badGateway, "the site cannot be fetched: \(error)")
         }
-        let cache = target.immutable ? "public, max-age=31536000, immutable" : "no-cache"
-        switch index.match(target.segments, query: target.query, spa: options.spa) {
+        let cache = name != nil ? Self.nameCache : target.immutable ? Self.immutableCache : "no-cache"
+        let match = index.match(target.segments, query: target.query, spa: options.spa)
+        // A path this version lacks may be in the name's next one: look again (not waited for).
+        if let name, let names {
+            switch match {
+            case .file(_, found: false), .notFound: names.miss(name)
+            default: break
+            }
+        }
+        switch match {
         case .file(let i, found: true):
             return await serveFile(site, metainfo.files[i], index, i, request: request, status: .ok, cache: cache)
         case .file(let i, found: false):

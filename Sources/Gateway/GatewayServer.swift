@@ -60,12 +60,15 @@ public struct PeerEndpoint: Sendable {
 /// The HTTP gateway: Hummingbird serving `GatewayResponder` on one address, until stopped.
 public final class GatewayServer: Sendable {
     public let sites: GatewaySites
+    /// The names served (nil: none are resolved).
+    public let names: GatewayNames?
     private let options: GatewayOptions
     private let boundPort = PortBox()
     private let task = Mutex<Task<Void, any Error>?>(nil)
 
-    public init(sites: GatewaySites, options: GatewayOptions) {
+    public init(sites: GatewaySites, names: GatewayNames? = nil, options: GatewayOptions) {
         self.sites = sites
+        self.names = names
         self.options = options
     }
 
@@ -89,7 +92,7 @@ public final class GatewayServer: Sendable {
     /// Service (run it in a ServiceGroup); `onRunning` is told the port it bound.
     public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let portBox = boundPort
-        let gateway = GatewayResponder(sites: sites, options: options, port: { portBox.value })
+        let gateway = GatewayResponder(sites: sites, names: names, options: options, port: { portBox.value })
         let counter = RequestCounter<BasicRequestContext>(factory: options.requestMetrics)
         let responder = CallbackResponder { request, context in
             try await counter.handle(request, context: context, next: gateway.respond)

@@ -93,6 +93,14 @@ public final class GatewaySites: Sendable {
         if new { order.withLock { $0.append(site.id) } }
     }
 
+    /// The torrent of site `id` once its content is ready (a fetched site: its metadata
+    /// arrived and verified against the site's v2 info hash); throws
+    /// `SiteContentError.timedOut` at `deadline`, and `GatewayError.unknownSite` for no such site.
+    public func metainfo(of id: String, deadline: NIODeadline) async throws -> Metainfo {
+        guard let site = site(id) else { throw GatewayError.unknownSite(id) }
+        return try await site.ready(deadline: deadline).0
+    }
+
     func site(_ id: String) -> Site? { sites.withLock { $0[id] } }
     var all: [Site] { order.withLock { $0 }.compactMap { site($0) } }
     var count: Int { sites.withLock { $0.count } }
@@ -104,9 +112,11 @@ enum GatewayError: Error, CustomStringConvertible {
     case notV2
     case cannotFetch
     case tooManySites(Int)
+    case unknownSite(String)
 
     var description: String {
         switch self {
+        case .unknownSite(let id): "no site \(id)"
         case .tooManySites(let n): "this gateway already serves \(n) sites"
         case .notV2: "the magnet link has no v2 info hash (urn:btmh:1220…); the gateway serves v2 and hybrid torrents"
         case .cannotFetch: "this gateway does not fetch sites"

@@ -1,6 +1,7 @@
 import Hashing
 import Hummingbird
 import Metainfo
+import Names
 
 /// What a request asks for, decided from its method, Host and target alone (no sites, no
 /// I/O), so every routing rule is a unit test.
@@ -14,6 +15,10 @@ enum Route: Equatable {
     case site(SiteTarget)
     /// Moves a loopback `/site/<id>/…` to the site's own origin, once the site is known.
     case toSiteOrigin(SiteRef, location: String)
+    /// A path inside the current version of a name's site.
+    case name(NameTarget)
+    /// Moves a loopback `/name/<name>/…` to the name's own origin.
+    case toNameOrigin(name: String, location: String)
     case redirect(String)
     case notFound(String)
     case badRequest(String)
@@ -36,6 +41,14 @@ struct SiteTarget: Equatable {
     var immutable: Bool
 }
 
+/// A path under a name (`k-…`): which site that is, is decided when the request starts.
+struct NameTarget: Equatable {
+    /// The name in its canonical form (lowercase).
+    var name: String
+    var segments: [String]
+    var query: String?
+}
+
 struct RequestRouter: Sendable {
     /// The site served at `/` for Hosts other than `localhost` (a `seed` of one site).
     var siteAtRoot: String?
@@ -51,10 +64,26 @@ struct RequestRouter: Sendable {
         let host = HostName(hosts.first ?? "")
         let (path, query) = Self.split(target)
 
-        // <site-id>.localhost: each site its own origin.
+        // <site-id>.localhost and <name>.localhost: each site and each name its own origin.
         if let label = host.siteLabel {
+            if let name = Self.name(label) { return self.name(name, path: path, query: query, method: method) }
             guard let id = Self.siteID(label) else { return .notFound("unknown site '\(label)'") }
             return site(SiteRef(id: id, label: label), path: path, query: query, method: method, immutable: true)
+        }
+        if path.hasPrefix("/name/") {
+            let rest = path.dropFirst(6)
+            let label = rest.prefix { $0 != "/" }
+            guard let name = Self.name(String(label)) else { return .notFound("unknown name '\(label.prefix(80))'") }
+            let inner = rest.dropFirst(label.count)
+            if !inner.isEmpty {
+                do { _ = try SitePath.segments(inner) } catch { return .badRequest("bad path: \(error.description)") }
+            }
+            if host.isLoopbackName {
+                let location = "http://\(name).localhost:\(port)\(inner.isEmpty ? "/" : inner)\(Self.suffix(query))"
+                return .toNameOrigin(name: name, location: location)
+            }
+            guard !inner.isEmpty else { return .redirect("/name/\(label)/\(Self.suffix(query))") }
+            return self.name(name, path: inner, query: query, method: method)
         }
         if path.hasPrefix("/site/") {
             let rest = path.dropFirst(6)
@@ -98,6 +127,22 @@ struct RequestRouter: Sendable {
         } catch {
             return .badRequest("bad path: \(error.description)")
         }
+    }
+
+    private func name(_ name: String, path: Substring, query: String?, method: HTTPRequest.Method) -> Route {
+        guard method == .get || method == .head else { return .methodNotAllowed(allow: "GET, HEAD") }
+        do {
+            let segments = try SitePath.segments(path.isEmpty ? "/" : path)
+            return .name(NameTarget(name: name, segments: segments, query: query))
+        } catch {
+            return .badRequest("bad path: \(error.description)")
+        }
+    }
+
+    /// A name as written in a host label or path: `k-` and a public key in base32 (any
+    /// case, as DNS names are), in its canonical lowercase form; nil for anything else.
+    static func name(_ text: String) -> String? {
+        SiteName.publicKey(fromName: text).map(SiteName.name(for:))
     }
 
     /// A site id as written in a host label or path: 52 base32 characters or 64 hex digits,

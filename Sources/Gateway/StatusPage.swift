@@ -1,6 +1,6 @@
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
-    static func html(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
+    static func html(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?) -> String {
         let now = ProcessInfoUptime.now
         var rows = ""
         for site in sites.all {
@@ -34,13 +34,14 @@ enum StatusPage {
         <h1>webseed gateway</h1>
         <p class="sub">Every byte served here was verified against its site's Merkle roots. \(sites.count) site\(sites.count == 1 ? "" : "s") · <a href="/api/status">JSON</a></p>
         \(peerLine(peer))
+        \(nameTable(names, port: port))
         <table><tr><th>Site</th><th>Size</th><th>Verified</th><th>Peers</th><th>Up</th><th>Down</th><th>Open</th></tr>
         \(rows)</table></body></html>
 
         """
     }
 
-    static func json(sites: GatewaySites, port: Int, peer: PeerEndpoint?) -> String {
+    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -58,7 +59,52 @@ enum StatusPage {
                 head += "null,"
             }
         }
-        return "{" + head + "\"sites\":[" + items.joined(separator: ",") + "]}"
+        let named = (names?.statuses ?? []).map { n -> String in
+            let wall = wallClock()
+            var o = "{\"name\":\(quote(n.name)),\"seq\":\(n.version.map { String($0.seq) } ?? "null"),"
+                + "\"site_id\":\(n.version.map { quote($0.siteID) } ?? "null"),"
+                + "\"last_resolved\":\(n.resolvedAt.map { quote(isoTime($0)) } ?? "null"),"
+                + "\"last_resolved_seconds_ago\":\(n.resolvedAt.map { String(Int(max(0, wall - $0))) } ?? "null"),"
+                + "\"url\":\(quote("http://\(n.name).localhost:\(port)/")),\"last_refusal\":"
+            if case let (r, at)? = n.refusal {
+                o += "{\"code\":\(quote(r.code)),\"reason\":\(quote(r.reason)),\"at\":\(quote(isoTime(at)))}"
+            } else {
+                o += "null"
+            }
+            return o + "}"
+        }
+        return "{" + head + "\"names\":[" + named.joined(separator: ",") + "],\"sites\":[" + items.joined(separator: ",") + "]}"
+    }
+
+    /// The names followed, with their current version (nothing without names).
+    private static func nameTable(_ names: GatewayNames?, port: Int) -> String {
+        guard let statuses = names?.statuses, !statuses.isEmpty else { return "" }
+        let wall = wallClock()
+        var rows = ""
+        for n in statuses {
+            let site = n.version.map { "<a href=\"/site/\($0.siteID)/\"><code>\($0.siteID.prefix(10))…</code></a>" } ?? "(resolving)"
+            let resolved = n.resolvedAt.map { "\(Int(max(0, wall - $0))) s ago" } ?? "never"
+            let refusal = n.refusal.map { "\(escape($0.0.reason)) <small>(\(Int(max(0, wall - $0.at))) s ago)</small>" } ?? ""
+            rows += """
+            <tr><td><strong><a class="open" href="http://\(n.name).localhost:\(port)/">\(n.name)</a></strong></td>
+            <td>\(n.version.map { String($0.seq) } ?? "-")</td><td>\(site)</td><td>\(resolved)</td><td>\(refusal)</td></tr>
+
+            """
+        }
+        return """
+        <table style="margin-bottom:1.5rem"><tr><th>Name</th><th>Seq</th><th>Site</th><th>Last resolved</th><th>Last refusal</th></tr>
+        \(rows)</table>
+        """
+    }
+
+    /// "2026-12-05T13:40:00Z".
+    static func isoTime(_ seconds: Double) -> String {
+        var t = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// "Peers reach this host at 1.2.3.4:6881 (mapped by UPnP)."

@@ -16,6 +16,9 @@ func describeDHT(_ e: DHTEvent, host: String, names: [NodeID: String]) -> ([Stri
         return (["event": "dht_nodes", "count": JSON(n)], nil)
     case .externalAddress(let ip):
         return (["event": "dht_external_address", "ip": .string(ip)], "dht: other nodes see this host as \(ip)")
+    case .itemRefused(let target, let from, let reason):
+        return (["event": "dht_item_refused", "target": .string(target.hex), "from": .string(from.description), "reason": .string(reason)],
+                "dht: refused the item \(target.hex.prefix(12))… from \(from): \(reason)")
     }
 }
 

@@ -61,6 +61,11 @@ public struct EngineConfiguration: Sendable {
         public var timeout: Double = 30
         /// Sites fetched on demand (the `gateway` command); `seed` serves what it seeds.
         public var sources: [(magnet: MagnetLink?, metainfo: Metainfo?)] = []
+        /// Names (`k-…`, canonical) followed from the start (the `gateway` command); any other
+        /// name is followed from its first request.
+        public var names: [String] = []
+        /// Seconds between DHT lookups of a name served (`--name-refresh`).
+        public var nameRefresh: Double = 60
         public init(listen: HostPort) { self.listen = listen }
     }
 

@@ -17,7 +17,12 @@ struct GatewayService: EngineService {
     var attempts = 10
 
     func run(started: @escaping @Sendable () -> Void) async throws {
-        let server = GatewayServer(sites: try makeSites(), options: options())
+        let sites = try makeSites()
+        let resolver = nameResolver(sites)
+        defer { resolver?.stop() }
+        let names = resolver.map { GatewayNames(follower: $0) }
+        for name in settings.names { names?.add(name) }
+        let server = GatewayServer(sites: sites, names: names, options: options())
         defer { server.stop() }
         let listen = settings.listen
         let single = context.configuration.seed != nil && context.sites.count == 1
@@ -64,6 +69,19 @@ struct GatewayService: EngineService {
             options.fetchUnknownIDs = !context.configuration.peers.isEmpty || !context.peerSources.isEmpty
         }
         return options
+    }
+
+    /// Names are followed through the DHT node (none without one, nor for `seed`).
+    private func nameResolver(_ sites: GatewaySites) -> NameResolver? {
+        guard context.configuration.seed == nil,
+              let dht = context.peerSources.lazy.compactMap({ $0 as? DHTNodeService }).first?.node else { return nil }
+        var resolving = NameResolver.Settings()
+        resolving.refresh = settings.nameRefresh
+        resolving.metadataTimeout = settings.timeout
+        let context = self.context, log = self.log
+        return NameResolver(sites: sites, settings: resolving, lookup: { key, salt in await dht.item(key: key, salt: salt) }) { e in
+            log.nameEvent(e, port: context.gatewayPort)
+        }
     }
 
     private func makeSites() throws -> GatewaySites {

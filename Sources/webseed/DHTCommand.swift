@@ -81,6 +81,12 @@ struct DHTCommand: AsyncParsableCommand {
     @Option(name: .customLong("item-value"), help: ArgumentHelp("With --put-item: the value, put as a bencoded string.", visibility: .hidden))
     var itemValue = ""
 
+    @Option(name: .customLong("item-site"), help: ArgumentHelp("With --put-item: put the site record of this .torrent (its BEP 46 ih and v2 hash) as the value.", visibility: .hidden))
+    var itemSite: String?
+
+    @Option(name: .customLong("item-ih"), help: ArgumentHelp("With --item-site: this ih (40 hex digits) instead of the torrent's (a record that does not match).", visibility: .hidden))
+    var itemIH: String?
+
     @Option(name: .customLong("item-salt"), help: ArgumentHelp("With --put-item: the salt (text).", visibility: .hidden))
     var itemSalt = ""
 
@@ -111,7 +117,8 @@ struct DHTCommand: AsyncParsableCommand {
             }
             if let putItem {
                 let key = try KeyFile.load(putItem)
-                settings.itemPuts = [try MutableItem(signing: .string(itemValue), seq: itemSeq, salt: Array(itemSalt.utf8), with: key)]
+                settings.itemPuts = [try MutableItem(signing: try itemSite.map(siteRecord) ?? .string(itemValue), seq: itemSeq,
+                                                     salt: Array(itemSalt.utf8), with: key)]
             }
             settings.exitAfterLookups = exitAfterLookups
             settings.timeout = timeout
@@ -121,6 +128,16 @@ struct DHTCommand: AsyncParsableCommand {
             configuration.json = json
             try await Engine(configuration).run()
         }
+    }
+
+    /// The value naming the torrent at `path` (`--item-site`), its ih replaced by `--item-ih`.
+    private func siteRecord(_ path: String) throws -> BValue {
+        guard let record = SiteRecord(metainfo: try readTorrent(path)) else { throw ValidationFailure("\(path) is a v1 torrent; a name points at a v2 or hybrid one") }
+        guard let itemIH else { return record.value }
+        guard let ih = HexCoding.decode(itemIH.lowercased()), let forged = try? SiteRecord(ih: ih, v2: record.v2) else {
+            throw ValidationFailure("invalid --item-ih '\(itemIH.prefix(80))': use 40 hex digits")
+        }
+        return forged.value
     }
 
     /// 40 hex digits, or a magnet's hashes (btih, and btmh truncated to 20 bytes).

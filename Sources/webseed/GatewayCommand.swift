@@ -1,5 +1,6 @@
 import ArgumentParser
 import Metainfo
+import Names
 import WebseedKit
 
 struct GatewayCommand: AsyncParsableCommand {
@@ -13,6 +14,12 @@ struct GatewayCommand: AsyncParsableCommand {
         is fetched on demand: the requested file first, then the rest in the background; \
         then it is seeded. Nothing is sent to a browser before it verified against the \
         site's Merkle roots. http://localhost:PORT/ shows the status page.
+
+        A SOURCE may also be a site's name (k-…, or its magnet:?xs=urn:btpk:… link): it is \
+        followed through the DHT from the start. Any name opened at http://<name>.localhost:PORT/ \
+        (or /name/<name>/) is followed from its first request: the newest version whose torrent \
+        matches its signed item is served, looked up again every --name-refresh seconds and \
+        when a path is missing.
         """
     )
 
@@ -40,6 +47,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "How long a request waits for a site's metadata or the bytes it asked for, in seconds (default 30).")
     var timeout: Double = 30
 
+    @Option(name: .customLong("name-refresh"), help: "Look up each name's newest version at most every SECONDS (default 60).")
+    var nameRefresh: Double = 60
+
     @OptionGroup var dht: DHTOptions
 
     @OptionGroup var peerSources: PeerSourceOptions
@@ -55,9 +65,17 @@ struct GatewayCommand: AsyncParsableCommand {
             let (peerHost, peerPort) = try parseHostPort(peerListen, option: "--peer-listen")
             let known = try peers.map { try parseHostPort($0, option: "--peer") }
             guard timeout > 0, timeout <= 3600 else { throw ValidationFailure("--timeout must be between 0 and 3600 seconds") }
+            guard nameRefresh >= 1, nameRefresh <= 86_400 else { throw ValidationFailure("--name-refresh must be between 1 and 86400 seconds") }
             var parsed: [(MagnetLink?, Metainfo?)] = []
+            var names: [String] = []
             for s in sources {
-                if s.lowercased().hasPrefix("magnet:") {
+                if let (key, salt) = SiteName.parse(s) {
+                    // A name is one DNS label: it carries a key, not a salt.
+                    guard salt.isEmpty else { throw ValidationFailure("the gateway serves names without a salt (s=…); a k-… name carries only the key") }
+                    names.append(SiteName.name(for: key))
+                } else if s.lowercased().hasPrefix("k-") {
+                    throw ValidationFailure("invalid name '\(s.prefix(80))': a name is k- and 52 base32 characters (webseed key show prints it)")
+                } else if s.lowercased().hasPrefix("magnet:") {
                     do { parsed.append((try MagnetLink(parsing: s), nil)) } catch {
                         throw ValidationFailure("invalid magnet link: \(error)")
                     }
@@ -74,6 +92,8 @@ struct GatewayCommand: AsyncParsableCommand {
             gateway.spa = spa
             gateway.timeout = timeout
             gateway.sources = parsed.map { (magnet: $0.0, metainfo: $0.1) }
+            gateway.names = names
+            gateway.nameRefresh = nameRefresh
             var configuration = EngineConfiguration(listen: .init(host: peerHost, port: peerPort, text: peerListen),
                                                     stateDirectory: stateDir ?? defaultStateDirectory())
             configuration.gateway = gateway
@@ -82,6 +102,7 @@ struct GatewayCommand: AsyncParsableCommand {
             configuration.json = json
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
+            if !names.isEmpty, configuration.dht == nil { throw ValidationFailure("names are resolved through the DHT: drop --no-dht") }
             configuration.portMapping = portMapping.settings
             try await Engine(configuration).run()
         }
