@@ -46,7 +46,8 @@ struct Debouncer<Value: Equatable & Sendable>: Sendable {
     /// newer than the one `observe` handed out: a later change is then seen as usual).
     mutating func packaged(_ value: Value, now: Double) {
         settled = value
-        if latest != value { changedAt = now }
+        // A change seen while packaging keeps its time; otherwise nothing is pending.
+        if latest != value, changedAt == .infinity { changedAt = now }
     }
 
     /// Packaging failed: tried again after `failureBackoff` seconds (sooner if the directory changes).
