@@ -23,6 +23,7 @@ final class EngineContext: Sendable {
         var gatewayPort: Int?
         var sources: [any PeerSource] = []
         var announcing = false
+        var replaceSeededSite: (@Sendable (SeedTorrent, SeedTorrent) -> Void)?
     }
     private let state = Mutex(State())
 
@@ -60,6 +61,13 @@ final class EngineContext: Sendable {
     var gatewayPort: Int? {
         get { state.withLock { $0.gatewayPort } }
         set { state.withLock { $0.gatewayPort = newValue } }
+    }
+
+    /// `seed`'s gateway serves what is seeded: it sets this, and `--watch` calls it when a
+    /// new version replaces the one served.
+    var replaceSeededSite: (@Sendable (_ old: SeedTorrent, _ new: SeedTorrent) -> Void)? {
+        get { state.withLock { $0.replaceSeededSite } }
+        set { state.withLock { $0.replaceSeededSite = newValue } }
     }
 
     var peerSources: [any PeerSource] { state.withLock { $0.sources } }

@@ -98,7 +98,7 @@ struct NamePublisher: EngineService {
                         snapshots += 1
                         if let next = await package(source, snapshot: settings.watch ? snapshotPath(snapshots) : nil, debouncer: &debouncer, now: now()),
                            next.record != current.record {
-                            start(next)
+                            start(next, replacing: current)
                             retiring.append((current, now() + settings.grace))
                             current = next
                             guard assign(current, found: nil, state: &state, statePath: statePath) else { return }
@@ -185,16 +185,19 @@ struct NamePublisher: EngineService {
         }
     }
 
-    /// Seeds a new version and announces it, as the first one was.
-    private func start(_ version: Version) {
+    /// Seeds a new version and announces it, as the first one was. This engine's gateway
+    /// serves it at once in place of the old one (whose peers finish during the grace period).
+    private func start(_ version: Version, replacing old: Version) {
         let t = version.prepared.torrent
         context.seeder?.add(t)
+        context.replaceSeededSite?(old.prepared.torrent, t)
         context.sites.append((torrent: t, path: version.prepared.torrentPath))
         context.metrics.track(t)
         let port = context.reach.announcedPort
         for s in context.peerSources { s.announce(t.shortHashes, port: port) }
         let magnet = MagnetLink(metainfo: t.metainfo, peers: [context.reach.peerAddress])
-        log.site(t.metainfo, magnet: magnet.uri, torrent: version.prepared.torrentPath, gatewayPort: nil)
+        log.site(t.metainfo, magnet: magnet.uri, torrent: version.prepared.torrentPath,
+                 gatewayPort: context.replaceSeededSite == nil ? nil : context.gatewayPort)
     }
 
     /// A replaced version whose grace period is over: no longer seeded, its snapshot removed.
