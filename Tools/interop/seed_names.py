@@ -20,11 +20,13 @@ Cases:
            site, it re-puts seq 1 (the DHT's item already names this torrent); on a changed
            site with the state directory removed again, it publishes seq 2, above the DHT's,
            and libtorrent reads seq 2 naming the new torrent.
-  watch    `seed SITE --key K --watch --grace 2`: seq 1 read by libtorrent; a file is edited
-           (saved by rename, as editors do): a new version is packaged and name_published
-           seq 2 follows (bounded wait), libtorrent reads seq 2 naming the new torrent; the
-           old version is retired after its grace period (site_retired); then a file is
-           removed and seq 3 follows.
+  watch    `seed SITE --key K --watch --grace 20`: seq 1 read by libtorrent, the site served
+           at the root of the seeder's own gateway; a file is edited (saved by rename, as
+           editors do): a new version is packaged and name_published seq 2 follows (bounded
+           wait), the old version still answers a peer's handshake, libtorrent reads seq 2
+           naming the new torrent and the gateway serves the new bytes; once the grace
+           period is over (site_retired) the old version's hash is refused; then a file
+           is removed and seq 3 follows.
   refuse   a key file of mode 0644, --watch without --key, --key with two sources: one
            line on stderr, exit status non-zero, nothing published.
 
@@ -41,9 +43,12 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -168,9 +173,37 @@ def make_site(path, variant):
     write(os.path.join(path, "about.html"), "<p>about</p>\n" * 50)
 
 
-def seeder(ws, logdir, name, site, key, state, node, extra=()):
-    return Proc(name, [ws, "seed", site, "--key", key, "--listen", "127.0.0.1:0", "--no-gateway", "--offline", "--json",
-                       "--state-dir", state, "--dht-bootstrap", "%s:%d" % node] + list(extra), logdir)
+def seeder(ws, logdir, name, site, key, state, node, extra=(), gateway=False):
+    return Proc(name, [ws, "seed", site, "--key", key, "--listen", "127.0.0.1:0", "--offline", "--json",
+                       "--gateway" if gateway else "--no-gateway"] + (["127.0.0.1:0"] if gateway else [])
+                + ["--state-dir", state, "--dht-bootstrap", "%s:%d" % node] + list(extra), logdir)
+
+
+def handshake(port, info_hash):
+    """A BitTorrent handshake for info_hash: the info hash the seeder answers with, or None
+    when it closes the connection instead."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(b"\x13BitTorrent protocol" + bytes(8) + info_hash + b"-XX0001-names0000001")
+        got = b""
+        try:
+            while len(got) < 68:
+                more = c.recv(68 - len(got))
+                if not more:
+                    return None
+                got += more
+        except OSError:
+            return None
+        return got[28:48]
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+    except OSError as e:
+        return None, str(e).encode()
 
 
 def published(p, seq, timeout):
@@ -255,8 +288,12 @@ def case_watch(ws, work, logdir, node, log):
     key = os.path.join(work, "watch.key")
     pub = bytes.fromhex(key_new(ws, key)["public_key"])
     state = os.path.join(work, "state-watch")
-    p = seeder(ws, logdir, "watch", site, key, state, node, ["--watch", "--grace", "2"])
+    p = seeder(ws, logdir, "watch", site, key, state, node, ["--watch", "--grace", "20"], gateway=True)
     try:
+        listening = p.wait_for("listening", START)
+        gw = p.wait_for("gateway", START)
+        port = gw["port"] if gw else 0
+        R.check(http_get(port, "/index.html") == (200, b"<h1>site watched one</h1>\n"), "watch: the seeder's gateway serves the site at its root")
         ev1 = published(p, 1, WAIT)
         R.check(ev1 is not None, "watch: seq 1 is published", more=p.log_tail(8) if ev1 is None else [])
         if ev1 is None:
@@ -271,12 +308,17 @@ def case_watch(ws, work, logdir, node, log):
                 "watch: an edit saved by rename is packaged and published as seq 2", more=[repr(ev2)] + p.log_tail(8))
         if ev2 is None:
             return
+        old = bytes.fromhex(ev1["v2_infohash"])[:20]
+        R.check(handshake(listening["port"], old) == old, "watch: during its grace period the old version still answers peers")
         s2 = site_event(p, ev2["v2_infohash"], 5)
         R.check(s2 is not None, "watch: the new version is seeded (a site event names it)")
         if s2 is not None:
             check_read(node, pub, 2, s2["torrent"], "watch (after the edit)", log)
+        R.check(http_get(port, "/index.html") == (200, b"<h1>edited</h1>\n"),
+                "watch: the seeder's gateway serves the new version at its root once it is published")
         retired = p.wait_event(lambda e: e.get("event") == "site_retired" and e.get("site_id") == ev1["site_id"], WAIT)[1]
         R.check(retired is not None, "watch: the replaced version is retired after its grace period", more=p.log_tail(5))
+        R.check(handshake(listening["port"], old) is None, "watch: once retired, the old version's hash is refused")
 
         os.remove(os.path.join(site, "about.html"))
         ev3 = published(p, 3, WAIT)
