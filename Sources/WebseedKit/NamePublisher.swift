@@ -76,6 +76,7 @@ struct NamePublisher: EngineService {
         var debouncer = Debouncer(settled: first.fingerprint, now: now())
         var snapshots = 1
         var watchError: String?
+        var nextLook = 0.0
 
         // The DHT's current item first, once the node knows someone (it may have just started).
         let joinBy = now() + 10
@@ -90,8 +91,12 @@ struct NamePublisher: EngineService {
             if t >= state.nextPut(now: t) {
                 await put(&state, current, statePath: statePath, now: t)
             }
-            if settings.watch {
-                switch await look(source) {
+            if settings.watch, now() >= nextLook {
+                let began = now()
+                let seen = await look(source)
+                // Walking a huge directory takes at most a tenth of the time.
+                nextLook = now() + 9 * (now() - began)
+                switch seen {
                 case .success(let listing):
                     watchError = nil
                     if debouncer.observe(listing, now: now()) != nil {
@@ -140,21 +145,15 @@ struct NamePublisher: EngineService {
             let result = await node.put(.mutable(item))
             switch state.putDone(sentTo: result.sentTo, found: result.found.flatMap { Self.version($0) }, now: now) {
             case .published(let sentTo, let first):
-                published(version, seq: v.seq, sentTo: sentTo, refresh: !first)
+                log.namePublished(key.publicKey, record: version.record, seq: v.seq, sentTo: sentTo, refresh: !first)
                 return
             case .notReached:
                 // A node that knows nobody yet; tried again shortly.
-                log.emitEvent(["event": "name_put", "name": .string(SiteName.name(for: key.publicKey)), "seq": .number(v.seq),
-                               "sent_to": JSON(0)], text: nil)
+                log.nameNotReached(key.publicKey, seq: v.seq)
                 return
             case .outbid(let by):
                 guard assign(version, found: nil, state: &state, statePath: statePath), let next = state.current else { return }
-                if by.value != next.value {
-                    log.warning("the DHT holds seq \(by.seq) of \(SiteName.name(for: key.publicKey)) naming something else "
-                                + "(a lost state directory, or another publisher with this key); publishing seq \(next.seq)",
-                                object: ["event": "name_outbid", "name": .string(SiteName.name(for: key.publicKey)),
-                                         "found_seq": .number(by.seq), "seq": .number(next.seq)])
-                }
+                if by.value != next.value { log.nameOutbid(key.publicKey, found: by.seq, seq: next.seq) }
                 v = next
             }
         }
@@ -204,27 +203,13 @@ struct NamePublisher: EngineService {
     private func retire(_ version: Version) async {
         let t = version.prepared.torrent
         await context.seeder?.remove(t)
+        // Unless the same torrent is seeded again (an edit undone), its hashes are no longer announced.
+        if !context.sites.contains(where: { $0.torrent !== t && $0.torrent.shortHashes == t.shortHashes }) {
+            for s in context.peerSources { s.withdraw(t.shortHashes) }
+        }
         context.sites.removeAll { $0.torrent === t }
         if let s = version.prepared.snapshot { Snapshot.remove(s) }
-        log.emitEvent(["event": "site_retired", "name": .string(t.metainfo.name), "site_id": JSON(t.metainfo.siteID)],
-                      text: "stopped seeding the previous version \(t.metainfo.siteID ?? "-") (its grace period is over)")
-    }
-
-    private func published(_ version: Version, seq: Int64, sentTo: Int, refresh: Bool) {
-        let name = SiteName.name(for: key.publicKey)
-        let magnet = SiteName.magnet(for: key.publicKey)
-        let siteID = version.record.siteID
-        let object: [String: JSON] = [
-            "event": "name_published", "name": .string(name), "magnet": .string(magnet), "seq": .number(seq),
-            "site_id": .string(siteID), "ih": .string(HexCoding.encode(version.record.ih)), "v2_infohash": .string(version.record.v2.hex),
-            "sent_to": JSON(sentTo), "refresh": .bool(refresh),
-        ]
-        // A refresh of the same item is a detail only scripts are shown.
-        log.emitEvent(object, text: refresh ? nil : """
-            name \(name)
-              magnet   \(magnet)
-              seq \(seq): site id \(siteID), put to \(sentTo) DHT node\(sentTo == 1 ? "" : "s")
-            """)
+        log.siteRetired(t.metainfo)
     }
 
     private func snapshotPath(_ n: Int) -> String {
