@@ -101,8 +101,12 @@ struct NamePublisher: EngineService {
                     watchError = nil
                     if debouncer.observe(listing, now: now()) != nil {
                         snapshots += 1
-                        if let next = await package(source, snapshot: settings.watch ? snapshotPath(snapshots) : nil, debouncer: &debouncer, now: now()),
-                           next.record != current.record {
+                        if let next = await package(source, snapshot: snapshotPath(snapshots), debouncer: &debouncer, now: now()) {
+                            // Only mtimes changed (a touch, a save without edits): the same torrent, nothing to publish.
+                            guard next.record != current.record else {
+                                if let s = next.prepared.snapshot { Snapshot.remove(s) }
+                                continue
+                            }
                             start(next, replacing: current)
                             retiring.append((current, now() + settings.grace))
                             current = next
@@ -115,8 +119,9 @@ struct NamePublisher: EngineService {
                     watchError = e.description
                 }
             }
-            for r in retiring where r.until <= now() { await retire(r.version) }
-            retiring.removeAll { $0.until <= now() }
+            let due = now()
+            for r in retiring where r.until <= due { await retire(r.version) }
+            retiring.removeAll { $0.until <= due }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

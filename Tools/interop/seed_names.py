@@ -27,8 +27,9 @@ Cases:
            naming the new torrent and the gateway serves the new bytes; once the grace
            period is over (site_retired) the old version's hash is refused; then a file
            is removed and seq 3 follows.
-  refuse   a key file of mode 0644, --watch without --key, --key with two sources: one
-           line on stderr, exit status non-zero, nothing published.
+  refuse   a key file of mode 0644, --watch without --key, --key with two sources, with
+           --no-dht, with --offline and no --dht-bootstrap, --watch with the state directory
+           inside the watched one: one line on stderr, exit status non-zero, nothing published.
 
 Usage:
   /usr/bin/python3 Tools/interop/seed_names.py --webseed .build/debug/webseed \\
@@ -221,14 +222,22 @@ def case_refuse(ws, work, logdir):
     key = os.path.join(work, "refuse.key")
     key_new(ws, key)
     os.chmod(key, 0o644)
+    ok_key = os.path.join(work, "refuse-ok.key")
+    key_new(ws, ok_key)
     state = os.path.join(work, "refuse-state")
+    dht = ["--offline", "--dht-bootstrap", "127.0.0.1:9"]
     runs = [
-        ("a key file of mode 0644", [ws, "seed", site, "--key", key], "chmod 600"),
-        ("--watch without --key", [ws, "seed", site, "--watch"], "--key"),
-        ("--key with two sources", [ws, "seed", site, site, "--key", key], "exactly one"),
+        ("a key file of mode 0644", [site, "--key", key] + dht, "chmod 600"),
+        ("--watch without --key", [site, "--watch"] + dht, "--key"),
+        ("--key with two sources", [site, site, "--key", ok_key] + dht, "exactly one"),
+        ("--key with --no-dht", [site, "--key", ok_key, "--offline", "--no-dht"], "--no-dht"),
+        ("--key with --offline and no --dht-bootstrap", [site, "--key", ok_key, "--offline"], "--dht-bootstrap"),
+        ("--watch keeping its state inside the watched directory", [site, "--key", ok_key, "--watch"] + dht, "--state-dir"),
     ]
-    for what, argv, word in runs:
-        argv = argv + ["--offline", "--dht-bootstrap", "127.0.0.1:9", "--no-gateway", "--listen", "127.0.0.1:0", "--state-dir", state]
+    for what, args, word in runs:
+        inside = "state inside" in what
+        argv = [ws, "seed"] + args + ["--no-gateway", "--listen", "127.0.0.1:0",
+                                      "--state-dir", os.path.join(site, ".state") if inside else state]
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         R.check(p.returncode != 0 and len(lines) == 1 and word in lines[0] and "name_published" not in p.stdout,
