@@ -77,6 +77,8 @@ struct NamePublisher: EngineService {
         var snapshots = 1
         var watchError: String?
         var nextLook = 0.0
+        var unreachedSince: Double?
+        var warnedUnreached = false
 
         // The DHT's current item first, once the node knows someone (it may have just started).
         let joinBy = now() + 10
@@ -89,7 +91,14 @@ struct NamePublisher: EngineService {
         while !Task.isCancelled {
             let t = now()
             if t >= state.nextPut(now: t) {
-                await put(&state, current, statePath: statePath, now: t)
+                if await put(&state, current, statePath: statePath, now: t) {
+                    unreachedSince = nil
+                } else if t - (unreachedSince ?? t) >= 30, !warnedUnreached {
+                    warnedUnreached = true
+                    log.warning("name \(SiteName.name(for: key.publicKey)): no DHT node has taken the item for 30 s; still trying every few seconds")
+                } else if unreachedSince == nil {
+                    unreachedSince = t
+                }
             }
             if settings.watch, now() >= nextLook {
                 let began = now()
@@ -139,29 +148,32 @@ struct NamePublisher: EngineService {
         return true
     }
 
-    private func put(_ state: inout PublishState, _ version: Version, statePath: String, now: Double) async {
-        guard var v = state.current else { return }
+    /// Puts the current version; false when it reached no node.
+    @discardableResult
+    private func put(_ state: inout PublishState, _ version: Version, statePath: String, now: Double) async -> Bool {
+        guard var v = state.current else { return true }
         for _ in 0..<3 {
             let item: MutableItem
             do { item = try MutableItem(signing: version.record.value, seq: v.seq, with: key) } catch {
                 log.warning("cannot sign the item of \(SiteName.name(for: key.publicKey)): \(error)")
-                return
+                return true
             }
             let result = await node.put(.mutable(item))
             switch state.putDone(sentTo: result.sentTo, found: result.found.flatMap { Self.version($0) }, now: now) {
             case .published(let sentTo, let first):
                 log.namePublished(key.publicKey, record: version.record, seq: v.seq, sentTo: sentTo, refresh: !first)
-                return
+                return true
             case .notReached:
                 // A node that knows nobody yet; tried again shortly.
                 log.nameNotReached(key.publicKey, seq: v.seq)
-                return
+                return false
             case .outbid(let by):
-                guard assign(version, found: nil, state: &state, statePath: statePath), let next = state.current else { return }
+                guard assign(version, found: nil, state: &state, statePath: statePath), let next = state.current else { return true }
                 if by.value != next.value { log.nameOutbid(key.publicKey, found: by.seq, seq: next.seq) }
                 v = next
             }
         }
+        return true
     }
 
     /// The directory's listing as it is now (on a Dispatch thread: it walks the disk).
