@@ -104,6 +104,12 @@ public final class DHTService: Sendable {
         }
     }
 
+    /// Stops announcing `hash` (a torrent no longer seeded); nodes forget it when its
+    /// announce expires.
+    public func stopAnnouncing(_ hash: NodeID) {
+        loop.execute { self.state.value.announces.removeAll { $0.hash == hash } }
+    }
+
     /// Looks for peers of `hash` every `interval` seconds (first at once) while `onPeers`
     /// returns true; it is called with each batch found.
     public func lookup(_ hash: NodeID, every interval: Double = 15, onPeers: @escaping @Sendable ([Endpoint]) -> Bool) {

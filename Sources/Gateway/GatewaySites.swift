@@ -84,6 +84,21 @@ public final class GatewaySites: Sendable {
         return id
     }
 
+    /// Serves `content` in place of the site `id` in one step (`seed --watch`: the gateway
+    /// follows the newest version; a single site stays at the root throughout).
+    public func replace(_ id: String, with content: any SiteContent) {
+        guard let v2 = content.metainfo?.v2InfoHash else { return }
+        let site = Site(v2Hash: v2, content: content)
+        sites.withLock { s in
+            s[id] = nil
+            s[site.id] = site
+            order.withLock { o in
+                o.removeAll { $0 == id || $0 == site.id }
+                o.append(site.id)
+            }
+        }
+    }
+
     private func insert(_ site: Site) {
         let new = sites.withLock { s in
             guard s[site.id] == nil else { return false }

@@ -33,11 +33,9 @@ public struct LSDSchedule: Sendable {
         for h in hashes where h.count == 20 { wanted.insert(h) }
     }
 
-    public mutating func forget(_ hashes: [[UInt8]]) {
-        for h in hashes {
-            torrents[h] = nil
-            wanted.remove(h)
-        }
+    /// Stops announcing `hashes` (announces of them are still taken in if wanted).
+    public mutating func stopAnnouncing(_ hashes: [[UInt8]]) {
+        for h in hashes { torrents[h] = nil }
     }
 
     /// The hashes to announce now, in batches of one packet each (the same batches go to

@@ -28,6 +28,8 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     /// budget), or the socket failed.
     case error(String)
     case shuttingDown
+    /// The seeder stopped seeding the torrent (a site's replaced version after its grace period).
+    case torrentRemoved
     case closedByPeer
 
     public var description: String {
@@ -51,6 +53,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
         case .download(let why): why.description
         case .error(let why): why
         case .shuttingDown: "shutting down"
+        case .torrentRemoved: "torrent no longer seeded"
         case .closedByPeer: "closed by peer"
         }
     }

@@ -254,6 +254,8 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     var handshaken: Bool { machine.phase == .open }
     var isV2: Bool { machine.isV2 }
     var fast: Bool { machine.reserved.fast }
+    /// The seeded torrent this connection serves (nil for a download's, or before the handshake).
+    var servedTorrent: SeedTorrent? { machine.torrent }
 
     func send(_ messages: [PeerMessage]) {
         perform(messages.map { .send($0) })

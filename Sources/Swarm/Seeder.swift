@@ -66,6 +66,12 @@ public final class Seeder: Sendable {
         loop.execute { self.core.value.add(torrent) }
     }
 
+    /// Stops seeding `torrent`: peers asking for its hashes are refused from now on, and the
+    /// connections serving it are closed (returns once they are).
+    public func remove(_ torrent: SeedTorrent) async {
+        try? await loop.flatSubmit { self.core.value.remove(torrent) }.get()
+    }
+
     /// Binds `host:port` over TCP and UDP; when the port is taken (on either side), tries
     /// the next ones (port 0: any free port). `configureUDP` adds handlers in front of the
     /// uTP responder on the UDP side (on the loop, as the channel is set up).
@@ -271,6 +277,13 @@ final class SeederCore {
     func add(_ t: SeedTorrent) {
         torrentList.append(t)
         for h in t.shortHashes { torrents[h] = t }
+    }
+
+    func remove(_ t: SeedTorrent) -> EventLoopFuture<Void> {
+        torrentList.removeAll { $0 === t }
+        for h in t.shortHashes where torrents[h] === t { torrents[h] = nil }
+        let serving = connections.values.filter { $0.servedTorrent === t }
+        return EventLoopFuture.andAllComplete(serving.map { $0.close(.torrentRemoved) }, on: loop)
     }
 
     func addFetch(_ f: Fetch) {

@@ -100,6 +100,10 @@ final class DHTNodeService: EngineService, PeerSource {
         for h in Set(hashes) { if let id = NodeID(bytes: h) { node.announce(id, port: p) } }
     }
 
+    func withdraw(_ hashes: [[UInt8]]) {
+        for h in Set(hashes) { if let id = NodeID(bytes: h) { node.stopAnnouncing(id) } }
+    }
+
     func lookup(_ hashes: [[UInt8]], found: @escaping @Sendable ([PeerAddress]) -> Bool) {
         for h in Set(hashes) {
             guard let id = NodeID(bytes: h) else { continue }

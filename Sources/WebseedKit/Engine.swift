@@ -107,9 +107,13 @@ extension Engine {
         let context = EngineContext(configuration: configuration, log: log, metrics: metrics, seeder: seeder)
         var services: [any EngineService] = []
 
+        // `seed DIR --key`: SitePreparation hands the first version to the publisher.
+        let first = configuration.seed?.key == nil ? nil : FirstVersion()
+        var preparation: SitePreparation?
         if let seed = configuration.seed {
             try makeDirectories(configuration.stateDirectory + "/resume")
-            services.append(SitePreparation(context: context, settings: seed, state: configuration.stateDirectory))
+            preparation = SitePreparation(context: context, settings: seed, state: configuration.stateDirectory, firstVersion: first)
+            services.append(preparation!)
         }
         let node = try configuration.dht.map { settings in
             let names = SiteNames(context: context)
@@ -130,6 +134,10 @@ extension Engine {
         }
         if let gateway = configuration.gateway {
             services.append(GatewayService(context: context, settings: gateway))
+        }
+        if let seed = configuration.seed, let key = seed.key, let first, let preparation {
+            guard let node else { throw ValidationFailure("--key publishes the site's name on the DHT, which --no-dht turns off") }
+            services.append(NamePublisher(context: context, settings: seed, key: key, node: node.node, first: first, preparation: preparation))
         }
 
         if let fetch = configuration.fetch {

@@ -1,5 +1,6 @@
 import DHTProtocol
 import Metainfo
+import Signing
 
 /// Everything the engine needs, gathered by a command from its options. Which parts are
 /// set decides which services run: `seed` sets `seed` (and usually `gateway`), `get` sets
@@ -30,6 +31,15 @@ public struct EngineConfiguration: Sendable {
         public var maxPeers = 200
         /// Draw a status line on a terminal.
         public var statusLine = false
+        /// `--key`: publish the one site directory under this key's name (a BEP 44 item
+        /// naming its torrent, BEP 46), put again before DHT nodes would drop it.
+        public var key: Ed25519PrivateKey?
+        /// `--watch`: package and publish each change of the directory as the next version.
+        public var watch = false
+        /// Seconds a replaced version keeps seeding, so visitors mid-page-load finish it.
+        public var grace: Double = 120
+        /// Seconds between puts of the same item (BEP 44 nodes may drop an item after 2 h).
+        public var republish: Double = 30 * 60
         public init(sources: [String], createdBy: String) {
             self.sources = sources
             self.createdBy = createdBy

@@ -24,6 +24,7 @@ final class EngineContext: Sendable {
         var sources: [any PeerSource] = []
         var trackers: TrackerClient?
         var announcing = false
+        var replaceSeededSite: (@Sendable (SeedTorrent, SeedTorrent) -> Void)?
     }
     private let state = Mutex(State())
 
@@ -63,6 +64,13 @@ final class EngineContext: Sendable {
         set { state.withLock { $0.gatewayPort = newValue } }
     }
 
+    /// `seed`'s gateway serves what is seeded: it sets this, and `--watch` calls it when a
+    /// new version replaces the one served.
+    var replaceSeededSite: (@Sendable (_ old: SeedTorrent, _ new: SeedTorrent) -> Void)? {
+        get { state.withLock { $0.replaceSeededSite } }
+        set { state.withLock { $0.replaceSeededSite = newValue } }
+    }
+
     var peerSources: [any PeerSource] { state.withLock { $0.sources } }
 
     /// The tracker client, once `TrackerService` runs.
@@ -83,14 +91,21 @@ final class EngineContext: Sendable {
     /// `reannounce` does it again when the port changes (a router mapping).
     func announceSites(port: Int) {
         state.withLock { $0.announcing = true }
-        for (t, _) in sites { for s in peerSources { s.announce(t.shortHashes, port: port) } }
-        if let trackers {
-            let reach = self.reach
-            for (t, _) in sites {
-                trackers.track(TrackedTorrent(name: t.metainfo.name, hashes: t.shortHashes, tiers: t.metainfo.trackers + extraTrackers,
-                                              port: { reach.announcedPort }, stats: { (t.uploaded, 0, 0) }, found: nil))
-            }
-        }
+        for (t, _) in sites { announce(t, port: port) }
+    }
+
+    /// Says on every peer source and to the torrent's trackers that this host seeds `t` at TCP `port`.
+    func announce(_ t: SeedTorrent, port: Int) {
+        for s in peerSources { s.announce(t.shortHashes, port: port) }
+        let reach = self.reach
+        trackers?.track(TrackedTorrent(name: t.metainfo.name, hashes: t.shortHashes, tiers: t.metainfo.trackers + extraTrackers,
+                                       port: { reach.announcedPort }, stats: { (t.uploaded, 0, 0) }, found: nil))
+    }
+
+    /// Stops saying it (a replaced version of a site): trackers are told `stopped`.
+    func withdraw(_ t: SeedTorrent) {
+        for s in peerSources { s.withdraw(t.shortHashes) }
+        trackers?.untrack(t.shortHashes)
     }
 
     /// `--tracker` URLs, each its own tier after the torrent's.

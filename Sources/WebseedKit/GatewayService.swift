@@ -88,6 +88,9 @@ struct GatewayService: EngineService {
         if context.configuration.seed != nil {
             let sites = GatewaySites()
             for (t, _) in context.sites { sites.add(SeededSite(torrent: t)) }
+            context.replaceSeededSite = { old, new in
+                if let id = old.metainfo.siteID { sites.replace(id, with: SeededSite(torrent: new)) }
+            }
             return sites
         }
         let start = fetcher()

@@ -103,6 +103,10 @@ final class LocalDiscoveryService: EngineService, PeerSource {
         sendDue()  // a new torrent goes out at once if the minute since the last round has passed
     }
 
+    func withdraw(_ hashes: [[UInt8]]) {
+        schedule.withLock { $0.stopAnnouncing(hashes) }
+    }
+
     func lookup(_ hashes: [[UInt8]], found: @escaping @Sendable ([PeerAddress]) -> Bool) {
         schedule.withLock { $0.want(hashes) }
         lookups.withLock { l in for h in hashes { l[h, default: []].append(found) } }

@@ -22,6 +22,8 @@ protocol PeerSource: Sendable {
     /// Says, now and from time to time, that this host has the torrent at TCP `port`.
     /// Announcing again replaces the port (a router mapping moved it).
     func announce(_ hashes: [[UInt8]], port: Int)
+    /// Stops saying it (the torrent is no longer seeded: a replaced version of a site).
+    func withdraw(_ hashes: [[UInt8]])
     /// Looks for peers of the torrent, handing each batch to `found` while it returns true.
     func lookup(_ hashes: [[UInt8]], found: @escaping @Sendable ([PeerAddress]) -> Bool)
 }

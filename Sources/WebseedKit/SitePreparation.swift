@@ -5,6 +5,16 @@ import Storage
 import ServiceLifecycle
 import Swarm
 
+/// One packaged version of a site directory, verified and ready to seed.
+struct PreparedDirectory: Sendable {
+    let torrent: SeedTorrent
+    let torrentPath: String
+    /// The listing it was packaged from (what `--watch` compares the directory with).
+    let fingerprint: ListingFingerprint
+    /// The snapshot it is seeded from (nil: the directory itself).
+    let snapshot: String?
+}
+
 /// The first service of `seed`: every site is verified (or packaged) before the peer
 /// listener binds, so nothing unverified is ever served. A signal while it hashes still
 /// shuts down cleanly (the services after it never start).
@@ -12,11 +22,20 @@ struct SitePreparation: EngineService {
     let context: EngineContext
     let settings: EngineConfiguration.Seed
     let state: String
+    /// With --key: the one directory's first version is handed to the publisher here.
+    var firstVersion: FirstVersion?
     var log: EventSink { context.log }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         let sites = try await blocking { [self] in
             for sub in ["resume", "sites"] { try requireDirectory(state + "/" + sub) }
+            if let firstVersion, let key = settings.key, let source = settings.sources.first {
+                // --watch seeds every version from its own snapshot, the first one too.
+                let snapshot = settings.watch ? try NamePublisher.startSnapshots(state: state, key: key.publicKey) : nil
+                let prepared = try packageDirectory(source, state: state, snapshot: snapshot)
+                firstVersion.value.withLock { $0 = prepared }
+                return [(prepared.torrent, prepared.torrentPath as String?)]
+            }
             return try settings.sources.map { try prepare($0, state: state) }
         }
         context.sites = sites.map { (torrent: $0.0, path: $0.1) }
@@ -48,15 +67,37 @@ struct SitePreparation: EngineService {
     /// A directory is packaged once; while its listing (paths, sizes, mtimes) is unchanged,
     /// the torrent kept in the state directory is reused and the resume record spares the hashing.
     private func prepareDirectory(_ source: String, state: String) throws -> (SeedTorrent, String?) {
+        let prepared = try packageDirectory(source, state: state)
+        return (prepared.torrent, prepared.torrentPath)
+    }
+
+    /// Packages (or reuses) `source` and verifies it, ready to seed. With `snapshot`, the
+    /// version is seeded from hard links made there (see `Snapshot`), or from `source`
+    /// itself, with a warning, where links cannot be made. Called again by `--watch` for
+    /// each new version.
+    func packageDirectory(_ source: String, state: String, snapshot: String? = nil) throws -> PreparedDirectory {
         var request = TorrentCreator.Request(directory: source)
         request.torrent.createdBy = settings.createdBy
-        let listing = try TorrentCreator.list(request)
+        var listing = try TorrentCreator.list(request)
         for w in listing.warnings { log.warning(w) }
-        var fingerprint = Array(listing.root.utf8) + [0]
+        let siteRoot = listing.root
+        var seededFrom: String?
+        if let snapshot {
+            if let why = try Snapshot.make(listing.files, into: snapshot) {
+                log.warning("\(why); this version is seeded from \(siteRoot) itself (a file changed there is withdrawn from it)")
+            } else {
+                request.directory = snapshot
+                request.name = siteRoot.split(separator: "/").last.map(String.init) ?? "site"
+                listing = try TorrentCreator.list(request)
+                seededFrom = listing.root
+            }
+        }
+        let fingerprintValue = ListingFingerprint(listing.files)
+        var fingerprint = Array(siteRoot.utf8) + [0]
         for f in listing.files {
             fingerprint += Array(f.pathString.utf8) + [0] + Array("\(f.size) \(f.modified?.seconds ?? 0) \(f.modified?.nanoseconds ?? 0)".utf8) + [0]
         }
-        let key = Digests.sha256(Array(listing.root.utf8)).hex.prefix(16)
+        let key = Digests.sha256(Array(siteRoot.utf8)).hex.prefix(16)
         let siteDir = state + "/sites/\(key)"
         let torrentPath = siteDir + "/site.torrent"
         let fingerprintPath = siteDir + "/fingerprint"
@@ -69,7 +110,8 @@ struct SitePreparation: EngineService {
             let resume = state + "/resume/" + resumeName(m)
             let local = LocalDataVerifier.verify(m, directory: listing.root, resumePath: resume, recheck: settings.recheck)
             report(local, m)
-            return (SeedTorrent(metainfo: m, directory: listing.root, data: local), torrentPath)
+            return PreparedDirectory(torrent: SeedTorrent(metainfo: m, directory: listing.root, data: local), torrentPath: torrentPath,
+                                     fingerprint: fingerprintValue, snapshot: seededFrom)
         }
         request.output = torrentPath
         request.overwrite = true
@@ -78,8 +120,9 @@ struct SitePreparation: EngineService {
         try? local.saveResume(metainfo: outcome.metainfo, directory: listing.root, path: state + "/resume/" + resumeName(outcome.metainfo))
         try AtomicFile.write(Array(resumeName(outcome.metainfo).dropLast(".resume".count).utf8), to: infoHashPath, overwrite: true)
         try AtomicFile.write(Array(digest.utf8), to: fingerprintPath, overwrite: true)
-        log.packaged(outcome.metainfo, directory: listing.root)
-        return (SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: local), torrentPath)
+        log.packaged(outcome.metainfo, directory: siteRoot)
+        return PreparedDirectory(torrent: SeedTorrent(metainfo: outcome.metainfo, directory: listing.root, data: local), torrentPath: torrentPath,
+                                 fingerprint: fingerprintValue, snapshot: seededFrom)
     }
 
     /// The torrent kept in the state directory is reused only if it is the one packaged

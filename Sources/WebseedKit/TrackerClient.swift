@@ -44,7 +44,7 @@ final class TrackerClient: Sendable {
     }
     private struct State {
         var loops: [[UInt8]: Loop] = [:]
-        /// `completed` announces under way (finished before `stopped` is sent).
+        /// `completed` and withdrawn `stopped` announces under way (finished before shutting down).
         var completing: [Task<Void, Never>] = []
         var stopped = false
     }
@@ -125,6 +125,26 @@ final class TrackerClient: Sendable {
         }
         try? await http.shutdown()
         if let socket = try? await udp.withLock({ $0 })?.value { await socket.close() }
+    }
+
+    /// Stops announcing `hashes` (a replaced version of a site): `stopped` goes to each
+    /// tracker told `started`, and nothing after.
+    func untrack(_ hashes: [[UInt8]]) {
+        for hash in hashes {
+            guard let l = state.withLock({ $0.loops.removeValue(forKey: hash) }) else { continue }
+            l.task?.cancel()
+            var tiers = l.tiers
+            let jobs = tiers.stop()
+            let task = Task {
+                await l.task?.value
+                for job in jobs {
+                    if let r = try? await self.announce(job, hash: hash, torrent: l.torrent, timeout: 3) {
+                        self.log.trackerAnnounced(job, hash: hash, name: l.torrent.name, r)
+                    }
+                }
+            }
+            state.withLock { $0.completing.append(task) }
+        }
     }
 
     /// A download of `hashes` finished: `completed` goes to each tracker told `started`, now.

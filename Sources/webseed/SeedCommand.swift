@@ -1,5 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
+import Names
+import Storage
 import WebseedKit
 
 #if canImport(Glibc)
@@ -54,6 +56,15 @@ struct Seed: AsyncParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @Option(help: "Publish the site (exactly one directory) under the stable name of this key (see `webseed key`): a signed BEP 44 item on the DHT naming its torrent, put again every 30 minutes.")
+    var key: String?
+
+    @Flag(help: "With --key: package and publish each change of the directory (files added, edited, removed, renamed) as the next version, once it has been quiet for a second.")
+    var watch = false
+
+    @Option(help: "With --watch: seconds a replaced version keeps seeding, so visitors in the middle of a page load finish it (default 120).")
+    var grace: Double = 120
+
     @OptionGroup var dht: DHTOptions
 
     @OptionGroup var peerSources: PeerSourceOptions
@@ -75,6 +86,11 @@ struct Seed: AsyncParsableCommand {
             seed.uploadSlots = uploadSlots
             seed.maxPeers = maxPeers
             seed.statusLine = !json && isatty(STDOUT_FILENO) == 1
+            let state = stateDir ?? defaultStateDirectory()
+            try checkPublishing(state: state)
+            if let key { seed.key = try KeyFile.load(key) }
+            seed.watch = watch
+            seed.grace = grace
             configuration.seed = seed
             configuration.peers = outgoing.map { (host: $0.0, port: $0.1) }
             configuration.offline = offline
@@ -89,6 +105,35 @@ struct Seed: AsyncParsableCommand {
                 configuration.gateway = settings
             }
             try await Engine(configuration).run()
+        }
+    }
+}
+
+extension Seed {
+    /// --key, --watch and --grace together, and with the sources and the DHT: one line for
+    /// whatever does not fit.
+    func checkPublishing(state: String) throws {
+        guard key != nil else {
+            if watch { throw ValidationFailure("--watch publishes each change under a name: give --key FILE too") }
+            return
+        }
+        guard sources.count == 1 else {
+            throw ValidationFailure("--key publishes one site directory: give exactly one (got \(sources.count) sources)")
+        }
+        var isDir = false
+        guard FileManager.default.fileExists(atPath: sources[0], isDirectory: &isDir), isDir else {
+            throw ValidationFailure("--key publishes a site directory, and \(sources[0]) is not one")
+        }
+        if dht.noDHT { throw ValidationFailure("--key publishes the site's name on the DHT: drop --no-dht") }
+        if offline, dht.bootstrap.isEmpty {
+            throw ValidationFailure("--key with --offline needs --dht-bootstrap HOST:PORT: a DHT to publish the name on")
+        }
+        guard grace.isFinite, grace >= 0 else { throw ValidationFailure("--grace must be a number of seconds, 0 or more") }
+        if watch {
+            let dir = resolvedPath(sources[0]), stateDir = resolvedPath(state)
+            if stateDir == dir || stateDir.hasPrefix(dir + "/") {
+                throw ValidationFailure("--watch cannot keep its state inside the watched directory (\(stateDir)): give --state-dir elsewhere")
+            }
         }
     }
 }
