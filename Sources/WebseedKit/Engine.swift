@@ -131,10 +131,15 @@ extension Engine {
         if let fetch = configuration.fetch {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
-            services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
+            if let name = fetch.name {
+                services.append(NameFetchSession(context: context, settings: fetch, key: name.key, salt: name.salt, outcome: outcome))
+            } else {
+                services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
+            }
             return (services, { "downloading; " + context.portsStatus }, {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
+                if let m = o.message { throw ValidationFailure(m) }
                 log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
             })
         } else if configuration.seed != nil {
