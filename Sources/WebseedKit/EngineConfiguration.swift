@@ -46,6 +46,8 @@ public struct EngineConfiguration: Sendable {
         public var name: (key: Ed25519PublicKey, salt: [UInt8])?
         /// Seconds between lookups of `name` once a version is in place.
         public var nameRefresh: Double = 60
+        /// `info` on a name: resolve it on a DHT node of its own, say what it names, download nothing.
+        public var infoOnly = false
         /// Where its files go (nil: ./<torrent name>).
         public var output: String?
         public var timeout: Double = 60
