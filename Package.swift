@@ -122,7 +122,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebseedKitTests",
-            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol",
+            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol", "Names", "Signing", "Hashing",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
