@@ -97,7 +97,6 @@ struct NameFollower {
         var lastRetry = start
         while !Task.isCancelled {
             let now = Self.clock()
-            if let r = tracker.tick(now: now) { refused(r) }
             if tracker.lookupDue(now: now) {
                 let item = await dht.item(key: session.key, salt: session.salt)
                 switch tracker.found(item, now: Self.clock()) {
@@ -110,6 +109,7 @@ struct NameFollower {
                 lastRetry = Self.clock()
                 await download(c)
             }
+            if let r = tracker.tick(now: Self.clock()) { refused(r) }
             if failure != nil { return }
             if placed != nil, settings.exitWhenDone, placed?.seq == tracker.current?.seq { return }
             if placed == nil, Self.clock() - start >= settings.timeout {

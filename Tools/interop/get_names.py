@@ -10,12 +10,14 @@ are put on B with `webseed dht --put-item KEY --item-bencoded HEX --item-seq N` 
 is a site record, `d2:ih20:…2:v232:…e`, built here from the torrent S wrote).
 
 Cases:
+  unknown   `info` on a name nobody published: one line on stderr, non-zero exit.
   follow    `info k-…` prints seq 1 and the site's hashes; `get k-… -o DIR` (no
             --exit-when-done, --name-refresh 1) puts v1 in DIR (DIR equals v1 exactly:
             same files, same bytes, nothing else); the item moves to seq 2 (one file edited,
             one removed, one added) and DIR follows: it equals v2 exactly, the unchanged
             file keeps its inode and mtime, the removed one is gone, no staging files are
-            left in DIR; `info` prints seq 2.
+            left in DIR; `info` prints seq 2; `get --exit-when-done` into a fresh DIR exits 0
+            with v2 there.
   refuse    then an item at seq 3 naming v1's v2 hash with a wrong `ih` (the torrent does
             not match the item): get says name_refused (torrent_mismatch, seq 3) and DIR
             still equals v2, every file with its inode and mtime unchanged.
@@ -113,15 +115,24 @@ def info(ws, work, node, name):
     return p.returncode, (found[0] if found else None), p.stderr.strip()
 
 
-def get_proc(ws, work, logdir, node, relay, name, out, tag):
+def get_proc(ws, work, logdir, node, relay, name, out, tag, extra=()):
     return Proc("get-" + tag, [ws, "get", name, "-o", out, "--json", "--offline", "--listen", "127.0.0.1:0",
                                "--dht-bootstrap", "%s:%d" % node, "--peer", "127.0.0.1:%d" % relay.port,
-                               "--name-refresh", "1", "--state-dir", os.path.join(work, "get-" + tag)], logdir)
+                               "--name-refresh", "1", "--state-dir", os.path.join(work, "get-" + tag)] + list(extra), logdir)
 
 
 def updated(p, seq, start=0):
     i, ev = p.wait_event(lambda e: e.get("event") == "name_updated" and e.get("seq") == seq, WAIT, start)
     return i, ev
+
+
+def case_unknown(ws, work, node):
+    key = new_key(ws, os.path.join(work, "nobody.key"))
+    p = subprocess.run([ws, "info", key["name"], "--offline", "--listen", "127.0.0.1:0", "--dht-bootstrap", "%s:%d" % node,
+                        "--state-dir", os.path.join(work, "info-nobody"), "--timeout", "3"], capture_output=True, text=True, timeout=60)
+    lines = p.stderr.strip().splitlines()
+    R.check(p.returncode != 0 and len(lines) == 1 and "no DHT node holds an item" in lines[0],
+            "info on a name nobody published: one line, non-zero exit", more=["exit %d" % p.returncode] + lines[:5])
 
 
 def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
@@ -160,6 +171,13 @@ def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
         rc, got, err = info(ws, work, node, name)
         R.check(rc == 0 and got is not None and got["seq"] == 2 and got["v2_infohash"] == v2v2.hex(), "info: seq 2 and v2's v2 hash",
                 more=[json.dumps(got), err])
+        once = os.path.join(work, "out-once")
+        q = get_proc(ws, work, logdir, node, relay, name, once, "once", ["--exit-when-done"])
+        rc = q.wait(WAIT)
+        q.end()
+        ok, diff = same_tree(os.path.join(work, "v2"), once)
+        R.check(rc == 0 and ok, "get --exit-when-done on the name exits 0 once the newest version (v2) is in a fresh DIR",
+                more=["exit %s" % rc] + diff + [q.log_tail()])
 
         # refuse: seq 3 names v1's torrent by its v2 hash but with another ih.
         forged = bencode({b"ih": b"\x07" * 20, b"v2": v1v2}).hex()
@@ -262,6 +280,7 @@ def main():
             return
         by_name = {e["name"]: e["torrent"] for e in site_events}
         sites = {k: by_name[os.path.basename(v)] for k, v in dirs.items()}
+        case_unknown(ws, work, node)
         case_follow_and_refuse(ws, work, logdir, node, listening["port"], sites)
         case_bytes(ws, work, logdir, node, listening["port"], sites, changed_size)
     finally:
