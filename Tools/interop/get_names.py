@@ -21,6 +21,9 @@ Cases:
   refuse    then an item at seq 3 naming v1's v2 hash with a wrong `ih` (the torrent does
             not match the item): get says name_refused (torrent_mismatch, seq 3) and DIR
             still equals v2, every file with its inode and mtime unchanged.
+  restart   get is stopped; the item moves to seq 4 naming v1 again; the same get command
+            (same DIR and state directory, --exit-when-done) brings DIR to v1's content from
+            what it recorded, the shared file untouched.
   bytes     a 2,000-file site (small generated files) and a second version with 1 file
             changed: after v1 is in place, the relay counts what the update to v2 fetched;
             it must be at most (the changed file + the v2 metadata) + 5%, and name_updated
@@ -102,7 +105,7 @@ def put_item(ws, work, logdir, node, keyfile, value_hex, seq, tag):
     try:
         ev = p.wait_for("dht_item_put", WAIT)
         R.check(ev is not None and ev.get("sent_to", 0) >= 1, "%s: the item (seq %d) was put on the private DHT" % (tag, seq),
-                more=[json.dumps(ev), p.log_tail()])
+                more=[json.dumps(ev)] + p.log_tail())
     finally:
         p.stop()
 
@@ -115,10 +118,10 @@ def info(ws, work, node, name):
     return p.returncode, (found[0] if found else None), p.stderr.strip()
 
 
-def get_proc(ws, work, logdir, node, relay, name, out, tag, extra=()):
+def get_proc(ws, work, logdir, node, relay, name, out, tag, extra=(), state=None):
     return Proc("get-" + tag, [ws, "get", name, "-o", out, "--json", "--offline", "--listen", "127.0.0.1:0",
                                "--dht-bootstrap", "%s:%d" % node, "--peer", "127.0.0.1:%d" % relay.port,
-                               "--name-refresh", "1", "--state-dir", os.path.join(work, "get-" + tag)] + list(extra), logdir)
+                               "--name-refresh", "1", "--state-dir", os.path.join(work, "get-" + (state or tag))] + list(extra), logdir)
 
 
 def updated(p, seq, start=0):
@@ -149,7 +152,7 @@ def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
     p = get_proc(ws, work, logdir, node, relay, name, out, "follow")
     try:
         i, ev = updated(p, 1)
-        R.check(ev is not None, "get follows %s: v1 is in DIR (name_updated seq 1)" % name[:12], more=[p.log_tail()])
+        R.check(ev is not None, "get follows %s: v1 is in DIR (name_updated seq 1)" % name[:12], more=p.log_tail())
         if ev is None:
             return
         ok, diff = same_tree(os.path.join(work, "v1"), out)
@@ -158,7 +161,7 @@ def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
         put_item(ws, work, logdir, node, keyfile, v2hex, 2, "follow-seq2")
         i, ev = updated(p, 2, i + 1)
         R.check(ev is not None and ev["changed"] == 2 and ev["removed"] == 1,
-                "DIR follows the name to seq 2: 2 files changed or new, 1 removed", more=[json.dumps(ev), p.log_tail()])
+                "DIR follows the name to seq 2: 2 files changed or new, 1 removed", more=[json.dumps(ev)] + p.log_tail())
         if ev is None:
             return
         ok, diff = same_tree(os.path.join(work, "v2"), out)
@@ -177,17 +180,31 @@ def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
         q.end()
         ok, diff = same_tree(os.path.join(work, "v2"), once)
         R.check(rc == 0 and ok, "get --exit-when-done on the name exits 0 once the newest version (v2) is in a fresh DIR",
-                more=["exit %s" % rc] + diff + [q.log_tail()])
+                more=["exit %s" % rc] + diff + q.log_tail())
 
         # refuse: seq 3 names v1's torrent by its v2 hash but with another ih.
         forged = bencode({b"ih": b"\x07" * 20, b"v2": v1v2}).hex()
         put_item(ws, work, logdir, node, keyfile, forged, 3, "refuse-seq3")
         _, ev = p.wait_event(lambda e: e.get("event") == "name_refused" and e.get("seq") == 3, WAIT, i + 1)
         R.check(ev is not None and ev["code"] == "torrent_mismatch", "an item whose torrent does not match is refused (name_refused torrent_mismatch)",
-                more=[json.dumps(ev), p.log_tail()])
+                more=[json.dumps(ev)] + p.log_tail())
         ok, diff = same_tree(os.path.join(work, "v2"), out)
         R.check(ok and identities(out) == after, "after the refusal DIR still equals v2, every file untouched", more=diff)
         R.check(p.alive(), "get keeps running after a refusal")
+        p.stop()
+
+        # restart: while get is stopped the name moves back to v1's content (seq 4); the same
+        # command again brings DIR there, leaving the file both versions share untouched.
+        put_item(ws, work, logdir, node, keyfile, v1hex, 4, "restart-seq4")
+        q = get_proc(ws, work, logdir, node, relay, name, out, "restart", ["--exit-when-done"], state="follow")
+        rc = q.wait(WAIT)
+        q.end()
+        _, ev = q.wait_event(lambda e: e.get("event") == "name_updated", 1)
+        ok, diff = same_tree(os.path.join(work, "v1"), out)
+        R.check(rc == 0 and ok and ev is not None and ev["seq"] == 4 and ev["changed"] == 2 and ev["removed"] == 1,
+                "restarted, get brings DIR from v2 to seq 4 (v1's content): 2 changed or put back, 1 removed",
+                more=["exit %s" % rc, json.dumps(ev)] + diff + q.log_tail())
+        R.check(identities(out).get("same.txt") == after.get("same.txt"), "the file both versions share keeps its inode and mtime across the restart")
     finally:
         p.stop()
         relay.stop()
@@ -204,7 +221,7 @@ def case_bytes(ws, work, logdir, node, seeder_port, sites, changed_size):
     p = get_proc(ws, work, logdir, node, relay, name, out, "bytes")
     try:
         i, ev = updated(p, 1)
-        R.check(ev is not None and ev["files"] == 2000, "bytes: v1 of the 2,000-file site is in DIR", more=[json.dumps(ev), p.log_tail()])
+        R.check(ev is not None and ev["files"] == 2000, "bytes: v1 of the 2,000-file site is in DIR", more=[json.dumps(ev)] + p.log_tail())
         if ev is None:
             return
         base = relay.bytes_down
@@ -212,7 +229,7 @@ def case_bytes(ws, work, logdir, node, seeder_port, sites, changed_size):
         i, ev = updated(p, 2, i + 1)
         fetched = relay.bytes_down - base
         R.check(ev is not None and ev["changed"] == 1 and ev["removed"] == 0, "bytes: the update to v2 changed 1 file",
-                more=[json.dumps(ev), p.log_tail()])
+                more=[json.dumps(ev)] + p.log_tail())
         if ev is None:
             return
         R.check(ev["downloaded"] <= changed_size, "bytes: name_updated's payload is at most the changed file (%d <= %d bytes)"
@@ -266,7 +283,7 @@ def main():
         procs.append(b)
         ev = b.wait_for("dht", 20)
         if ev is None:
-            R.fail("the bootstrap DHT node started", more=[b.log_tail()])
+            R.fail("the bootstrap DHT node started", more=b.log_tail())
             return
         node = ("127.0.0.1", ev["port"])
         s = Proc("seeder", [ws, "seed", dirs["v1"], dirs["v2"], dirs["big1"], dirs["big2"], "--listen", "127.0.0.1:0", "--offline",
@@ -276,7 +293,7 @@ def main():
         listening = s.wait_for("listening", 1)
         site_events = [e for _, e in s.events if e.get("event") == "site"]
         if ready is None or listening is None or len(site_events) != 4:
-            R.fail("the seeder is ready with 4 sites", more=[s.log_tail()])
+            R.fail("the seeder is ready with 4 sites", more=s.log_tail())
             return
         by_name = {e["name"]: e["torrent"] for e in site_events}
         sites = {k: by_name[os.path.basename(v)] for k, v in dirs.items()}
