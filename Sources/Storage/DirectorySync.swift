@@ -20,18 +20,16 @@ public enum DirectorySync {
     public enum Content: Hashable, Sendable {
         case root(SHA256Digest)
         case empty
-        case symlink(String)
 
         public init(_ f: TorrentFile) {
-            if let target = f.symlinkTarget { self = .symlink(target.joined(separator: "/")) }
-            else if let root = f.piecesRoot { self = .root(root) }
-            else { self = .empty }
+            self = f.piecesRoot.map(Content.root) ?? .empty
         }
     }
 
-    /// Path → content of every file of a v2 (or hybrid) torrent.
+    /// Path → content of every file of a v2 (or hybrid) torrent. Symlinks are left out: a
+    /// download never makes them (their targets come from the torrent).
     public static func listing(_ m: Metainfo) -> [String: Content] {
-        Dictionary(m.files.map { ($0.pathString, Content($0)) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(m.files.filter { !$0.isSymlink }.map { ($0.pathString, Content($0)) }, uniquingKeysWith: { a, _ in a })
     }
 
     public struct Plan: Sendable, Equatable {
@@ -99,9 +97,7 @@ public enum DirectorySync {
             let folder = slash.map { directory + "/" + path[..<$0] } ?? directory
             let temp = folder + "/.\(base).webseed-\(getpid())"
             unlink(temp)
-            if case .symlink(let to)? = new[path] {
-                guard symlink(to, temp) == 0 else { throw .writeFailed(target, reason: errnoText(errno)) }
-            } else if case .empty? = new[path] {
+            if case .empty? = new[path] {
                 let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
                 guard fd >= 0 else { throw .writeFailed(target, reason: errnoText(errno)) }
                 close(fd)
