@@ -10,6 +10,8 @@ are put on B with `webseed dht --put-item KEY --item-bencoded HEX --item-seq N` 
 is a site record, `d2:ih20:…2:v232:…e`, built here from the torrent S wrote).
 
 Cases:
+  bad input  get/info on a name with --no-dht, a bad --name-refresh or --timeout, a
+            --item-bencoded that is not hex or not bencode: one line, non-zero exit.
   unknown   `info` on a name nobody published: one line on stderr, non-zero exit.
   follow    `info k-…` prints seq 1 and the site's hashes; `get k-… -o DIR` (no
             --exit-when-done, --name-refresh 1) puts v1 in DIR (DIR equals v1 exactly:
@@ -136,6 +138,20 @@ def case_unknown(ws, work, node):
     lines = p.stderr.strip().splitlines()
     R.check(p.returncode != 0 and len(lines) == 1 and "no DHT node holds an item" in lines[0],
             "info on a name nobody published: one line, non-zero exit", more=["exit %d" % p.returncode] + lines[:5])
+
+
+def case_bad_input(ws, work):
+    key = new_key(ws, os.path.join(work, "cli.key"))
+    name, keyfile = key["name"], os.path.join(work, "cli.key")
+    for argv, want in [(["get", name, "--no-dht"], "DHT"), (["get", key["magnet"], "--no-dht"], "DHT"),
+                       (["get", name, "--name-refresh", "0"], "--name-refresh"), (["info", name, "--no-dht"], "DHT"),
+                       (["info", name, "--timeout", "0"], "--timeout"),
+                       (["dht", "--offline", "--put-item", keyfile, "--item-bencoded", "zz"], "--item-bencoded"),
+                       (["dht", "--offline", "--put-item", keyfile, "--item-bencoded", "6c"], "--item-bencoded")]:
+        p = subprocess.run([ws] + argv + ["--state-dir", os.path.join(work, "cli")], capture_output=True, text=True, timeout=30)
+        lines = p.stderr.strip().splitlines()
+        R.check(p.returncode != 0 and len(lines) == 1 and want in lines[0], "bad input refused with one line: %s" % " ".join({name: "K-NAME", key["magnet"]: "BTPK-MAGNET"}.get(a, a) for a in argv),
+                more=["exit %d" % p.returncode] + lines[:5])
 
 
 def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
@@ -297,6 +313,7 @@ def main():
             return
         by_name = {e["name"]: e["torrent"] for e in site_events}
         sites = {k: by_name[os.path.basename(v)] for k, v in dirs.items()}
+        case_bad_input(ws, work)
         case_unknown(ws, work, node)
         case_follow_and_refuse(ws, work, logdir, node, listening["port"], sites)
         case_bytes(ws, work, logdir, node, listening["port"], sites, changed_size)
