@@ -26,6 +26,10 @@ Cases:
   restart   get is stopped; the item moves to seq 4 naming v1 again; the same get command
             (same DIR and state directory, --exit-when-done) brings DIR to v1's content from
             what it recorded, the shared file untouched.
+  never     an item naming a torrent no peer has: get --timeout 5 says name_refused
+            (torrent_never_appeared), exits non-zero with one line, and puts nothing in DIR.
+  salt      an item put with a salt is read by `info` on the btpk magnet with `&s=`, and
+            not without it.
   bytes     a 2,000-file site (small generated files) and a second version with 1 file
             changed: after v1 is in place, the relay counts what the update to v2 fetched;
             it must be at most (the changed file + the v2 metadata) + 5%, and name_updated
@@ -112,9 +116,9 @@ def put_item(ws, work, logdir, node, keyfile, value_hex, seq, tag):
         p.stop()
 
 
-def info(ws, work, node, name):
+def info(ws, work, node, name, timeout=30):
     p = subprocess.run([ws, "info", name, "--json", "--offline", "--listen", "127.0.0.1:0", "--dht-bootstrap", "%s:%d" % node,
-                        "--state-dir", os.path.join(work, "info"), "--timeout", "30"], capture_output=True, text=True, timeout=90)
+                        "--state-dir", os.path.join(work, "info"), "--timeout", str(timeout)], capture_output=True, text=True, timeout=90)
     objs = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
     found = [o for o in objs if o.get("event") == "name_info"]
     return p.returncode, (found[0] if found else None), p.stderr.strip()
@@ -152,6 +156,48 @@ def case_bad_input(ws, work):
         lines = p.stderr.strip().splitlines()
         R.check(p.returncode != 0 and len(lines) == 1 and want in lines[0], "bad input refused with one line: %s" % " ".join({name: "K-NAME", key["magnet"]: "BTPK-MAGNET"}.get(a, a) for a in argv),
                 more=["exit %d" % p.returncode] + lines[:5])
+
+
+def case_never_appears(ws, work, logdir, node, seeder_port):
+    key = new_key(ws, os.path.join(work, "ghost.key"))
+    import hashlib
+    ghost = bencode({b"ih": hashlib.sha1(b"ghost").digest(), b"v2": hashlib.sha256(b"ghost").digest()}).hex()
+    put_item(ws, work, logdir, node, os.path.join(work, "ghost.key"), ghost, 1, "ghost-seq1")
+    relay = TcpRelay(("127.0.0.1", seeder_port))
+    out = os.path.join(work, "out-ghost")
+    p = get_proc(ws, work, logdir, node, relay, key["name"], out, "ghost", ["--timeout", "5"])
+    try:
+        rc = p.wait(WAIT)
+        p.end()
+        _, ev = p.wait_event(lambda e: e.get("event") == "name_refused", 1)
+        err = open(p.err_path).read().strip().splitlines()
+        R.check(rc not in (0, None) and ev is not None and ev["code"] == "torrent_never_appeared" and ev["seq"] == 1,
+                "an item naming a torrent that never appears: name_refused torrent_never_appeared, non-zero exit",
+                more=["exit %s" % rc, json.dumps(ev)] + err[-3:])
+        R.check(len(err) >= 1 and "did not appear" in err[-1], "its last line says the torrent did not appear", more=err[-3:])
+        R.check(not os.path.exists(out) or not tree(out), "nothing was put in DIR")
+    finally:
+        p.stop()
+        relay.stop()
+
+
+def case_salt(ws, work, logdir, node, sites):
+    key = new_key(ws, os.path.join(work, "salted.key"))
+    v1hex, _, v1v2, _ = record_hex(sites["v1"])
+    p = Proc("put-salted", [ws, "dht", "--listen", "127.0.0.1:0", "--offline", "--json", "--state-dir", os.path.join(work, "put-salted"),
+                            "--dht-bootstrap", "%s:%d" % node, "--put-item", os.path.join(work, "salted.key"), "--item-bencoded", v1hex,
+                            "--item-salt", "blog", "--item-seq", "5"], logdir)
+    try:
+        ev = p.wait_for("dht_item_put", WAIT)
+        R.check(ev is not None and ev.get("sent_to", 0) >= 1, "salt: the salted item was put", more=p.log_tail())
+    finally:
+        p.stop()
+    magnet = key["magnet"] + "&s=" + b"blog".hex()
+    rc, got, err = info(ws, work, node, magnet)
+    R.check(rc == 0 and got is not None and got["seq"] == 5 and got["salt"] == b"blog".hex() and got["v2_infohash"] == v1v2.hex(),
+            "info on a btpk magnet with a salt reads the salted item", more=[json.dumps(got), err])
+    rc, got, err = info(ws, work, node, key["name"], timeout=3)
+    R.check(rc != 0 and got is None, "the same key without the salt names nothing", more=[json.dumps(got), err])
 
 
 def case_follow_and_refuse(ws, work, logdir, node, seeder_port, sites):
@@ -316,6 +362,8 @@ def main():
         case_bad_input(ws, work)
         case_unknown(ws, work, node)
         case_follow_and_refuse(ws, work, logdir, node, listening["port"], sites)
+        case_never_appears(ws, work, logdir, node, listening["port"])
+        case_salt(ws, work, logdir, node, sites)
         case_bytes(ws, work, logdir, node, listening["port"], sites, changed_size)
     finally:
         for p in procs:
