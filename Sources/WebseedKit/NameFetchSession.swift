@@ -152,6 +152,9 @@ struct NameFollower {
             }
         }) else { return }
         handles.append(handle)
+        let progress = ProgressReporter(handle: handle, log: log, terminal: settings.progressLine)
+        progress.start()
+        defer { progress.stop() }
         var metainfo: Metainfo?
         for await e in events {
             switch e {
