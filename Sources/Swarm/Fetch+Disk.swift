@@ -41,9 +41,11 @@ extension Fetch {
         let m = check.metainfo
         let torrent = SeedTorrent(metainfo: m, directory: directory, data: LocalData(downloaded: PieceSet(count: m.pieceCount), generations: [:]), writable: true)
         store = torrent
-        let recordPath = self.recordPath
+        let (recordPath, reuse) = (self.recordPath, options.reuse)
         threadPool.runIfActive(eventLoop: loop) {
-            Result { () throws(FetchError) in try FetchDisk.start(check: check, reader: torrent.reader, directory: directory, recordPath: recordPath, recheck: recheck) }
+            Result { () throws(FetchError) in
+                try FetchDisk.start(check: check, reader: torrent.reader, directory: directory, recordPath: recordPath, recheck: recheck, reuse: reuse)
+            }
         }.assumeIsolated().whenComplete { [self] result in
             let outcome: Result<FetchDisk.Start, FetchError> = switch result {
             case .success(let r): r

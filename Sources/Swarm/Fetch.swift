@@ -46,6 +46,13 @@ public struct FetchOptions: Sendable {
     public var peerNames: [String] = []
     /// Peers are also looked for on the DHT (for error messages).
     public var usesDHT = false
+    /// Complete files elsewhere on this host, by v2 pieces root (absolute paths): a file of
+    /// the torrent with one of these roots that is not in the directory yet is linked (or
+    /// copied) from there and verified before anything is downloaded (see `FetchDisk.reuse`).
+    public var reuse: [SHA256Digest: String] = [:]
+    /// Checked once the metadata is known (after its info hash matched): a reason refuses
+    /// the torrent and fails the download before anything is checked or downloaded.
+    public var metadataCheck: (@Sendable (Metainfo) -> String?)?
     public init(directory: String?, defaultParent: String, stateDirectory: String) {
         self.directory = directory
         self.defaultParent = defaultParent

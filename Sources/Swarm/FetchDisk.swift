@@ -20,6 +20,8 @@ enum FetchDisk {
         var leaves: [Int: [(index: Int, leaves: [SHA256Digest])]]
         /// Why the download record there was not used (a FIFO or a directory in its place, too large).
         var recordProblem: StorageError? = nil
+        /// Files taken from `FetchOptions.reuse` and verified (see `reuse`).
+        var reused = 0
     }
 
     /// Makes sure `directory` holds nothing but this torrent's files (an earlier download
@@ -28,9 +30,11 @@ enum FetchDisk {
     /// first piece is written (`PieceReader.write`), empty files when the download finishes,
     /// so for an empty or new directory this costs nothing per file of the torrent (a
     /// gateway's first byte waits for it).
-    static func start(check: PieceCheck, reader: PieceReader, directory: String, recordPath: String, recheck: Bool) throws(FetchError) -> Start {
+    static func start(check: PieceCheck, reader: PieceReader, directory: String, recordPath: String, recheck: Bool,
+                      reuse sources: [SHA256Digest: String] = [:]) throws(FetchError) -> Start {
         let m = check.metainfo
-        let onDisk = try checkDirectory(directory, metainfo: m)
+        var onDisk = try checkDirectory(directory, metainfo: m)
+        let reused = try reuse(check: check, directory: directory, from: sources, present: onDisk)
         var vouched: PieceSet?
         var recordProblem: StorageError?
         if !recheck {
@@ -39,7 +43,18 @@ enum FetchDisk {
             do { vouched = try DownloadRecord.checkedVouched(path: recordPath, metainfo: m, directory: directory) } catch { recordProblem = error }
         }
         var result = Start(pieces: vouched ?? PieceSet(count: m.pieceCount), fromRecord: vouched?.cardinality ?? 0, rechecked: 0,
-                           generations: [:], leaves: [:], recordProblem: recordProblem)
+                           generations: [:], leaves: [:], recordProblem: recordProblem, reused: reused.count)
+        for (i, r) in reused {
+            for (p, leaves) in r {
+                if result.pieces.contains(p) { continue }
+                result.pieces.insert(p)
+                result.rechecked += 1
+                let index = Int((check.span(ofPiece: p).offset - m.files[i].offset) / Int64(blockSize))
+                result.leaves[i, default: []].append((index, leaves))
+            }
+            onDisk[m.files[i].pathString] = nil
+            result.generations[i] = reader.generation(ofTorrentFile: i)
+        }
         // Nothing on disk (a new or empty directory): nothing to look at, file by file.
         guard !onDisk.isEmpty else { return result }
         var sizes: [Int: Int64] = [:]

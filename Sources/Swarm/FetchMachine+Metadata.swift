@@ -106,6 +106,7 @@ extension FetchMachine {
         }
         phase = .layers(layers)
         out.append(.report(.metadata(m, directory: known.directory, from: from)))
+        if let why = options.metadataCheck?(m) { return fail(.invalidMetadata(why), &out) }
         // Decode what peers said before the piece count was known.
         for (key, peer) in peers {
             if let all = peer.rawAll { setHas(key, all ? .all : .some(PieceSet(count: m.pieceCount)), now: now, &out) }

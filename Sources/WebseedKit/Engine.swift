@@ -13,7 +13,7 @@ import Swarm
 /// The engine owns which threads run things (the process-wide NIO event loop group and
 /// thread pool, given to the swarm), the order of start-up and shutdown, and the output.
 public struct Engine: Sendable {
-    private typealias Plan = (services: [any EngineService], status: @Sendable () -> String, ending: @Sendable () throws -> Void)
+    typealias Plan = (services: [any EngineService], status: @Sendable () -> String, ending: @Sendable () throws -> Void)
     private let services: [any EngineService]
     /// One line for systemd once everything runs (`systemctl status` shows it).
     private let status: @Sendable () -> String
@@ -26,6 +26,8 @@ public struct Engine: Sendable {
         if let dht = configuration.dht, dht.nodes > 1 {
             plan = ([DHTMeasurement(configuration: configuration, settings: dht, log: EventSink(json: configuration.json))],
                     { "\(dht.nodes) DHT nodes" }, {})
+        } else if let fetch = configuration.fetch, fetch.infoOnly, let name = fetch.name {
+            plan = try Self.nameInfo(configuration, key: name.key, salt: name.salt)
         } else if configuration.seed == nil, configuration.fetch == nil, configuration.gateway == nil {
             plan = try Self.dhtNode(configuration)
         } else {
@@ -143,10 +145,15 @@ extension Engine {
         if let fetch = configuration.fetch {
             try makeDirectories(configuration.stateDirectory + "/downloads")
             let outcome = FetchOutcome()
-            services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
+            if let name = fetch.name {
+                services.append(NameFetchSession(context: context, settings: fetch, key: name.key, salt: name.salt, outcome: outcome))
+            } else {
+                services.append(FetchSession(context: context, settings: fetch, outcome: outcome))
+            }
             return (services, { "downloading; " + context.portsStatus }, {
                 let o = outcome.state.withLock { $0 }
                 if let e = o.failure { throw ValidationFailure(e.description) }
+                if let m = o.message { throw ValidationFailure(m) }
                 log.stopped(downloaded: o.downloaded, uploaded: o.uploaded, complete: o.complete)
             })
         } else if configuration.seed != nil {

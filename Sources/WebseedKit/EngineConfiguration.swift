@@ -46,10 +46,17 @@ public struct EngineConfiguration: Sendable {
         }
     }
 
-    /// One torrent to download (`get`).
+    /// One torrent to download (`get`), or a site name to follow.
     public struct Fetch: Sendable {
         public var magnet: MagnetLink?
         public var metainfo: Metainfo?
+        /// A name (`k-…` or a btpk magnet): resolved through the DHT, its newest version
+        /// downloaded and, without `exitWhenDone`, followed (see NameFetchSession.swift).
+        public var name: (key: Ed25519PublicKey, salt: [UInt8])?
+        /// Seconds between lookups of `name` once a version is in place.
+        public var nameRefresh: Double = 60
+        /// `info` on a name: resolve it on a DHT node of its own, say what it names, download nothing.
+        public var infoOnly = false
         /// Where its files go (nil: ./<torrent name>).
         public var output: String?
         public var timeout: Double = 60

@@ -56,6 +56,8 @@ struct GatewaySession: EngineService {
 final class FetchOutcome: Sendable {
     struct State {
         var failure: FetchError?
+        /// Why a `get` on a name failed (one line).
+        var message: String?
         var complete = false
         var downloaded: Int64 = 0
         var uploaded: Int64 = 0

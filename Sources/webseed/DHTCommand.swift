@@ -87,6 +87,9 @@ struct DHTCommand: AsyncParsableCommand {
     @Option(name: .customLong("item-ih"), help: ArgumentHelp("With --item-site: this ih (40 hex digits) instead of the torrent's (a record that does not match).", visibility: .hidden))
     var itemIH: String?
 
+    @Option(name: .customLong("item-bencoded"), help: ArgumentHelp("With --put-item: the value as bencoded bytes in hex (any value, e.g. a site record; instead of --item-value).", visibility: .hidden))
+    var itemBencoded: String?
+
     @Option(name: .customLong("item-salt"), help: ArgumentHelp("With --put-item: the salt (text).", visibility: .hidden))
     var itemSalt = ""
 
@@ -117,8 +120,14 @@ struct DHTCommand: AsyncParsableCommand {
             }
             if let putItem {
                 let key = try KeyFile.load(putItem)
-                settings.itemPuts = [try MutableItem(signing: try itemSite.map(siteRecord) ?? .string(itemValue), seq: itemSeq,
-                                                     salt: Array(itemSalt.utf8), with: key)]
+                var value = try itemSite.map(siteRecord) ?? BValue.string(itemValue)
+                if let itemBencoded {
+                    guard let bytes = HexCoding.decode(itemBencoded.lowercased()), let decoded = try? BencodeDecoder.decode(bytes) else {
+                        throw ValidationFailure("invalid --item-bencoded: give the hex of one bencoded value")
+                    }
+                    value = decoded
+                }
+                settings.itemPuts = [try MutableItem(signing: value, seq: itemSeq, salt: Array(itemSalt.utf8), with: key)]
             }
             settings.exitAfterLookups = exitAfterLookups
             settings.timeout = timeout

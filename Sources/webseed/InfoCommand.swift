@@ -1,19 +1,47 @@
 import ArgumentParser
 import FoundationEssentials
 import Metainfo
+import Names
+import Signing
 import Storage
 import WebseedKit
 
-struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what a torrent file or magnet link holds.")
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a torrent file, a magnet link or a site name holds.",
+        discussion: """
+        A site name (k-… or magnet:?xs=urn:btpk:…) is resolved through the DHT: a node is \
+        started on --listen, the highest valid signed item is read from several nodes, and its \
+        seq, site id, BEP 46 ih, v2 info hash and the torrent's magnet are printed. The DHT \
+        options apply only to names.
+        """
+    )
 
-    @Argument(help: "A .torrent file or a magnet link.")
+    @Argument(help: "A .torrent file, a magnet link, or a site name.")
     var source: String
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    func run() throws {
+    @OptionGroup var dht: DHTOptions
+
+    @Flag(help: offlineHelp)
+    var offline = false
+
+    @Option(help: "With a name: the DHT node's UDP address, HOST:PORT (default 0.0.0.0:0, any port).")
+    var listen: String = "0.0.0.0:0"
+
+    @Option(name: .customLong("state-dir"), help: "With a name: where the DHT node's id and known nodes are kept (default: ~/.local/share/webseed).")
+    var stateDir: String?
+
+    @Option(help: "With a name: give up when no DHT node has its item after this many seconds (default 30).")
+    var timeout: Double = 30
+
+    func run() async throws {
+        if let name = SiteName.parse(source) {
+            try await reportingErrors { try await resolve(name) }
+            return
+        }
         try reportingErrors {
             if source.lowercased().hasPrefix("magnet:") {
                 let magnet = try MagnetLink(parsing: source)
@@ -76,5 +104,21 @@ struct Info: ParsableCommand {
             }
         }
     }
-}
 
+    /// A name: resolved on a DHT node of this process (see NameInfo.swift in WebseedKit).
+    private func resolve(_ name: (key: Ed25519PublicKey, salt: [UInt8])) async throws {
+        guard let settings = try dht.settings() else { throw ValidationFailure("a site name is resolved through the DHT; drop --no-dht") }
+        guard timeout > 0, timeout <= 3600 else { throw ValidationFailure("--timeout must be between 0 and 3600 seconds") }
+        let (host, port) = try parseHostPort(listen, option: "--listen")
+        var fetch = EngineConfiguration.Fetch(magnet: nil, metainfo: nil)
+        fetch.name = name
+        fetch.infoOnly = true
+        fetch.timeout = timeout
+        var configuration = EngineConfiguration(listen: .init(host: host, port: port, text: listen), stateDirectory: stateDir ?? defaultStateDirectory())
+        configuration.fetch = fetch
+        configuration.dht = settings
+        configuration.offline = offline
+        configuration.json = json
+        try await Engine(configuration).run()
+    }
+}
