@@ -106,21 +106,28 @@ struct GatewayService: EngineService {
     }
 
     /// Fetched sites live under the state directory, one folder per site id; a download
-    /// fails only after an hour without any peer (the gateway keeps trying).
+    /// fails only after an hour without any peer (the gateway keeps trying). A file some
+    /// site already fetched completely (the same pieces root) is taken from there, not from
+    /// the network: a name's next version downloads only what changed.
     private func fetcher() -> @Sendable (MagnetLink?, Metainfo?) throws -> FetchHandle {
         let context = self.context, log = self.log
         let state = context.configuration.stateDirectory + "/gateway"
         let known = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
+        let started = Mutex<[FetchHandle]>([])
         return { magnet, metainfo in
             guard let v2 = metainfo?.v2InfoHash ?? magnet?.v2InfoHash else { throw ValidationFailure("the site has no v2 info hash") }
             var options = FetchOptions(directory: state + "/" + SiteID.encode(v2), defaultParent: state, stateDirectory: state)
             options.timeout = 3600
+            for torrent in started.withLock({ $0.compactMap(\.torrent) }) {
+                options.reuse.merge(ReusableFiles.byPiecesRoot(torrent)) { first, _ in first }
+            }
             var peers = known
             for pe in magnet?.peers ?? [] { if let (h, p) = try? parseHostPort(pe, option: "x.pe") { peers.append(PeerAddress(host: h, port: p)) } }
             let handle = context.fetch(magnet: magnet, metainfo: metainfo, options: options, peers: peers) { event in
                 if case .failed(let e) = event { log.warning("site \(SiteID.encode(v2)): \(e.description)") }
             }
             guard let handle else { throw ValidationFailure("this engine runs no swarm") }
+            started.withLock { $0.append(handle) }
             return handle
         }
     }

@@ -311,6 +311,13 @@ def scenario(ws, work, logdir):
     R.check(status == 200 and body == b"new in 2", "update: new.html, only in version 2, is served", "%d" % status)
     status, headers, body = http_get(port, host, "/same.js", {"If-None-Match": etag1 or ""})
     R.check(status == 304 and not body, "update: same.js, unchanged, answers 304 to version 1's ETag", "%d" % status)
+    # Files are kept by pieces root: version 2's same.js is version 1's file, linked, not fetched again.
+    gw_state = os.path.join(net.work, "state-G", "gateway")  # net.state() would empty it
+    old_js = os.path.join(gw_state, site1["site_id"], "same.js")
+    new_js = os.path.join(gw_state, site2["site_id"], "same.js")
+    same_inode = os.path.exists(old_js) and os.path.exists(new_js) and os.stat(old_js).st_ino == os.stat(new_js).st_ino
+    R.check(same_inode, "update: version 2's unchanged same.js is version 1's file (one inode), not downloaded again",
+            "%s / %s" % (os.path.exists(old_js), os.path.exists(new_js)))
     st = status_api(port)
     entry = next((n for n in st.get("names", []) if n.get("name") == name), None)
     R.check(entry is not None and entry.get("seq") == 2 and entry.get("site_id") == site2["site_id"] and entry.get("last_resolved"),
