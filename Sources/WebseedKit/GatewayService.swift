@@ -1,6 +1,7 @@
 import Gateway
 import Hummingbird
 import Metainfo
+import Names
 import ServiceLifecycle
 import Swarm
 import Synchronization
@@ -20,8 +21,16 @@ struct GatewayService: EngineService {
         let sites = try makeSites()
         let resolver = nameResolver(sites)
         defer { resolver?.stop() }
-        let names = resolver.map { GatewayNames(follower: $0) }
+        var names = resolver.map { GatewayNames(follower: $0) }
         for name in settings.names { names?.add(name) }
+        if let key = context.configuration.seed?.key {
+            // `seed --key`: the name published here is served here, at each version as it is published.
+            let own = GatewayNames(follower: PublishedHere())
+            let name = SiteName.name(for: key.publicKey)
+            own.add(name)
+            context.servePublished = { seq, siteID in own.serve(name, .init(siteID: siteID, seq: seq)) }
+            names = own
+        }
         let server = GatewayServer(sites: sites, names: names, options: options())
         defer { server.stop() }
         let listen = settings.listen
@@ -131,4 +140,12 @@ struct GatewayService: EngineService {
             return handle
         }
     }
+}
+
+/// The follower of the one name `seed --key` publishes: nothing to look up, the publisher
+/// says each version as it puts it.
+private struct PublishedHere: NameFollower {
+    func follow(_ name: String, in names: GatewayNames) {}
+    func miss(_ name: String) {}
+    func unfollow(_ name: String) {}
 }

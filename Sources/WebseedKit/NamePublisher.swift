@@ -158,6 +158,8 @@ struct NamePublisher: EngineService {
                 log.warning("cannot sign the item of \(SiteName.name(for: key.publicKey)): \(error)")
                 return true
             }
+            // This engine's gateway serves the version at once, whether or not a node has taken it yet.
+            context.servePublished?(v.seq, version.record.siteID)
             let result = await node.put(.mutable(item))
             switch state.putDone(sentTo: result.sentTo, found: result.found.flatMap { Self.version($0) }, now: now) {
             case .published(let sentTo, let first):

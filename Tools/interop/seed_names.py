@@ -197,9 +197,10 @@ def handshake(port, info_hash):
         return got[28:48]
 
 
-def http_get(port, path):
+def http_get(port, path, host=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, b""
@@ -325,6 +326,9 @@ def case_watch(ws, work, logdir, node, log):
             check_read(node, pub, 2, s2["torrent"], "watch (after the edit)", log)
         R.check(http_get(port, "/index.html") == (200, b"<h1>edited</h1>\n"),
                 "watch: the seeder's gateway serves the new version at its root once it is published")
+        own = "%s.localhost:%d" % (ev2["name"], port)
+        R.check(http_get(port, "/index.html", host=own) == (200, b"<h1>edited</h1>\n"),
+                "watch: the seeder's gateway serves the new version at http://<name>.localhost/ too")
         retired = p.wait_event(lambda e: e.get("event") == "site_retired" and e.get("site_id") == ev1["site_id"], WAIT)[1]
         R.check(retired is not None, "watch: the replaced version is retired after its grace period", more=p.log_tail(5))
         R.check(handshake(listening["port"], old) is None, "watch: once retired, the old version's hash is refused")
