@@ -17,9 +17,9 @@ struct GatewayResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         switch router.route(method: request.method, hosts: hosts(request), target: request.head.path ?? "/") {
         case .statusPage:
-            return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?()), request: request, cache: "no-store")
+            return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request, cache: "no-store")
         case .statusAPI:
-            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?()), request: request)
+            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request)
         case .metrics:
             return text(.ok, options.metrics?() ?? "", type: "text/plain; version=0.0.4", request: request)
         case .addSite:

@@ -21,6 +21,8 @@ public struct GatewayOptions: Sendable {
     public var onFileChanged: (@Sendable (String, String) -> Void)?
     /// Where peers reach this host now (shown on the status page), asked on each request.
     public var peerEndpoint: (@Sendable () -> PeerEndpoint?)?
+    /// The trackers announced to and how each answered (status page), asked on each request.
+    public var trackers: (@Sendable () -> [TrackerState])?
     /// Text for `GET /metrics` on the gateway's own origin (Prometheus' text format), asked
     /// on each request; nil: no such page.
     public var metrics: (@Sendable () -> String)?
@@ -28,6 +30,29 @@ public struct GatewayOptions: Sendable {
     /// nil: not counted.
     public var requestMetrics: (any MetricsFactory)?
     public init() {}
+}
+
+/// One tracker of one announced hash, as the status page shows it.
+public struct TrackerState: Sendable {
+    public var url: String
+    public var site: String
+    /// The 20-byte hash announced, in hex.
+    public var hash: String
+    /// "working", "failing", "not yet announced" or "stopped".
+    public var state: String
+    public var lastError: String?
+    public var peers: Int?
+    /// Seconds since the last announce (nil: none yet).
+    public var secondsAgo: Int?
+    public init(url: String, site: String, hash: String, state: String, lastError: String?, peers: Int?, secondsAgo: Int?) {
+        self.url = url
+        self.site = site
+        self.hash = hash
+        self.state = state
+        self.lastError = lastError
+        self.peers = peers
+        self.secondsAgo = secondsAgo
+    }
 }
 
 /// The address this host gives peers, and the router mapping behind it if there is one.

@@ -1,6 +1,6 @@
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
-    static func html(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?) -> String {
+    static func html(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = []) -> String {
         let now = ProcessInfoUptime.now
         var rows = ""
         for site in sites.all {
@@ -35,13 +35,14 @@ enum StatusPage {
         <p class="sub">Every byte served here was verified against its site's Merkle roots. \(sites.count) site\(sites.count == 1 ? "" : "s") · <a href="/api/status">JSON</a></p>
         \(peerLine(peer))
         \(nameTable(names, port: port))
+        \(trackerTable(trackers))
         <table><tr><th>Site</th><th>Size</th><th>Verified</th><th>Peers</th><th>Up</th><th>Down</th><th>Open</th></tr>
         \(rows)</table></body></html>
 
         """
     }
 
-    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?) -> String {
+    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = []) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -73,7 +74,13 @@ enum StatusPage {
             }
             return o + "}"
         }
-        return "{" + head + "\"names\":[" + named.joined(separator: ",") + "],\"sites\":[" + items.joined(separator: ",") + "]}"
+        let tracked = trackers.map { t -> String in
+            "{\"url\":\(quote(t.url)),\"site\":\(quote(t.site)),\"hash\":\(quote(t.hash)),\"state\":\(quote(t.state)),"
+                + "\"last_error\":\(t.lastError.map(quote) ?? "null"),\"peers\":\(t.peers.map(String.init) ?? "null"),"
+                + "\"last_announce_seconds_ago\":\(t.secondsAgo.map(String.init) ?? "null")}"
+        }
+        return "{" + head + "\"names\":[" + named.joined(separator: ",") + "],\"trackers\":[" + tracked.joined(separator: ",") + "],"
+            + "\"sites\":[" + items.joined(separator: ",") + "]}"
     }
 
     /// The names followed, with their current version (nothing without names).
@@ -93,6 +100,24 @@ enum StatusPage {
         }
         return """
         <table style="margin-bottom:1.5rem"><tr><th>Name</th><th>Seq</th><th>Site</th><th>Last resolved</th><th>Last refusal</th></tr>
+        \(rows)</table>
+        """
+    }
+
+    /// The trackers announced to, each with its state and last error (nothing without trackers).
+    private static func trackerTable(_ trackers: [TrackerState]) -> String {
+        guard !trackers.isEmpty else { return "" }
+        var rows = ""
+        for t in trackers {
+            let when = t.secondsAgo.map { "\($0) s ago" } ?? "-"
+            rows += """
+            <tr><td><code>\(escape(t.url))</code></td><td>\(escape(t.site))<br><code>\(t.hash.prefix(12))…</code></td>
+            <td>\(escape(t.state))</td><td>\(t.peers.map(String.init) ?? "-")</td><td>\(when)</td><td>\(escape(t.lastError ?? ""))</td></tr>
+
+            """
+        }
+        return """
+        <table style="margin-bottom:1.5rem"><tr><th>Tracker</th><th>Site</th><th>State</th><th>Peers</th><th>Last announce</th><th>Last error</th></tr>
         \(rows)</table>
         """
     }

@@ -1,4 +1,5 @@
 import Gateway
+import Hashing
 import Hummingbird
 import Metainfo
 import Names
@@ -68,6 +69,7 @@ struct GatewayService: EngineService {
                                      tcp: $0.externalPort(.tcp), udp: $0.externalPort(.udp))
             })
         }
+        options.trackers = { [context] in context.trackers.map(trackerStates) ?? [] }
         if context.configuration.seed != nil {
             options.singleSiteAtRoot = true
             // SeedTorrent reports a change once, from the read that withdraws the file.
@@ -140,6 +142,19 @@ struct GatewayService: EngineService {
             return handle
         }
     }
+}
+
+/// Every tracker of every announced hash, as the status page shows it.
+private func trackerStates(_ client: TrackerClient) -> [TrackerState] {
+    let at = client.now
+    return client.statuses
+        .sorted { ($0.name, $0.tracker.url, HexCoding.encode($0.hash)) < ($1.name, $1.tracker.url, HexCoding.encode($1.hash)) }
+        .map { s in
+            let t = s.tracker
+            let state = t.lastAnnounce == nil ? "not yet announced" : t.lastError != nil ? "failing" : t.started ? "working" : "stopped"
+            return TrackerState(url: t.url, site: s.name, hash: HexCoding.encode(s.hash), state: state, lastError: t.lastError,
+                                peers: t.lastPeers, secondsAgo: t.lastAnnounce.map { Int(max(0, at - $0)) })
+        }
 }
 
 /// The follower of the one name `seed --key` publishes: nothing to look up, the publisher

@@ -99,13 +99,22 @@ import Testing
         let id = site.id
         var options = GatewayOptions()
         options.metrics = { "webseed_sites 1\n" }
+        options.trackers = {
+            [TrackerState(url: "udp://127.0.0.1:6969", site: "site", hash: String(repeating: "ab", count: 20), state: "failing",
+                          lastError: "the tracker refused: <not listed>", peers: nil, secondsAgo: 3)]
+        }
         try await run(sites(site), options) { client in
             try await client.execute(uri: "/", method: .get, headers: hostField("localhost:8080")) { r in
-                #expect(r.status == .ok && r.headers[.cacheControl] == "no-store" && String(buffer: r.body).contains(id))
+                let page = String(buffer: r.body)
+                #expect(r.status == .ok && r.headers[.cacheControl] == "no-store" && page.contains(id))
+                #expect(page.contains("udp://127.0.0.1:6969") && page.contains("failing") && page.contains("&lt;not listed&gt;"),
+                        "each tracker's state and last error, escaped")
             }
             try await client.execute(uri: "/api/status", method: .get, headers: hostField("localhost:8080")) { r in
                 let text = String(buffer: r.body)
                 #expect(r.status == .ok && text.contains("\"site_id\":\"\(id)\"") && text.contains("\"peers\":2"))
+                #expect(text.contains("\"trackers\":[{\"url\":\"udp://127.0.0.1:6969\",\"site\":\"site\",\"hash\":\"abab")
+                        && text.contains("\"state\":\"failing\",\"last_error\":\"the tracker refused: <not listed>\",\"peers\":null,\"last_announce_seconds_ago\":3}"))
             }
             try await client.execute(uri: "/metrics", method: .get, headers: hostField("localhost:8080")) { r in
                 #expect(r.status == .ok && r.headers[.contentType] == "text/plain; version=0.0.4" && String(buffer: r.body) == "webseed_sites 1\n")
