@@ -2,8 +2,9 @@
 node resolves a name (webseed against libtorrent 2.0.8 in the same run), how soon a saved file
 is served under the name, and what an update of 1 file of a 2,000-file site downloads.
 
-usage: Tools/bench/update [--binary BIN] [--runs N] [--updates U] [--only resolve,serve,bytes]
-                          [--layout PxM] [--scale S] [--seed N] [--out FILE]
+usage: Tools/bench/update [--binary BIN] [--runs N] [--readers-stay] [--updates U]
+                          [--only resolve,serve,bytes] [--layout PxM] [--scale S] [--seed N]
+                          [--out FILE]
 
 Without --binary (alias --webseed) it first builds webseed with `swift build -c release
 --product webseed` and uses that binary; a debug binary only checks that the script works.
@@ -44,6 +45,10 @@ ever leaves the host.
    seq 2 (one node's answer, before its lookup ends), the time of libtorrent's last get call
    alone (its "get_ms": what the get costs once the routing table had nodes), how many gets
    it called, and webseed's spawn -> dht_item line as the bench read it.
+   Each reader is stopped once it has its answer, so it leaves the network (churn, as in
+   Tools/bench/dht): later lookups that query a departed reader wait for that query to time
+   out before they end, on both sides (webseed: 2 s a query; libtorrent: its own timeouts).
+   With --readers-stay every reader stays up as a DHT node until the case ends (no churn).
 
 2. serve: save-to-serve latency under `seed --watch`. A small site in DIR; `webseed seed DIR
    --key K --watch --offline --dht-bootstrap …` and a separate `webseed gateway --offline
@@ -204,7 +209,9 @@ def put_item(binary, work, name, bootstrap, keyfile, value, seq, incidents):
 # 1. resolve
 # ---------------------------------------------------------------------------------------
 
-def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq):
+def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq, stay=None):
+    """One fresh `webseed dht --get-item` to its dht_item line; then stopped, or with `stay` (a
+    list) kept running as a DHT node and added to it."""
     state = os.path.join(work, "get-%s" % tag)
     proc = Proc(single_argv(binary, state, bootstrap, ["--get-item", keyhex]), "get-%s" % tag,
                 os.path.join(work, "get-%s.stderr" % tag))
@@ -223,6 +230,9 @@ def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq):
         ready = proc.select("ready")
         if ready:
             r["ready_line_ms"] = (e["_t"] - ready[0]["_t"]) * 1000
+    if stay is not None and r["error"] is None:
+        stay.append(proc)
+        return r
     stop = proc.stop()
     if stop:
         r["stop"] = stop
@@ -230,9 +240,13 @@ def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq):
     return r
 
 
-def resolve_libtorrent(work, tag, keyhex, bootstrap, want_seq):
+def resolve_libtorrent(work, tag, keyhex, bootstrap, want_seq, stay=None):
+    """One fresh libtorrent session (webseedtest/ltitem) to its item line; then stopped, or
+    with `stay` (a list) kept running as a DHT node and added to it."""
     argv = program("ltitem") + ["--dht-bootstrap", "127.0.0.1:%d" % bootstrap, "--key", keyhex,
                                 "--want-seq", str(want_seq), "--timeout", str(GET_TIMEOUT)]
+    if stay is not None:
+        argv.append("--stay")
     proc = JsonProc(argv, os.path.join(work, "lt-%s.stderr" % tag))
     r = {"bootstrap": bootstrap, "ms": INF, "first_ms": INF, "get_ms": None, "gets": None, "error": None}
     e = proc.wait_for(lambda e: e.get("event") == "item", GET_TIMEOUT + 15)
@@ -245,6 +259,9 @@ def resolve_libtorrent(work, tag, keyhex, bootstrap, want_seq):
         r.update(ms=float(e["ms"]), get_ms=e.get("get_ms"), gets=e.get("gets"))
         if first:
             r["first_ms"] = float(first[0]["ms"])
+    if stay is not None and r["error"] is None:
+        stay.append(proc)
+        return r
     proc.stop()
     return r
 
@@ -262,6 +279,7 @@ def case_resolve(args, binary, work, rng, ports, incidents, res):
         pubs.append(p)
         res.setdefault("puts", []).append({"seq": seq, "sent_to": e["sent_to"], "s": e["_t"] - p.t0})
     runs = []
+    stay = [] if args.readers_stay else None
     warm_port = rng.choice(ports)
     log("  warm-up (untimed): webseed, then libtorrent, through port %d" % warm_port)
     resolve_webseed(binary, work, "warmup", keyhex, warm_port, 2)
@@ -273,9 +291,9 @@ def case_resolve(args, binary, work, rng, ports, incidents, res):
         pair = {"run": i + 1, "bootstrap": boot, "first": order[0], "busy_before": busy}
         for side in order:
             if side == "webseed":
-                pair["webseed"] = resolve_webseed(binary, work, str(i), keyhex, boot, 2)
+                pair["webseed"] = resolve_webseed(binary, work, str(i), keyhex, boot, 2, stay)
             else:
-                pair["libtorrent"] = resolve_libtorrent(work, str(i), keyhex, boot, 2)
+                pair["libtorrent"] = resolve_libtorrent(work, str(i), keyhex, boot, 2, stay)
         w, lt = pair["webseed"], pair["libtorrent"]
         log("  run %2d (%s first, port %d): webseed %s, libtorrent %s" % (
             i + 1, order[0], boot,
@@ -284,6 +302,8 @@ def case_resolve(args, binary, work, rng, ports, incidents, res):
             % (lt["ms"], lt["first_ms"], lt["get_ms"] or 0, lt["gets"])))
         runs.append(pair)
     res["resolve"] = runs
+    for p in stay or []:
+        p.stop()
     for p in pubs:
         e = p.stop()
         if e:
@@ -483,6 +503,9 @@ def main():
     ap.add_argument("--binary", "--webseed", dest="binary",
                     help="use this webseed binary instead of building one with swift build -c release")
     ap.add_argument("--runs", type=int, default=15, help="resolve: runs, each webseed and libtorrent (default 15)")
+    ap.add_argument("--readers-stay", action="store_true",
+                    help="resolve: keep each fresh reader running as a DHT node until the end, instead of stopping "
+                         "it once it found the item (no churn)")
     ap.add_argument("--updates", type=int, default=5, help="serve: saves timed (default 5)")
     ap.add_argument("--only", help="comma-separated cases: " + ",".join(CASES))
     ap.add_argument("--layout", default="4x50", help="PxM: P processes of M nodes each (default 4x50)")
@@ -515,7 +538,8 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
 
-    res = {"layout": [P, M], "webseed": binary, "seed": args.seed, "cases": cases, "skipped": {}, "odd": []}
+    res = {"layout": [P, M], "webseed": binary, "seed": args.seed, "cases": cases, "readers_stay": args.readers_stay,
+           "skipped": {}, "odd": []}
     try:
         net, nodes, res["net_up_s"] = dhtnet.start_network(binary, work, P, M)
         ports = [n[2] for n in nodes]
@@ -700,8 +724,10 @@ def report(args, binary, stamp0, head, P, M, res):
                  "through the same random network node, alternating which goes first: `webseed dht --get-item` "
                  "(its `ms`, from its get starting as its node comes up, join included) against a fresh libtorrent "
                  "2.0.8 session (from add_dht_node to the authoritative alert, gets repeated at once until one "
-                 "finds seq 2), both clocks inside the process. Binary: %s, built %s (repository at %s); seed %d."
-                 % (now, cpu_model(), os.cpu_count(), P, M, args.runs, rel_bin,
+                 "finds seq 2), both clocks inside the process; %s. Binary: %s, built %s (repository at %s); seed %d."
+                 % (now, cpu_model(), os.cpu_count(), P, M, args.runs,
+                    "every reader stayed up as a DHT node (--readers-stay)" if args.readers_stay else
+                    "each reader left the network once it had its answer (churn)", rel_bin,
                     datetime.datetime.fromtimestamp(stamp0[0]).strftime("%Y-%m-%d %H:%M:%S") if stamp0 else "?",
                     head, args.seed))
     lines += ["", "| case | metric | value | target | met? |", "|---|---|---|---|---|"] + rows + [""]

@@ -2,7 +2,7 @@
 process: Tools/bench/update's reference for `webseed dht --get-item`.
 
 usage: /usr/bin/python3 -m webseedtest.ltitem --dht-bootstrap HOST:PORT --key HEX
-                                              [--salt TEXT] [--want-seq N] [--timeout S]
+                                              [--salt TEXT] [--want-seq N] [--timeout S] [--stay]
 
 A fresh session on 127.0.0.1:0 (LSD, UPnP, NAT-PMP off; no routers, dht_bootstrap_nodes="";
 the loopback restrictions lifted as in ltpeer.loopback_dht_settings). Once its DHT runs
@@ -23,10 +23,12 @@ Prints JSON lines:
       seq >= --want-seq: the get's traversal has ended and this is the highest seq the closest
       nodes hold (what `webseed dht --get-item` reports); gets = how many were called.
   {"event":"item","found":false,"seq","ms","gets"}  --timeout passed first.
-Exit 0 if found, 1 if not.
+Exit 0 if found, 1 if not; with --stay the session stays up as a DHT node after a found
+item, until SIGTERM (then exit 0).
 """
 
 import argparse
+import signal
 import sys
 import time
 
@@ -38,6 +40,18 @@ from .ltsession import OFFLINE, emit, new_session, split_hostport
 POLL_S = 0.005
 
 
+def stay(ses):
+    """Keeps the session up (a DHT node answering others) until SIGTERM."""
+    stop = [False]
+
+    def on_signal(signum, frame):
+        stop[0] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop[0]:
+        ses.pop_alerts()
+        time.sleep(0.05)
+
+
 def main():
     ap = argparse.ArgumentParser(prog="ltitem")
     ap.add_argument("--dht-bootstrap", required=True, metavar="HOST:PORT")
@@ -45,6 +59,7 @@ def main():
     ap.add_argument("--salt", default="")
     ap.add_argument("--want-seq", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--stay", action="store_true", help="after a found item, stay up as a DHT node until SIGTERM")
     a = ap.parse_args()
     try:
         key = bytes.fromhex(a.key)
@@ -96,6 +111,8 @@ def main():
                 if al.seq >= a.want_seq:
                     emit({"event": "item", "found": True, "seq": al.seq, "ms": ms(now),
                           "get_ms": round((now - t_get) * 1000, 2), "gets": gets})
+                    if a.stay:
+                        stay(ses)
                     return 0
                 gets += 1
                 t_get = time.perf_counter()
