@@ -635,10 +635,11 @@ def report(args, binary, stamp0, head, P, M, res):
         if tail:
             notes.append("resolve: in %d of %d runs libtorrent's first alert with seq 2 came within %s but its "
                          "authoritative one (lookup ended) %s later (median): its get waits for every node it "
-                         "queried to answer or time out, and the fresh nodes of earlier runs, which had left, are "
-                         "still in the network's routing tables (churn, as in Tools/bench/dht)"
+                         "queried to answer or time out%s"
                          % (len(tail), len(runs), fms(max(t["first_ms"] for t in tail)),
-                            fms(median([t["ms"] - t["first_ms"] for t in tail]))))
+                            fms(median([t["ms"] - t["first_ms"] for t in tail])),
+                            "" if res.get("readers_stay") else ", and the fresh readers of earlier runs, which had "
+                            "left, are still in the network's routing tables (churn, as in Tools/bench/dht)"))
         slow = [x for x in wf if x >= 1000]
         if slow:
             notes.append("resolve: %d of webseed's resolves took ≥ 1 s (%s): `dht --get-item` retries a get "
