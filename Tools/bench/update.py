@@ -646,8 +646,9 @@ def report(args, binary, stamp0, head, P, M, res):
                          "(WebseedKit/DHTItems.swift) calls its first get as the node starts, before the bootstrap "
                          "node's answer has put anyone in its routing table (DHTService.runDue holds peer lookups "
                          "until the node has joined; item gets are not held), so that get ends at once with nothing, "
-                         "and it tries again only 1 s later; a resolve past 2 s also waited for at least one query "
-                         "to time out (webseed's query timeout is 2 s, checked on its 250 ms timer)"
+                         "and it tries again only 1 s later. Resolves of about 2.25 s and 3.25 s sit on that 1 s "
+                         "retry grid plus one 250 ms tick of its DHT timer: more gets came back empty, or a lookup "
+                         "waited for a query to time out (2 s, checked on that timer); its events do not say which"
                          % (len(slow), len(runs), ", ".join(fms(x) for x in slow[:6]),
                             fms(max([x for x in wf if x < 1000], default=0))))
         again = [r["libtorrent"]["gets"] for r in runs if (r["libtorrent"]["gets"] or 0) >= 2]
