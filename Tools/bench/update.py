@@ -49,6 +49,8 @@ ever leaves the host.
    Tools/bench/dht): later lookups that query a departed reader wait for that query to time
    out before they end, on both sides (webseed: 2 s a query; libtorrent: its own timeouts).
    With --readers-stay every reader stays up as a DHT node until the case ends (no churn).
+   A webseed process that shows no {"event":"dht"} line within 5 s (Tools/bench/dht: its UDP
+   port could not be bound) is counted (target: none), stopped and replaced by a new one.
 
 2. serve: save-to-serve latency under `seed --watch`. A small site in DIR; `webseed seed DIR
    --key K --watch --offline --dht-bootstrap …` and a separate `webseed gateway --offline
@@ -209,19 +211,15 @@ def put_item(binary, work, name, bootstrap, keyfile, value, seq, incidents):
 # 1. resolve
 # ---------------------------------------------------------------------------------------
 
-def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq, stay=None):
-    """One fresh `webseed dht --get-item` to its dht_item line; then stopped, or with `stay` (a
-    list) kept running as a DHT node and added to it."""
-    state = os.path.join(work, "get-%s" % tag)
-    proc = Proc(single_argv(binary, state, bootstrap, ["--get-item", keyhex]), "get-%s" % tag,
-                os.path.join(work, "get-%s.stderr" % tag))
+def resolve_webseed(binary, work, tag, keyhex, bootstrap, want_seq, incidents, stay=None):
+    """One fresh `webseed dht --get-item` (whose DHT node came up: start_single) to its dht_item
+    line; then stopped, or with `stay` (a list) kept running as a DHT node and added to it."""
+    proc = start_single(binary, work, "get-%s" % tag, bootstrap, ["--get-item", keyhex], incidents)
+    state = os.path.join(work, proc.name)
     r = {"bootstrap": bootstrap, "ms": INF, "spawn_ms": INF, "error": None}
     e = proc.wait_for(lambda e: e.get("event") == "dht_item", GET_TIMEOUT + 10)
-    up = proc.select("dht")
     if e is None:
-        r["error"] = "no dht_item line in %.0f s (%s): %s" % (
-            GET_TIMEOUT + 10, "no `dht` line: its node never started" if not up else "node up",
-            proc.stderr_tail(200))
+        r["error"] = "no dht_item line in %.0f s: %s" % (GET_TIMEOUT + 10, proc.stderr_tail(200))
     elif not e.get("found") or e.get("seq") != want_seq:
         r["error"] = "dht_item found %s, seq %s (want seq %d)" % (e.get("found"), e.get("seq"), want_seq)
     else:
@@ -282,7 +280,7 @@ def case_resolve(args, binary, work, rng, ports, incidents, res):
     stay = [] if args.readers_stay else None
     warm_port = rng.choice(ports)
     log("  warm-up (untimed): webseed, then libtorrent, through port %d" % warm_port)
-    resolve_webseed(binary, work, "warmup", keyhex, warm_port, 2)
+    resolve_webseed(binary, work, "warmup", keyhex, warm_port, 2, incidents)
     resolve_libtorrent(work, "warmup", keyhex, warm_port, 2)
     for i in range(args.runs):
         boot = rng.choice(ports)
@@ -291,7 +289,7 @@ def case_resolve(args, binary, work, rng, ports, incidents, res):
         pair = {"run": i + 1, "bootstrap": boot, "first": order[0], "busy_before": busy}
         for side in order:
             if side == "webseed":
-                pair["webseed"] = resolve_webseed(binary, work, str(i), keyhex, boot, 2, stay)
+                pair["webseed"] = resolve_webseed(binary, work, str(i), keyhex, boot, 2, incidents, stay)
             else:
                 pair["libtorrent"] = resolve_libtorrent(work, str(i), keyhex, boot, 2, stay)
         w, lt = pair["webseed"], pair["libtorrent"]
@@ -627,6 +625,9 @@ def report(args, binary, stamp0, head, P, M, res):
             "%s; %s" % (fms(median(gm)), "%g" % median(gs) if gs else "n/a"))
         row("resolve", "webseed: spawn → `dht_item` line read by the bench (process start-up and pipe too), median",
             fms(median([r["webseed"]["spawn_ms"] for r in runs])))
+        inc = res.get("nodht") or []
+        row("resolve", "webseed processes whose DHT node never started (no `dht` line in %.0f s; each replaced by a "
+            "new process)" % NODE_UP_TIMEOUT, "%d of %d" % (len(inc), 3 + len(runs) + len(inc)), "none", not inc)
         wins = sum(1 for r in runs if r["webseed"]["ms"] < r["libtorrent"]["ms"])
         notes.append("resolve: webseed was faster in %d of %d pairs (same bootstrap node, alternating order)"
                      % (wins, len(runs)))
