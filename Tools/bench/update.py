@@ -61,7 +61,9 @@ ever leaves the host.
    (open, write, close: a plain save) and times from just before the write to the first
    response carrying exactly the new bytes (bounded by 30 s). Goal: median <= 3 s (the
    watch's debounce, packaging, the put, the gateway's next look, the new metadata and the
-   bytes all count).
+   bytes all count). Where the time went: the save -> the seeder's {"event":"name_published"}
+   of the new seq (the item reached DHT nodes) and -> the gateway's {"event":"name_switched"},
+   as the bench read those lines.
 
 3. bytes: what an update of 1 file of a 2,000-file site downloads. The 2,000-file site of
    Tools/bench/create (webseedtest/corpus.py "site": mostly small pages, scripts and styles,
@@ -395,14 +397,20 @@ def case_serve(args, binary, work, rng, ports, res):
         with open(os.path.join(site, "page.html"), "wb") as f:
             f.write(new)
         t, polls, last = poll_served(port, host, "/page.html", new, SERVE_TIMEOUT, t0)
-        # When the seeder put the new version's item (its first name_put reaching a node after the save).
-        put = [e for e in seeder.select("name_put") if e["_t"] > t0 and e.get("sent_to")]
+        # When the seeder put the new version's item (its first put reaching a node after the
+        # save), and when the gateway switched to it.
+        put = [e for e in seeder.select("name_published") + seeder.select("name_put")
+               if e["_t"] > t0 and e.get("sent_to")]
+        put.sort(key=lambda e: e["_t"])
+        switched = [e for e in gw.select("name_switched") if e["_t"] > t0]
         out["updates"].append({"update": u, "s": t if t is not None else INF, "polls": polls, "busy_before": busy,
                                "put_s": put[0]["_t"] - t0 if put else None, "seq": put[0].get("seq") if put else None,
+                               "switched_s": switched[0]["_t"] - t0 if switched else None,
                                "error": None if t is not None else "not served in %.0f s (last answer %r)"
                                % (SERVE_TIMEOUT, last)})
-        log("  update %d: %s" % (u, "served after %.2f s (item put after %s, %d polls)"
-                                 % (t, "%.2f s" % (put[0]["_t"] - t0) if put else "?", polls) if t is not None
+        log("  update %d: %s" % (u, "served after %.2f s (item put after %s, gateway switched after %s, %d polls)"
+                                 % (t, "%.2f s" % (put[0]["_t"] - t0) if put else "?",
+                                    "%.2f s" % (switched[0]["_t"] - t0) if switched else "?", polls) if t is not None
                                  else out["updates"][-1]["error"]))
     for p, what in ((gw, "gateway"), (seeder, "seeder")):
         e = p.stop()
@@ -683,8 +691,13 @@ def report(args, binary, stamp0, head, P, M, res):
                 "of %d saves" % len(ts), "%.2f s (%.2f–%.2f s)" % (m, min(ts), max(ts)) if m != INF else "∞",
                 "≤ %.0f s" % TARGET_SERVE_S, m <= TARGET_SERVE_S)
             pt = [u["put_s"] for u in s["updates"] if u["put_s"] is not None]
-            row("serve", "of which: save → the seeder's `name_put` of the new seq (watch debounce, packaging, put), "
-                "median", "%.2f s (%d of %d saves)" % (median(pt), len(pt), len(ts)) if pt else "n/a (no name_put seen)")
+            row("serve", "of which: save → the seeder's item of the new seq reached DHT nodes (`name_published`: the "
+                "watch's debounce, packaging, the put), median", "%.2f s (%d of %d saves)" % (median(pt), len(pt), len(ts))
+                if pt else "n/a (no name_published seen)")
+            sw = [u["switched_s"] for u in s["updates"] if u["switched_s"] is not None]
+            row("serve", "of which: save → the gateway's `name_switched` to it (its next look, the new metadata "
+                "verified against the item), median", "%.2f s (%d of %d saves)" % (median(sw), len(sw), len(ts))
+                if sw else "n/a (no name_switched seen)")
             for u in s["updates"]:
                 if u["error"]:
                     notes.append("serve: save %d: %s" % (u["update"], u["error"]))
