@@ -11,8 +11,8 @@ the zero of every time printed, and {"event":"ready"} says so. The first
 dht_get_mutable_item is called at once. Each get ends with an authoritative
 dht_mutable_item_alert (libtorrent checked the signature); one with a seq below --want-seq
 (seq 0: nothing found, as when the routing table was still empty) is followed at once by
-the next get, one get at a time, until --timeout. Alerts are popped every 5 ms (not
-wait_for_alert, see ltsession.wait_alerts), so each time read may be up to 5 ms late.
+the next get, one get at a time, until --timeout. Alerts are popped every 0.5 ms (not
+wait_for_alert, see ltsession.wait_alerts), so each time read may be up to about 0.5 ms late.
 
 Prints JSON lines:
   {"event":"ready"}
@@ -37,7 +37,7 @@ import libtorrent as lt
 from .ltpeer import loopback_dht_settings
 from .ltsession import OFFLINE, emit, new_session, split_hostport
 
-POLL_S = 0.005
+POLL_S = 0.0005
 
 
 def stay(ses):
