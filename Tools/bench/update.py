@@ -41,8 +41,8 @@ ever leaves the host.
    So both clocks run from "this node's DHT is up and knows the bootstrap node" to "the item
    of the highest seq found, lookup ended", inside each process (no start-up of the process or
    the interpreter, no pipe). Two small biases remain, in opposite directions: webseed's clock
-   starts when its session starts the get, a few ms after its DHT service sent the first query
-   to the bootstrap node (in webseed's favour); libtorrent's alerts are read by polling every
+   starts when its session (the engine's last service) starts the get, after its DHT service
+   has started and sent its first query to the bootstrap node (in webseed's favour); libtorrent's alerts are read by polling every
    0.5 ms (up to about 0.5 ms against it). That is the comparison the goal (webseed's median <=
    libtorrent's) is judged on. Shown beside it for information: libtorrent's first alert with
    seq 2 (one node's answer, before its lookup ends), the time of libtorrent's last get call
