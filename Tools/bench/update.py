@@ -22,7 +22,7 @@ ever leaves the host.
    must find the higher seq); each waits for {"event":"dht_item_put"} with sent_to >= 1 and
    stays up (a publisher keeps running). Then N runs (--runs, default 15); each run is a
    pair, both joining the network through the same random node, in alternating order
-   (webseed first in even runs, libtorrent first in odd ones), one process at a time, the
+   (webseed first in runs 1, 3, 5, …, libtorrent first in the others), one process at a time, the
    machine waited for to go idle (up to 30 s) before each pair:
      webseed     a fresh `webseed dht --listen 127.0.0.1:0 --offline --json --state-dir FRESH
                  --dht-bootstrap 127.0.0.1:PORT --get-item KEYHEX`; its {"event":"dht_item"}
@@ -42,9 +42,9 @@ ever leaves the host.
    of the highest seq found, lookup ended", inside each process (no start-up of the process or
    the interpreter, no pipe). Two small biases remain, in opposite directions: webseed's clock
    starts when its session (the engine's last service) starts the get, after its DHT service
-   has started and sent its first query to the bootstrap node (in webseed's favour); libtorrent's alerts are read by polling every
-   0.5 ms (up to about 0.5 ms against it). That is the comparison the goal (webseed's median <=
-   libtorrent's) is judged on. Shown beside it for information: libtorrent's first alert with
+   has started and sent its first query to the bootstrap node (in webseed's favour); and
+   libtorrent's alerts are read by polling every 0.5 ms (up to about 0.5 ms against it).
+   That is the comparison the goal (webseed's median <= libtorrent's) is judged on. Shown beside it for information: libtorrent's first alert with
    seq 2 (one node's answer, before its lookup ends), the time of libtorrent's last get call
    alone (its "get_ms": what the get costs once the routing table had nodes), how many gets
    it called, and webseed's spawn -> dht_item line as the bench read it.
