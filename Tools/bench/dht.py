@@ -101,13 +101,11 @@ from webseedtest import dhtnet
 from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
                                    end_children, git_head, log, one_at_a_time, proc_cpu,
                                    require_binary, spawn, stat_cpu, wait_idle, write_report)
-from webseedtest.dhtnet import Proc, median, percentile
+from webseedtest.dhtnet import CONVERGED_AVG_SHARE, CONVERGED_MIN, Proc, median, net_argv, percentile
 
 TARGET_MEDIAN_MS = 200.0
 TARGET_P95_MS = 1000.0
 TARGET_MEM_MB = 1.0
-CONVERGED_MIN = 20          # smallest routing table in the network
-CONVERGED_AVG_SHARE = 0.75  # average table / ideal average
 ANNOUNCE_TIMEOUT = 30.0
 LOOKUP_TIMEOUT = 30         # webseed's own --timeout
 LOOKUP_KILL = 45.0          # the script's bound on one lookup process
@@ -125,17 +123,6 @@ def check_binary(binary):
     if p.returncode != 0 or "USAGE: webseed dht " not in out or missing:
         sys.exit("bench: `%s dht --help` does not show `webseed dht`'s usage%s: this binary has no (complete) "
                  "`webseed dht`" % (binary, " (missing %s)" % ", ".join(missing) if missing else ""))
-
-
-def node_events(proc):
-    return [e for e in proc.select("dht") if "port" in e]
-
-
-def net_argv(binary, m, state, bootstrap):
-    argv = [binary, "dht", "--nodes", str(m), "--listen", "127.0.0.1:0", "--offline", "--json", "--state-dir", state]
-    if bootstrap:
-        argv += ["--dht-bootstrap", "127.0.0.1:%d" % bootstrap]
-    return argv
 
 
 def single_argv(binary, state, bootstrap, extra):
@@ -315,20 +302,7 @@ def main():
 
 def run(args, binary, work, rng, P, M, res):
     # 1. The network.
-    net = []
-    t_start = time.perf_counter()
-    for p in range(P):
-        boot = node_events(net[-1])[-1]["port"] if net else None
-        proc = Proc(net_argv(binary, M, os.path.join(work, "net-%d" % p), boot), "net-%d" % p,
-                    os.path.join(work, "net-%d.stderr" % p))
-        if proc.wait_for(lambda e: e.get("event") == "dht" and e.get("node") == M - 1, 60) is None:
-            raise SystemExit("bench: `webseed dht --nodes %d` (process %d) did not bring up its %d nodes in 60 s "
-                             "(exit %s): %s" % (M, p, M, proc.p.poll(), proc.stderr_tail()))
-        net.append(proc)
-    res["net_up_s"] = time.perf_counter() - t_start
-    nodes = [(p, e["node"], e["port"], int(e["node_id"], 16)) for p, proc in enumerate(net) for e in node_events(proc)]
-    if len(nodes) != P * M:
-        raise SystemExit("bench: expected %d network nodes, the processes reported %d" % (P * M, len(nodes)))
+    net, nodes, res["net_up_s"] = dhtnet.start_network(binary, work, P, M)
     ports = [n[2] for n in nodes]
     log("network: %d processes x %d nodes up in %.2f s" % (P, M, res["net_up_s"]))
 
@@ -344,42 +318,7 @@ def run(args, binary, work, rng, P, M, res):
         ids += [int(x["node_id"], 16) for x in r.select("dht") if "node_id" in x]
 
     # 2. Convergence.
-    ideal = [dhtnet.ideal_table_size(i, ids) for i in ids[:P * M]]
-    res["ideal_avg"] = sum(ideal) / len(ideal)
-    res["ideal_min"] = min(ideal)
-    # min >= 20 in a 200-node network (ideal smallest table ~36-40); less in a small --layout
-    res["need_min"] = min(CONVERGED_MIN, max(1, int(0.6 * res["ideal_min"])))
-    t_all = time.perf_counter()
-    deadline = time.time() + args.converge_timeout
-    res["converged_s"] = None
-    history = []
-    last_seen = None
-    while time.time() < deadline:
-        dead = [p.name for p in net + [ref1, ref2] if not p.alive()]
-        if dead:
-            raise SystemExit("bench: %s exited during convergence: %s" % (", ".join(dead), net[0].stderr_tail()))
-        latest = []
-        for proc in net:
-            rep = [e for e in proc.select("dht_nodes") if e["_t"] > t_all - 0.01 and "min" in e]
-            latest.append(rep[-1] if rep else None)
-        if all(latest):
-            key = tuple(e["_t"] for e in latest)
-            if key != last_seen:
-                last_seen = key
-                avg = sum(e["count"] for e in latest) / len(latest)
-                mn = min(e["min"] for e in latest)
-                t = time.perf_counter() - t_all
-                history.append((round(t, 1), avg, mn))
-                log("  t=%5.1f s: routing tables avg %.1f (ideal %.1f), min %d (ideal min %d)"
-                    % (t, avg, res["ideal_avg"], mn, res["ideal_min"]))
-                res["table_avg"], res["table_min"] = avg, mn
-                if mn >= res["need_min"] and avg >= CONVERGED_AVG_SHARE * res["ideal_avg"]:
-                    res["converged_s"] = t
-                    break
-        time.sleep(0.5)
-    res["convergence_history"] = history
-    log("network %s" % ("converged after %.1f s" % res["converged_s"] if res["converged_s"] is not None
-                        else "did NOT converge within %.0f s" % args.converge_timeout))
+    res.update(dhtnet.wait_converged(net, ids, args.converge_timeout, others=(ref1, ref2)))
     res["rss_converged_kb"] = [dhtnet.proc_status(p.pid).get("VmRSS") for p in net]
 
     # 3. Announces, each from its own process joining at a random network node.
