@@ -63,6 +63,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -152,6 +153,22 @@ class OpenTracker:
 
     def stop(self):
         self.proc.stop()
+
+
+def free_tcp_udp_port(host="127.0.0.1", tries=50):
+    """A port free for both TCP and UDP on host (opentracker binds both; procs.free_port only
+    asks TCP, and a UDP socket of some other process once held the port it gave)."""
+    for _ in range(tries):
+        port = free_port(host)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+    raise SystemExit("no port free for both TCP and UDP on %s" % host)
 
 
 def run_bytes(argv, timeout):
@@ -616,8 +633,12 @@ def case_transmission(args, r, preps):
             r.fail("j/k: network namespaces created", str(e))
             return
         sp, cp = ns.exec_prefix(ns.seeder_ns), ns.exec_prefix(ns.client_ns)
-        ot = OpenTracker(args.work, NS_TRACKER_PORT, [h for p in preps.values() for h in p.hashes],
-                         host=ns.seeder_ip, prefix=sp, name="opentracker-ns")
+        try:
+            ot = OpenTracker(args.work, NS_TRACKER_PORT, [h for p in preps.values() for h in p.hashes],
+                             host=ns.seeder_ip, prefix=sp, name="opentracker-ns")
+        except SystemExit as e:
+            r.fail("j/k: opentracker starts on %s:%d in the seeder namespace" % (ns.seeder_ip, NS_TRACKER_PORT), str(e))
+            return
         if "j" in preps:
             case_transmission_leech(args, r, ns, sp, cp, preps["j"])
         if "k" in preps:
@@ -710,7 +731,7 @@ def main():
     t0 = time.time()
     site = os.path.join(args.work, "site")
     make_site(site)
-    port = free_port()
+    port = free_tcp_udp_port()
     # The hashes are the same whatever tracker a torrent names (trackers are outside info).
     probe = create(args.webseed, site, os.path.join(args.work, "probe.torrent"), [])
     v1, v2short = probe["v1_infohash"], probe["v2_infohash"][:40]
@@ -721,7 +742,12 @@ def main():
             "j": (ns_http, True), "k": (ns_udp, True)}
     preps = {c: Prepared(args, c, plan[c][0], v1_only=plan[c][1]) for c in cases if c in plan}
     loop_hashes = [v1, v2short] + [h for c, p in preps.items() if c not in ("j", "k") for h in p.hashes]
-    ot = OpenTracker(args.work, port, loop_hashes)
+    try:
+        ot = OpenTracker(args.work, port, loop_hashes)
+    except SystemExit as e:
+        r.fail("opentracker starts on 127.0.0.1:%d" % port, str(e))
+        print(r.summary())
+        return r.exit_status()
     try:
         if "a" in cases:
             case_seed(args, r, "a", ot.http, [v1, v2short], ot)
