@@ -217,7 +217,12 @@ final class TrackerClient: Sendable {
         guard let url = TrackerURL(job.url) else { throw TrackerError.malformed("not a tracker URL") }
         switch url.kind {
         case .http:
-            let request = HTTPClientRequest(url: HTTPTracker.url(job.url, a))
+            var request = HTTPClientRequest(url: HTTPTracker.url(job.url, a))
+            // One request per connection, as trackers expect: opentracker answers HTTP/1.1
+            // without `Connection: close` and then closes, so a pooled connection would fail
+            // the next announce (`remoteConnectionClosed`, seen when a hybrid's two hashes are
+            // announced at once). libtorrent sends the same header.
+            request.headers.add(name: "Connection", value: "close")
             let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
             guard response.status == .ok else { throw TrackerRequestError.http(status: Int(response.status.code)) }
             let body = try await response.body.collect(upTo: TrackerLimits.maxResponseSize)

@@ -1,8 +1,9 @@
-"""Drivers of the real BitTorrent clients used by seed_clients.py: aria2c (PyPI wheel 1.37),
-Transmission 3.00 (transmission-cli, in a network namespace) and
+"""Drivers of the real BitTorrent clients used by seed_clients.py and trackers.py: aria2c
+(PyPI wheel 1.37), Transmission 3.00 (transmission-cli, in a network namespace) and
 qBittorrent-nox 4.5.2 (Web API on 127.0.0.1). Every client is configured so that nothing
-leaves the machine: no DHT, LSD, PEX, UPnP/NAT-PMP, and the only tracker is the harness's
-own, on the seeder's address."""
+leaves the machine: no DHT, LSD, PEX, UPnP/NAT-PMP, and the only tracker is one the harness
+runs (its own in seed_clients.py, opentracker in trackers.py) on loopback or inside the
+test's namespaces."""
 
 import json
 import os
@@ -39,6 +40,25 @@ def aria2_argv(aria2c, torrent, outdir, tracker_url, listen_port, log_path):
             "--allow-overwrite=true", "--auto-file-renaming=false",
             "--bt-stop-timeout=60", "--bt-tracker-connect-timeout=5", "--bt-tracker-timeout=5",
             torrent]
+
+
+def aria2_seeder_argv(aria2c, torrent, parent, tracker_url, interface, listen_port, log_path):
+    """aria2c seeding TORRENT whose root is PARENT/<name> (for a hybrid, with its BEP 47 pad
+    files present as zero-filled files: aria2 treats them as files): checks the data first
+    (--check-integrity, no unverified seeding), then seeds until stopped (--seed-ratio=0.0),
+    bound to INTERFACE:LISTEN_PORT, announcing only to tracker_url (every tracker of the
+    torrent removed with --bt-exclude-tracker='*'; --bt-tracker URIs are added after that
+    removal, so they stay), no DHT, LPD or PEX."""
+    return [aria2c, "--no-conf", "--dir=" + parent, "--check-integrity=true",
+            "--seed-ratio=0.0", "--bt-seed-unverified=false",
+            "--enable-dht=false", "--enable-dht6=false", "--enable-peer-exchange=false",
+            "--bt-enable-lpd=false", "--disable-ipv6=true",
+            "--bt-exclude-tracker=*", "--bt-tracker=" + tracker_url,
+            "--bt-tracker-connect-timeout=5", "--bt-tracker-timeout=5",
+            "--interface=" + interface, "--listen-port=%d" % listen_port, "--enable-rpc=false",
+            "--file-allocation=none", "--summary-interval=0", "--console-log-level=notice",
+            "--log=" + log_path, "--log-level=info",
+            "--allow-overwrite=true", "--auto-file-renaming=false", torrent]
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,6 +265,26 @@ class QBittorrent:
             return json.loads(self.get("sync/torrentPeers", hash=h)[1]).get("peers", {})
         except (urllib.error.URLError, OSError, ValueError):
             return {}
+
+    def preferences(self):
+        """app/preferences as a dict ({} when the Web API does not answer)."""
+        try:
+            return json.loads(self.get("app/preferences")[1])
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+
+    def set_preferences(self, **prefs):
+        """app/setPreferences (applied to the running session); read them back with
+        preferences() to be sure they took."""
+        return self.post("app/setPreferences", json=json.dumps(prefs))
+
+    def trackers(self, h):
+        """torrents/trackers of hash h: [{url, status, msg, num_peers, ...}] (status 2 is
+        "working"); the DHT/PeX/LSD pseudo-entries are included as qBittorrent lists them."""
+        try:
+            return json.loads(self.get("torrents/trackers", hash=h)[1])
+        except (urllib.error.URLError, OSError, ValueError):
+            return []
 
     def log_lines(self, n=25):
         p = os.path.join(self.logs, "qbittorrent.log")
