@@ -46,6 +46,8 @@ public struct FetchOptions: Sendable {
     public var peerNames: [String] = []
     /// Peers are also looked for on the DHT (for error messages).
     public var usesDHT = false
+    /// Peers are also asked of trackers (for error messages).
+    public var usesTrackers = false
     /// Complete files elsewhere on this host, by v2 pieces root (absolute paths): a file of
     /// the torrent with one of these roots that is not in the directory yet is linked (or
     /// copied) from there and verified before anything is downloaded (see `FetchDisk.reuse`).

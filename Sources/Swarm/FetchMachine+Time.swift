@@ -102,6 +102,9 @@ extension FetchMachine {
         if peers.isEmpty {
             var who = options.peerNames.isEmpty ? "none known (give --peer HOST:PORT or a magnet with x.pe=)" : "could not reach \(options.peerNames.joined(separator: ", "))"
             if options.usesDHT { who = (options.peerNames.isEmpty ? "none found on the DHT" : who + ", and none found on the DHT") }
+            if options.usesTrackers {
+                who = options.peerNames.isEmpty && !options.usesDHT ? "none reachable through the trackers" : who + ", nor reachable through the trackers"
+            }
             fail(.noPeers("\(who) within \(seconds) s"), &out)
         } else if case .metadata = phase {
             fail(.noMetadata(seconds: seconds, peers: peers.count), &out)

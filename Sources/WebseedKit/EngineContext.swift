@@ -129,39 +129,59 @@ final class EngineContext: Sendable {
                onEvent: @escaping @Sendable (FetchEvent) -> Void) -> FetchHandle? {
         guard let seeder, let dialer else { return nil }
         let metrics = self.metrics
-        let completed = Mutex<(@Sendable () -> Void)?>(nil)
+        // A magnet's trackers are unrelated to each other: each is its own tier.
+        let magnetTiers = (magnet?.trackers ?? []).map { [$0] } + extraTrackers
+        var options = options
+        options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
+        // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
+        let later = Mutex<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
         let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
             metrics.record(event)
-            if case .complete = event { completed.withLock { $0 }?() }
+            switch event {
+            case .metadata(let m, _, _): later.withLock { $0.metadata }?(m)
+            case .complete: later.withLock { $0.completed }?()
+            default: break
+            }
             onEvent(event)
         }
         metrics.track(handle)
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))
-        // A downloader is a peer too (it serves what it has verified).
-        let port = listener?.address.port ?? 0
-        if let trackers {
-            // A magnet's trackers are unrelated to each other: each is its own tier.
-            let tiers = (metainfo?.trackers ?? []) + (magnet?.trackers ?? []).map { [$0] } + extraTrackers
-            let reach = self.reach
-            trackers.track(TrackedTorrent(
-                name: metainfo?.name ?? magnet?.displayName ?? "download", hashes: unique, tiers: tiers,
-                port: { reach.announcedPort },
-                stats: {
-                    let p = handle.progress
-                    return (handle.torrent?.uploaded ?? 0, p.downloaded, p.complete ? 0 : max(1, p.total - p.verified))
-                },
-                found: { dialer.offer($0, to: .download(handle)) }))
-            completed.withLock { $0 = { trackers.completed(unique) } }
+        let announced = Mutex(Set(unique))
+        look(for: handle, hashes: unique, tiers: (metainfo?.trackers ?? []) + magnetTiers, name: metainfo?.name ?? magnet?.displayName)
+        later.withLock {
+            // A v2 magnet of a hybrid: once the metadata names its v1 hash, the v1 swarm is joined too.
+            $0.metadata = { [self] m in
+                let fresh = m.shortHashes.filter { h in announced.withLock { $0.insert(h).inserted } }
+                guard !fresh.isEmpty else { return }
+                look(for: handle, hashes: fresh, tiers: m.trackers + magnetTiers, name: m.name)
+            }
+            $0.completed = { [self] in trackers?.completed(announced.withLock { Array($0) }) }
         }
+        return handle
+    }
+
+    /// Announces a download's `hashes` (a downloader is a peer too: it serves what it has
+    /// verified) and asks every peer source and its trackers for peers.
+    private func look(for handle: FetchHandle, hashes: [[UInt8]], tiers: [[String]], name: String?) {
+        guard let dialer else { return }
+        let reach = self.reach
+        trackers?.track(TrackedTorrent(
+            name: name ?? "download", hashes: hashes, tiers: tiers,
+            port: { reach.announcedPort },
+            stats: {
+                let p = handle.progress
+                return (handle.torrent?.uploaded ?? 0, p.downloaded, p.complete ? 0 : max(1, p.total - p.verified))
+            },
+            found: { dialer.offer($0, to: .download(handle)) }))
+        let port = listener?.address.port ?? 0
         for source in peerSources {
-            if port > 0 { source.announce(unique, port: port) }
-            source.lookup(unique) { found in
+            if port > 0 { source.announce(hashes, port: port) }
+            source.lookup(hashes) { found in
                 dialer.offer(found, to: .download(handle))
                 return !handle.progress.complete
             }
         }
-        return handle
     }
 }

@@ -199,6 +199,8 @@ final class TrackerClient: Sendable {
                 found(response.peers.map { PeerAddress(host: $0.host, port: Int($0.port)) })
             }
         } catch {
+            // Shutting down: an announce cut short is no tracker's failure.
+            if Task.isCancelled || error is CancellationError { return }
             let text = (error as? TrackerError)?.description ?? (error as? TrackerRequestError)?.description ?? "\(error)"
             state.withLock { $0.loops[hash]?.tiers.failed(job, error: text, now: now) }
             log.trackerFailed(job, hash: hash, name: torrent.name, error: text)

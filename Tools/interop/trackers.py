@@ -281,6 +281,9 @@ def case_get(args, r, ot, probe):
         r.check(same, "c: the files webseed wrote equal the site", summary, more=problems[:3])
     _, done = getter.wait_event(lambda e: e.get("event") == "tracker_announced" and e.get("announce") == "completed", 1)
     r.check(done is not None, "c: webseed told the tracker completed")
+    joined = {e.get("hash") for _, e in getter.event_times(lambda e: e.get("event") == "tracker_announced" and e.get("announce") == "started")}
+    r.check(joined == {probe["v1_infohash"], probe["v2_infohash"][:40]},
+            "c: from a v2 magnet, webseed joined the hybrid's v1 swarm too once the metadata named it", "announced %s" % sorted(joined))
     ses.remove_torrent(h)
     del ses
 
