@@ -40,6 +40,10 @@ public final class DHTService: Sendable {
         /// Item lookups and puts waiting for their end: called once with the best item
         /// found and how many nodes were sent a put.
         var itemWaiters: [Int: @Sendable (DHTItem?, Int) -> Void] = [:]
+        /// Item lookups and puts asked for before the node knew any other node: they start
+        /// when it joins (a lookup started alone ends at once with nothing), or after
+        /// `joinWait` seconds whatever happened.
+        var beforeJoin: [() -> Void] = []
         var lastBootstrap: Double = -1_000
         var lastExplore: Double = 0
         var lastNodesEvent: Double = 0
@@ -90,7 +94,10 @@ public final class DHTService: Sendable {
         let wasAlone = s.core.table.count == 0
         send(s.core.receive(bytes, from: source, now: Self.now))
         // Just joined: what waited for a first node starts now, not at the next tick.
-        if wasAlone, s.core.table.count > 0 { runDue(now: Self.now) }
+        if wasAlone, s.core.table.count > 0 {
+            runDue(now: Self.now)
+            startItemLookupsWaitingForJoin()
+        }
         deliverEvents()
     }
 
@@ -143,12 +150,30 @@ public final class DHTService: Sendable {
             loop.execute {
                 let s = self.state.value
                 guard !s.stopped, s.channel != nil else { return c.resume(returning: (nil, 0)) }
-                let (l, out) = start(&s.core, Self.now)
-                s.itemWaiters[l] = { item, sentTo in c.resume(returning: (item, sentTo)) }
-                self.send(out)
-                self.deliverEvents()
+                let run = {
+                    guard !s.stopped else { return c.resume(returning: (nil, 0)) }
+                    let (l, out) = start(&s.core, Self.now)
+                    s.itemWaiters[l] = { item, sentTo in c.resume(returning: (item, sentTo)) }
+                    self.send(out)
+                    self.deliverEvents()
+                }
+                guard s.core.table.count == 0, !s.bootstrap.isEmpty else { return run() }
+                s.beforeJoin.append(run)
+                if s.beforeJoin.count == 1 {
+                    self.loop.scheduleTask(in: .milliseconds(Int64(Self.joinWait * 1000))) { self.startItemLookupsWaitingForJoin() }
+                }
             }
         }
+    }
+
+    /// The longest an item lookup or put waits for the node to know another node.
+    static let joinWait: Double = 10
+
+    private func startItemLookupsWaitingForJoin() {
+        let s = state.value
+        let waiting = s.beforeJoin
+        s.beforeJoin = []
+        for run in waiting { run() }
     }
 
     public func nodeCount() async -> Int { (try? await loop.submit { self.state.value.core.table.count }.get()) ?? 0 }
@@ -159,6 +184,7 @@ public final class DHTService: Sendable {
             let s = self.state.value
             s.stopped = true
             s.timer?.cancel()
+            self.startItemLookupsWaitingForJoin()  // each ends at once with nothing
             for waiter in s.itemWaiters.values { waiter(nil, 0) }
             s.itemWaiters.removeAll()
             self.save()

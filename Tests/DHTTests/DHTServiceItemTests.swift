@@ -67,6 +67,20 @@ private final class ToService: ChannelInboundHandler, Sendable {
         #expect(stale.found == .mutable(two))
         #expect(await services[1].item(key: key.publicKey, salt: Array("site".utf8)) == two)
         #expect(await services[1].item(key: key.publicKey) == nil)  // another salt is another item
+
+        // A fresh node asked for the item at once, before it has heard from anyone, waits to
+        // join rather than ending its lookup empty-handed (it used to find nothing).
+        let loop = group.next()
+        let late = DHTService(loop: loop, bootstrap: [Endpoint(ip: IPAddress("127.0.0.1")!, port: UInt16(channels[5].localAddress!.port!))],
+                              statePath: nil)
+        let channel = try await DatagramBootstrap(group: loop)
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(ToService(late)) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        channels.append(channel)
+        late.attach(channel)
+        #expect(await late.item(key: key.publicKey, salt: Array("site".utf8)) == two)
+        services.append(late)
+
         for s in services { await s.stop() }
         #expect(await services[4].item(key: key.publicKey) == nil)  // a stopped service answers at once
     }
