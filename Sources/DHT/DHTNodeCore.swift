@@ -35,6 +35,11 @@ public struct DHTNodeCore: Sendable {
         public var parallelism = 3
         /// A query not answered in this long counts as failed.
         public var queryTimeout: Double = 2
+        /// A lookup's query not answered in this long is slow: it no longer holds one of the
+        /// α slots, nor a place among the closest nodes the lookup waits for (its answer is
+        /// still used if it comes). Dead nodes then cost a lookup this long, not
+        /// `queryTimeout` each (libtorrent's "short timeout").
+        public var slowAfter: Double = 0.5
         /// A lookup ends after this long whatever it has found.
         public var lookupTimeout: Double = 8
         /// Datagrams accepted per second from one address (a burst of twice that).
@@ -70,6 +75,8 @@ public struct DHTNodeCore: Sendable {
         /// A put sent for this item lookup (its answer is an event, not lookup progress).
         var putFor: Int?
         var sentAt: Double
+        /// Past `slowAfter`: its lookup no longer counts it in flight.
+        var slow = false
     }
 
     struct Lookup {
@@ -83,6 +90,8 @@ public struct DHTNodeCore: Sendable {
         var queried: Set<NodeID> = []
         var answered: [NodeID: [UInt8]] = [:]  // id → token
         var inFlight = 0
+        /// Queried nodes that were slow to answer (see `Configuration.slowAfter`).
+        var slow: Set<NodeID> = []
         var found: Set<Endpoint> = []
         /// Set for a BEP 44 get (and put) lookup.
         var item: ItemLookup?
@@ -255,7 +264,7 @@ public struct DHTNodeCore: Sendable {
             return []
         }
         guard let l = p.lookup, var lookup = lookups[l] else { return [] }
-        lookup.inFlight -= 1
+        if !p.slow { lookup.inFlight -= 1 }
         lookup.answered[r.id] = r.token ?? []
         for n in (r.nodes ?? []) where n.id != id && Self.isDialable(n.endpoint) && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
             lookup.candidates.append(n)
@@ -277,7 +286,7 @@ public struct DHTNodeCore: Sendable {
     private mutating func failed(_ p: Pending, now: Double) -> [Outgoing] {
         if let node = p.node { _ = table.failed(node, now: now) }
         guard let l = p.lookup, lookups[l] != nil else { return [] }
-        lookups[l]!.inFlight -= 1
+        if !p.slow { lookups[l]!.inFlight -= 1 }
         return advance(l, now: now)
     }
 
@@ -433,7 +442,8 @@ public struct DHTNodeCore: Sendable {
         let method: KRPCQuery.Arguments =
             lookup.item != nil ? .get(.init(target: lookup.target))
             : lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
-        let closest = lookup.candidates.prefix(8)
+        // The closest eight that did not turn out slow: a slow node that answers after all is counted again.
+        let closest = lookup.candidates.lazy.filter { !lookup.slow.contains($0.id) || lookup.answered[$0.id] != nil }.prefix(8)
         let settled = closest.allSatisfy { lookup.queried.contains($0.id) } && lookup.inFlight == 0
         if settled || now - lookup.startedAt > configuration.lookupTimeout {
             lookups[l] = nil
@@ -489,6 +499,13 @@ public struct DHTNodeCore: Sendable {
         for (t, p) in pending where now - p.sentAt > configuration.queryTimeout {
             pending[t] = nil
             out += failed(p, now: now)
+        }
+        for (t, p) in pending where !p.slow && now - p.sentAt > configuration.slowAfter {
+            guard let l = p.lookup, lookups[l] != nil else { continue }
+            pending[t]!.slow = true
+            lookups[l]!.inFlight -= 1
+            if let node = p.node { lookups[l]!.slow.insert(node) }
+            out += advance(l, now: now)
         }
         for l in Array(lookups.keys) { out += advance(l, now: now) }
         for target in table.dueRefreshes(now: now) { out += explore(target, now: now) }

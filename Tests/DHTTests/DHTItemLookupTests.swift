@@ -46,6 +46,28 @@ import Testing
         #expect(found.item == .mutable(item) && found.rejected == 0 && found.answered >= 8)
     }
 
+    /// Nodes that left (no answer at all) cost a lookup `slowAfter` (0.5 s), not the 2 s
+    /// query timeout each: their slots and their places among the closest go to others.
+    @Test func deadNodesDoNotHoldALookupForTheirFullTimeout() throws {
+        var net = joined(24)
+        let item = try MutableItem(signing: .string("v"), seq: 1, with: key)
+        net.send(3, net.nodes[3].putItem(.mutable(item), now: net.now).1)
+        net.run()
+        _ = net.nodes[3].drainEvents()
+        // A third of the nodes leave: datagrams to them go nowhere.
+        for i in stride(from: 1, to: 24, by: 3) where i != 15 { net.endpoints[i] = Endpoint(ip: IPAddress("10.9.9.9")!, port: UInt16(i + 1)) }
+        net.send(15, net.nodes[15].getItem(key: key.publicKey, now: net.now).1)
+        net.run()
+        var done: (item: DHTItem?, answered: Int, rejected: Int, putTo: Int)?
+        var waited = 0.0
+        while done == nil, waited < 1.9 {
+            net.tick(0.3)
+            waited += 0.3
+            done = itemDone(net.nodes[15].drainEvents())
+        }
+        #expect(done?.item == .mutable(item), "the lookup ended with the item within \(waited) s, before any 2 s timeout")
+    }
+
     @Test func aLowerSeqPutIsRefusedAndTheHigherItemReported() throws {
         var net = joined(16)
         let two = try MutableItem(signing: .string("two"), seq: 2, with: key)
