@@ -35,11 +35,12 @@ public struct DHTNodeCore: Sendable {
         public var parallelism = 3
         /// A query not answered in this long counts as failed.
         public var queryTimeout: Double = 2
-        /// A lookup's query not answered in this long is slow: it no longer holds one of the
-        /// α slots, nor a place among the closest nodes the lookup waits for (its answer is
-        /// still used if it comes). Dead nodes then cost a lookup this long, not
-        /// `queryTimeout` each (libtorrent's "short timeout").
-        public var slowAfter: Double = 0.5
+        /// A lookup's query not answered within three round-trip times (as measured on this
+        /// node's answers, between these bounds) is slow: it no longer holds one of the α
+        /// slots, nor a place among the closest nodes the lookup waits for (its answer is
+        /// still used if it comes). Dead nodes then cost a lookup that long, not
+        /// `queryTimeout` each (libtorrent's "short timeout", made to follow the network).
+        public var slowAfter: ClosedRange<Double> = 0.01...0.5
         /// A lookup ends after this long whatever it has found.
         public var lookupTimeout: Double = 8
         /// Datagrams accepted per second from one address (a burst of twice that).
@@ -61,6 +62,8 @@ public struct DHTNodeCore: Sendable {
     private var items: ItemStore
     private var lastItemSweep = 0.0
     private var pending: [[UInt8]: Pending] = [:]
+    /// Smoothed round-trip time of answered queries (seconds).
+    private var roundTrip = 0.15
     private var lookups: [Int: Lookup] = [:]
     private var nextLookup = 1
     private var nextTransaction: UInt16 = .random(in: 0...UInt16.max)
@@ -256,6 +259,7 @@ public struct DHTNodeCore: Sendable {
 
     private mutating func replied(_ r: KRPCResponse, transaction t: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
         guard let p = pending.removeValue(forKey: t), p.to == source else { return [] }
+        roundTrip = 0.875 * roundTrip + 0.125 * min(max(0, now - p.sentAt), configuration.queryTimeout)
         if p.node == nil || p.node == r.id {
             _ = table.heard(from: NodeInfo(id: r.id, endpoint: source), .replied, now: now)
         }
@@ -492,6 +496,28 @@ public struct DHTNodeCore: Sendable {
 
     // MARK: time
 
+    /// How long a lookup's query may go unanswered before it is slow.
+    var slowAfter: Double { min(max(3 * roundTrip, configuration.slowAfter.lowerBound), configuration.slowAfter.upperBound) }
+
+    /// When `markSlow` next has something to do (nil: no lookup query is waiting).
+    public func nextSlowCheck() -> Double? {
+        pending.values.lazy.filter { $0.lookup != nil && !$0.slow }.map(\.sentAt).min().map { $0 + slowAfter }
+    }
+
+    /// Marks the lookup queries unanswered for `slowAfter` as slow, and moves their lookups on.
+    public mutating func markSlow(now: Double) -> [Outgoing] {
+        var out: [Outgoing] = []
+        let limit = slowAfter
+        for (t, p) in pending where !p.slow && now - p.sentAt >= limit {
+            guard let l = p.lookup, lookups[l] != nil else { continue }
+            pending[t]!.slow = true
+            lookups[l]!.inFlight -= 1
+            if let node = p.node { lookups[l]!.slow.insert(node) }
+            out += advance(l, now: now)
+        }
+        return out
+    }
+
     /// Expires unanswered queries, ends overdue lookups, pings nodes the table asks about
     /// and refreshes stale buckets.
     public mutating func tick(now: Double) -> [Outgoing] {
@@ -500,13 +526,7 @@ public struct DHTNodeCore: Sendable {
             pending[t] = nil
             out += failed(p, now: now)
         }
-        for (t, p) in pending where !p.slow && now - p.sentAt > configuration.slowAfter {
-            guard let l = p.lookup, lookups[l] != nil else { continue }
-            pending[t]!.slow = true
-            lookups[l]!.inFlight -= 1
-            if let node = p.node { lookups[l]!.slow.insert(node) }
-            out += advance(l, now: now)
-        }
+        out += markSlow(now: now)
         for l in Array(lookups.keys) { out += advance(l, now: now) }
         for target in table.dueRefreshes(now: now) { out += explore(target, now: now) }
         if now - lastItemSweep >= 60 {

@@ -48,6 +48,8 @@ public final class DHTService: Sendable {
         var lastExplore: Double = 0
         var lastNodesEvent: Double = 0
         var timer: Scheduled<Void>?
+        /// Wakes the node when a lookup query turns slow (sooner than the next tick).
+        var slowTimer: (at: Double, task: Scheduled<Void>)?
         var stopped = false
 
         init(core: DHTNodeCore, bootstrap: [Endpoint], statePath: String?, onEvent: @escaping @Sendable (DHTEvent) -> Void) {
@@ -184,6 +186,7 @@ public final class DHTService: Sendable {
             let s = self.state.value
             s.stopped = true
             s.timer?.cancel()
+            s.slowTimer?.task.cancel()
             self.startItemLookupsWaitingForJoin()  // each ends at once with nothing
             for waiter in s.itemWaiters.values { waiter(nil, 0) }
             s.itemWaiters.removeAll()
@@ -278,6 +281,27 @@ public final class DHTService: Sendable {
             channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
         }
         channel.flush()
+        scheduleSlowCheck()
+    }
+
+    /// A lookup query that goes unanswered is marked slow when it is due, not at the next
+    /// 250 ms tick: on a fast network that is a few milliseconds.
+    private func scheduleSlowCheck() {
+        let s = state.value
+        guard !s.stopped, let due = s.core.nextSlowCheck() else { return }
+        if let armed = s.slowTimer, armed.at <= due { return }
+        s.slowTimer?.task.cancel()
+        let wait = max(0.001, due - Self.now)
+        let task = loop.assumeIsolated().scheduleTask(in: .microseconds(Int64(wait * 1_000_000))) { [weak self] in
+            guard let self else { return }
+            let s = self.state.value
+            s.slowTimer = nil
+            guard !s.stopped else { return }
+            self.send(s.core.markSlow(now: Self.now))
+            self.deliverEvents()
+            self.scheduleSlowCheck()
+        }
+        s.slowTimer = (due, task)
     }
 
     /// This node's address for peers on TCP `port`, when the socket is bound to a specific

@@ -17,6 +17,8 @@ struct GatewayService: EngineService {
     let settings: EngineConfiguration.Gateway
     /// How many next ports to try when the one asked for is taken.
     var attempts = 10
+    /// The downloads this gateway started, by site id.
+    private let fetched = FetchedHandles()
 
     func run(started: @escaping @Sendable () -> Void) async throws {
         let sites = try makeSites()
@@ -89,7 +91,13 @@ struct GatewayService: EngineService {
         var resolving = NameResolver.Settings()
         resolving.refresh = settings.nameRefresh
         resolving.metadataTimeout = settings.timeout
-        let context = self.context, log = self.log
+        let context = self.context, log = self.log, fetched = self.fetched
+        // A name's next version is asked first of the peers its current one came from (its
+        // publisher most likely seeds both), before any DHT lookup of the new torrent ends.
+        resolving.peersOf = { siteID in
+            guard let handle = fetched[siteID], let dialer = context.dialer else { return [] }
+            return dialer.peers(offeredTo: handle).map(\.description)
+        }
         return NameResolver(sites: sites, settings: resolving, lookup: { key, salt in await dht.item(key: key, salt: salt) }) { e in
             log.nameEvent(e, port: context.gatewayPort)
         }
@@ -124,12 +132,12 @@ struct GatewayService: EngineService {
         let context = self.context, log = self.log
         let state = context.configuration.stateDirectory + "/gateway"
         let known = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
-        let started = Mutex<[FetchHandle]>([])
+        let started = fetched
         return { magnet, metainfo in
             guard let v2 = metainfo?.v2InfoHash ?? magnet?.v2InfoHash else { throw ValidationFailure("the site has no v2 info hash") }
             var options = FetchOptions(directory: state + "/" + SiteID.encode(v2), defaultParent: state, stateDirectory: state)
             options.timeout = 3600
-            for torrent in started.withLock({ $0.compactMap(\.torrent) }) {
+            for torrent in started.all.compactMap(\.torrent) {
                 options.reuse.merge(ReusableFiles.byPiecesRoot(torrent)) { first, _ in first }
             }
             var peers = known
@@ -138,7 +146,7 @@ struct GatewayService: EngineService {
                 if case .failed(let e) = event { log.warning("site \(SiteID.encode(v2)): \(e.description)") }
             }
             guard let handle else { throw ValidationFailure("this engine runs no swarm") }
-            started.withLock { $0.append(handle) }
+            started.add(handle, siteID: SiteID.encode(v2))
             return handle
         }
     }
@@ -163,4 +171,13 @@ private struct PublishedHere: NameFollower {
     func follow(_ name: String, in names: GatewayNames) {}
     func miss(_ name: String) {}
     func unfollow(_ name: String) {}
+}
+
+/// The downloads a gateway started, by site id: their verified files feed the next ones
+/// (`FetchOptions.reuse`), and the peers they were offered a name's next version.
+private final class FetchedHandles: Sendable {
+    private let handles = Mutex<[String: FetchHandle]>([:])
+    func add(_ handle: FetchHandle, siteID: String) { handles.withLock { $0[siteID] = handle } }
+    subscript(siteID: String) -> FetchHandle? { handles.withLock { $0[siteID] } }
+    var all: [FetchHandle] { handles.withLock { Array($0.values) } }
 }

@@ -137,8 +137,11 @@ struct NameDownload {
         var options = FetchOptions(directory: staging, defaultParent: home, stateDirectory: context.configuration.stateDirectory + "/downloads")
         options.timeout = settings.timeout
         options.recheck = settings.recheck
-        let peers = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
-        options.peerNames = peers.map { "\($0.host):\($0.port)" }
+        let given = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
+        options.peerNames = given.map { "\($0.host):\($0.port)" }
+        // The peers the previous version came from are asked first: its publisher most likely seeds this one too.
+        let previous = handles.last.flatMap { h in context.dialer?.peers(offeredTo: h) } ?? []
+        let peers = given + previous.filter { !given.contains($0) }
         options.usesDHT = true
         options.reuse = reuse
         let seq = version.seq

@@ -26,6 +26,8 @@ final class NameResolver: NameFollower {
         var metadataTimeout: Double = 30
         /// Seconds between lookups while nothing is served and a request waits.
         var firstRetry: Double = 1
+        /// Peers (HOST:PORT) the site of a version came from: asked first for the next one.
+        var peersOf: @Sendable (_ siteID: String) -> [String] = { _ in [] }
     }
 
     private let sites: GatewaySites
@@ -166,7 +168,8 @@ final class NameResolver: NameFollower {
             let deadline = NIODeadline.uptimeNanoseconds(UInt64((since + tracker.metadataTimeout) * 1e9))
             let sites = resolver.sites
             do {
-                let id = try sites.add(magnet: MagnetLink(v2InfoHash: version.record.v2))
+                let peers = tracker.current.map { resolver.settings.peersOf($0.record.siteID) } ?? []
+                let id = try sites.add(magnet: MagnetLink(v2InfoHash: version.record.v2, peers: peers))
                 let metainfo = try await sites.metainfo(of: id, deadline: deadline)
                 let from = tracker.current?.seq
                 switch tracker.metadata(metainfo, seq: version.seq, now: NameResolver.now) {

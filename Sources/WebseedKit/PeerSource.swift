@@ -39,8 +39,16 @@ final class PeerDialer: Sendable {
 
     private let seeder: Seeder
     private let dialled = Mutex<Set<String>>([])
+    /// The first addresses each download was offered (a name's next version asks them first).
+    private let offered = Mutex<[ObjectIdentifier: [PeerAddress]]>([:])
+    static let rememberedPerDownload = 32
 
     init(seeder: Seeder) { self.seeder = seeder }
+
+    /// Addresses offered to `handle`'s download so far (at most `rememberedPerDownload`).
+    func peers(offeredTo handle: FetchHandle) -> [PeerAddress] {
+        offered.withLock { $0[ObjectIdentifier(handle)] ?? [] }
+    }
 
     func offer(_ peers: [PeerAddress], to target: Target) {
         let key: String
@@ -49,6 +57,14 @@ final class PeerDialer: Sendable {
         case .download(let handle): key = "\(ObjectIdentifier(handle))"
         }
         let fresh = dialled.withLock { set in peers.filter { set.insert(key + " " + $0.description).inserted } }
+        if case .download(let handle) = target, !fresh.isEmpty {
+            offered.withLock { o in
+                let known = o[ObjectIdentifier(handle), default: []]
+                if known.count < Self.rememberedPerDownload {
+                    o[ObjectIdentifier(handle)] = known + fresh.prefix(Self.rememberedPerDownload - known.count)
+                }
+            }
+        }
         for p in fresh {
             switch target {
             case .everything: seeder.connect(host: p.host, port: p.port)
