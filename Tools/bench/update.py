@@ -29,9 +29,9 @@ ever leaves the host.
                  carries "ms". In WebseedKit/DHTItems.swift that clock starts when the
                  command's DHT session starts the get (DHTSession.run, just before its
                  {"event":"ready"} line), right after its node started and sent its first
-                 query to the bootstrap node: it INCLUDES the join. A get that finds nothing
-                 (the node's routing table still empty) is retried every second, and "ms"
-                 counts those retries too. The item is the highest valid seq of the closest
+                 query to the bootstrap node: it INCLUDES the join (a get asked for before
+                 the node's first contact waits for it). A get that finds nothing is
+                 retried every second, and "ms" counts those retries too. The item is the highest valid seq of the closest
                  nodes, reported when the lookup has ended.
      libtorrent  a fresh 2.0.8 session (webseedtest/ltitem.py, /usr/bin/python3): once its
                  DHT runs, add_dht_node(the same PORT), then dht_get_mutable_item at once and
@@ -50,7 +50,8 @@ ever leaves the host.
    it called, and webseed's spawn -> dht_item line as the bench read it.
    Each reader is stopped once it has its answer, so it leaves the network (churn, as in
    Tools/bench/dht): later lookups that query a departed reader wait for that query to time
-   out before they end, on both sides (webseed: 2 s a query; libtorrent: its own timeouts).
+   out or turn slow before they end, on both sides (webseed: a query is slow after three round
+   trips as the node measures them, 10 ms to 0.5 s; libtorrent: its own timeouts).
    With --readers-stay every reader stays up as a DHT node until the case ends (no churn).
    A webseed process that shows no {"event":"dht"} line within 5 s (Tools/bench/dht: its UDP
    port could not be bound) is counted (target: none), stopped and replaced by a new one.
@@ -654,13 +655,9 @@ def report(args, binary, stamp0, head, P, M, res):
                             "left, are still in the network's routing tables (churn, as in Tools/bench/dht)"))
         slow = [x for x in wf if x >= 1000]
         if slow:
-            notes.append("resolve: %d of %d webseed resolves took ≥ 1 s (%s), the others %s or less. `dht --get-item` "
-                         "(WebseedKit/DHTItems.swift) calls its first get as the node starts, before the bootstrap "
-                         "node's answer has put anyone in its routing table (DHTService.runDue holds peer lookups "
-                         "until the node has joined; item gets are not held), so that get ends at once with nothing, "
-                         "and it tries again only 1 s later. Resolves of about 2.25 s and 3.25 s sit on that 1 s "
-                         "retry grid plus one 250 ms tick of its DHT timer: more gets came back empty, or a lookup "
-                         "waited for a query to time out (2 s, checked on that timer); its events do not say which"
+            notes.append("resolve: %d of %d webseed resolves took ≥ 1 s (%s), the others %s or less. A get that "
+                         "finds nothing is tried again 1 s later (WebseedKit/DHTItems.swift), so a miss lands on that "
+                         "grid; its events do not say why the first get missed"
                          % (len(slow), len(runs), ", ".join(fms(x) for x in slow[:6]),
                             fms(max([x for x in wf if x < 1000], default=0))))
         again = [r["libtorrent"]["gets"] for r in runs if (r["libtorrent"]["gets"] or 0) >= 2]
