@@ -93,8 +93,10 @@ public struct DHTNodeCore: Sendable {
         var queried: Set<NodeID> = []
         var answered: [NodeID: [UInt8]] = [:]  // id → token
         var inFlight = 0
-        /// Queried nodes that were slow to answer (see `Configuration.slowAfter`).
+        /// Queried nodes that were slow to answer (see `Configuration.slowAfter`), and how
+        /// many of those queries are still unanswered.
         var slow: Set<NodeID> = []
+        var slowInFlight = 0
         var found: Set<Endpoint> = []
         /// Set for a BEP 44 get (and put) lookup.
         var item: ItemLookup?
@@ -268,7 +270,7 @@ public struct DHTNodeCore: Sendable {
             return []
         }
         guard let l = p.lookup, var lookup = lookups[l] else { return [] }
-        if !p.slow { lookup.inFlight -= 1 }
+        if p.slow { lookup.slowInFlight -= 1 } else { lookup.inFlight -= 1 }
         lookup.answered[r.id] = r.token ?? []
         for n in (r.nodes ?? []) where n.id != id && Self.isDialable(n.endpoint) && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
             lookup.candidates.append(n)
@@ -290,7 +292,7 @@ public struct DHTNodeCore: Sendable {
     private mutating func failed(_ p: Pending, now: Double) -> [Outgoing] {
         if let node = p.node { _ = table.failed(node, now: now) }
         guard let l = p.lookup, lookups[l] != nil else { return [] }
-        if !p.slow { lookups[l]!.inFlight -= 1 }
+        if p.slow { lookups[l]!.slowInFlight -= 1 } else { lookups[l]!.inFlight -= 1 }
         return advance(l, now: now)
     }
 
@@ -448,7 +450,10 @@ public struct DHTNodeCore: Sendable {
             : lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
         // The closest eight that did not turn out slow: a slow node that answers after all is counted again.
         let closest = lookup.candidates.lazy.filter { !lookup.slow.contains($0.id) || lookup.answered[$0.id] != nil }.prefix(8)
+        // Fewer than eight answers while slow queries are still out: those may yet answer (a
+        // busy host, a slow link), so the lookup waits for them, up to the query timeout.
         let settled = closest.allSatisfy { lookup.queried.contains($0.id) } && lookup.inFlight == 0
+            && (lookup.answered.count >= 8 || lookup.slowInFlight == 0)
         if settled || now - lookup.startedAt > configuration.lookupTimeout {
             lookups[l] = nil
             var announced = 0
@@ -512,6 +517,7 @@ public struct DHTNodeCore: Sendable {
             guard let l = p.lookup, lookups[l] != nil else { continue }
             pending[t]!.slow = true
             lookups[l]!.inFlight -= 1
+            lookups[l]!.slowInFlight += 1
             if let node = p.node { lookups[l]!.slow.insert(node) }
             out += advance(l, now: now)
         }

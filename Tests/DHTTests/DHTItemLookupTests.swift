@@ -68,6 +68,23 @@ import Testing
         #expect(done?.item == .mutable(item), "the lookup ended with the item within \(waited) s, before any 2 s timeout")
     }
 
+    /// A busy host whose answers all come late (past `slowAfter`, before the query timeout):
+    /// the lookup waits for them instead of ending with nobody to put to.
+    @Test func aLookupWhoseFirstAnswersAreAllLateStillPuts() throws {
+        var net = joined(16)
+        let item = try MutableItem(signing: .string("late"), seq: 1, with: key)
+        net.send(3, net.nodes[3].putItem(.mutable(item), now: net.now).1)
+        // Nothing is delivered yet: every query the lookup sends turns slow, round after round,
+        // until it has asked every node it knows.
+        for _ in 0..<8 {
+            net.now += 0.1
+            net.send(3, net.nodes[3].markSlow(now: net.now))
+        }
+        net.run()
+        let done = try #require(itemDone(net.nodes[3].drainEvents()))
+        #expect(done.putTo == 8 && done.answered >= 8)
+    }
+
     @Test func aLowerSeqPutIsRefusedAndTheHigherItemReported() throws {
         var net = joined(16)
         let two = try MutableItem(signing: .string("two"), seq: 2, with: key)
