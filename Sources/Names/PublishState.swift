@@ -31,13 +31,15 @@ public struct PublishedVersion: Sendable, Equatable {
 /// `seq` known (stored here, found in the DHT, or published in this run) when that `seq`
 /// already names exactly this value (a restart re-puts the same item), else one above it.
 /// A put that reached a node is repeated every `refresh` seconds (BEP 44 nodes may drop
-/// an item after two hours); one that reached no node (a node that knows nobody yet) is
-/// repeated after `retry` seconds. A put whose lookup found a newer `seq`, or the same
+/// an item after two hours); one that reached no node (a node that knows nobody yet, a
+/// lookup that found no live node) is repeated after `retry` seconds, doubling with each
+/// failure up to `maxRetry`. A put whose lookup found a newer `seq`, or the same
 /// `seq` with another value (a lost state directory, or another publisher with this key)
 /// is outbid: the value is given a `seq` above it at once.
 public struct PublishState: Sendable {
     public var refresh: Double
     public var retry: Double
+    public var maxRetry: Double = 30
 
     /// The version being published (nil before the first).
     public private(set) var current: PublishedVersion?
@@ -45,8 +47,10 @@ public struct PublishState: Sendable {
     private var top: (seq: Int64, values: [[UInt8]])?
     private var lastReached: Double?
     private var lastAttempt: Double?
+    /// Puts of `current` in a row that reached no node.
+    private var unreached = 0
 
-    public init(stored: PublishedVersion?, refresh: Double = 30 * 60, retry: Double = 5) {
+    public init(stored: PublishedVersion?, refresh: Double = 30 * 60, retry: Double = 1) {
         self.refresh = refresh
         self.retry = retry
         if let stored { top = (stored.seq, [stored.value]) }
@@ -68,6 +72,7 @@ public struct PublishState: Sendable {
         current = v
         lastReached = nil
         lastAttempt = nil
+        unreached = 0
         return v
     }
 
@@ -89,7 +94,11 @@ public struct PublishState: Sendable {
             see(found)
             return .outbid(by: found)
         }
-        guard sentTo > 0 else { return .notReached }
+        guard sentTo > 0 else {
+            unreached += 1
+            return .notReached
+        }
+        unreached = 0
         let first = lastReached == nil
         lastReached = now
         return .published(sentTo: sentTo, first: first)
@@ -98,7 +107,7 @@ public struct PublishState: Sendable {
     /// When the next put of `current` is due (at once when it was never tried).
     public func nextPut(now: Double) -> Double {
         if let lastReached { return lastReached + refresh }
-        if let lastAttempt { return lastAttempt + retry }
+        if let lastAttempt { return lastAttempt + min(maxRetry, retry * Double(1 << min(max(0, unreached - 1), 10))) }
         return now
     }
 

@@ -78,11 +78,18 @@ private let c: [UInt8] = Array("d2:ih20:cccccccccccccccccccc2:v232:ccccccccccccc
         #expect(s.nextPut(now: 100) == 100)
     }
 
-    @Test func aPutThatReachedNoNodeIsRetriedSoon() {
-        var s = PublishState(stored: nil, refresh: 1800, retry: 5)
+    @Test func aPutThatReachedNoNodeIsRetriedSoonThenLessOften() {
+        var s = PublishState(stored: nil, refresh: 1800, retry: 1)
         _ = s.version(of: a)
         #expect(s.putDone(sentTo: 0, found: nil, now: 10) == .notReached)
-        #expect(s.nextPut(now: 11) == 15)
+        #expect(s.nextPut(now: 10) == 11)
+        #expect(s.putDone(sentTo: 0, found: nil, now: 11) == .notReached)
+        #expect(s.nextPut(now: 11) == 13)
+        for t in 0..<8 { _ = s.putDone(sentTo: 0, found: nil, now: 20 + Double(t)) }
+        #expect(s.nextPut(now: 27) == 27 + 30)  // at most every 30 s
+        // A new version starts again at once, then 1 s.
+        _ = s.version(of: b)
+        #expect(s.nextPut(now: 30) == 30)
     }
 
     @Test func aPutThatReachedNodesIsRepeatedWellBeforeTwoHours() {
