@@ -129,16 +129,24 @@ public struct DHTNodeCore: Sendable {
     // MARK: incoming
 
     public mutating func receive(_ datagram: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
-        guard datagram.count <= KRPCLimits.maxDatagramSize, admit(source.ip, now: now) else { return [] }
+        guard datagram.count <= KRPCLimits.maxDatagramSize else { return [] }
         let message: KRPCMessage
         do {
             message = try KRPCMessage(decoding: datagram) { tid in pending[tid].flatMap { $0.to == source ? $0.method : nil } }
         } catch {
             // A query we cannot read gets an error reply (no larger than the query); anything else is dropped.
-            guard let tid = KRPCMessage.queryTransactionID(in: datagram) else { return [] }
+            guard admit(source.ip, now: now), let tid = KRPCMessage.queryTransactionID(in: datagram) else { return [] }
             let reply = KRPCMessage.error(tid, error.replyCode, error.replyCode == .methodUnknown ? "Method Unknown" : "Protocol Error").encoded()
             return reply.count <= max(datagram.count, 64) ? [Outgoing(bytes: reply, to: source)] : []
         }
+        // Answers to our own queries are as many as we asked for; everything else an address
+        // sends is rate limited (several nodes behind one address share its budget).
+        let solicited: Bool
+        switch message.body {
+        case .query: solicited = false
+        case .response, .error: solicited = pending[message.transactionID]?.to == source
+        }
+        guard solicited || admit(source.ip, now: now) else { return [] }
         switch message.body {
         case .query(let q):
             return answer(q, transaction: message.transactionID, from: source, querySize: datagram.count, readOnly: message.readOnly, now: now)

@@ -85,6 +85,29 @@ import Testing
         #expect(done.putTo == 8 && done.answered >= 8)
     }
 
+    /// Many nodes behind one address (a NAT, a loopback test network): the rate limit per
+    /// address holds back what they send unasked, never the answers to our own queries.
+    @Test func answersToOurOwnQueriesAreNotRateLimited() throws {
+        var net = Network(count: 16)
+        for i in net.endpoints.indices { net.endpoints[i] = Endpoint(ip: IPAddress("127.0.0.1")!, port: UInt16(20_000 + i)) }
+        var strict = DHTNodeCore.Configuration()
+        strict.perAddressRate = 1  // a burst of 2 datagrams from 127.0.0.1, then one a second
+        net.nodes[15] = DHTNodeCore(id: net.nodes[15].id, now: net.now, configuration: strict)
+        for i in 1..<16 {
+            net.send(i, net.nodes[i].bootstrap([net.endpoints[i - 1]], now: net.now))
+            net.run()
+        }
+        let item = try MutableItem(signing: .string("one address"), seq: 1, with: key)
+        net.send(3, net.nodes[3].putItem(.mutable(item), now: net.now).1)
+        net.run()
+        _ = net.nodes[3].drainEvents()
+        net.now += 10  // node 15's budget is full again
+        net.send(15, net.nodes[15].getItem(key: key.publicKey, now: net.now).1)
+        net.run()
+        let done = try #require(itemDone(net.nodes[15].drainEvents()))
+        #expect(done.item == .mutable(item) && done.answered >= 8)
+    }
+
     @Test func aLowerSeqPutIsRefusedAndTheHigherItemReported() throws {
         var net = joined(16)
         let two = try MutableItem(signing: .string("two"), seq: 2, with: key)
