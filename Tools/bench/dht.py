@@ -100,7 +100,7 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 from webseedtest import dhtnet
 from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
                                    end_children, git_head, log, one_at_a_time, proc_cpu,
-                                   require_binary, spawn, stat_cpu, wait_idle, write_report)
+                                   require_binary, spawn, stat_cpu, wait_idle, write_report, TargetTable, fmt_ms)
 from webseedtest.dhtnet import CONVERGED_AVG_SHARE, CONVERGED_MIN, Proc, median, net_argv, percentile
 
 TARGET_MEDIAN_MS = 200.0
@@ -398,20 +398,11 @@ def run(args, binary, work, rng, P, M, res):
 
 
 def report(args, binary, stamp0, head, P, M, res):
-    all_ok = True
-    rows = []
-
-    def row(case, metric, value, target="–", met=None):
-        nonlocal all_ok
-        if met is None:
-            m = "–"
-        else:
-            m = "yes" if met else "**no**"
-            all_ok &= bool(met)
-        rows.append("| %s | %s | %s | %s | %s |" % (case, metric, value, target, m))
+    table = TargetTable()
+    row = table.row
 
     def fms(x):
-        return "n/a" if x is None else ("∞ (not found)" if x == INF else "{:,.0f} ms".format(x))
+        return fmt_ms(x, INF)
 
     n_ann = len(res.get("announces", []))
     total = P * M + 1 + 2 + n_ann
@@ -574,13 +565,13 @@ def report(args, binary, stamp0, head, P, M, res):
                  % (now, cpu_model(), os.cpu_count(), P, "es" if P > 1 else "", M, len(ann), len(lk), rel_bin,
                     datetime.datetime.fromtimestamp(stamp0[0]).strftime("%Y-%m-%d %H:%M:%S") if stamp0 else "?",
                     head, args.seed))
-    lines += ["", "| case | metric | value | target | met? |", "|---|---|---|---|---|"] + rows + [""]
+    lines += [""] + TargetTable.HEADER + table.rows + [""]
     for i, n in enumerate(notes, 1):
         lines.append("[%d] %s  " % (i, n))
     if notes:
         lines.append("")
-    lines.append("All targets met: %s." % ("yes" if all_ok else "**no**"))
-    return all_ok, lines
+    lines.append("All targets met: %s." % ("yes" if table.all_ok else "**no**"))
+    return table.all_ok, lines
 
 
 if __name__ == "__main__":

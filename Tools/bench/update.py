@@ -113,7 +113,7 @@ from webseedtest import corpus, dhtnet, trees
 from webseedtest.bencode import info_hashes, info_span
 from webseedtest.benchhost import (binary_stamp, build_release, cpu_model, end_children, git_head, log,
                                    one_at_a_time, require_binary, spawn, wait_idle, write_report)
-from webseedtest.benchhost import JsonProc
+from webseedtest.benchhost import JsonProc, TargetTable, fmt_ms
 from webseedtest.dhtnet import Proc, median
 from webseedtest.procs import program
 
@@ -582,20 +582,11 @@ def main():
 
 
 def report(args, binary, stamp0, head, P, M, res):
-    all_ok = True
-    rows = []
-
-    def row(case, metric, value, target="–", met=None):
-        nonlocal all_ok
-        if met is None:
-            m = "–"
-        else:
-            m = "yes" if met else "**no**"
-            all_ok &= bool(met)
-        rows.append("| %s | %s | %s | %s | %s |" % (case, metric, value, target, m))
+    table = TargetTable()
+    row = table.row
 
     def fms(x):
-        return "n/a" if x is None else ("∞ (not found)" if x == INF else "{:,.0f} ms".format(x))
+        return fmt_ms(x, INF)
 
     notes = []
     conv = res.get("converged_s")
@@ -756,16 +747,16 @@ def report(args, binary, stamp0, head, P, M, res):
                     "each reader left the network once it had its answer (churn)", rel_bin,
                     datetime.datetime.fromtimestamp(stamp0[0]).strftime("%Y-%m-%d %H:%M:%S") if stamp0 else "?",
                     head, args.seed))
-    lines += ["", "| case | metric | value | target | met? |", "|---|---|---|---|---|"] + rows + [""]
+    lines += [""] + TargetTable.HEADER + table.rows + [""]
     for i, n in enumerate(notes, 1):
         lines.append("[%d] %s  " % (i, n))
     if notes:
         lines.append("")
     skipped = sorted(res.get("skipped", {}))
-    lines.append("All targets met: %s%s." % ("yes" if all_ok and not skipped else "**no**" if not all_ok else
+    lines.append("All targets met: %s%s." % ("yes" if table.all_ok and not skipped else "**no**" if not table.all_ok else
                                               "not known",
                                               " (skipped: %s)" % ", ".join(skipped) if skipped else ""))
-    return (1 if not all_ok else 3 if skipped else 0), lines
+    return (1 if not table.all_ok else 3 if skipped else 0), lines
 
 
 if __name__ == "__main__":

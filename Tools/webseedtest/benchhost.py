@@ -279,6 +279,30 @@ def warm(d):
 # Children printing JSON lines
 # ---------------------------------------------------------------------------------------
 
+class TargetTable:
+    """The rows of a bench's markdown table (case, metric, value, target, met?); `all_ok`
+    turns false at the first row whose target was missed."""
+
+    HEADER = ["| case | metric | value | target | met? |", "|---|---|---|---|---|"]
+
+    def __init__(self):
+        self.rows = []
+        self.all_ok = True
+
+    def row(self, case, metric, value, target="–", met=None):
+        if met is None:
+            m = "–"
+        else:
+            m = "yes" if met else "**no**"
+            self.all_ok &= bool(met)
+        self.rows.append("| %s | %s | %s | %s | %s |" % (case, metric, value, target, m))
+
+
+def fmt_ms(x, inf=float("inf")):
+    """A duration in ms for a table: "n/a" when unknown, "∞ (not found)" for `inf`."""
+    return "n/a" if x is None else ("∞ (not found)" if x == inf else "{:,.0f} ms".format(x))
+
+
 class JsonProc:
     """A child printing JSON lines (`webseed … --json`, ltbench), read by a thread as they come;
     each event gets "_t", the perf_counter time at which the bench read it (compare with t0,
