@@ -64,11 +64,10 @@ final class TrackerClient: Sendable {
         peerID = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
     }
 
-
-    /// The state of every tracker of every announced hash (the status page), and the
-    /// client's clock they are stamped with.
+    /// The client's clock, in seconds: what `TrackerTiers` and the statuses are stamped with.
     var now: Double { (ContinuousClock.now - started) / .seconds(1) }
 
+    /// The state of every tracker of every announced hash (the status page).
     var statuses: [(hash: [UInt8], name: String, tracker: TrackerTiers.Status)] {
         state.withLock { s in s.loops.values.flatMap { l in l.tiers.trackers.map { (l.hash, l.torrent.name, $0) } } }
     }
