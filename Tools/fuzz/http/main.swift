@@ -14,8 +14,9 @@
 //   may be empty, and encoding them (SitePath.encode) decodes back to the same segments;
 // - routing never crashes on any method, Hosts and target; a target over 8 KiB is refused
 //   as too long; a routed site path holds such segments and a canonical site id (52
-//   lowercase base32 characters); a move to a site's origin goes to
-//   http://<id>.localhost:<port>/…, a redirect stays under /site/;
+//   lowercase base32 characters), a routed name path such segments and a canonical `k-…`
+//   name; a move to a site's or a name's origin goes to http://<id or name>.localhost:<port>/…,
+//   a redirect stays under /site/ or /name/;
 // - a host name is lowercase ASCII wherever the input was; a site label holds no '.';
 // - what a path names in the site is that path (or its folder's index.html, the SPA's
 //   index.html, or 404.html); a folder without its slash moves to "<last segment>/";
@@ -25,6 +26,7 @@ import Bencode
 import Hashing
 import HTTPTypes
 import Metainfo
+import Names
 
 #if canImport(Glibc)
 import Glibc
@@ -140,8 +142,16 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         checkMatch(t.segments, query: t.query, spa: spa)
     case .toSiteOrigin(let ref, let location):
         check(location.hasPrefix("http://\(ref.id).localhost:\(port)/"), "moved to \(location.debugDescription): \(context)")
+    case .name(let t):
+        check(method == .get || method == .head, "\(method) routed to a name: \(context)")
+        check(SiteName.publicKey(fromName: t.name) != nil && t.name == t.name.lowercased(), "name \(t.name.debugDescription): \(context)")
+        checkSegments(t.segments, context)
+        checkMatch(t.segments, query: t.query, spa: spa)
+    case .toNameOrigin(let name, let location):
+        check(SiteName.publicKey(fromName: name) != nil && location.hasPrefix("http://\(name).localhost:\(port)/"),
+              "moved to \(location.debugDescription): \(context)")
     case .redirect(let location):
-        check(location.hasPrefix("/site/"), "redirected to \(location.debugDescription): \(context)")
+        check(location.hasPrefix("/site/") || location.hasPrefix("/name/"), "redirected to \(location.debugDescription): \(context)")
     case .uriTooLong:
         check(target.utf8.count > SitePath.maxLength, "a short target refused as too long: \(context)")
     case .statusPage, .statusAPI, .addSite, .metrics, .notFound, .badRequest, .methodNotAllowed:
