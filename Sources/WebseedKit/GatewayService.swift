@@ -132,12 +132,12 @@ struct GatewayService: EngineService {
         let context = self.context, log = self.log
         let state = context.configuration.stateDirectory + "/gateway"
         let known = context.configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }
-        let started = fetched
+        let fetched = self.fetched
         return { magnet, metainfo in
             guard let v2 = metainfo?.v2InfoHash ?? magnet?.v2InfoHash else { throw ValidationFailure("the site has no v2 info hash") }
             var options = FetchOptions(directory: state + "/" + SiteID.encode(v2), defaultParent: state, stateDirectory: state)
             options.timeout = 3600
-            for torrent in started.all.compactMap(\.torrent) {
+            for torrent in fetched.all.compactMap(\.torrent) {
                 options.reuse.merge(ReusableFiles.byPiecesRoot(torrent)) { first, _ in first }
             }
             var peers = known
@@ -146,7 +146,7 @@ struct GatewayService: EngineService {
                 if case .failed(let e) = event { log.warning("site \(SiteID.encode(v2)): \(e.description)") }
             }
             guard let handle else { throw ValidationFailure("this engine runs no swarm") }
-            started.add(handle, siteID: SiteID.encode(v2))
+            fetched.add(handle, siteID: SiteID.encode(v2))
             return handle
         }
     }

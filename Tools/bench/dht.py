@@ -99,7 +99,7 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import dhtnet
 from webseedtest.benchhost import (LIVE, binary_stamp, build_release, busy_between, cpu_model,
-                                   end_children, git_head, log, one_at_a_time, proc_cpu,
+                                   end_children, git_head, log, bench_workdir, proc_cpu,
                                    require_binary, spawn, stat_cpu, wait_idle, write_report, TargetTable, fmt_ms)
 from webseedtest.dhtnet import CONVERGED_AVG_SHARE, CONVERGED_MIN, Proc, median, net_argv, percentile
 
@@ -276,12 +276,7 @@ def main():
     stamp0 = binary_stamp(binary)
     head = git_head()
 
-    root = os.path.realpath(os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
-    os.makedirs(root, exist_ok=True)
-    one_at_a_time(os.path.join(root, "bench-dht.lock"), "dht")
-    work = os.path.join(root, "dht-work")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = bench_workdir("dht")
 
     res = {"layout": [P, M], "webseed": binary, "seed": args.seed, "notes": [], "odd": []}
     try:

@@ -112,7 +112,7 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 from webseedtest import corpus, dhtnet, trees
 from webseedtest.bencode import info_hashes, info_span
 from webseedtest.benchhost import (binary_stamp, build_release, cpu_model, end_children, git_head, log,
-                                   one_at_a_time, require_binary, spawn, wait_idle, write_report)
+                                   bench_workdir, require_binary, spawn, wait_idle, write_report)
 from webseedtest.benchhost import JsonProc, TargetTable, fmt_ms
 from webseedtest.dhtnet import Proc, median
 from webseedtest.procs import program
@@ -541,12 +541,7 @@ def main():
     stamp0 = binary_stamp(binary)
     head = git_head()
 
-    root = os.path.realpath(os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
-    os.makedirs(root, exist_ok=True)
-    one_at_a_time(os.path.join(root, "bench-update.lock"), "update")
-    work = os.path.join(root, "update-work")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = bench_workdir("update")
 
     res = {"layout": [P, M], "webseed": binary, "seed": args.seed, "cases": cases, "readers_stay": args.readers_stay,
            "skipped": {}, "odd": []}

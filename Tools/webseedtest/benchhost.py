@@ -141,6 +141,18 @@ def one_at_a_time(lock_path, name):
 # The binary and the tree it was built from
 # ---------------------------------------------------------------------------------------
 
+def bench_workdir(name):
+    """A fresh work folder for bench `name` under $WEBSEED_BENCH_DIR (default
+    /tmp/webseed-bench), after taking that bench's lock (one run of it at a time)."""
+    root = os.path.realpath(os.environ.get("WEBSEED_BENCH_DIR", "/tmp/webseed-bench"))
+    os.makedirs(root, exist_ok=True)
+    one_at_a_time(os.path.join(root, "bench-%s.lock" % name), name)
+    work = os.path.join(root, "%s-work" % name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    return work
+
+
 def build_release():
     log("building webseed: swift build -c release --product webseed ...")
     r = subprocess.run(["swift", "build", "-c", "release", "--product", "webseed"], cwd=REPO,
