@@ -62,6 +62,7 @@ public struct TrackerTable: Sendable {
                                   using rng: inout some RandomNumberGenerator) -> AnnounceResponse {
         sweep(now: now)
         let hash = announce.infoHash
+        expire(hash, now: now)
         let asker = TrackerPeer(ip: address, port: announce.port)
         let seeder = announce.left == 0
         if let asker {
@@ -71,8 +72,13 @@ public struct TrackerTable: Sendable {
                 keep(asker, seeder: seeder, in: hash, now: now)
             }
         }
-        var swarm = swarms[hash] ?? [:]
-        var seeders = swarm.values.filter(\.seeder).count
+        let swarm = swarms[hash] ?? [:]
+        var seeders = 0
+        var others: [TrackerPeer] = []
+        for (peer, entry) in swarm {
+            if entry.seeder { seeders += 1 }
+            if peer != asker, peer != extra?.peer, !(seeder && entry.seeder) { others.append(peer) }
+        }
         var leechers = swarm.count - seeders
         var first: [TrackerPeer] = []
         if let extra {
@@ -80,20 +86,18 @@ public struct TrackerTable: Sendable {
             if swarm[extra.peer] == nil {
                 if extra.seeder { seeders += 1 } else { leechers += 1 }
             }
-            swarm[extra.peer] = nil
             if extra.peer != asker, !(seeder && extra.seeder) { first.append(extra.peer) }
         }
         let wanted = announce.event == .stopped ? 0 : max(0, min(announce.numWant, TrackerServerLimits.maxNumWant))
-        if let asker { swarm[asker] = nil }
         // Sorted first, so that the same random source makes the same choice.
-        var others = swarm.filter { !(seeder && $0.value.seeder) }.map(\.key).sorted(by: Self.ordered)
+        others.sort(by: Self.ordered)
         let chosen = Array(first.prefix(wanted)) + Self.sample(&others, max(0, wanted - first.count), using: &rng)
         return AnnounceResponse(interval: limits.interval, minInterval: limits.minInterval, seeders: seeders, leechers: leechers,
-                                peers: Array(chosen), warning: nil, trackerID: nil)
+                                peers: chosen, warning: nil, trackerID: nil)
     }
 
-    /// Forgets every entry older than `lifetime` (at most once a minute over the whole
-    /// table; the caller need not call it, `announce` does).
+    /// Forgets every entry older than `lifetime` (over the whole table at most once a minute;
+    /// the caller need not call it, `announce` does, and always for the hash announced).
     public mutating func sweep(now: Double, force: Bool = false) {
         if !force, let last = lastSweep, now - last < 60 { return }
         lastSweep = now
@@ -105,8 +109,18 @@ public struct TrackerTable: Sendable {
         }
     }
 
+    /// Forgets the entries of `hash` older than `lifetime` (an answer never names them).
+    private mutating func expire(_ hash: [UInt8], now: Double) {
+        let oldest = now - lifetime
+        guard swarms[hash]?.values.contains(where: { $0.lastSeen <= oldest }) == true, let swarm = swarms.removeValue(forKey: hash) else { return }
+        let kept = swarm.filter { $0.value.lastSeen > oldest }
+        count -= swarm.count - kept.count
+        if !kept.isEmpty { swarms[hash] = kept }
+    }
+
     private mutating func keep(_ peer: TrackerPeer, seeder: Bool, in hash: [UInt8], now: Double) {
-        var swarm = swarms[hash] ?? [:]
+        // Taken out while it changes, so it is not copied.
+        var swarm = swarms.removeValue(forKey: hash) ?? [:]
         defer { swarms[hash] = swarm.isEmpty ? nil : swarm }
         if swarm[peer] != nil {
             swarm[peer] = Entry(seeder: seeder, lastSeen: now)
