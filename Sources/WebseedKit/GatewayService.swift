@@ -72,8 +72,10 @@ struct GatewayService: EngineService {
             })
         }
         options.trackers = { [context] in context.trackers.map(trackerStates) ?? [] }
+        options.peerListener = { [context] in context.listener?.address }
         if context.configuration.seed != nil {
             options.singleSiteAtRoot = true
+            options.seededHashes = { [context] in context.sites.flatMap { $0.torrent.shortHashes } }
             // SeedTorrent reports a change once, from the read that withdraws the file.
             let log = self.log
             options.onFileChanged = { site, path in log.seederEvent(.fileChanged(torrent: site, path: path)) }
