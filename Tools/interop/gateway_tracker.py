@@ -29,6 +29,8 @@ as a seeder of the sites it holds.
      then 10,000 announces from as many fake ports: every answer holds at most the per-address
      bound of peers and stays small, the honest seeder is still listed, and the status page
      and a file of the site still answer
+  f  all on ::1: an IPv6 announce is answered with webseed in `peers6` (BEP 7) and nothing in
+     `peers`; libtorrent listening on [::1], whose only source is the gateway, downloads
 
 Usage: /usr/bin/python3 Tools/interop/gateway_tracker.py --webseed .build/debug/webseed --work DIR [--only a,b,...]
 Needs root for d (network namespaces) and Tools/setup (qbittorrent-nox, transmission-cli,
@@ -41,6 +43,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 import urllib.parse
@@ -318,6 +321,63 @@ def case_self(args, gw, p):
     r.check(any(a.startswith("127.0.0.1:") for a in saw), "c: webseed saw a peer connect", "peer_connected %s" % saw[:4])
 
 
+def compact_peers6(body):
+    """["[ip]:port", …] of an answer's peers6."""
+    import ipaddress
+    p = bdecode(body)[0].get(b"peers6", b"")
+    return ["[%s]:%d" % (ipaddress.IPv6Address(p[i:i + 16]), p[i + 16] << 8 | p[i + 17]) for i in range(0, len(p) - 17, 18)]
+
+
+def case_ipv6(args):
+    """f: everything on ::1: the gateway answers an IPv6 client with itself in peers6 (BEP 7),
+    and libtorrent on ::1, whose only source is that tracker, downloads from webseed."""
+    work = os.path.join(args.work, "f")
+    site = os.path.join(work, "site")
+    make_site(site, "f")
+    s6 = socket.socket(socket.AF_INET6)
+    s6.bind(("::1", 0))
+    port = s6.getsockname()[1]
+    s6.close()
+    tracker = "http://[::1]:%d/announce" % port
+    torrent = os.path.join(work, "site.torrent")
+    info = create(args.webseed, site, torrent, [tracker])
+    gw = Gateway(args, "seed-f", torrent, site, "[::1]", port, work)
+    try:
+        if not r.check(gw.ready and gw.gateway_port == port and gw.peer_port, "f: webseed seed --offline on [::1] with its gateway on %s"
+                       % tracker, more=gw.proc.log_tail(8)):
+            return
+        want = "[::1]:%d" % gw.peer_port
+        status, body = announce("::1", port, query(bytes.fromhex(info["v1_infohash"]), 6881, left=1))
+        d, v4 = compact_peers(body)
+        v6 = compact_peers6(body) if v4 is not None else None
+        r.check(status == 200 and v4 == [] and v6 == [want], "f: an IPv6 announce is answered with webseed (%s) in peers6, none in peers"
+                % want, "peers %s peers6 %s" % (v4, v6))
+        announce("::1", port, query(bytes.fromhex(info["v1_infohash"]), 6881, left=1, more="&event=stopped"))  # not a peer
+        ses = new_session(lt_settings("[::1]:0"))
+        atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:%s&tr=%s" % (info["v1_infohash"], urllib.parse.quote(tracker, safe="")))
+        atp.save_path = os.path.join(work, "lt")
+        h = ses.add_torrent(atp)
+        deadline = time.time() + CLIENT_TIMEOUT
+        seen = set()
+        done = False
+        while time.time() < deadline and not done:
+            wait_alerts(ses, 100)
+            ses.pop_alerts()
+            seen.update("[%s]:%d" % tuple(pi.ip) for pi in h.get_peer_info())
+            st = h.status()
+            done = st.has_metadata and st.is_seeding
+        ses.remove_torrent(h)
+        time.sleep(0.5)  # lets libtorrent close the files it wrote before they are compared
+        del ses
+        r.check(done and want in seen, "f: libtorrent on ::1 found webseed (%s) through the gateway's peers6 and downloaded" % want,
+                "finished=%s peers %s" % (done, sorted(seen)))
+        if done:
+            same, summary, problems = compare_tree(site, os.path.join(work, "lt", "site"))
+            r.check(same, "f: the files libtorrent wrote equal the site", summary, more=problems[:3])
+    finally:
+        gw.stop()
+
+
 NS_GATEWAY_PORT = 8080
 
 
@@ -459,7 +519,7 @@ def case_hostile(args, gw, p):
 
 # ---------------------------------------------------------------------------------------
 
-ALL_CASES = ["a", "b", "c", "d", "e"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f"]
 
 
 def main():
@@ -501,6 +561,8 @@ def main():
             gw.stop()
     if "d" in cases:
         case_transmission(args)
+    if "f" in cases:
+        case_ipv6(args)
     Results.info("total time", "%.1fs" % (time.time() - t0))
     print(r.summary())
     return r.exit_status()
