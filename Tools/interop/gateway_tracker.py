@@ -9,12 +9,13 @@ http://127.0.0.1:G/announce, where `webseed seed` serves the site (its one site 
 of that host, and an announce there is the tracker's). The gateway lists itself (its peer port)
 as a seeder of the sites it holds.
 
-  a  libtorrent seeds the site (a session of its own, given the .torrent); qBittorrent-nox,
-     given only the .torrent, downloads: its peers include libtorrent's port (learnt from the
-     gateway's answer alone), files compared after it shut down
+  a  a `webseed gateway` holding the site by its v2 magnet alone (no data, no peer source of
+     its own) is the tracker: libtorrent seeds the site (given the .torrent); qBittorrent-nox,
+     given only the .torrent, downloads from it: libtorrent's connection alerts name qBittorrent
+     (peer id -qB…), and the files are compared after qBittorrent shut down
   b  aria2c 1.37 (only tracker: the gateway, over HTTP) downloads the hybrid's v1 side from
-     webseed, which the gateway named (the libtorrent seeder of a is gone by then); files
-     compared (pads under .pad/ all zero)
+     webseed, which the gateway named (the only seeder); files compared (pads under .pad/ all
+     zero)
   c  libtorrent alone, given a magnet whose only source is tr=the gateway, finds webseed
      itself through it and downloads; a raw announce shows the gateway lists exactly its own
      peer port
@@ -31,6 +32,10 @@ as a seeder of the sites it holds.
      and a file of the site still answer
   f  all on ::1: an IPv6 announce is answered with webseed in `peers6` (BEP 7) and nothing in
      `peers`; libtorrent listening on [::1], whose only source is the gateway, downloads
+  g  `webseed gateway` holding a site it fetches (its .torrent given; tracker: the gateway
+     itself): a libtorrent seeder announces there, the gateway's own tracker client finds it
+     through its own /announce and fetches the whole site; the gateway then lists itself as
+     a seeder, and once the libtorrent seeder is gone a libtorrent leecher downloads from it
 
 Usage: /usr/bin/python3 Tools/interop/gateway_tracker.py --webseed .build/debug/webseed --work DIR [--only a,b,...]
 Needs root for d (network namespaces) and Tools/setup (qbittorrent-nox, transmission-cli,
@@ -182,9 +187,11 @@ def failure(body):
 
 def lt_seeder(torrent, save_parent):
     """A libtorrent session seeding `torrent` (data under save_parent/<name>), announcing only to
-    the torrent's tracker. Returns (session, handle, listen port) once it is seeding and has
-    had a tracker reply, or (session, handle, None)."""
-    ses = new_session(lt_settings("127.0.0.1:0"))
+    the torrent's tracker, with alerts about its connections. Returns (session, handle, listen
+    port) once it is seeding and has had a tracker reply, or (session, handle, None)."""
+    settings = lt_settings("127.0.0.1:0")
+    settings["alert_mask"] |= lt.alert.category_t.connect_notification | lt.alert.category_t.peer_notification
+    ses = new_session(settings)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)
     atp.save_path = save_parent
@@ -199,23 +206,64 @@ def lt_seeder(torrent, save_parent):
     return ses, h, (ses.listen_port() if replied and h.status().is_seeding else None)
 
 
-def case_qbt(args, gw, p):
-    """a: libtorrent seeds, qBittorrent downloads; they meet through the gateway's /announce."""
+def lt_leech(magnet, save, listen="127.0.0.1:0"):
+    """A libtorrent leecher of `magnet` (its trackers only). Returns (finished?, {"ip:port" of
+    every peer it tried}): taken from its peer_connect alerts, so a peer it left as soon as
+    both were seeds still counts."""
+    settings = lt_settings(listen)
+    settings["alert_mask"] |= lt.alert.category_t.connect_notification
+    ses = new_session(settings)
+    atp = lt.parse_magnet_uri(magnet)
+    atp.save_path = save
+    h = ses.add_torrent(atp)
+    deadline = time.time() + CLIENT_TIMEOUT
+    peers = set()
+    done = False
+    while time.time() < deadline and not done:
+        wait_alerts(ses, 100)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.peer_connect_alert):
+                ip, port = al.endpoint
+                peers.add(("[%s]:%d" if ":" in ip else "%s:%d") % (ip, port))
+        st = h.status()
+        done = st.has_metadata and st.is_seeding
+    ses.remove_torrent(h)
+    time.sleep(0.5)  # lets libtorrent close the files it wrote before they are compared
+    del ses
+    return done, peers
+
+
+def case_qbt(args):
+    """a: libtorrent seeds, qBittorrent downloads; they meet through the /announce of a
+    `webseed gateway` that holds the site by its v2 magnet alone (no data, no peer source of
+    its own), so libtorrent is the only seeder qBittorrent can learn of."""
     if not shutil.which("qbittorrent-nox"):
         r.fail("a: qbittorrent-nox is installed", "run Tools/setup")
         return
     work = os.path.join(args.work, "a")
-    os.makedirs(work, exist_ok=True)
-    ses, h, lt_port = lt_seeder(p["torrent"], os.path.dirname(p["site"]))
-    q = None
+    site = os.path.join(work, "site")
+    make_site(site, "a")
+    port = free_port()
+    tracker = "http://127.0.0.1:%d/announce" % port
+    torrent = os.path.join(work, "site.torrent")
+    info = create(args.webseed, site, torrent, [tracker])
+    v2short = bytes.fromhex(info["v2_infohash"][:40])
+    gw = Proc("gateway-a", [args.webseed, "gateway", "magnet:?xt=urn:btmh:1220%s&dn=site" % info["v2_infohash"],
+                            "--listen", "127.0.0.1:%d" % port, "--peer-listen", "127.0.0.1:0", "--offline", "--no-dht",
+                            "--state-dir", os.path.join(work, "state"), "--json"], work)
+    ses = h = q = None
     try:
+        if not r.check(gw.wait_for("ready", 30) is not None, "a: webseed gateway --offline holds the site by its v2 magnet, tracker %s"
+                       % tracker, more=gw.log_tail(8)):
+            return
+        ses, h, lt_port = lt_seeder(torrent, work)
         if not r.check(lt_port is not None, "a: libtorrent seeds the site and the gateway answered its announce"):
             return
         # Its announce is in the gateway's table now: a raw announce names it.
-        _, peers = compact_peers(announce("127.0.0.1", gw.port, query(bytes.fromhex(p["v1"]), 1, left=1))[1])
+        _, peers = compact_peers(announce("127.0.0.1", port, query(v2short, 1, left=1))[1])
         r.check(peers is not None and "127.0.0.1:%d" % lt_port in peers,
-                "a: the gateway lists libtorrent (127.0.0.1:%d) for the v1 hash" % lt_port, "answer %s" % peers)
-        announce("127.0.0.1", gw.port, query(bytes.fromhex(p["v1"]), 1, left=1, more="&event=stopped"))  # not a peer
+                "a: the gateway lists libtorrent (127.0.0.1:%d) for the truncated v2 hash" % lt_port, "answer %s" % peers)
+        announce("127.0.0.1", port, query(v2short, 1, left=1, more="&event=stopped"))  # not a peer
         q = QBittorrent(work, os.path.join(work, "logs"))
         version = q.start()
         if not r.check(version is not None, "a: qBittorrent's Web API is up", "version %s" % version, more=q.log_lines(10)):
@@ -227,35 +275,44 @@ def case_qbt(args, gw, p):
         if not r.check(got == want, "a: qBittorrent has DHT, LSD, PeX and UPnP off", str(got)):
             return
         dl = os.path.join(work, "qbt-dl")
-        q.add_torrent(p["torrent"], dl)
-        hashes = {p["v1"], p["v2"][:40]}
-        seen = set()
+        q.add_torrent(torrent, dl)
+        hashes = {info["v1_infohash"], info["v2_infohash"][:40]}
+        # Loopback transfers end within milliseconds: qBittorrent (peer id -qB…) is recognised
+        # in libtorrent's alerts about each connection (a disconnect names the peer id too)
+        # and in its peer list.
+        from_qbt = set()
 
         def done():
+            for al in ses.pop_alerts():
+                if isinstance(al, (lt.peer_connect_alert, lt.peer_disconnected_alert)) and al.pid.to_bytes().startswith(b"-qB"):
+                    from_qbt.add("%s:%d" % tuple(al.endpoint))
+            for pi in h.get_peer_info():
+                if pi.pid.to_bytes().startswith(b"-qB"):
+                    from_qbt.add("%s:%d" % tuple(pi.ip))
             mine = [t for t in q.torrents() if t.get("hash") in hashes]
-            if mine:
-                seen.update(q.peers(mine[0]["hash"]).keys())
             if mine and mine[0].get("progress") == 1 and mine[0].get("amount_left", 1) == 0:
                 return mine[0]
             return "exited" if not q.proc.alive() else None
         t0 = time.time()
-        t = poll(done, CLIENT_TIMEOUT)
+        t = poll(done, CLIENT_TIMEOUT, interval=0.05)
         ok = isinstance(t, dict)
         trackers = [(x.get("url"), x.get("status"), x.get("msg")) for x in q.trackers(t["hash"])] if ok else []
         r.check(ok, "a: qBittorrent, given only the .torrent, completed", "%.1fs; trackers %s" % (time.time() - t0, trackers),
-                more=[] if ok else q.log_lines(15) + gw.proc.log_tail(6))
-        r.check("127.0.0.1:%d" % lt_port in seen, "a: qBittorrent connected to libtorrent (127.0.0.1:%d), learnt from the gateway"
-                % lt_port, "peers seen %s" % sorted(seen))
+                more=[] if ok else q.log_lines(15) + gw.log_tail(6))
+        r.check(bool(from_qbt), "a: libtorrent (127.0.0.1:%d) and qBittorrent were connected: they found each other through the gateway"
+                % lt_port, "libtorrent's connections from qBittorrent: %s" % sorted(from_qbt))
         q.stop()
         q = None
         if ok:
-            same, summary, problems = compare_tree(p["site"], os.path.join(dl, "site"))
+            same, summary, problems = compare_tree(site, os.path.join(dl, "site"))
             r.check(same, "a: the files qBittorrent wrote equal the site", summary, more=problems[:3])
     finally:
         if q is not None:
             q.stop()
-        ses.remove_torrent(h)
-        del ses
+        gw.stop()
+        if ses is not None:
+            ses.remove_torrent(h)
+            del ses
 
 
 def case_aria2(args, gw, p):
@@ -294,24 +351,11 @@ def case_self(args, gw, p):
     want = "127.0.0.1:%d" % gw.peer_port
     r.check(peers is not None and want in peers, "c: the gateway lists webseed's own peer port (%s) for the truncated v2 hash"
             % want, "answer %s" % peers)
+    announce("127.0.0.1", gw.port, query(bytes.fromhex(p["v2"][:40]), 2, left=1, more="&event=stopped"))  # not a peer
     work = os.path.join(args.work, "c")
     os.makedirs(work, exist_ok=True)
-    ses = new_session(lt_settings("127.0.0.1:0"))
-    atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:%s&tr=%s" % (p["v1"], urllib.parse.quote(p["tracker"], safe="")))
-    atp.save_path = os.path.join(work, "lt")
-    h = ses.add_torrent(atp)
-    deadline = time.time() + CLIENT_TIMEOUT
-    peers_seen = set()
-    done = False
-    while time.time() < deadline and not done:
-        wait_alerts(ses, 100)
-        ses.pop_alerts()
-        peers_seen.update("%s:%d" % tuple(pi.ip) for pi in h.get_peer_info())
-        st = h.status()
-        done = st.has_metadata and st.is_seeding
-    ses.remove_torrent(h)
-    time.sleep(0.5)  # lets libtorrent close the files it wrote before they are compared
-    del ses
+    magnet = "magnet:?xt=urn:btih:%s&tr=%s" % (p["v1"], urllib.parse.quote(p["tracker"], safe=""))
+    done, peers_seen = lt_leech(magnet, os.path.join(work, "lt"))
     r.check(done and want in peers_seen, "c: libtorrent found webseed (%s) through the gateway alone and downloaded the site" % want,
             "finished=%s peers %s" % (done, sorted(peers_seen)))
     if done:
@@ -353,22 +397,8 @@ def case_ipv6(args):
         r.check(status == 200 and v4 == [] and v6 == [want], "f: an IPv6 announce is answered with webseed (%s) in peers6, none in peers"
                 % want, "peers %s peers6 %s" % (v4, v6))
         announce("::1", port, query(bytes.fromhex(info["v1_infohash"]), 6881, left=1, more="&event=stopped"))  # not a peer
-        ses = new_session(lt_settings("[::1]:0"))
-        atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:%s&tr=%s" % (info["v1_infohash"], urllib.parse.quote(tracker, safe="")))
-        atp.save_path = os.path.join(work, "lt")
-        h = ses.add_torrent(atp)
-        deadline = time.time() + CLIENT_TIMEOUT
-        seen = set()
-        done = False
-        while time.time() < deadline and not done:
-            wait_alerts(ses, 100)
-            ses.pop_alerts()
-            seen.update("[%s]:%d" % tuple(pi.ip) for pi in h.get_peer_info())
-            st = h.status()
-            done = st.has_metadata and st.is_seeding
-        ses.remove_torrent(h)
-        time.sleep(0.5)  # lets libtorrent close the files it wrote before they are compared
-        del ses
+        magnet = "magnet:?xt=urn:btih:%s&tr=%s" % (info["v1_infohash"], urllib.parse.quote(tracker, safe=""))
+        done, seen = lt_leech(magnet, os.path.join(work, "lt"), listen="[::1]:0")
         r.check(done and want in seen, "f: libtorrent on ::1 found webseed (%s) through the gateway's peers6 and downloaded" % want,
                 "finished=%s peers %s" % (done, sorted(seen)))
         if done:
@@ -376,6 +406,59 @@ def case_ipv6(args):
             r.check(same, "f: the files libtorrent wrote equal the site", summary, more=problems[:3])
     finally:
         gw.stop()
+
+
+def case_fetching_gateway(args):
+    """g: a `webseed gateway` holding a site it fetches: the torrent names the gateway as its
+    only tracker; a libtorrent seeder announces there; the gateway's own tracker client
+    announces to itself, learns the seeder and fetches the site; then a libtorrent leecher,
+    whose only source is the gateway, is sent both and downloads."""
+    work = os.path.join(args.work, "g")
+    site = os.path.join(work, "site")
+    make_site(site, "g")
+    port = free_port()
+    tracker = "http://127.0.0.1:%d/announce" % port
+    torrent = os.path.join(work, "site.torrent")
+    info = create(args.webseed, site, torrent, [tracker])
+    v1 = bytes.fromhex(info["v1_infohash"])
+    ses, h, lt_port = None, None, None
+    gw = Proc("gateway-g", [args.webseed, "gateway", torrent, "--listen", "127.0.0.1:%d" % port, "--peer-listen", "127.0.0.1:0",
+                            "--offline", "--no-dht", "--state-dir", os.path.join(work, "state"), "--json"], work)
+    try:
+        ready = gw.wait_for("ready", 30) is not None
+        peer_port = (gw.wait_for("listening", 1) or {}).get("port")
+        if not r.check(ready and peer_port, "g: webseed gateway --offline holds the site (fetched) and its tracker on %s" % tracker,
+                       more=gw.log_tail(8)):
+            return
+        ses, h, lt_port = lt_seeder(torrent, work)
+        if not r.check(lt_port is not None, "g: a libtorrent seeder announced to the gateway"):
+            return
+
+        def fetched():
+            s, body = announce("127.0.0.1", port, None, path="/api/status", host_header="localhost:%d" % port)
+            sites = json.loads(body).get("sites", []) if s == 200 else []
+            return bool(sites) and sites[0].get("bytes", 0) > 0 and sites[0].get("verified") == sites[0].get("bytes")
+        got = poll(fetched, CLIENT_TIMEOUT)
+        r.check(got, "g: the gateway fetched the whole site from the seeder it learnt through its own /announce",
+                more=gw.log_tail(8))
+        own = "127.0.0.1:%d" % peer_port
+        d, peers = compact_peers(announce("127.0.0.1", port, query(v1, 6881, left=1))[1])
+        r.check(peers is not None and own in peers and "127.0.0.1:%d" % lt_port in peers and d.get(b"complete") == 2,
+                "g: the gateway lists itself (%s, now a seeder) and the libtorrent seeder" % own,
+                "answer %s, complete %s" % (peers, d.get(b"complete")))
+        announce("127.0.0.1", port, query(v1, 6881, left=1, more="&event=stopped"))  # not a peer
+        ses.remove_torrent(h)  # the gateway is now the only seeder
+        magnet = "magnet:?xt=urn:btih:%s&tr=%s" % (info["v1_infohash"], urllib.parse.quote(tracker, safe=""))
+        done, seen = lt_leech(magnet, os.path.join(work, "lt"))
+        r.check(done and own in seen, "g: a libtorrent leecher downloaded from the gateway (%s), the only seeder left" % own,
+                "finished=%s peers %s" % (done, sorted(seen)))
+        if done:
+            same, summary, problems = compare_tree(site, os.path.join(work, "lt", "site"))
+            r.check(same, "g: the files libtorrent wrote equal the site", summary, more=problems[:3])
+    finally:
+        gw.stop()
+        if ses is not None:
+            del ses
 
 
 NS_GATEWAY_PORT = 8080
@@ -519,7 +602,7 @@ def case_hostile(args, gw, p):
 
 # ---------------------------------------------------------------------------------------
 
-ALL_CASES = ["a", "b", "c", "d", "e", "f"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g"]
 
 
 def main():
@@ -543,14 +626,14 @@ def main():
     torrent = os.path.join(loop, "site.torrent")
     info = create(args.webseed, site, torrent, [tracker])
     p = {"site": site, "torrent": torrent, "tracker": tracker, "v1": info["v1_infohash"], "v2": info["v2_infohash"]}
-    if set(cases) & {"a", "b", "c", "e"}:
+    if "a" in cases:
+        case_qbt(args)
+    if set(cases) & {"b", "c", "e"}:
         gw = Gateway(args, "seed", torrent, site, "127.0.0.1", port, loop)
         try:
             if r.check(gw.ready and gw.gateway_port == port and gw.peer_port,
                        "webseed seed --offline serves the site and its tracker on 127.0.0.1:%d" % port,
                        "gateway port %s, peer port %s" % (gw.gateway_port, gw.peer_port), more=gw.proc.log_tail(8)):
-                if "a" in cases:
-                    case_qbt(args, gw, p)
                 if "b" in cases:
                     case_aria2(args, gw, p)
                 if "c" in cases:
@@ -563,6 +646,8 @@ def main():
         case_transmission(args)
     if "f" in cases:
         case_ipv6(args)
+    if "g" in cases:
+        case_fetching_gateway(args)
     Results.info("total time", "%.1fs" % (time.time() - t0))
     print(r.summary())
     return r.exit_status()
