@@ -21,7 +21,8 @@ struct GatewayResponder: HTTPResponder {
         case .statusPage:
             return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request, cache: "no-store")
         case .statusAPI:
-            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request)
+            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? [],
+                                             tracker: tracker), request: request)
         case .metrics:
             return text(.ok, options.metrics?() ?? "", type: "text/plain; version=0.0.4", request: request)
         case .addSite:

@@ -108,6 +108,15 @@ public final class GatewayTracker: Sendable {
     }
 }
 
+extension StatusPage {
+    /// `"tracker":{"announces":{"<site id>":N,…},"peers":N},` for `/api/status`: the announces
+    /// answered per site (or hex hash of a seeded torrent that is no site), and the peers kept.
+    static func trackerJSON(_ tracker: GatewayTracker) -> String {
+        let counts = tracker.announceCounts.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\($0.value)" }
+        return "\"tracker\":{\"announces\":{" + counts.joined(separator: ",") + "},\"peers\":\(tracker.peerCount)},"
+    }
+}
+
 extension GatewayResponder {
     /// `/announce`: the tracker's bencoded answer, never cached.
     func announce(_ query: String, request: Request, context: Context) -> Response {

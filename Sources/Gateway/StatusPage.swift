@@ -42,7 +42,9 @@ enum StatusPage {
         """
     }
 
-    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = []) -> String {
+    /// `tracker`: the gateway's own tracker, whose announce counts per site it lists.
+    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = [],
+                     tracker: GatewayTracker? = nil) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -79,6 +81,7 @@ enum StatusPage {
                 + "\"last_error\":\(t.lastError.map(quote) ?? "null"),\"peers\":\(t.peers.map(String.init) ?? "null"),"
                 + "\"last_announce_seconds_ago\":\(t.secondsAgo.map(String.init) ?? "null")}"
         }
+        head += tracker.map(trackerJSON) ?? ""
         return "{" + head + "\"names\":[" + named.joined(separator: ",") + "],\"trackers\":[" + tracked.joined(separator: ",") + "],"
             + "\"sites\":[" + items.joined(separator: ",") + "]}"
     }

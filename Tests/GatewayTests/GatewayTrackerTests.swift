@@ -165,6 +165,31 @@ private func failure(_ answer: GatewayTracker.Answer) -> String? {
     }
 }
 
+@Suite struct TrackerStatusTests {
+    @Test func theStatusAPICountsAnnouncesPerSite() async throws {
+        let site = try TrackedSite(name: "counted")
+        let sites = GatewaySites()
+        sites.add(site)
+        let tracker = GatewayTracker(sites: sites)
+        for port in 1...3 { _ = tracker.answer(query: query(site.v1, port: port), remote: address("10.0.0.1"), local: nil) }
+        _ = tracker.answer(query: query(site.v2Short, port: 1, more: "&event=stopped"), remote: address("10.0.0.1"), local: nil)
+        let gateway = GatewayResponder(sites: sites, options: GatewayOptions(), port: { 8080 }, tracker: tracker)
+        try await Application(responder: OverTheWire(gateway: gateway)).test(.router) { client in
+            try await client.execute(uri: "/api/status", method: .get, headers: hostField("localhost:8080")) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains("\"tracker\":{\"announces\":{\"\(site.torrent.siteID!)\":4},\"peers\":3},"), "\(text)")
+            }
+        }
+        // Without a tracker there is no such key.
+        let plain = GatewayResponder(sites: sites, options: GatewayOptions(), port: { 8080 })
+        try await Application(responder: OverTheWire(gateway: plain)).test(.router) { client in
+            try await client.execute(uri: "/api/status", method: .get, headers: hostField("localhost:8080")) { r in
+                #expect(!String(buffer: r.body).contains("\"tracker\""))
+            }
+        }
+    }
+}
+
 @Suite struct TrackerRouteTests {
     let id = RouteTests.id
 
