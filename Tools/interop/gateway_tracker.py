@@ -28,8 +28,8 @@ as a seeder of the sites it holds.
      while the gateway keeps serving: no/short/long info_hash, an unknown hash, bad
      percent-encoding, a repeated key, 100 parameters, a 3 KB query, numwant=100000, POST;
      then 10,000 announces from as many fake ports: every answer holds at most the per-address
-     bound of peers and stays small, the honest seeder is still listed, and the status page
-     and a file of the site still answer
+     bound of peers and stays small, webseed is still listed, `/api/status` counts the
+     announces (and a bounded number of peers kept), and a file of the site still answers
   f  all on ::1: an IPv6 announce is answered with webseed in `peers6` (BEP 7) and nothing in
      `peers`; libtorrent listening on [::1], whose only source is the gateway, downloads
   g  `webseed gateway` holding a site it fetches (its .torrent given; tracker: the gateway
@@ -594,7 +594,11 @@ def case_hostile(args, gw, p):
     want = "127.0.0.1:%d" % gw.peer_port
     r.check(peers is not None and want in peers, "e: after the flood webseed itself is still listed", "answer %s" % peers)
     s, body = announce(host, port, None, path="/api/status", host_header=origin)
-    r.check(s == 200 and body.startswith(b"{"), "e: the status API still answers", "got %s" % s)
+    tracker = json.loads(body).get("tracker", {}) if s == 200 else {}
+    site_id = p["site_id"]
+    r.check(tracker.get("announces", {}).get(site_id, 0) >= 10_000 and 0 < tracker.get("peers", 0) <= 3 * PER_ADDRESS,
+            "e: the status API still answers; it counts the site's announces and the peers kept stay bounded",
+            "status %s, tracker %s" % (s, tracker))
     s, index = announce(host, port, None, path="/index.html")
     r.check(s == 200 and b"the origin is the tracker" in index, "e: the site is still served at the root", "got %s" % s)
     r.check(gw.proc.alive(), "e: webseed is still running")
@@ -625,7 +629,8 @@ def main():
     tracker = "http://127.0.0.1:%d/announce" % port
     torrent = os.path.join(loop, "site.torrent")
     info = create(args.webseed, site, torrent, [tracker])
-    p = {"site": site, "torrent": torrent, "tracker": tracker, "v1": info["v1_infohash"], "v2": info["v2_infohash"]}
+    p = {"site": site, "torrent": torrent, "tracker": tracker, "v1": info["v1_infohash"], "v2": info["v2_infohash"],
+         "site_id": info["site_id"]}
     if "a" in cases:
         case_qbt(args)
     if set(cases) & {"b", "c", "e"}:
