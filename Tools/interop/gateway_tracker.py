@@ -228,7 +228,7 @@ def lt_leech(magnet, save, listen="127.0.0.1:0"):
         st = h.status()
         done = st.has_metadata and st.is_seeding
     ses.remove_torrent(h)
-    time.sleep(0.5)  # lets libtorrent close the files it wrote before they are compared
+    # Deleting the session waits for its shutdown, which closes (flushes) the files it wrote.
     del ses
     return done, peers
 
