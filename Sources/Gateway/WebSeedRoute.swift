@@ -80,7 +80,9 @@ enum WebSeedFile: Equatable {
         if let i = index.file(inner.joined(separator: "/")) { return .file(i) }
         // Pads are named `.pad/<length>` (as the parser names every pad, and as webseed and
         // libtorrent write them).
-        if let pad = m.v1Entries.first(where: { $0.isPad && $0.path == inner }) { return .pad(pad.length) }
+        if inner.count == 2, inner[0] == ".pad", let n = Int64(inner[1]), String(n) == inner[1], index.padLengths.contains(n) {
+            return .pad(n)
+        }
         return .notFound
     }
 }

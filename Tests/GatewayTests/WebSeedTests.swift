@@ -105,6 +105,8 @@ import Testing
         #expect(resolve("my site/" + odd) == .file(site.file(odd)))
         #expect(resolve("my site/.pad/\(16_384 - 100)") == .pad(16_384 - 100), "big.bin's pad")
         #expect(resolve("my site/.pad/5") == .notFound, "no pad of that length")
+        #expect(resolve("my site/.pad/+\(16_384 - 100)") == .notFound && resolve("my site/.pad/0\(16_384 - 100)") == .notFound,
+                "a pad's length as written, nothing else")
         for missing in ["my site/missing", "my site/a/b", "my site/a/b/", "my site/", "my site", "other/a/b/c.txt", "a/b/c.txt", "", "my site/index.html/"] {
             #expect(resolve(missing) == .notFound, "\(missing): no listings, index pages or the site's 404 page")
         }

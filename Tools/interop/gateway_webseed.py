@@ -380,7 +380,8 @@ def main():
     ap.add_argument("--work", required=True)
     add_only(ap, ALL_CASES)
     args = ap.parse_args()
-    cases = chosen_cases(ap, args, ALL_CASES)
+    # In this order whatever --only says: e changes a file of the site the others download.
+    cases = [c for c in ALL_CASES if c in chosen_cases(ap, args, ALL_CASES)]
     os.makedirs(args.work, exist_ok=True)
     dog = Watchdog(900, R).start()
     ctx = Ctx()
