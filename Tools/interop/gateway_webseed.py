@@ -250,10 +250,10 @@ def case_c(ctx):
     pads = [e for e in ctx.v1_files if e.get(b"attr", b"").find(b"p") >= 0]
     if pads:
         pad = pads[0]
-        path = "/".join(urllib.parse.quote(c.decode()) for c in pad[b"path"])
-        st, _, body = request(gw, "GET", base + path)
+        pad_path = "/".join(urllib.parse.quote(c.decode()) for c in pad[b"path"])
+        st, _, body = request(gw, "GET", base + pad_path)
         R.check(st == 200 and body == b"\0" * pad[b"length"], "c a BEP 47 pad file → its zeros",
-                "%s %s, %d bytes" % (st, path, len(body)))
+                "%s %s, %d bytes" % (st, pad_path, len(body)))
     else:
         R.fail("c a BEP 47 pad file → its zeros", "the hybrid torrent has no pad file")
     for what, path in (("an unknown path", base + "missing.js"), ("a folder", base + "files/"),
@@ -272,6 +272,14 @@ def case_c(ctx):
             "%s %s" % (st, h.get("location")))
     st, _, body = request(gw, "GET", base + "%2e%2e/%2e%2e/etc/passwd")
     R.check(st == 400 and b"root:" not in body, "c `..` in the path → 400", str(st))
+    st, _, _ = request(gw, "GET", base + "a" * 9000)
+    R.check(st == 414, "c a 9,000-byte path → 414", str(st))
+    if pads:
+        st, h, body = request(gw, "GET", base + pad_path, {"Range": "bytes=100-99999999999999999"})
+        R.check(st == 206 and body == b"\0" * (pad[b"length"] - 100), "c a range far past a pad's end is clamped to it",
+                "%s %s, %d bytes" % (st, h.get("content-range"), len(body)))
+    st, _, body = request(gw, "GET", quoted, {"Range": "bytes=0-0"})
+    R.check(st == 206 and body == big[:1], "c the web seed still serves after all of these", str(st))
 
 
 def case_d(ctx):
