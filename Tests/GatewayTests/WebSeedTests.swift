@@ -260,6 +260,20 @@ import Testing
         }
     }
 
+    @Test func aSiteIdTheGatewayDoesNotHoldIsFetchedWhenItFetches() async throws {
+        let other = try FakeSite(name: "other", files: ["a.txt": content(9, 100)])
+        let sites = GatewaySites { _ in other }
+        var options = GatewayOptions()
+        options.fetchUnknownIDs = true
+        let app = Application(responder: OverTheWire(gateway: GatewayResponder(sites: sites, options: options, port: { 8080 })))
+        let id = other.id
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/ws/\(id)/other/a.txt", method: .get, headers: hostField("localhost:8080")) { r in
+                #expect(r.status == .ok && Array(buffer: r.body) == content(9, 100))
+            }
+        }
+    }
+
     @Test func statusGivesEachSitesWebSeed() async throws {
         let id = site.id
         var options = GatewayOptions()
