@@ -48,10 +48,15 @@ import Testing
         #expect(json { $0.verified(m, local: local) } == [
             #"{"event":"verified","hashed_files":\#(local.filesHashed),"name":"\#(m.name)","of":\#(local.pieces.count),"pieces":\#(local.pieces.cardinality),"problems":[],"resumed_files":0}"# + "\n"])
         #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: "/t/site.torrent", gatewayPort: 8080) } == [
-            #"{"event":"site","gateway_url":"http://\#(m.siteID!).localhost:8080/","magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":"/t/site.torrent","v1_infohash":\#(v1),"v2_infohash":\#(v2)}"# + "\n"])
+            #"{"event":"site","gateway_url":"http://\#(m.siteID!).localhost:8080/","magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":"/t/site.torrent","v1_infohash":\#(v1),"v2_infohash":\#(v2),"web_seed":"http://127.0.0.1:8080/ws/\#(m.siteID!)/"}"# + "\n"])
+        #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: nil, gatewayPort: 8080, gatewayHost: "::") }.first?.contains(#""web_seed":"http://[::1]:8080/ws/\#(m.siteID!)/""#) == true,
+                "a gateway on every address gives its loopback form")
         #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: nil, gatewayPort: nil) } == [
-            #"{"event":"site","gateway_url":null,"magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":null,"v1_infohash":\#(v1),"v2_infohash":\#(v2)}"# + "\n"])
-        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080) } == [#"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/"}"# + "\n"])
+            #"{"event":"site","gateway_url":null,"magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":null,"v1_infohash":\#(v1),"v2_infohash":\#(v2),"web_seed":null}"# + "\n"])
+        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080) } == [
+            #"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/","web_seed":"http://127.0.0.1:8080/ws/abc/"}"# + "\n"])
+        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080, host: "10.0.0.5") } == [
+            #"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/","web_seed":"http://10.0.0.5:8080/ws/abc/"}"# + "\n"])
         #expect(json { $0.gateway(host: "0.0.0.0", port: 8080, single: true) } == [#"{"event":"gateway","host":"0.0.0.0","port":8080,"url":"http://localhost:8080/"}"# + "\n"])
         #expect(json { $0.ready(offline: true) } == [#"{"event":"ready","offline":true}"# + "\n"])
         #expect(json { $0.stopped(uploaded: 1234) } == [#"{"event":"stopped","uploaded":1234}"# + "\n"])
