@@ -135,16 +135,23 @@ final class EngineContext: Sendable {
         options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
         // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
         let later = Mutex<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
+        // Peers learned through PEX are dialled like any source's, while the download runs.
+        let learnedBy = Mutex<FetchHandle?>(nil)
         let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
             metrics.record(event)
             switch event {
             case .metadata(let m, _, _): later.withLock { $0.metadata }?(m)
             case .complete: later.withLock { $0.completed }?()
+            case .peersLearned(_, let peers, _):
+                if let handle = learnedBy.withLock({ $0 }), !handle.progress.complete {
+                    dialer.offer(peers.map { PeerAddress(host: $0.host, port: $0.port) }, to: .download(handle))
+                }
             default: break
             }
             onEvent(event)
         }
         metrics.track(handle)
+        learnedBy.withLock { $0 = handle }
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))
