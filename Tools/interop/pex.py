@@ -333,6 +333,9 @@ def case_c(r, args, src, torrent):
     for f in fakes[1:]:
         r.check(f.seen["sent"] > 0 and f.seen["closed_after"] is not None, "c: webseed closes the %s ut_pex sender" % f.mode,
                 "sent %d, closed after %s s" % (f.seen["sent"], f.seen["closed_after"]))
+    closes = {e.get("address"): e.get("reason") for _, e in g.event_times(lambda e: e.get("event") == "peer_closed")}
+    for f in fakes[1:]:
+        Results.info("c: webseed's peer_closed for the %s sender" % f.mode, repr(closes.get(f.address)))
     told = [e for _, e in g.event_times(lambda e: e.get("event") == "pex_peers" and e.get("from") == many.address)]
     own = "127.0.0.1:%d" % getter_port
     e = told[0] if told else {}
