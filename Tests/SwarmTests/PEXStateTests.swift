@@ -262,6 +262,30 @@ private func payload(_ added: [PEXPeer], dropped: [PEXPeer] = []) -> [UInt8] {
         #expect(d.pexEntry == PEXEntry(PEXPeer(ip: [127, 0, 0, 9], port: 7001)))
     }
 
+    @Test func aSeedIsFlaggedSo() {
+        var f = facts(open.torrent)
+        f.target = .download(DownloadFacts(v2Short: Array(open.metainfo.v2InfoHash!.bytes.prefix(20)), isPrivate: false))
+        var c = PeerConnection(outgoing: true)
+        _ = c.handle(.handshake(f), now: 0)
+        #expect(c.pexEntry?.flags == .reachable)
+        _ = c.handle(.message(.haveAll, downloadComplete: false), now: 0)
+        #expect(c.pexEntry?.flags == [.reachable, .seed])
+    }
+
+    @Test func aMagnetDownloadOffersPEXButTakesNothingUntilItsMetadataSaysPublic() throws {
+        var f = facts(open.torrent)
+        f.target = .download(DownloadFacts(v2Short: Array(open.metainfo.v2InfoHash!.bytes.prefix(20))))
+        var c = PeerConnection(outgoing: true)
+        #expect(try ourHandshake(c.handle(.handshake(f), now: 0)).messages["ut_pex"] == PEXState.ourID)
+        _ = c.handle(theirHandshake(pex: 1), now: 0)
+        let learned = PEXEntry(PEXPeer(ip: [127, 0, 0, 3], port: 6001))
+        let message = PeerMessage.extended(id: PEXState.ourID, payload: ByteBuffer(bytes: PEXMessage(added: [learned]).encode()))
+        #expect(c.handle(.message(message, downloadComplete: false), now: 1) == [])
+        #expect(c.handle(.pex(connected: [PEXEntry(PEXPeer(ip: [127, 0, 0, 2], port: 6000))]), now: 1) == [])
+        _ = c.handle(.attach(open.torrent), now: 2)
+        #expect(c.handle(.message(message, downloadComplete: false), now: 70) == [.learned([learned], refused: 0)])
+    }
+
     @Test func aPrivateTorrentNeitherSendsNorTakes() {
         var c = PeerConnection(outgoing: true)
         _ = c.handle(.handshake(facts(closed.torrent)), now: 0)
