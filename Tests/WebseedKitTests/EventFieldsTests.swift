@@ -86,6 +86,8 @@ import Testing
             (.recordUnusable(.notARegularFile("/s/x.fetch", kind: "a FIFO")),
              #"{"event":"warning","message":"/s/x.fetch is a FIFO, not a regular file; it was not read (remove it); what was on disk was hashed again"}"#),
             (.complete(m, directory: "/out", seconds: 1.25), #"{"bytes":1000,"directory":"/out","event":"complete","files":1,"name":"\#(m.name)","seconds":1.250}"#),
+            (.peersLearned(from: "127.0.0.3:6881", peers: [("127.0.0.2", 7000), ("::1", 7001)], refused: 2),
+             #"{"event":"pex_peers","from":"127.0.0.3:6881","peers":["127.0.0.2:7000","[::1]:7001"],"refused":2}"#),
         ]
         for (event, line) in events {
             #expect(json(.downloading) { $0.fetchEvent(event) } == [line + "\n"])
@@ -145,5 +147,13 @@ import Testing
         sink.redraw("50%")
         sink.ready(offline: false)
         #expect(out.stdout.suffix(2) == ["\r\u{1b}[K50%", "\r\u{1b}[Kready\n"], "a redrawn line is cleared before the next one")
+    }
+
+    @Test func pexTextLine() {
+        let out = Output()
+        let sink = EventSink(json: false, style: .downloading, console: out.console)
+        sink.fetchEvent(.peersLearned(from: "127.0.0.3:6881", peers: [("127.0.0.2", 7000)], refused: 0))
+        sink.fetchEvent(.peersLearned(from: "127.0.0.4:6881", peers: [], refused: 4950))
+        #expect(out.stdout == ["127.0.0.3:6881 named 1 new peer by PEX\n", "127.0.0.4:6881 named 0 new peers by PEX (4950 refused)\n"])
     }
 }
