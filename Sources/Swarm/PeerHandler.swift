@@ -103,6 +103,19 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func tick(now: Double) { handle(.tick, now: now) }
 
+    /// PEX: the torrent's connections (see `SeederCore.exchangePeers`).
+    func exchangePeers(_ connected: [PEXEntry], now: Double) { handle(.pex(connected: connected), now: now) }
+
+    /// This connection as PEX tells others of it (nil: not open, or where it listens is unknown).
+    var pexEntry: PEXEntry? { machine.pexEntry }
+
+    /// What PEX groups connections by: the download this connection feeds, or the torrent it serves.
+    var swarm: ObjectIdentifier? {
+        guard machine.phase == .open else { return nil }
+        if let fetch { return ObjectIdentifier(fetch) }
+        return machine.torrent.map { ObjectIdentifier($0) }
+    }
+
     /// What the machine needs to decide on a handshake: the torrent or download its hash
     /// names, and what the seeder knows of the peer's host.
     private func facts(for h: Handshake, context: ChannelHandlerContext) -> HandshakeFacts {
@@ -111,14 +124,16 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
             target = .torrent(t)
         } else if let f = core.fetches[h.infoHash] {
             fetch = f
-            target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent,
+            target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent, isPrivate: f.metainfo?.isPrivate,
                                              banned: f.banReason(host)))
         } else {
             target = .unknown
         }
         return HandshakeFacts(handshake: h, target: target, ourPeerID: core.peerID, host: host,
                               peerAddress: ipBytes(context.remoteAddress),
-                              fromSameHost: core.handshakenConnections(from: host), maxPerHost: core.configuration.maxPeersPerAddress)
+                              fromSameHost: core.handshakenConnections(from: host), maxPerHost: core.configuration.maxPeersPerAddress,
+                              peerPort: context.remoteAddress?.port.map { UInt16($0) }, localAddress: ipBytes(context.localAddress),
+                              listenPort: core.listenPort)
     }
 
     private func ipBytes(_ a: SocketAddress?) -> [UInt8]? {
@@ -161,6 +176,9 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
                 fetch?.joined(self)
             case .toDownload(let m):
                 fetch?.receive(m, from: self, now: core.now)
+            case .learned(let peers, let refused):
+                // A download dials what it learns; a seed waits for peers to come to it.
+                fetch?.learned(peers, refused: refused, from: address)
             case .close:
                 if wrote { context.flush() }
                 wrote = false

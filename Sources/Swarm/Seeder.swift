@@ -129,6 +129,7 @@ public final class Seeder: Sendable {
                     }
                     .map { udp in
                         self.core.value.servers += [tcp, udp]
+                        if self.core.value.listenPort == nil { self.core.value.listenPort = UInt16(bound) }
                         return PeerListener(address: address, udp: udp)
                     }
             }
@@ -245,6 +246,8 @@ final class SeederCore {
     /// Connections still in their handshake, oldest first.
     var handshaking: [ObjectIdentifier] = []
     var servers: [any Channel] = []
+    /// The first port `listen` bound: told to peers (`p`), and how PEX knows ourselves.
+    var listenPort: UInt16?
     var choker: Choker
     let receiveBudget: ReceiveBudget
     let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
@@ -306,10 +309,24 @@ final class SeederCore {
         connectionCount.withLockedValue { $0 = connections.count }
         for handler in connections.values { handler.tick(now: now) }
         for fetch in fetchList { fetch.tick(now: now) }
+        exchangePeers(now: now)
         if now - lastRotation >= configuration.rotationInterval {
             lastRotation = now
             apply(choker.rotate(now: now))
         }
+    }
+
+    /// PEX: each open connection is offered the other connections of its torrent, and its
+    /// `PEXState` decides whether a message is due.
+    private func exchangePeers(now: Double) {
+        var swarms: [ObjectIdentifier: [PEXEntry]] = [:]
+        var open: [(PeerHandler, ObjectIdentifier)] = []
+        for handler in connections.values {
+            guard let swarm = handler.swarm else { continue }
+            open.append((handler, swarm))
+            if let entry = handler.pexEntry { swarms[swarm, default: []].append(entry) }
+        }
+        for (handler, swarm) in open { handler.exchangePeers(swarms[swarm] ?? [], now: now) }
     }
 
     func interestChanged(_ handler: PeerHandler, interested: Bool) {

@@ -61,6 +61,7 @@ struct GatewayService: EngineService {
     private func options() -> GatewayOptions {
         var options = GatewayOptions()
         options.spa = settings.spa
+        options.listenHost = settings.listen.host
         let metrics = context.metrics
         options.metrics = { metrics.text() }
         options.requestMetrics = metrics.factory
@@ -93,6 +94,7 @@ struct GatewayService: EngineService {
         var resolving = NameResolver.Settings()
         resolving.refresh = settings.nameRefresh
         resolving.metadataTimeout = settings.timeout
+        resolving.stateDirectory = context.configuration.stateDirectory
         let context = self.context, log = self.log, fetched = self.fetched
         // A name's next version is asked first of the peers its current one came from (its
         // publisher most likely seeds both), before any DHT lookup of the new torrent ends.

@@ -59,7 +59,9 @@ final class TrackerClient: Sendable {
         self.offline = offline
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(Self.requestTimeout)))
-        configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
+        // Redirects are followed here, not by the client, so that --offline can refuse one
+        // that leaves this host before anything is sent there.
+        configuration.redirectConfiguration = .disallow
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         peerID = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
     }
@@ -200,7 +202,7 @@ final class TrackerClient: Sendable {
         } catch {
             // Shutting down: an announce cut short is no tracker's failure.
             if Task.isCancelled || error is CancellationError { return }
-            let text = (error as? TrackerError)?.description ?? (error as? TrackerRequestError)?.description ?? "\(error)"
+            let text = Self.describe(error)
             state.withLock { $0.loops[hash]?.tiers.failed(job, error: text, now: now) }
             log.trackerFailed(job, hash: hash, name: torrent.name, error: text)
         }
@@ -218,19 +220,64 @@ final class TrackerClient: Sendable {
         guard let url = TrackerURL(job.url) else { throw TrackerError.malformed("not a tracker URL") }
         switch url.kind {
         case .http:
-            var request = HTTPClientRequest(url: HTTPTracker.url(job.url, a))
-            // One request per connection, as trackers expect: opentracker answers HTTP/1.1
-            // without `Connection: close` and then closes, so a pooled connection would fail
-            // the next announce (`remoteConnectionClosed`, seen when a hybrid's two hashes are
-            // announced at once). libtorrent sends the same header.
-            request.headers.add(name: "Connection", value: "close")
-            let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
-            guard response.status == .ok else { throw TrackerRequestError.http(status: Int(response.status.code)) }
-            let body = try await response.body.collect(upTo: TrackerLimits.maxResponseSize)
-            return try HTTPTracker.response(Array(buffer: body))
+            let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+            var target = HTTPTracker.url(job.url, a)
+            for _ in 0...Self.maxRedirects {
+                var request = HTTPClientRequest(url: target)
+                // One request per connection, as trackers expect: opentracker answers HTTP/1.1
+                // without `Connection: close` and then closes, so a pooled connection would fail
+                // the next announce (`remoteConnectionClosed`, seen when a hybrid's two hashes are
+                // announced at once). libtorrent sends the same header.
+                request.headers.add(name: "Connection", value: "close")
+                let response = try await http.execute(request, deadline: deadline)
+                if let next = try redirect(response, from: target) {
+                    target = next
+                    continue
+                }
+                guard response.status == .ok else { throw TrackerRequestError.http(status: Int(response.status.code)) }
+                let body = try await response.body.collect(upTo: TrackerLimits.maxResponseSize)
+                return try HTTPTracker.response(Array(buffer: body))
+            }
+            throw TrackerRequestError.redirect("more than \(Self.maxRedirects) redirects")
         case .udp:
             return try await announceUDP(a, url: url, timeout: timeout)
         }
+    }
+
+    /// One readable line for why an announce failed.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as TrackerError: e.description
+        case let e as TrackerRequestError: e.description
+        case is NIOTooManyBytesError: "the answer is over \(TrackerLimits.maxResponseSize >> 10) KiB"
+        case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout: "no answer in time"
+        case let e as HTTPClientError where e == .connectTimeout: "no connection in time"
+        default: "\(error)"
+        }
+    }
+
+    /// Redirects an announce follows (as libtorrent does, a few).
+    static let maxRedirects = 3
+
+    /// Where a 3xx answer sends the announce (its `Location`, absolute or from the root), or
+    /// nil for any other answer. Only to another http(s) tracker, and with --offline only to
+    /// one on this host.
+    private func redirect(_ response: HTTPClientResponse, from url: String) throws(TrackerRequestError) -> String? {
+        guard [301, 302, 303, 307, 308].contains(response.status.code) else { return nil }
+        guard let location = response.headers.first(name: "Location"), !location.isEmpty, location.utf8.count <= 2_048 else {
+            throw .redirect("a redirect without a usable Location")
+        }
+        var next = location
+        if location.hasPrefix("/"), !location.hasPrefix("//"), let here = TrackerURL(url) {
+            let scheme = url.lowercased().hasPrefix("https://") ? "https" : "http"
+            let host = here.host.contains(":") ? "[\(here.host)]" : here.host
+            next = "\(scheme)://\(host):\(here.port)\(location)"
+        }
+        guard let to = TrackerURL(next), to.kind == .http else {
+            throw .redirect("a redirect to \(next.prefix(200)), not an HTTP tracker")
+        }
+        if offline, !to.isOnThisHost { throw .redirect("a redirect to \(to.host), not on this host (--offline)") }
+        return next
     }
 
     private func announceUDP(_ a: Announce, url: TrackerURL, timeout: Double) async throws -> AnnounceResponse {
