@@ -3,6 +3,7 @@ import DHTProtocol
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Swarm
 
 #if canImport(Glibc)
 import Glibc
@@ -54,40 +55,60 @@ final class DHTNodeService: EngineService, PeerSource {
     }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
-        let channel: any Channel
+        let channels: [any Channel]
         if let own {
-            channel = try await bind(own)
-        } else if let shared = context.listener?.udp {
-            channel = shared
+            channels = try await bind(own)
+        } else if let shared = context.listener?.udpChannels, !shared.isEmpty {
+            channels = shared
         } else {
             return
         }
-        node.attach(channel)
+        node.attach(channels)
         // Its "dht" event comes out on the loop: let it out before whatever follows is said.
         try? await loop.submit {}.get()
-        context.dhtPort = channel.localAddress?.port
+        context.dhtPort = channels[0].localAddress?.port
         context.add(self)
         started()
         try? await gracefulShutdown()
         await node.stop()
-        if own != nil { channel.close(promise: nil) }
+        if own != nil { for c in channels { c.close(promise: nil) } }
     }
 
-    /// Its own socket; when the port is taken, the next ones are tried (`attempts` in all).
-    private func bind(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> any Channel {
+    /// Its own sockets: one on `own.host`, or for `everyAddress` one on 0.0.0.0 and an
+    /// IPv6-only one on [::] with the same port (IPv4 alone when this host has no IPv6).
+    private func bind(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> [any Channel] {
+        guard own.host == everyAddress else { return [try await bindOne((own.host, own.port, own.text, own.attempts))] }
+        let v4 = try await bindOne(("0.0.0.0", own.port, own.text, own.attempts))
+        do {
+            return [v4, try await bindOne(("::", v4.localAddress?.port ?? own.port, own.text, 1))]
+        } catch let e as IOError where e.errnoCode == EAFNOSUPPORT || e.errnoCode == EADDRNOTAVAIL {
+            return [v4]
+        } catch {
+            v4.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// One socket; when the port is taken, the next ones are tried (`attempts` in all).
+    private func bindOne(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> any Channel {
         let ports = own.port == 0 ? [0] : Array(own.port..<min(65536, own.port + own.attempts))
         var lastError: (any Error)?
         for port in ports {
             do {
                 let node = self.node
-                return try await DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                var bootstrap = DatagramBootstrap(group: loop).channelOption(.socketOption(.so_reuseaddr), value: 1)
+                if own.host.contains(":") {
+                    bootstrap = bootstrap.channelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+                }
+                return try await bootstrap
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(node, passOthers: false)) }
                     }
                     .bind(host: own.host, port: port).get()
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
                 lastError = e
+            } catch let e as IOError where own.host == "::" && (e.errnoCode == EAFNOSUPPORT || e.errnoCode == EADDRNOTAVAIL) {
+                throw e  // no IPv6 here: `bind` goes on with IPv4 alone
             } catch {
                 throw ValidationFailure("cannot listen on \(own.text): \(error)")
             }
