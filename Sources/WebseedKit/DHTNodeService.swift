@@ -64,6 +64,7 @@ final class DHTNodeService: EngineService, PeerSource {
             return
         }
         node.attach(channels)
+        warnAboutUnreachableBootstrap(channels)
         // Its "dht" event comes out on the loop: let it out before whatever follows is said.
         try? await loop.submit {}.get()
         context.dhtPort = channels[0].localAddress?.port
@@ -72,6 +73,17 @@ final class DHTNodeService: EngineService, PeerSource {
         try? await gracefulShutdown()
         await node.stop()
         if own != nil { for c in channels { c.close(promise: nil) } }
+    }
+
+    /// A --dht-bootstrap node of an address family the node has no socket for cannot be
+    /// reached: said once, in one line, rather than left to look like a silent network.
+    private func warnAboutUnreachableBootstrap(_ channels: [any Channel]) {
+        let families = Set(channels.map { $0.localAddress?.protocol == .inet6 ? AddressFamily.ipv6 : .ipv4 })
+        for b in context.configuration.dht?.bootstrap ?? [] {
+            guard let e = Self.resolve(b.host, b.port), !families.contains(e.ip.family) else { continue }
+            let has = families.contains(.ipv4) ? "IPv4" : "IPv6"
+            context.log.warning("--dht-bootstrap \(b.text): an \(e.ip.family == .ipv6 ? "IPv6" : "IPv4") node, and the DHT node listens on \(has) only; not used")
+        }
     }
 
     /// Its own sockets: one on `own.host`, or for `everyAddress` one on 0.0.0.0 and an

@@ -16,6 +16,8 @@ Cases:
          want [n6] gets `nodes6` (38-byte entries, the asker among them: it just queried)
          and no `nodes`; a find_node over IPv4 without want gets `nodes` and no `nodes6`;
          one over IPv4 with want [n4, n6] gets both. A TCP connection succeeds on each family.
+  mismatch  webseed seed --listen 127.0.0.1:0 --dht-bootstrap [::1]:9: the node cannot
+         reach an IPv6 node, and says so in one `warning` event; it keeps running.
   find   webseed seed SAMPLE --listen '[::1]:0' --offline (a DHT of one node). A libtorrent
          leecher on [::1] that knows only that node (add_dht_node(("::1", PORT))), given only
          the v2 magnet (btmh, dn; no x.pe), finds webseed through the DHT over IPv6 and
@@ -43,7 +45,7 @@ Cases:
 
 Usage:
   /usr/bin/python3 Tools/interop/ipv6.py --webseed .build/debug/webseed --sample Samples/site \\
-      --work /tmp/webseed-ipv6 [--only dual,find,any,get,tracker]
+      --work /tmp/webseed-ipv6 [--only dual,mismatch,find,any,get,tracker]
 
 Loopback only; every wait is bounded (no sleeping as synchronisation); every child process
 is stopped and every libtorrent session closed at the end. One `ok ...` / `FAIL ...` line per
@@ -79,7 +81,7 @@ from webseedtest.results import Results
 from webseedtest.trees import compare_tree, fresh_dirs
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-ALL_CASES = ["dual", "find", "any", "get", "tracker"]
+ALL_CASES = ["dual", "mismatch", "find", "any", "get", "tracker"]
 START = 20     # seconds for a process or session to be up
 WALL = 90      # the bound on one download
 cat = lt.alert.category_t
@@ -269,6 +271,20 @@ def case_dual(r, args, logdir):
                 if isinstance(body, dict) else "reply %r" % reply)
     finally:
         stop_seed(r, "dual the seeder exits 0 on SIGTERM", p)
+
+
+def case_mismatch(r, args, logdir):
+    p, s = start_seed(r, args, "mismatch webseed seed --listen 127.0.0.1:0 --dht-bootstrap [::1]:9 is up",
+                      "127.0.0.1:0", logdir, "seed-mismatch", extra=["--dht-bootstrap", "[::1]:9"])
+    if p is None:
+        return
+    try:
+        _, w = p.wait_event(lambda e: e.get("event") == "warning" and "[::1]:9" in e.get("message", ""), 5)
+        r.check(w is not None and "IPv4 only" in w["message"],
+                "mismatch an IPv6 bootstrap node for an IPv4-only DHT node is one warning line",
+                w["message"] if w else "no warning naming [::1]:9", more=[] if w else p.log_tail(8))
+    finally:
+        stop_seed(r, "mismatch the seeder exits 0 on SIGTERM", p)
 
 
 def wait_download(h, nudge_every=3.0):
@@ -579,7 +595,7 @@ def main():
             args.torrent = os.path.join(args.work, "torrents", args.site_name + ".torrent")
             make_hybrid(args.sample, args.torrent)
         for c in cases:
-            {"dual": case_dual, "find": case_find, "any": case_any, "get": case_get,
+            {"dual": case_dual, "mismatch": case_mismatch, "find": case_find, "any": case_any, "get": case_get,
              "tracker": case_tracker}[c](r, args, logdir)
     finally:
         Proc.kill_all()
