@@ -65,6 +65,10 @@ public struct DHTNodeCore: Sendable {
     public var families: Set<AddressFamily> = [.ipv4]
     private var tokens: TokenStore
     private var store = PeerStore()
+    /// Info hashes this node's own host serves, with the TCP port: a get_peers for one of
+    /// them that arrived at a known local address is answered with that address too (a
+    /// wildcard socket learns its address only from each datagram).
+    private var served: [NodeID: UInt16] = [:]
     private var items: ItemStore
     private var lastItemSweep = 0.0
     private var pending: [[UInt8]: Pending] = [:]
@@ -134,7 +138,8 @@ public struct DHTNodeCore: Sendable {
 
     // MARK: incoming
 
-    public mutating func receive(_ datagram: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
+    /// `local`: the address the datagram was sent to, when the socket knows it.
+    public mutating func receive(_ datagram: [UInt8], from source: Endpoint, at local: IPAddress? = nil, now: Double) -> [Outgoing] {
         guard datagram.count <= KRPCLimits.maxDatagramSize else { return [] }
         let message: KRPCMessage
         do {
@@ -155,7 +160,7 @@ public struct DHTNodeCore: Sendable {
         guard solicited || admit(source.ip, now: now) else { return [] }
         switch message.body {
         case .query(let q):
-            return answer(q, transaction: message.transactionID, from: source, querySize: datagram.count, readOnly: message.readOnly, now: now)
+            return answer(q, transaction: message.transactionID, from: source, at: local, querySize: datagram.count, readOnly: message.readOnly, now: now)
         case .response(let r):
             let known = pending[message.transactionID]?.to == source
             let out = replied(r, transaction: message.transactionID, from: source, now: now)
@@ -191,7 +196,8 @@ public struct DHTNodeCore: Sendable {
         return true
     }
 
-    private mutating func answer(_ q: KRPCQuery, transaction t: [UInt8], from source: Endpoint, querySize: Int, readOnly: Bool, now: Double) -> [Outgoing] {
+    private mutating func answer(_ q: KRPCQuery, transaction t: [UInt8], from source: Endpoint, at local: IPAddress?, querySize: Int,
+                                 readOnly: Bool, now: Double) -> [Outgoing] {
         if !readOnly { _ = tables.heard(from: NodeInfo(id: q.sender, endpoint: source), .queriedUs, now: now) }
         var response = KRPCResponse(id: id)
         switch q.arguments {
@@ -202,7 +208,11 @@ public struct DHTNodeCore: Sendable {
         case .getPeers(let g):
             response.token = tokens.token(for: source.ip, now: now)
             // Peers of the family the query came over (BEP 32); nodes of the families asked for.
-            let values = store.peers(for: g.infoHash, max: configuration.maxValues, now: now, family: source.ip.family)
+            var values = store.peers(for: g.infoHash, max: configuration.maxValues, now: now, family: source.ip.family)
+            if let port = served[g.infoHash], let local, !local.isUnspecified, local.family == source.ip.family,
+               !values.contains(where: { $0.ip == local }) {
+                values = [Endpoint(ip: local, port: port)] + values.prefix(configuration.maxValues - 1)
+            }
             if values.isEmpty { closeNodes(g.infoHash, want: g.want, from: source, into: &response, now: now) } else { response.values = values }
         case .announcePeer(let a):
             guard tokens.isValid(a.token, from: source.ip, now: now) else {
@@ -373,6 +383,12 @@ public struct DHTNodeCore: Sendable {
         let l = newLookup(target: target, announcePort: nil, now: now)
         lookups[l]!.findsNodes = true
         return advance(l, now: now)
+    }
+
+    /// Says that this node's host serves `infoHash` on TCP `port` (nil: no longer): a
+    /// get_peers for it is answered with the address it was sent to (see `receive`).
+    public mutating func serve(_ infoHash: NodeID, port: UInt16?) {
+        served[infoHash] = port
     }
 
     /// Records this node itself as a peer of `infoHash` (when its own address is known), so

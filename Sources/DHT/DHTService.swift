@@ -103,11 +103,13 @@ public final class DHTService: Sendable {
     }
 
     /// A datagram that starts with 'd' arrived on the shared socket. Call on the loop.
-    public func handle(_ bytes: [UInt8], from address: SocketAddress) {
+    /// `destination`: the address it was sent to, when the socket reports it (packet info).
+    public func handle(_ bytes: [UInt8], from address: SocketAddress, to destination: SocketAddress? = nil) {
         guard let source = Self.endpoint(address) else { return }
         let s = state.value
         let wasAlone = s.core.tables.count == 0
-        send(s.core.receive(bytes, from: source, now: Self.now))
+        let local = destination?.ipAddress.flatMap(IPAddress.init)
+        send(s.core.receive(bytes, from: source, at: local, now: Self.now))
         // Just joined: what waited for a first node starts now, not at the next tick.
         if wasAlone, s.core.tables.count > 0 {
             runDue(now: Self.now)
@@ -122,6 +124,7 @@ public final class DHTService: Sendable {
         loop.execute {
             self.state.value.announces.removeAll { $0.hash == hash }
             self.state.value.announces.append((hash, port, 0, 0))
+            self.state.value.core.serve(hash, port: port)
             self.tick()
         }
     }
@@ -129,7 +132,10 @@ public final class DHTService: Sendable {
     /// Stops announcing `hash` (a torrent no longer seeded); nodes forget it when its
     /// announce expires.
     public func stopAnnouncing(_ hash: NodeID) {
-        loop.execute { self.state.value.announces.removeAll { $0.hash == hash } }
+        loop.execute {
+            self.state.value.announces.removeAll { $0.hash == hash }
+            self.state.value.core.serve(hash, port: nil)
+        }
     }
 
     /// Looks for peers of `hash` every `interval` seconds (first at once) while `onPeers`

@@ -164,6 +164,7 @@ public final class Seeder: Sendable {
                     return self.loop.makeFailedFuture(IOError(errnoCode: EINVAL, reason: "bind"))
                 }
                 var datagram = DatagramBootstrap(group: self.loop).channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(.receivePacketInfo, value: true)  // the DHT answers with the address a query came to
                 if isV6 { datagram = datagram.channelOption(v6Only, value: 1) }
                 return datagram
                     .channelInitializer { channel in

@@ -109,6 +109,7 @@ final class DHTNodeService: EngineService, PeerSource {
             do {
                 let node = self.node
                 var bootstrap = DatagramBootstrap(group: loop).channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(.receivePacketInfo, value: true)  // the address each query came to
                 if own.host.contains(":") {
                     bootstrap = bootstrap.channelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
                 }
@@ -177,7 +178,7 @@ final class DHTDatagramHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         let bencoded = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self) == UInt8(ascii: "d")
         if bencoded || !passOthers {
-            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress)
+            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress, to: envelope.metadata?.packetInfo?.destinationAddress)
         } else {
             context.fireChannelRead(data)
         }

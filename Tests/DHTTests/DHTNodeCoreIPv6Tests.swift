@@ -162,3 +162,31 @@ import Testing
         }
     }
 }
+
+/// A node on a wildcard socket learns its own address from each query (packet info): a
+/// get_peers for a hash its host serves is answered with the address the query came to.
+@Suite struct DHTNodeCoreServedTests {
+    func values(_ node: inout DHTNodeCore, _ hash: NodeID, from: Endpoint, at local: IPAddress?) throws -> [Endpoint]? {
+        let query = KRPCQuery(sender: .random(), arguments: .getPeers(.init(infoHash: hash)))
+        let out = node.receive(KRPCMessage.query([3], query).encoded(), from: from, at: local, now: 1)
+        let message = try KRPCMessage(decoding: try #require(out.first).bytes) { _ in .getPeers }
+        guard case .response(let r) = message.body else { return nil }
+        return r.values
+    }
+
+    @Test func aServedHashIsAnsweredWithTheAddressTheQueryCameTo() throws {
+        var n = DHTNodeCore(id: .random(), now: 0)
+        let hash = NodeID.random()
+        let asker6 = Endpoint(ip: IPAddress("2001:db8::9")!, port: 1)
+        let here6 = IPAddress("2001:db8::1")!
+        #expect(try values(&n, hash, from: asker6, at: here6) == nil)
+        n.serve(hash, port: 6881)
+        #expect(try values(&n, hash, from: asker6, at: here6) == [Endpoint(ip: here6, port: 6881)])
+        // Not without a known address, nor one of the other family, nor for another hash.
+        #expect(try values(&n, hash, from: asker6, at: nil) == nil)
+        #expect(try values(&n, hash, from: asker6, at: IPAddress("192.0.2.1")!) == nil)
+        #expect(try values(&n, .random(), from: asker6, at: here6) == nil)
+        n.serve(hash, port: nil)
+        #expect(try values(&n, hash, from: asker6, at: here6) == nil)
+    }
+}

@@ -22,6 +22,8 @@ Cases:
          leecher on [::1] that knows only that node (add_dht_node(("::1", PORT))), given only
          the v2 magnet (btmh, dn; no x.pe), finds webseed through the DHT over IPv6 and
          downloads the site; its peer is webseed's [::1] address.
+         find*: the same with --listen '*:0' (the default's form): a wildcard socket learns
+         the address a get_peers came to (packet info) and answers with it.
   any    the default listener's form over a DHT of three: a libtorrent DHT node N on [::1];
          webseed seed --listen '*:0' --dht-bootstrap [::1]:N announces to N over IPv6 (a
          wildcard listener does not know its own address, so it cannot hand itself out);
@@ -304,15 +306,21 @@ def wait_download(h, nudge_every=3.0):
 
 
 def case_find(r, args, logdir):
-    p, s = start_seed(r, args, "find webseed seed --listen '[::1]:0' is up", "[::1]:0", logdir, "seed-find")
+    for listen in ("[::1]:0", "*:0"):
+        find_through(r, args, logdir, listen)
+
+
+def find_through(r, args, logdir, listen):
+    tag, slug = ("find", "find") if listen == "[::1]:0" else ("find*", "find-any")
+    p, s = start_seed(r, args, "%s webseed seed --listen '%s' is up" % (tag, listen), listen, logdir, "seed-" + slug)
     if p is None:
         return
     try:
-        leech = LtSession("lt-leech-find", logdir, dht_node=("::1", s["dht_port"]))
+        leech = LtSession("lt-leech-" + slug, logdir, dht_node=("::1", s["dht_port"]))
         if not leech.wait_port():
-            r.fail("find libtorrent leecher listens on [::1]")
+            r.fail("%s libtorrent leecher listens on [::1]" % tag)
             return
-        save = os.path.join(args.work, "dl", "find")
+        save = os.path.join(args.work, "dl", slug)
         shutil.rmtree(save, ignore_errors=True)
         os.makedirs(save)
         atp = lt.parse_magnet_uri(magnet_v2(s["v2"], args.site_name))
@@ -321,7 +329,7 @@ def case_find(r, args, logdir):
         me = v6addr("::1", s["port"])
         with leech.cond:
             peers, outgoing, replies = sorted(leech.peers), sorted(leech.outgoing), leech.dht_replies
-        what = "find a libtorrent leecher on [::1] that knows only webseed's DHT node finds it over IPv6 and downloads"
+        what = "%s a libtorrent leecher on [::1] that knows only webseed's DHT node finds it over IPv6 and downloads" % tag
         if not ok:
             r.fail(what, "not seeding after %.1fs; peers from the DHT %d; peers %s; state %s" % (
                 took, replies, peers, h.status().state), more=p.log_tail(10))
@@ -329,11 +337,11 @@ def case_find(r, args, logdir):
             same, summary, problems = compare_tree(args.sample, os.path.join(save, args.site_name))
             r.check(same, what, "%s; %.1fs" % (summary, took), more=problems[:10])
         r.check(replies >= 1 and me in outgoing,
-                "find libtorrent got peers from the DHT and connected out to webseed's IPv6 address",
+                "%s libtorrent got peers from the DHT and connected out to webseed's IPv6 address" % tag,
                 "%d peers in dht_reply alerts; outgoing connections %s (webseed at %s)" % (replies, outgoing, me))
-        r.check(peers == ["::1"], "find libtorrent's only peer was on ::1", "peers %s" % peers)
+        r.check(peers == ["::1"], "%s libtorrent's only peer was on ::1" % tag, "peers %s" % peers)
     finally:
-        stop_seed(r, "find the seeder exits 0 on SIGTERM", p)
+        stop_seed(r, "%s the seeder exits 0 on SIGTERM" % tag, p)
 
 
 def case_any(r, args, logdir):
