@@ -25,9 +25,9 @@ Cases:
          find*: the same with --listen '*:0' (the default's form): a wildcard socket learns
          the address a get_peers came to (packet info) and answers with it.
   any    the default listener's form over a DHT of three: a libtorrent DHT node N on [::1];
-         webseed seed --listen '*:0' --dht-bootstrap [::1]:N announces to N over IPv6 (a
-         wildcard listener does not know its own address, so it cannot hand itself out);
-         a libtorrent leecher on [::1] that knows only N finds webseed there and downloads.
+         webseed seed --listen '*:0' --dht-bootstrap [::1]:N announces to N over IPv6; a
+         libtorrent leecher on [::1] that knows only N finds webseed there (in N's store,
+         from webseed's announce_peer) and downloads.
   get    a libtorrent seeder on [::1] with its own hybrid torrent of the sample; webseed get
          MAGNET --listen '[::1]:0' --dht-bootstrap [::1]:SEEDER --offline (the seeder's node
          the only one it knows) finds the seeder through the DHT over IPv6 and downloads;
