@@ -40,7 +40,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        address = context.remoteAddress.map(peerText) ?? "?"
     }
 
     /// The context holds this handler and the channel: kept, it would keep every closed
@@ -50,7 +50,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? address
+        address = context.remoteAddress.map(peerText) ?? address
         // At the limit, a newcomer displaces the oldest connection that has not finished its
         // handshake: a flood of silent sockets cannot lock real peers out.
         if core.connections.count >= core.configuration.maxPeers {
@@ -286,4 +286,10 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
 extension PeerConnection.Action {
     var isLeft: Bool { if case .left = self { true } else { false } }
+}
+
+/// A peer's address for events and logs: `192.0.2.1:6881`, `[2001:db8::1]:6881`.
+func peerText(_ a: SocketAddress) -> String {
+    let ip = a.ipAddress ?? "?"
+    return "\(a.protocol == .inet6 ? "[\(ip)]" : ip):\(a.port ?? 0)"
 }

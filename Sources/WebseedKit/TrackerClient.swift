@@ -30,7 +30,8 @@ final class TrackerClient: Sendable {
     private let http: HTTPClient
     private let peerID: [UInt8]
     private let key = UInt32.random(in: 0...UInt32.max)
-    private let udp = Mutex<Task<UDPTrackerSocket, any Error>?>(nil)
+    /// The UDP sockets, one per address family (IPv6 trackers: BEP 15 over IPv6), made on first use.
+    private let udp = Mutex<[Bool: Task<UDPTrackerSocket, any Error>]>([:])
     /// UDP connection ids by tracker address, with when they were given (BEP 15: one minute).
     private let connections = Mutex<[String: (id: UInt64, at: ContinuousClock.Instant)]>([:])
 
@@ -127,7 +128,7 @@ final class TrackerClient: Sendable {
             }
         }
         try? await http.shutdown()
-        if let socket = try? await udp.withLock({ $0 })?.value { await socket.close() }
+        for task in udp.withLock({ Array($0.values) }) { if let socket = try? await task.value { await socket.close() } }
     }
 
     /// Stops announcing `hashes` (a replaced version of a site): `stopped` goes to each
@@ -285,8 +286,8 @@ final class TrackerClient: Sendable {
         do { address = try SocketAddress.makeAddressResolvingHost(url.host, port: url.port) } catch {
             throw TrackerRequestError.unresolvable(url.host)
         }
-        let socket = try await udpSocket()
         let ipv6 = address.protocol == .inet6
+        let socket = try await udpSocket(ipv6: ipv6)
         let key = "\(url.host):\(url.port)"
         var connection = connections.withLock { c -> UInt64? in
             guard let known = c[key], ContinuousClock.now - known.at < .seconds(60) else { return nil }
@@ -310,12 +311,17 @@ final class TrackerClient: Sendable {
         return response
     }
 
-    private func udpSocket() async throws -> UDPTrackerSocket {
-        let offline = self.offline
-        let task = udp.withLock { t in
-            if let t { return t }
-            let made = Task { try await UDPTrackerSocket.open(host: offline ? "127.0.0.1" : "0.0.0.0") }
-            t = made
+    private func udpSocket(ipv6: Bool) async throws -> UDPTrackerSocket {
+        let host = switch (ipv6, offline) {
+        case (false, true): "127.0.0.1"
+        case (false, false): "0.0.0.0"
+        case (true, true): "::1"
+        case (true, false): "::"
+        }
+        let task = udp.withLock { sockets in
+            if let t = sockets[ipv6] { return t }
+            let made = Task { try await UDPTrackerSocket.open(host: host) }
+            sockets[ipv6] = made
             return made
         }
         return try await task.value
