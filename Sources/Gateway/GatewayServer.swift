@@ -32,9 +32,9 @@ public struct GatewayOptions: Sendable {
     /// Every answer is counted in `webseed_http_requests_total{status}` with this factory;
     /// nil: not counted.
     public var requestMetrics: (any MetricsFactory)?
-    /// Where this host takes peer connections, asked on each announce: the gateway's tracker
-    /// lists this host as a peer of the sites it holds (nil: it does not).
-    public var peerListener: (@Sendable () -> SocketAddress?)?
+    /// Where this host takes peer connections (a socket per family), asked on each announce:
+    /// the gateway's tracker lists this host as a peer of the sites it holds (nil: it does not).
+    public var peerListeners: (@Sendable () -> [SocketAddress])?
     /// The 20-byte hashes of torrents seeded here that are no site (v1-only), which the
     /// tracker answers for too.
     public var seededHashes: (@Sendable () -> [[UInt8]])?
@@ -106,7 +106,7 @@ public final class GatewayServer: Sendable {
         self.sites = sites
         self.names = names
         self.options = options
-        tracker = GatewayTracker(sites: sites, peerListener: options.peerListener, seeded: options.seededHashes)
+        tracker = GatewayTracker(sites: sites, peerListeners: options.peerListeners, seeded: options.seededHashes)
     }
 
     public var port: Int { boundPort.value }

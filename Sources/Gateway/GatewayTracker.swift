@@ -14,19 +14,19 @@ public final class GatewayTracker: Sendable {
     private let sites: GatewaySites
     private let table: Mutex<TrackerTable>
     private let announces = Mutex<[String: Int]>([:])
-    private let peerListener: (@Sendable () -> SocketAddress?)?
+    private let peerListeners: (@Sendable () -> [SocketAddress])?
     private let seeded: (@Sendable () -> [[UInt8]])?
     private let clock: @Sendable () -> Double
 
-    /// `peerListener`: where this host takes peer connections (nil, or a nil answer: the
-    /// gateway does not list itself). `seeded`: the 20-byte hashes of torrents this host
+    /// `peerListeners`: where this host takes peer connections, a socket per family (nil or
+    /// none: the gateway does not list itself). `seeded`: the 20-byte hashes of torrents this host
     /// seeds that are no site (a v1-only torrent), tracked too. `clock`: seconds, only
     /// compared with each other.
-    public init(sites: GatewaySites, limits: TrackerTable.Limits = .init(), peerListener: (@Sendable () -> SocketAddress?)? = nil,
+    public init(sites: GatewaySites, limits: TrackerTable.Limits = .init(), peerListeners: (@Sendable () -> [SocketAddress])? = nil,
                 seeded: (@Sendable () -> [[UInt8]])? = nil, clock: @escaping @Sendable () -> Double = { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }) {
         self.sites = sites
         table = Mutex(TrackerTable(limits: limits))
-        self.peerListener = peerListener
+        self.peerListeners = peerListeners
         self.seeded = seeded
         self.clock = clock
     }
@@ -81,16 +81,21 @@ public final class GatewayTracker: Sendable {
 
     static func complete(_ s: SiteStats) -> Bool { s.total > 0 && s.verified == s.total }
 
-    /// This host as a peer: the peer listener's address, or when it listens on a wildcard
-    /// the address the client reached the gateway on (if the listener takes that family).
+    /// This host as a peer, for a client that reached the gateway at `local`: the peer
+    /// listener of that address family; at its address, or when it listens on a wildcard
+    /// (0.0.0.0, ::) at `local`'s. No listener of that family: none of a bound address's
+    /// family either (the first listener bound to a single address is named then).
     func ownPeer(local: SocketAddress?) -> TrackerPeer? {
-        guard let listener = peerListener?(), let port = listener.port, let bound = Self.bytes(listener) else { return nil }
-        guard bound.allSatisfy({ $0 == 0 }) else { return TrackerPeer(ip: bound, port: UInt16(port)) }
-        guard let here = local.flatMap(Self.bytes) else { return nil }
-        // "0.0.0.0" takes IPv4 only; "::" takes both.
-        if bound.count == 4 && here.count == 16 { return nil }
-        return TrackerPeer(ip: here, port: UInt16(port))
+        let listeners = (peerListeners?() ?? []).compactMap { l in l.port.flatMap { p in Self.bytes(l).map { (ip: $0, port: p) } } }
+        let here = local.flatMap(Self.bytes)
+        let family = listeners.first { $0.ip.count == here?.count } ?? listeners.first { !Self.isWildcard($0.ip) }
+        guard let listener = family else { return nil }
+        guard Self.isWildcard(listener.ip) else { return TrackerPeer(ip: listener.ip, port: UInt16(listener.port)) }
+        guard let here, here.count == listener.ip.count else { return nil }
+        return TrackerPeer(ip: here, port: UInt16(listener.port))
     }
+
+    static func isWildcard(_ ip: [UInt8]) -> Bool { ip.allSatisfy { $0 == 0 } }
 
     /// An IP address as 4 or 16 bytes; an IPv4-mapped IPv6 address (a dual-stack socket's
     /// IPv4 client) as its 4 IPv4 bytes.

@@ -73,7 +73,7 @@ struct GatewayService: EngineService {
             })
         }
         options.trackers = { [context] in context.trackers.map(trackerStates) ?? [] }
-        options.peerListener = { [context] in context.listener?.address }
+        options.peerListeners = { [context] in context.listener.map { [$0.address] + ($0.address6.map { [$0] } ?? []) } ?? [] }
         if context.configuration.seed != nil {
             options.singleSiteAtRoot = true
             options.seededHashes = { [context] in context.sites.flatMap { $0.torrent.shortHashes } }

@@ -88,24 +88,28 @@ private func failure(_ answer: GatewayTracker.Answer) -> String? {
     }
 
     @Test func theGatewayListsItselfWhereTheClientReachedIt() throws {
-        let wildcard = GatewayTracker(sites: sites, peerListener: { address("0.0.0.0", 7000) })
+        let wildcard = GatewayTracker(sites: sites, peerListeners: { [address("0.0.0.0", 7000)] })
         let r = try decoded(wildcard.answer(query: query(site.v1, port: 6881, left: 5), remote: address("127.0.0.1"), local: address("127.0.0.1", 8080)))
         #expect(r.peers.map(\.description) == ["127.0.0.1:7000"] && r.seeders == 1 && r.leechers == 1)
         // Reached over IPv6 while peers are taken on IPv4 only: not listed.
         let v6 = try decoded(wildcard.answer(query: query(site.v1, port: 6881, left: 5), remote: address("::1"), local: address("::1", 8080)))
         #expect(!v6.peers.contains { $0.port == 7000 })
-        // "::" takes both families; an IPv4 client of a dual-stack socket is named by its IPv4 address.
-        let dual = GatewayTracker(sites: sites, peerListener: { address("::", 7000) })
+        // Both families (the default 0.0.0.0 and [::]); an IPv4 client of a dual-stack gateway
+        // socket is named by its IPv4 address.
+        let dual = GatewayTracker(sites: sites, peerListeners: { [address("0.0.0.0", 7000), address("::", 7000)] })
         let mapped = try decoded(dual.answer(query: query(site.v1, port: 6881, left: 5), remote: address("::ffff:10.0.0.5"), local: address("::ffff:10.0.0.100", 8080)))
         #expect(mapped.peers.map(\.description) == ["10.0.0.100:7000"])
         let seen = try decoded(dual.answer(query: query(site.v1, port: 6882, left: 5), remote: address("10.0.0.6"), local: address("10.0.0.100", 8080)))
         #expect(Set(seen.peers.map(\.description)) == ["10.0.0.100:7000", "10.0.0.5:6881"])
+        let overV6 = try decoded(dual.answer(query: query(site.v1, port: 6883, left: 5), remote: address("2001:db8::9"), local: address("2001:db8::1", 8080)))
+        // (Read back, peers6 come after peers.)
+        #expect(Set(overV6.peers.map(\.description)) == ["[2001:db8::1]:7000", "10.0.0.5:6881", "10.0.0.6:6882"], "an IPv6 client is sent the IPv6 listener")
         // A listener on one address is listed at that address.
-        let bound = GatewayTracker(sites: sites, peerListener: { address("192.168.1.4", 7000) })
+        let bound = GatewayTracker(sites: sites, peerListeners: { [address("192.168.1.4", 7000)] })
         let b = try decoded(bound.answer(query: query(site.v1, port: 6881, left: 5), remote: address("127.0.0.1"), local: address("127.0.0.1", 8080)))
         #expect(b.peers.map(\.description) == ["192.168.1.4:7000"])
         // No peer listener: not listed.
-        let none = GatewayTracker(sites: sites, peerListener: { nil })
+        let none = GatewayTracker(sites: sites, peerListeners: { [] })
         #expect(try decoded(none.answer(query: query(site.v1, port: 6881, left: 5), remote: address("127.0.0.1"), local: address("127.0.0.1", 8080))).peers.isEmpty)
     }
 
@@ -113,7 +117,7 @@ private func failure(_ answer: GatewayTracker.Answer) -> String? {
         let partial = try TrackedSite(name: "partial", complete: false)
         let sites = GatewaySites()
         sites.add(partial)
-        let tracker = GatewayTracker(sites: sites, peerListener: { address("0.0.0.0", 7000) })
+        let tracker = GatewayTracker(sites: sites, peerListeners: { [address("0.0.0.0", 7000)] })
         let seeder = try decoded(tracker.answer(query: query(partial.v2Short, port: 6881, left: 0), remote: address("127.0.0.1"), local: address("127.0.0.1", 8080)))
         #expect(seeder.peers.map(\.description) == ["127.0.0.1:7000"] && seeder.seeders == 1 && seeder.leechers == 1)
     }
@@ -139,8 +143,8 @@ private func failure(_ answer: GatewayTracker.Answer) -> String? {
         let site = try TrackedSite(name: "over-http")
         let sites = GatewaySites()
         sites.add(site)
-        // Hummingbird's live test binds "localhost": IPv4 or IPv6, so the listener takes both.
-        let tracker = GatewayTracker(sites: sites, peerListener: { address("::", 7000) })
+        // Hummingbird's live test binds "localhost": IPv4 or IPv6, so peers are taken on both.
+        let tracker = GatewayTracker(sites: sites, peerListeners: { [address("0.0.0.0", 7000), address("::", 7000)] })
         let gateway = GatewayResponder(sites: sites, options: GatewayOptions(), port: { 8080 }, tracker: tracker)
         let app = Application(responder: gateway, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in

@@ -30,7 +30,8 @@ as a seeder of the sites it holds.
      then 10,000 announces from as many fake ports: every answer holds at most the per-address
      bound of peers and stays small, webseed is still listed, `/api/status` counts the
      announces (and a bounded number of peers kept), and a file of the site still answers
-  f  all on ::1: an IPv6 announce is answered with webseed in `peers6` (BEP 7) and nothing in
+  f  IPv6: `webseed seed --listen '*:0'` (peers on 0.0.0.0 and [::]), its gateway on [::1]: an
+     IPv6 announce is answered with webseed at [::1] in `peers6` (BEP 7) and nothing in
      `peers`; libtorrent listening on [::1], whose only source is the gateway, downloads
   g  `webseed gateway` holding a site it fetches (its .torrent given; tracker: the gateway
      itself): a libtorrent seeder announces there, the gateway's own tracker client finds it
@@ -129,10 +130,10 @@ def escaped(b):
 class Gateway:
     """`webseed seed` of one torrent with its gateway on HOST:PORT (and --offline)."""
 
-    def __init__(self, args, name, torrent, site, host, port, work, prefix=()):
+    def __init__(self, args, name, torrent, site, host, port, work, prefix=(), listen=None):
         self.host, self.port = host, port
         self.proc = Proc(name, list(prefix) + [
-            args.webseed, "seed", torrent, "--data", site, "--offline", "--no-dht", "--listen", host + ":0",
+            args.webseed, "seed", torrent, "--data", site, "--offline", "--no-dht", "--listen", listen or host + ":0",
             "--gateway", "%s:%d" % (host, port), "--state-dir", os.path.join(work, "state-" + name), "--json"], work)
         self.ready = self.proc.wait_for("ready", 30) is not None
         listening = self.proc.wait_for("listening", 1) or {}
@@ -385,10 +386,12 @@ def case_ipv6(args):
     tracker = "http://[::1]:%d/announce" % port
     torrent = os.path.join(work, "site.torrent")
     info = create(args.webseed, site, torrent, [tracker])
-    gw = Gateway(args, "seed-f", torrent, site, "[::1]", port, work)
+    # Peers on both families (*: 0.0.0.0 and [::] on one port): the gateway names the IPv6 one,
+    # at the address the client reached.
+    gw = Gateway(args, "seed-f", torrent, site, "[::1]", port, work, listen="*:0")
     try:
-        if not r.check(gw.ready and gw.gateway_port == port and gw.peer_port, "f: webseed seed --offline on [::1] with its gateway on %s"
-                       % tracker, more=gw.proc.log_tail(8)):
+        if not r.check(gw.ready and gw.gateway_port == port and gw.peer_port,
+                       "f: webseed seed --offline taking peers on *:PORT, its gateway on %s" % tracker, more=gw.proc.log_tail(8)):
             return
         want = "[::1]:%d" % gw.peer_port
         status, body = announce("::1", port, query(bytes.fromhex(info["v1_infohash"]), 6881, left=1))
