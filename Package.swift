@@ -5,7 +5,7 @@ import PackageDescription
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
 // DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
 // Names (key files, site names, the rules a reader follows a name by) → DHTProtocol → Signing
-// (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers) → Bencode. Swarm and
+// (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers, the gateway's tracker table) → Bencode. Swarm and
 // DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Metainfo", "Hashing", "Names",
+                "Metainfo", "Hashing", "Names", "TrackerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing",
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing", "TrackerProtocol", "Bencode",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -5,7 +5,7 @@ import NIOCore
 /// Answers every HTTP request by doing what its `Route` says: the gateway's own pages, or a
 /// file of a site, streamed from the site's content (which yields only verified bytes).
 struct GatewayResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = GatewayRequestContext
 
     let sites: GatewaySites
     /// The names this gateway follows (nil: it resolves none).
@@ -13,6 +13,8 @@ struct GatewayResponder: HTTPResponder {
     let options: GatewayOptions
     /// The port browsers reach us on (for redirects to `<id>.localhost:PORT`).
     let port: @Sendable () -> Int
+    /// Answers `/announce` (nil: this gateway is no tracker).
+    var tracker: GatewayTracker?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         switch router.route(method: request.method, hosts: hosts(request), target: request.head.path ?? "/") {
@@ -21,11 +23,13 @@ struct GatewayResponder: HTTPResponder {
                                              listenHost: options.listenHost), request: request, cache: "no-store")
         case .statusAPI:
             return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? [],
-                                             listenHost: options.listenHost), request: request)
+                                             listenHost: options.listenHost, tracker: tracker), request: request)
         case .metrics:
             return text(.ok, options.metrics?() ?? "", type: "text/plain; version=0.0.4", request: request)
         case .addSite:
             return await addSite(request)
+        case .announce(let query):
+            return announce(query, request: request, context: context)
         case .site(let target):
             guard let site = resolve(target.site) else { return plain(.notFound, "unknown site '\(target.site.label)'") }
             return await serve(site, target, request: request)

@@ -32,6 +32,12 @@ public struct GatewayOptions: Sendable {
     /// Every answer is counted in `webseed_http_requests_total{status}` with this factory;
     /// nil: not counted.
     public var requestMetrics: (any MetricsFactory)?
+    /// Where this host takes peer connections (a socket per family), asked on each announce:
+    /// the gateway's tracker lists this host as a peer of the sites it holds (nil: it does not).
+    public var peerListeners: (@Sendable () -> [SocketAddress])?
+    /// The 20-byte hashes of torrents seeded here that are no site (v1-only), which the
+    /// tracker answers for too.
+    public var seededHashes: (@Sendable () -> [[UInt8]])?
     public init() {}
 }
 
@@ -90,6 +96,8 @@ public final class GatewayServer: Sendable {
     public let sites: GatewaySites
     /// The names served (nil: none are resolved).
     public let names: GatewayNames?
+    /// `/announce` for the sites served.
+    public let tracker: GatewayTracker
     private let options: GatewayOptions
     private let boundPort = PortBox()
     private let task = Mutex<Task<Void, any Error>?>(nil)
@@ -98,6 +106,7 @@ public final class GatewayServer: Sendable {
         self.sites = sites
         self.names = names
         self.options = options
+        tracker = GatewayTracker(sites: sites, peerListeners: options.peerListeners, seeded: options.seededHashes)
     }
 
     public var port: Int { boundPort.value }
@@ -120,8 +129,8 @@ public final class GatewayServer: Sendable {
     /// Service (run it in a ServiceGroup); `onRunning` is told the port it bound.
     public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let portBox = boundPort
-        let gateway = GatewayResponder(sites: sites, names: names, options: options, port: { portBox.value })
-        let counter = RequestCounter<BasicRequestContext>(factory: options.requestMetrics)
+        let gateway = GatewayResponder(sites: sites, names: names, options: options, port: { portBox.value }, tracker: tracker)
+        let counter = RequestCounter<GatewayRequestContext>(factory: options.requestMetrics)
         let responder = CallbackResponder { request, context in
             try await counter.handle(request, context: context, next: gateway.respond)
         }

@@ -11,6 +11,8 @@ enum Route: Equatable {
     case statusAPI
     case addSite
     case metrics
+    /// `GET /announce`: the gateway's tracker (`GatewayTracker`); the query as sent.
+    case announce(query: String)
     /// A path inside a site. The site may still be unknown: the responder looks it up.
     case site(SiteTarget)
     /// Moves a loopback `/site/<id>/…` to the site's own origin, once the site is known.
@@ -112,8 +114,13 @@ struct RequestRouter: Sendable {
             return site(ref, path: inner, query: query, method: method, immutable: true)
         }
         if host.name != "localhost", let id = siteAtRoot {
+            // A site served at the root of its own host is also its tracker there: an
+            // announce (a query with info_hash) to /announce is not a page of the site.
+            if Self.isAnnounce(method: method, path: path, query: query) { return .announce(query: query ?? "") }
             return site(SiteRef(id: id, label: id), path: path, query: query, method: method, immutable: false)
         }
+        // The gateway's own origin is its tracker for every site it holds.
+        if path == "/announce", method == .get || method == .head { return .announce(query: query ?? "") }
         return gatewayOrigin(method: method, path: path)
     }
 
@@ -161,6 +168,11 @@ struct RequestRouter: Sendable {
         if text.utf8.count == 64, let digest = SHA256Digest(hex: text) { return SiteID.encode(digest) }
         if text.utf8.count == 52, SiteID.decode(text) != nil { return text }
         return nil
+    }
+
+    static func isAnnounce(method: HTTPRequest.Method, path: Substring, query: String?) -> Bool {
+        (method == .get || method == .head) && path == "/announce"
+            && (query ?? "").split(separator: "&").contains { $0.hasPrefix("info_hash=") }
     }
 
     static func split(_ target: String) -> (Substring, String?) {

@@ -44,8 +44,9 @@ enum StatusPage {
         """
     }
 
+    /// `tracker`: the gateway's own tracker, whose announce counts per site it lists.
     static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = [],
-                     listenHost: String = "127.0.0.1") -> String {
+                     listenHost: String = "127.0.0.1", tracker: GatewayTracker? = nil) -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
@@ -83,6 +84,7 @@ enum StatusPage {
                 + "\"last_error\":\(t.lastError.map(quote) ?? "null"),\"peers\":\(t.peers.map(String.init) ?? "null"),"
                 + "\"last_announce_seconds_ago\":\(t.secondsAgo.map(String.init) ?? "null")}"
         }
+        head += tracker.map(trackerJSON) ?? ""
         return "{" + head + "\"names\":[" + named.joined(separator: ",") + "],\"trackers\":[" + tracked.joined(separator: ",") + "],"
             + "\"sites\":[" + items.joined(separator: ",") + "]}"
     }

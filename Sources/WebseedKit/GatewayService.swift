@@ -73,8 +73,10 @@ struct GatewayService: EngineService {
             })
         }
         options.trackers = { [context] in context.trackers.map(trackerStates) ?? [] }
+        options.peerListeners = { [context] in context.listener.map { [$0.address] + ($0.address6.map { [$0] } ?? []) } ?? [] }
         if context.configuration.seed != nil {
             options.singleSiteAtRoot = true
+            options.seededHashes = { [context] in context.sites.flatMap { $0.torrent.shortHashes } }
             // SeedTorrent reports a change once, from the read that withdraws the file.
             let log = self.log
             options.onFileChanged = { site, path in log.seederEvent(.fileChanged(torrent: site, path: path)) }

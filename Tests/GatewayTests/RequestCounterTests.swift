@@ -13,7 +13,7 @@ import Testing
         let registry = PrometheusCollectorRegistry()
         var options = GatewayOptions()
         options.metrics = { registry.emitToString() }
-        let counter = RequestCounter<BasicRequestContext>(factory: PrometheusMetricsFactory(registry: registry))
+        let counter = RequestCounter<GatewayRequestContext>(factory: PrometheusMetricsFactory(registry: registry))
         let gateway = OverTheWire(gateway: GatewayResponder(sites: sites, options: options, port: { 8080 }))
         let app = Application(responder: CallbackResponder { request, context in
             try await counter.handle(request, context: context, next: gateway.respond)

@@ -213,7 +213,7 @@ import Testing
 /// Does what the HTTP/1 server does before the responder sees a request: the first Host
 /// field becomes the authority (the router test client always sends "localhost").
 struct OverTheWire: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = GatewayRequestContext
     let gateway: GatewayResponder
 
     func respond(to request: Request, context: Context) async throws -> Response {

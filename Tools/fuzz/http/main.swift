@@ -167,6 +167,9 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         check(method == .options, "\(method) is a preflight: \(context)")
     case .uriTooLong:
         check(target.utf8.count > SitePath.maxLength, "a short target refused as too long: \(context)")
+    case .announce:
+        check(method == .get || method == .head, "\(method) routed to the tracker: \(context)")
+        check(RequestRouter.split(target).0 == "/announce", "an announce at another path: \(context)")
     case .statusPage, .statusAPI, .addSite, .metrics, .notFound, .badRequest, .methodNotAllowed:
         break
     }
