@@ -26,6 +26,10 @@ struct GatewayResponder: HTTPResponder {
             return await addSite(request)
         case .site(let target):
             guard let site = resolve(target.site) else { return plain(.notFound, "unknown site '\(target.site.label)'") }
+            if options.verifyInBrowser, HostName(hosts(request).first ?? "").siteLabel != nil,
+               let answer = await verifiedMode(site, target, request: request) {
+                return answer
+            }
             return await serve(site, target, request: request)
         case .toSiteOrigin(let ref, let location):
             guard resolve(ref) != nil else { return plain(.notFound, "unknown site '\(ref.label.prefix(80))'") }

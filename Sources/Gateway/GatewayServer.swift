@@ -10,6 +10,9 @@ public struct GatewayOptions: Sendable {
     public var singleSiteAtRoot = false
     /// Serve `/index.html` for missing paths without an extension (single-page apps).
     public var spa = false
+    /// Verified mode: a site's own origin gets a bootstrap page and a service worker that
+    /// checks every byte in the browser (`VerifiedMode.swift`).
+    public var verifyInBrowser = false
     /// Start fetching a valid site id this gateway does not know (from the peers it knows).
     public var fetchUnknownIDs = false
     /// How long a request waits for a site's metadata or for the bytes it asked for.

@@ -61,6 +61,7 @@ struct GatewayService: EngineService {
     private func options() -> GatewayOptions {
         var options = GatewayOptions()
         options.spa = settings.spa
+        options.verifyInBrowser = settings.verifyInBrowser
         let metrics = context.metrics
         options.metrics = { metrics.text() }
         options.requestMetrics = metrics.factory

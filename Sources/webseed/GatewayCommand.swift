@@ -44,6 +44,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
+    var verifyInBrowser = false
+
     @Option(help: "How long a request waits for a site's metadata or the bytes it asked for, in seconds (default 30).")
     var timeout: Double = 30
 
@@ -90,6 +93,7 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             var gateway = EngineConfiguration.Gateway(listen: .init(host: httpHost, port: httpPort, text: listen))
             gateway.spa = spa
+            gateway.verifyInBrowser = verifyInBrowser
             gateway.timeout = timeout
             gateway.sources = parsed.map { (magnet: $0.0, metainfo: $0.1) }
             gateway.names = names

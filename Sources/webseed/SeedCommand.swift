@@ -56,6 +56,9 @@ struct Seed: AsyncParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
+    var verifyInBrowser = false
+
     @Option(help: "Publish the site (exactly one directory) under the stable name of this key (see `webseed key`): a signed BEP 44 item on the DHT naming its torrent, put again every 30 minutes.")
     var key: String?
 
@@ -102,6 +105,7 @@ struct Seed: AsyncParsableCommand {
                 let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")
                 var settings = EngineConfiguration.Gateway(listen: .init(host: gHost, port: gPort, text: gateway))
                 settings.spa = spa
+                settings.verifyInBrowser = verifyInBrowser
                 configuration.gateway = settings
             }
             try await Engine(configuration).run()
