@@ -270,8 +270,8 @@ class Browser:
         """The first truthy value of a JS expression, checked in the page as it changes, within
         timeout seconds; None if it never held. (Navigations replace the page's context: an
         evaluation cut off by one is tried again in the next.)"""
-        waiter = ("new Promise((resolve) => { const t0 = Date.now(); (function tick() { let v = null;"
-                  " try { v = (%s); } catch (e) { v = null; }"
+        waiter = ("new Promise((resolve) => { const t0 = Date.now(); (async function tick() { let v = null;"
+                  " try { v = await (%s); } catch (e) { v = null; }"
                   " if (v || Date.now() - t0 > 2000) resolve(v || null); else setTimeout(tick, 25); })(); })") % condition
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -317,14 +317,19 @@ class Browser:
         self.err.close()
 
 
+# The sample page in full: the worker in charge, js/app.js ran and listed every file of
+# assets.json (its fetch() answered), the marker's text.
 LOADED = ("navigator.serviceWorker.controller && document.readyState === 'complete' && document.body"
-          " && document.body.dataset.webseed === 'loaded' && document.getElementById('webseed-marker')"
-          " && document.getElementById('webseed-marker').textContent")
+          " && document.body.dataset.webseed === 'loaded' && document.querySelectorAll('#file-list li a').length === %d"
+          " && document.getElementById('webseed-marker') && document.getElementById('webseed-marker').textContent")
 REFUSED = ("document.getElementById('webseed-refusal') && {file: document.getElementById('webseed-refusal').dataset.file,"
            " reason: document.getElementById('webseed-refusal').dataset.reason, marker: !!document.getElementById('webseed-marker')}")
 UNAVAILABLE = ("document.getElementById('webseed-unavailable') && {file: document.getElementById('webseed-unavailable').dataset.file,"
                " reason: document.getElementById('webseed-unavailable').dataset.reason}")
 STATUS = "fetch('/.webseed/status').then((r) => r.json())"
+# What the sample page loads (its favicon too, which the browser asks for when it likes).
+PAGE_FILES = ["index.html", "css/site.css", "js/app.js", "images/logo.svg", "images/photo.png", "assets.json", "favicon.svg"]
+PAGE_VERIFIED = STATUS + ".then((s) => %s.every((f) => s.verified[f] > 0) && s)" % json.dumps(PAGE_FILES)
 SHA256_OF = ("(async (path, init) => { const r = await fetch(path, init || {}); const buf = await r.arrayBuffer();"
              " const h = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));"
              " return {status: r.status, length: buf.byteLength, type: r.headers.get('Content-Type'),"
@@ -354,13 +359,13 @@ class Harness:
     def loaded(self, b, what):
         """Waits for the sample page served by the worker; True if it came."""
         b.navigate(self.site_url())
-        got = b.wait_for(LOADED)
+        got = b.wait_for(LOADED % self.links)
         return self.r.check(got == MARKER, what, "marker %r" % got)
 
     def case_a(self):
         b = self.browser("a")
         try:
-            if not self.loaded(b, "a: the sample site loads through the verifying worker (bootstrap, worker, marker, app.js ran)"):
+            if not self.loaded(b, "a: the sample site loads through the verifying worker (bootstrap, worker, marker, app.js ran and listed assets.json)"):
                 return
             b.screenshot(os.path.join(self.args.artifacts, "verified-a.png"))
             script = b.evaluate("navigator.serviceWorker.controller.scriptURL")
@@ -369,9 +374,8 @@ class Harness:
             self.r.check(bg == BG, "a: the stylesheet is applied", bg)
             photo = b.wait_for("(() => { const i = document.querySelector('img[src*=\"photo\"]'); return i && i.complete && i.naturalWidth; })()", 20)
             self.r.check(bool(photo), "a: the photo is decoded", "naturalWidth %r" % photo)
-            status = b.evaluate(STATUS)
-            page_files = ["index.html", "css/site.css", "js/app.js", "images/logo.svg", "images/photo.png", "assets.json"]
-            missing = [f for f in page_files if f not in status["verified"]]
+            status = b.wait_for(PAGE_VERIFIED, 20) or b.evaluate(STATUS)
+            missing = [f for f in PAGE_FILES if f not in status["verified"]]
             self.r.check(not status["refused"] and not missing, "a: the worker verified the page's files and refused nothing",
                          "verified %s; refused %s; missing %s" % (sorted(status["verified"]), status["refused"], missing))
             wrong = []
@@ -485,7 +489,8 @@ class Harness:
         profile = os.path.join(self.args.work, "profile-g")
         b = self.browser("g", profile)
         try:
-            first = self.loaded(b, "g: first visit loads")
+            first = self.loaded(b, "g: first visit loads") and self.r.check(
+                b.wait_for(PAGE_VERIFIED, 20) is not None, "g: the worker verified (and kept) every file of the page", ", ".join(PAGE_FILES))
         finally:
             b.close()
         if not first:
@@ -507,8 +512,8 @@ class Harness:
             self.loaded(b, "g: with every source gone, the site visited before loads in full (marker, app.js ran)")
             bg = b.evaluate("getComputedStyle(document.documentElement).backgroundColor")
             self.r.check(bg == BG, "g: its stylesheet is applied offline", bg)
-            status = b.evaluate(STATUS)
-            self.r.check(status["fromCache"] > 0 and status["fromNetwork"] == 0 and not status["refused"],
+            status = b.wait_for(PAGE_VERIFIED, 20) or b.evaluate(STATUS)
+            self.r.check(status["fromCache"] > 0 and status["fromNetwork"] == 0 and not status["refused"] and not status["unavailable"],
                          "g: every byte came from the worker's Cache Storage, verified again", json.dumps(status)[:300])
             b.navigate(self.site_url("/docs/guide/intro/"))
             got = b.wait_for(UNAVAILABLE)
@@ -542,6 +547,7 @@ def main():
     with open(os.path.join(site, "big", "ten.bin"), "wb") as f:
         f.write(ten_mib())
     h.files = site_files(site)
+    h.links = len(json.loads(h.files["assets.json"])["files"])
 
     seed = Proc("seed", [args.webseed, "seed", site, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
                          "--verify-in-browser", "--state-dir", os.path.join(args.work, "state"), "--json"], h.logdir)
