@@ -12,8 +12,28 @@ enum BrowserScripts {
 
     /// The worker's script. Its bytes depend only on the gateway's build and settings (a
     /// browser compares them to decide whether the worker changed).
-    static func worker(spa: Bool) -> String {
-        "const WEBSEED_MIME = \(MIME.tableJSON);\nconst WEBSEED_SPA = \(spa);\n" + library
+    /// `sources`: other places holding the sites, tried in order after this gateway (URL
+    /// prefixes, `{site}` standing for the site id).
+    static func worker(spa: Bool, sources: [String] = []) -> String {
+        "const WEBSEED_MIME = \(MIME.tableJSON);\nconst WEBSEED_SPA = \(spa);\nconst WEBSEED_SOURCES = \(jsonArray(sources));\n" + library
+    }
+
+    /// Strings as a JSON array (escaped so that no text can end the script's statement).
+    static func jsonArray(_ items: [String]) -> String {
+        "[" + items.map { item in
+            "\"" + item.unicodeScalars.map { c in
+                c.isASCII && c.value >= 0x20 && c != "\"" && c != "\\" && c != "<" ? String(c) : String(format4(c.value))
+            }.joined() + "\""
+        }.joined(separator: ",") + "]"
+    }
+
+    private static func format4(_ v: UInt32) -> String {
+        if v > 0xFFFF {
+            let u = v - 0x10000
+            return format4(0xD800 + (u >> 10)) + format4(0xDC00 + (u & 0x3FF))
+        }
+        let hex = String(v, radix: 16)
+        return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }
 

@@ -159,6 +159,9 @@ struct GatewayResponder: HTTPResponder {
         headers[.contentType] = index.contentTypes[file]
         headers[.xContentTypeOptions] = "nosniff"
         headers[.cacheControl] = cache
+        // Verified mode: hash-addressed bytes are readable by other sites' workers, which
+        // check them (this gateway as another one's fallback source).
+        if options.verifyInBrowser, cache == Self.immutableCache { headers[.accessControlAllowOrigin] = "*" }
         headers[.acceptRanges] = "bytes"
         let etag = index.etags[file]
         headers[.eTag] = etag

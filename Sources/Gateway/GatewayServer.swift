@@ -13,6 +13,9 @@ public struct GatewayOptions: Sendable {
     /// Verified mode: a site's own origin gets a bootstrap page and a service worker that
     /// checks every byte in the browser (`VerifiedMode.swift`).
     public var verifyInBrowser = false
+    /// In verified mode: other places the worker may fetch a site's bytes from when this
+    /// gateway fails (URL prefixes, `{site}` standing for the site id).
+    public var verifySources: [String] = []
     /// Start fetching a valid site id this gateway does not know (from the peers it knows).
     public var fetchUnknownIDs = false
     /// How long a request waits for a site's metadata or for the bytes it asked for.

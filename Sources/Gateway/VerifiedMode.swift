@@ -32,7 +32,7 @@ extension GatewayResponder {
     private func reserved(_ site: GatewaySites.Site, _ path: [String], request: Request) async -> Response {
         switch path {
         case ["sw.js"]:
-            var r = text(.ok, BrowserScripts.worker(spa: options.spa), type: "text/javascript; charset=utf-8", cache: "no-cache", request: request)
+            var r = text(.ok, BrowserScripts.worker(spa: options.spa, sources: options.verifySources), type: "text/javascript; charset=utf-8", cache: "no-cache", request: request)
             // The script lives under /.webseed/ but controls the whole origin.
             r.headers[.serviceWorkerAllowed] = "/"
             return r

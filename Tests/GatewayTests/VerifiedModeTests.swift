@@ -40,8 +40,9 @@ import Testing
                 }
             }
             // The worker's own requests (and any client that is not navigating): plain bytes.
-            try await client.execute(uri: "/index.html", method: .get, headers: hostField(host, ["Sec-Fetch-Mode": "same-origin"])) { r in
+            try await client.execute(uri: "/index.html", method: .get, headers: hostField(host, ["Sec-Fetch-Mode": "cors"])) { r in
                 #expect(r.status == .ok && Array(buffer: r.body) == index)
+                #expect(r.headers[.accessControlAllowOrigin] == "*", "hash-addressed bytes: readable by other origins' workers")
             }
             try await client.execute(uri: "/", method: .get, headers: hostField(host)) { r in
                 #expect(r.status == .ok && Array(buffer: r.body) == index)
@@ -68,6 +69,14 @@ import Testing
             let again = try await client.execute(uri: "/.webseed/sw.js", method: .get, headers: hostField(host)) { String(buffer: $0.body) }
             #expect(first == again, "the same bytes every time (browsers compare them for updates)")
         }
+    }
+
+    @Test func sourcesAreWrittenIntoTheScriptAsJSON() {
+        #expect(BrowserScripts.jsonArray([]) == "[]")
+        #expect(BrowserScripts.jsonArray(["http://{site}.localhost:8081", "https://a.example/x"]) == #"["http://{site}.localhost:8081","https://a.example/x"]"#)
+        // Nothing a source could hold ends the string or the script.
+        #expect(BrowserScripts.jsonArray(["a\"b\\c</script>\u{1}é😀"]) == #"["a\u0022b\u005cc\u003c/script>\u0001\u00e9\ud83d\ude00"]"#)
+        #expect(BrowserScripts.worker(spa: true, sources: ["http://x"]).contains("const WEBSEED_SPA = true;\nconst WEBSEED_SOURCES = [\"http://x\"];\n"))
     }
 
     @Test func theInfoDictAndPieceLayers() async throws {
@@ -111,6 +120,7 @@ import Testing
         try await run(verify: false) { client in
             try await client.execute(uri: "/", method: .get, headers: hostField("\(id).localhost:8080", ["Sec-Fetch-Mode": "navigate"])) { r in
                 #expect(r.status == .ok && Array(buffer: r.body) == index)
+                #expect(r.headers[.accessControlAllowOrigin] == nil)
             }
             try await client.execute(uri: "/.webseed/info", method: .get, headers: hostField("\(id).localhost:8080")) { r in
                 #expect(r.status == .notFound && Array(buffer: r.body) == notFound, "the site's own 404 page")

@@ -31,6 +31,11 @@ Cases:
      left) and the profile's HTTP caches deleted; a new Chromium on the same profile loads
      / in full from the worker's Cache Storage, and a page never visited
      (/docs/guide/intro/) says it is not available offline.
+  h  several sources: the seeder lists two more (--verify-source), both proxies of this
+     harness (answering 502 in the other cases, so there the gateway is the one source): first one that flips a byte of every file, then one in front of a second
+     gateway (webseed gateway MAGNET --peer SEEDER --verify-in-browser). After a first visit
+     the first gateway's proxy stops; a page never visited then loads from the second
+     gateway, the tampering source is named as refused and is not asked for the next file.
 
 Usage:
   PYTHONPATH=Tools /usr/bin/python3 Tools/interop/verified_browser.py --webseed .build/debug/webseed \\
@@ -49,6 +54,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -61,7 +67,7 @@ from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ALL_CASES = ["a", "b", "c", "d", "e", "f", "g"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--no-first-run", "--no-default-browser-check",
@@ -118,6 +124,10 @@ class TamperingProxy:
         self.upstream_port = upstream_port
         self.tamper = lambda path: False
         self.flipped = []
+        self.asked = []
+        self.serving = True       # False: every request answers 502
+        self.connections = set()  # open client connections, cut when the proxy stops
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -126,6 +136,16 @@ class TamperingProxy:
             def log_message(self, *a):
                 pass
 
+            def setup(self):
+                super().setup()
+                with proxy.lock:
+                    proxy.connections.add(self.connection)
+
+            def finish(self):
+                with proxy.lock:
+                    proxy.connections.discard(self.connection)
+                super().finish()
+
             def do_GET(self):
                 self.forward()
 
@@ -133,6 +153,10 @@ class TamperingProxy:
                 self.forward()
 
             def forward(self):
+                proxy.asked.append(self.path.split("?")[0])
+                if not proxy.serving:
+                    self.send_error(502, "proxy: this source is off")
+                    return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "proxy-connection")}
                 try:
@@ -169,8 +193,15 @@ class TamperingProxy:
         self.thread.start()
 
     def stop(self):
+        """Stops listening and cuts every open connection (kept-alive ones too): dead."""
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for c in self.connections:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 # ---------------------------------------------------------------------------------------
@@ -522,6 +553,41 @@ class Harness:
         finally:
             b.close()
 
+    def case_h(self):
+        """Several sources (see the module's text); self.fallback and self.liar are the proxies the
+        seeder lists, in front of the second gateway and of the first one."""
+        r = self.r
+        self.liar.tamper = lambda p: not p.startswith("/.webseed/")
+        self.liar.serving = self.fallback.serving = True
+        b = self.browser("h")
+        try:
+            if not self.loaded(b, "h: the site loads from the first gateway"):
+                return
+            b.wait_for(PAGE_VERIFIED, 20)
+            self.proxy.stop()
+            self.proxy_stopped = True
+            intro = self.files["docs/guide/intro/index.html"]
+            got = b.evaluate("%s('/docs/guide/intro/')" % SHA256_OF, timeout=120)
+            r.check(got["status"] == 200 and got["sha256"] == hashlib.sha256(intro).hexdigest(),
+                    "h: with the first gateway dead, a page never visited loads from the second", str(got))
+            status = b.evaluate(STATUS)
+            liar, fallback = "http://%s.localhost:%d" % (self.site_id, self.liar.port), "http://%s.localhost:%d" % (self.site_id, self.fallback.port)
+            r.check(any(x["source"] == liar for x in status["badSources"]) and status["bySource"].get(fallback, 0) > 0 and not status["refused"],
+                    "h: the source that sent a wrong byte is named; the second gateway's bytes verified",
+                    "bad %s; by source %s" % (status["badSources"], status["bySource"]))
+            before = len(self.liar.asked)
+            data = self.files["downloads/data.csv"]
+            got = b.evaluate("%s('/downloads/data.csv')" % SHA256_OF, timeout=120)
+            after = b.evaluate(STATUS)["bySource"].get(fallback, 0)
+            r.check(got["status"] == 200 and got["sha256"] == hashlib.sha256(data).hexdigest() and len(self.liar.asked) == before
+                    and after == status["bySource"].get(fallback, 0) + 1,
+                    "h: the next file comes from the second gateway; the lying source is not asked again",
+                    "%s; the liar was asked %s" % (got, self.liar.asked[before:]))
+        finally:
+            b.close()
+            self.liar.tamper = lambda path: False
+            self.liar.serving = self.fallback.serving = False
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -549,8 +615,15 @@ def main():
     h.files = site_files(site)
     h.links = len(json.loads(h.files["assets.json"])["files"])
 
+    # The sources the seeder's worker falls back on (h): proxies whose upstreams are set once
+    # the gateways behind them run.
+    h.liar = TamperingProxy(0)
+    h.fallback = TamperingProxy(0)
+    h.liar.serving = h.fallback.serving = False  # sources off but in case h
     seed = Proc("seed", [args.webseed, "seed", site, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
-                         "--verify-in-browser", "--state-dir", os.path.join(args.work, "state"), "--json"], h.logdir)
+                         "--verify-in-browser", "--state-dir", os.path.join(args.work, "state"), "--json",
+                         "--verify-source", "http://{site}.localhost:%d" % h.liar.port,
+                         "--verify-source", "http://{site}.localhost:%d" % h.fallback.port], h.logdir)
     try:
         site_ev = seed.wait_for("site", EVENT_TIMEOUT)
         gw = seed.wait_for("gateway", EVENT_TIMEOUT)
@@ -560,6 +633,17 @@ def main():
             print(r.summary())
             return 1
         h.site_id = site_ev["site_id"]
+        h.liar.upstream_port = gw["port"]
+        if "h" in cases:
+            listening = seed.wait_for("listening", EVENT_TIMEOUT)
+            second = Proc("gateway2", [args.webseed, "gateway", site_ev["magnet"], "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",
+                                       "--peer", "127.0.0.1:%d" % listening["port"], "--offline", "--verify-in-browser",
+                                       "--state-dir", os.path.join(args.work, "state2"), "--json"], h.logdir)
+            gw2 = second.wait_for("gateway", EVENT_TIMEOUT)
+            if r.check(gw2 is not None, "h: a second gateway (webseed gateway MAGNET --peer SEEDER --verify-in-browser) runs", more=second.log_tail(8)):
+                h.fallback.upstream_port = gw2["port"]
+            else:
+                cases = [c for c in cases if c != "h"]
         for case in cases:
             h.proxy = TamperingProxy(gw["port"])
             h.proxy_stopped = False
@@ -570,6 +654,8 @@ def main():
             finally:
                 if not h.proxy_stopped:
                     h.proxy.stop()
+        h.liar.stop()
+        h.fallback.stop()
         seed.stop()
     finally:
         Proc.kill_all()

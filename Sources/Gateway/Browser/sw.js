@@ -4,7 +4,8 @@
 // must hash to its place in the tree before a byte of it reaches the page. Verified bytes
 // are kept in Cache Storage (and checked again when read back), so a site visited before
 // loads with every source gone.
-// The gateway writes WEBSEED_MIME (its content types) and WEBSEED_SPA above this script.
+// The gateway writes WEBSEED_MIME (its content types), WEBSEED_SPA and WEBSEED_SOURCES above
+// this script.
 
 const CACHE_NAME = "webseed-verified-1";
 const SPAN = 1 << 20;              // bytes asked for at once when a large file is streamed
@@ -21,7 +22,7 @@ class Unavailable extends Error {
   constructor(file, reason) { super(file + ": " + reason); this.file = file; this.reason = reason; }
 }
 
-const stats = { verified: {}, refused: [], unavailable: [], fromCache: 0, fromNetwork: 0 };
+const stats = { verified: {}, refused: [], unavailable: [], fromCache: 0, fromNetwork: 0, bySource: {}, badSources: [] };
 
 self.addEventListener("install", (event) => event.waitUntil(self.skipWaiting()));
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
@@ -90,12 +91,47 @@ async function verifiedBytes(cacheKey, url, what, limit, expected, verify) {
       await deleteCache(cacheKey); // a kept copy that no longer verifies: fetched again
     }
   }
-  const bytes = await fetchBytes(url, what, limit, null);
-  if (expected !== null && bytes.length !== expected) throw new Refusal(what, "the source sent " + bytes.length + " bytes where " + expected + " were expected");
-  await verify(bytes);
-  stats.fromNetwork++;
+  const bytes = await fromSources(url, what, limit, null, expected, verify);
   await writeCache(cacheKey, bytes);
   return bytes;
+}
+
+/// Where a site's bytes come from, in order: the gateway this worker came from, then the
+/// sources its operator lists (WEBSEED_SOURCES; "{site}" stands for the site id). A source
+/// that sent bytes that failed verification is not asked again while this worker runs.
+const badSources = new Set();
+function sources() {
+  const label = self.location.hostname.split(".")[0];
+  return [self.location.origin].concat(WEBSEED_SOURCES.map((t) => t.replaceAll("{site}", label).replace(/\/+$/, "")));
+}
+
+/// `path` (with `range`) from the first source that gives bytes passing `verify`.
+async function fromSources(path, what, limit, range, expected, verify) {
+  let refusal = null, unavailable = null;
+  for (const source of sources()) {
+    if (badSources.has(source)) continue;
+    let bytes;
+    try {
+      bytes = await fetchBytes(source + path, what, limit, range);
+      if (expected !== null && bytes.length !== expected) throw new Refusal(what, "the source sent " + bytes.length + " bytes where " + expected + " were expected");
+      await verify(bytes);
+    } catch (e) {
+      if (e instanceof Refusal) {
+        badSources.add(source);
+        stats.badSources.push({ source, file: e.file, reason: e.reason });
+        refusal = refusal || e;
+      } else if (e instanceof Unavailable) {
+        unavailable = unavailable || e;
+      } else {
+        throw e;
+      }
+      continue;
+    }
+    stats.fromNetwork++;
+    stats.bySource[source] = (stats.bySource[source] || 0) + 1;
+    return bytes;
+  }
+  throw refusal || unavailable || new Unavailable(what, "every source sent bytes that failed verification earlier");
 }
 
 /// The body of a GET of `url` (with `range`: {start, end}), at most `limit` bytes.
@@ -190,9 +226,8 @@ async function wholeFile(s, file) {
 async function pieceSpan(s, file, hashes, first, end) {
   const pieceLength = s.info.pieceLength;
   const range = { start: first * pieceLength, end: Math.min(end * pieceLength, file.length) };
-  const bytes = await fetchBytes(fileURL(file), file.name, range.end - range.start, range);
-  if (bytes.length !== range.end - range.start) throw new Refusal(file.name, "the source sent " + bytes.length + " bytes where " + (range.end - range.start) + " were expected");
-  await checkPieces(s, file, hashes, first, bytes);
+  const length = range.end - range.start;
+  const bytes = await fromSources(fileURL(file), file.name, length, range, length, (b) => checkPieces(s, file, hashes, first, b));
   note(file, bytes.length);
   return bytes;
 }
