@@ -31,6 +31,8 @@ Cases:
      left) and the profile's HTTP caches deleted; a new Chromium on the same profile loads
      / in full from the worker's Cache Storage, and a page never visited
      (/docs/guide/intro/) says it is not available offline.
+  i  a source sending one byte more than a file holds (css/site.css) or one byte less
+     (js/app.js), Content-Length to match: both refused, the page rendered without them.
   h  several sources: the seeder lists two more (--verify-source), both proxies of this
      harness (answering 502 in the other cases, so there the gateway is the one source): first one that flips a byte of every file, then one in front of a second
      gateway (webseed gateway MAGNET --peer SEEDER --verify-in-browser). After a first visit
@@ -67,7 +69,7 @@ from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--no-first-run", "--no-default-browser-check",
@@ -117,8 +119,9 @@ def site_files(root):
 # ---------------------------------------------------------------------------------------
 
 class TamperingProxy:
-    """Forwards every request to the gateway; `tamper(path)` says whether to flip the middle
-    byte of that response's body. Records the paths it flipped."""
+    """Forwards every request to the gateway; `tamper(path)` says what to do to that
+    response's body: nothing (None, False), flip its middle byte (True), add a byte ("grow")
+    or drop its last ("cut"), with Content-Length to match. Records the paths it changed."""
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
@@ -169,9 +172,15 @@ class TamperingProxy:
                 finally:
                     conn.close()
                 path = self.path.split("?")[0]
-                if body and resp.status in (200, 206) and proxy.tamper(path):
+                how = proxy.tamper(path) if body and resp.status in (200, 206) else None
+                if how:
                     b = bytearray(body)
-                    b[len(b) // 2] ^= 0x01
+                    if how == "grow":
+                        b += b"x"
+                    elif how == "cut":
+                        del b[-1]
+                    else:
+                        b[len(b) // 2] ^= 0x01
                     body = bytes(b)
                     proxy.flipped.append(path)
                 self.send_response(resp.status)
@@ -552,6 +561,28 @@ class Harness:
                          "g: a page never visited says it is not available offline", str(got))
         finally:
             b.close()
+
+    def case_i(self):
+        self.proxy.tamper = lambda p: {"/css/site.css": "grow", "/js/app.js": "cut"}.get(p)
+        b = self.browser("i")
+        try:
+            b.navigate(self.site_url())
+            # (the marker is js/app.js's doing: it must not appear)
+            got = b.wait_for("navigator.serviceWorker.controller && document.readyState === 'complete'"
+                             " && !document.getElementById('webseed-bootstrap') && document.querySelector('h1') && document.querySelector('h1').textContent")
+            status = b.wait_for(STATUS + ".then((s) => s.refused.length >= 2 && s)", 20) or b.evaluate(STATUS)
+            reasons = {x["file"]: x["reason"] for x in status["refused"]}
+            self.r.check(got == "webseed sample" and sorted(set(self.proxy.flipped)) == ["/css/site.css", "/js/app.js"],
+                         "i: the page renders with a stylesheet one byte long and a script one byte short on the way",
+                         "heading %r; changed %s" % (got, self.proxy.flipped))
+            ran = b.evaluate("(document.body.dataset.webseed || 'no') + (document.getElementById('webseed-marker') ? ' marker' : '')")
+            bg = b.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+            self.r.check("more bytes" in reasons.get("css/site.css", "") and "bytes where" in reasons.get("js/app.js", "")
+                         and ran == "no" and bg != BG, "i: both are refused for their length; neither the script ran nor the stylesheet applied",
+                         "%s; script ran: %s; background %s; status %s" % (reasons, ran, bg, json.dumps(status)[:600]))
+        finally:
+            b.close()
+            self.proxy.tamper = lambda path: False
 
     def case_h(self):
         """Several sources (see the module's text); self.fallback and self.liar are the proxies the

@@ -97,8 +97,10 @@ async function verifiedBytes(cacheKey, url, what, limit, expected, verify) {
 }
 
 /// Where a site's bytes come from, in order: the gateway this worker came from, then the
-/// sources its operator lists (WEBSEED_SOURCES; "{site}" stands for the site id). A source
-/// that sent bytes that failed verification is not asked again while this worker runs.
+/// sources its operator lists (WEBSEED_SOURCES; "{site}" stands for the site id). A listed
+/// source that sent bytes that failed verification is not asked again while this worker
+/// runs. The worker's own gateway is always asked (it served the worker itself): a wrong
+/// byte from it fails that request, and the next source is tried.
 const badSources = new Set();
 function sources() {
   const label = self.location.hostname.split(".")[0];
@@ -117,7 +119,7 @@ async function fromSources(path, what, limit, range, expected, verify) {
       await verify(bytes);
     } catch (e) {
       if (e instanceof Refusal) {
-        badSources.add(source);
+        if (source !== self.location.origin) badSources.add(source);
         stats.badSources.push({ source, file: e.file, reason: e.reason });
         refusal = refusal || e;
       } else if (e instanceof Unavailable) {
@@ -147,7 +149,10 @@ async function fetchBytes(url, what, limit, range) {
     throw new Unavailable(what, "the source answered " + response.status + (range ? " to a range request" : ""));
   }
   const declared = Number(response.headers.get("Content-Length"));
-  if (declared > limit) throw new Refusal(what, "the source sent more bytes than expected");
+  if (declared > limit) {
+    response.body.cancel();
+    throw new Refusal(what, "the source sent more bytes than expected");
+  }
   const reader = response.body.getReader();
   const parts = [];
   let total = 0;
