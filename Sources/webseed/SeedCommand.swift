@@ -104,6 +104,7 @@ struct Seed: AsyncParsableCommand {
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
             configuration.portMapping = portMapping.settings
+            if noGateway, verifyInBrowser { throw ValidationFailure("--verify-in-browser needs the gateway: drop --no-gateway") }
             if !noGateway {
                 let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")
                 var settings = EngineConfiguration.Gateway(listen: .init(host: gHost, port: gPort, text: gateway))
