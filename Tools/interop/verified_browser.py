@@ -374,6 +374,7 @@ SHA256_OF = ("(async (path, init) => { const r = await fetch(path, init || {}); 
              " const h = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));"
              " return {status: r.status, length: buf.byteLength, type: r.headers.get('Content-Type'),"
              " sha256: [...h].map((b) => b.toString(16).padStart(2, '0')).join('')}; })")
+RANGE_OF_TEN = SHA256_OF + "('/big/ten.bin', {headers: {Range: 'bytes=5000000-7000000'}})"
 FAILS = "(async (path) => { try { await (await fetch(path)).arrayBuffer(); return 'loaded'; } catch (e) { return 'failed: ' + e.message; } })"
 
 
@@ -445,6 +446,9 @@ class Harness:
         try:
             if not self.loaded(b, "b: the site loads through the worker"):
                 return
+            got = b.evaluate(RANGE_OF_TEN, timeout=60)
+            self.r.check(got["status"] == 206 and got["sha256"] == self.ten_range,
+                         "b: a Range request across pieces of the 10 MiB file answers 206 with the right bytes (streamed)", str(got))
             got = b.evaluate("""(async () => {
                 const r = await fetch('/big/ten.bin'); const reader = r.body.getReader(); const parts = []; let n = 0;
                 for (;;) { const s = await reader.read(); if (s.done) break; parts.push(s.value); n += s.value.length; }
@@ -456,6 +460,10 @@ class Harness:
             self.r.check(got["status"] == 200 and got["length"] == TEN_MIB and got["sha256"] == want,
                          "b: a 10 MiB file through the worker is the source's", str(got))
             self.r.check(got["chunks"] > 1, "b: it arrives in several verified chunks (streamed)", "%d chunks" % got["chunks"])
+            kept = b.wait_for("caches.open('webseed-verified-1').then((c) => c.match('/.webseed/file/' + %s)).then((r) => !!r)" % json.dumps(self.ten_root), 20)
+            got = b.evaluate(RANGE_OF_TEN, timeout=60)
+            self.r.check(kept and got["status"] == 206 and got["sha256"] == self.ten_range,
+                         "b: read through once, it is kept; a Range request answers 206 from the kept copy", str(got))
             status = b.evaluate(STATUS)
             self.r.check(status["verified"].get("big/ten.bin", 0) >= TEN_MIB and not status["refused"],
                          "b: the worker verified all of it", "%s bytes verified, refused %s" % (status["verified"].get("big/ten.bin"), status["refused"]))
@@ -504,12 +512,8 @@ class Harness:
             self.proxy.tamper = lambda path: False
 
     def case_f(self):
-        # big/ten.bin's layer only (its ETag is its pieces root), so the rest of the site loads.
-        conn = http.client.HTTPConnection("127.0.0.1", self.proxy.upstream_port, timeout=30)
-        conn.request("HEAD", "/big/ten.bin", headers={"Host": "%s.localhost" % self.site_id})
-        root = conn.getresponse().getheader("ETag", "").strip('"')
-        conn.close()
-        self.proxy.tamper = lambda p: p == "/.webseed/layer/" + root
+        # big/ten.bin's layer only, so the rest of the site loads.
+        self.proxy.tamper = lambda p: p == "/.webseed/layer/" + self.ten_root
         self.proxy.flipped = []
         b = self.browser("f")
         try:
@@ -645,6 +649,7 @@ def main():
         f.write(ten_mib())
     h.files = site_files(site)
     h.links = len(json.loads(h.files["assets.json"])["files"])
+    h.ten_range = hashlib.sha256(h.files["big/ten.bin"][5000000:7000001]).hexdigest()
 
     # The sources the seeder's worker falls back on (h): proxies whose upstreams are set once
     # the gateways behind them run.
@@ -665,6 +670,10 @@ def main():
             return 1
         h.site_id = site_ev["site_id"]
         h.liar.upstream_port = gw["port"]
+        conn = http.client.HTTPConnection("127.0.0.1", gw["port"], timeout=30)
+        conn.request("HEAD", "/big/ten.bin", headers={"Host": "%s.localhost" % h.site_id})
+        h.ten_root = conn.getresponse().getheader("ETag", "").strip('"')  # its pieces root
+        conn.close()
         if "h" in cases:
             listening = seed.wait_for("listening", EVENT_TIMEOUT)
             second = Proc("gateway2", [args.webseed, "gateway", site_ev["magnet"], "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0",

@@ -78,13 +78,17 @@ function layer(s, file) {
 
 // MARK: bytes, from Cache Storage or the network, always verified
 
+const checkedKept = new Set();
+
 /// The bytes under `cacheKey` (checked again by `verify`), or else from `url` on the
 /// network, verified, then kept. `expected`: their exact length when known.
 async function verifiedBytes(cacheKey, url, what, limit, expected, verify) {
   const cached = await readCache(cacheKey);
   if (cached) {
     try {
-      await verify(cached);
+      // Checked once per worker run (a large file read in ranges is not hashed again each time).
+      if (!checkedKept.has(cacheKey)) await verify(cached);
+      checkedKept.add(cacheKey);
       stats.fromCache++;
       return cached;
     } catch (e) {
@@ -184,6 +188,10 @@ async function readCache(key) {
     const r = await cache.match(key);
     return r ? new Uint8Array(await r.arrayBuffer()) : null;
   } catch { return null; }
+}
+
+async function isKept(key) {
+  try { return (await (await caches.open(CACHE_NAME)).match(key)) !== undefined; } catch { return false; }
 }
 
 async function writeCache(key, bytes) {
@@ -302,7 +310,7 @@ async function serveFile(s, file, request, status) {
 
   // Small files, and files already kept, come whole; larger ones stream piece by piece,
   // the first span verified before the status goes out.
-  const kept = file.length > SPAN && file.length <= CACHE_LIMIT ? await readCache("/.webseed/file/" + toHex(file.root)) : null;
+  const kept = file.length > SPAN && file.length <= CACHE_LIMIT && await isKept("/.webseed/file/" + toHex(file.root));
   if (file.length <= SPAN || kept) {
     const bytes = await wholeFile(s, file);
     return new Response(body === null ? null : bytes.subarray(start, end), { status: code, headers });
