@@ -11,6 +11,7 @@ import NIOCore
 /// site id in the hostname. Requests that are not navigations (the worker's own, curl's) are
 /// served as the plain gateway serves them.
 ///
+/// `/.webseed/webseeds` lists the torrent's web seeds (JSON), file sources after the gateways.
 /// `/.webseed/` is reserved on a site origin in verified mode: a site's own files under it
 /// are not reachable there. A site's own service worker is refused (its script request
 /// answers 403), so the verifying worker stays in charge of the origin.
@@ -39,6 +40,14 @@ extension GatewayResponder {
         case ["info"]:
             guard let metainfo = await readyMetainfo(site) else { return plain(.gatewayTimeout, "the site's metadata did not arrive in time") }
             return bytes(metainfo.infoBytes, request: request)
+        case ["webseeds"]:
+            // BEP 19 web seeds: more places the worker may fetch file bytes from (checked there).
+            guard let metainfo = await readyMetainfo(site) else { return plain(.gatewayTimeout, "the site's metadata did not arrive in time") }
+            let seeds = metainfo.webSeeds.filter { s in
+                let l = s.lowercased()
+                return (l.hasPrefix("http://") || l.hasPrefix("https://")) && s.utf8.count <= 2048
+            }
+            return json(.ok, BrowserScripts.jsonArray(Array(seeds.prefix(16))), request: request)
         case let p where p.count == 2 && p[0] == "layer":
             guard let root = SHA256Digest(hex: p[1]) else { return plain(.notFound, "not a pieces root") }
             guard let metainfo = await readyMetainfo(site) else { return plain(.gatewayTimeout, "the site's metadata did not arrive in time") }

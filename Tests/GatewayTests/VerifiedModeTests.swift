@@ -98,6 +98,10 @@ import Testing
             try await client.execute(uri: "/.webseed/layer/\(indexRoot.hex)", method: .get, headers: hostField(host)) { r in
                 #expect(r.status == .notFound, "a file of one piece has no layer")
             }
+            try await client.execute(uri: "/.webseed/webseeds", method: .get, headers: hostField(host)) { r in
+                #expect(r.status == .ok && r.headers[.contentType] == "application/json; charset=utf-8" && String(buffer: r.body) == "[]",
+                        "a torrent without web seeds")
+            }
             for path in ["/.webseed/layer/xyz", "/.webseed/nothing", "/.webseed/"] {
                 try await client.execute(uri: path, method: .get, headers: hostField(host)) { r in
                     #expect(r.status == .notFound, "\(path)")

@@ -33,6 +33,11 @@ Cases:
      (/docs/guide/intro/) says it is not available offline.
   i  a source sending one byte more than a file holds (css/site.css) or one byte less
      (js/app.js), Content-Length to match: both refused, the page rendered without them.
+  j  web seeds: nginx (Debian's, a private config on loopback, CORS header on) serves the
+     site's folder; a torrent of the site made with --web-seed pointing at it is seeded by a
+     second `webseed seed TORRENT --data SITE --verify-in-browser`. After a first visit
+     through a proxy, the proxy stops; pages never visited load from nginx, verified (its
+     access log shows the requests; the worker counts them under the web seed).
   h  several sources: the seeder lists two more (--verify-source), both proxies of this
      harness (answering 502 in the other cases, so there the gateway is the one source): first one that flips a byte of every file, then one in front of a second
      gateway (webseed gateway MAGNET --peer SEEDER --verify-in-browser). After a first visit
@@ -65,11 +70,12 @@ import time
 import urllib.parse
 
 from webseedtest.cases import add_only, chosen_cases
+from webseedtest.httpbench import wait_port
 from webseedtest.procs import Proc
 from webseedtest.results import Results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
 CHROMIUM = "/usr/lib/chromium/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--no-first-run", "--no-default-browser-check",
@@ -588,6 +594,51 @@ class Harness:
             b.close()
             self.proxy.tamper = lambda path: False
 
+    def case_j(self):
+        args = self.args
+        nginx, port = start_nginx(args.work, os.path.join(args.work, "nginx"), self.logdir)
+        if not self.r.check(nginx is not None, "j: nginx serves the site's folder on loopback"):
+            return
+        seed2 = None
+        try:
+            torrent = os.path.join(args.work, "webseeded.torrent")
+            site = os.path.join(args.work, "site")
+            made = subprocess.run([args.webseed, "create", site, "--web-seed", "http://127.0.0.1:%d/" % port, "-o", torrent],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+            if not self.r.check(made.returncode == 0, "j: webseed create --web-seed http://127.0.0.1:%d/" % port,
+                                more=made.stdout.decode(errors="replace").splitlines()[-8:]):
+                return
+            seed2 = Proc("seed2", [args.webseed, "seed", torrent, "--data", site, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0",
+                                   "--offline", "--verify-in-browser", "--state-dir", os.path.join(args.work, "state-j"), "--json"], self.logdir)
+            gw = seed2.wait_for("gateway", EVENT_TIMEOUT)
+            ready = seed2.wait_for("ready", EVENT_TIMEOUT)
+            if not self.r.check(gw is not None and ready is not None, "j: the torrent with a web seed is seeded", more=seed2.log_tail(8)):
+                return
+            self.proxy.upstream_port = gw["port"]
+            b = self.browser("j")
+            try:
+                if not self.loaded(b, "j: the site loads through the worker"):
+                    return
+                b.wait_for(PAGE_VERIFIED, 20)
+                self.proxy.stop()
+                self.proxy_stopped = True
+                seed = "http://127.0.0.1:%d/" % port
+                for rel in ("docs/guide/intro/index.html", "downloads/data.csv"):
+                    got = b.evaluate("%s(%s)" % (SHA256_OF, json.dumps("/" + urllib.parse.quote(rel))), timeout=60)
+                    self.r.check(got["status"] == 200 and got["sha256"] == hashlib.sha256(self.files[rel]).hexdigest(),
+                                 "j: with the gateway gone, %s (never visited) loads from the web seed, verified" % rel, str(got))
+                status = b.evaluate(STATUS)
+                with open(os.path.join(args.work, "nginx", "access.log")) as f:
+                    log = f.read()
+                self.r.check(status["bySource"].get(seed) == 2 and "GET /site/docs/guide/intro/index.html" in log and "GET /site/downloads/data.csv" in log,
+                             "j: nginx served them (its access log), the worker counted them under the web seed", json.dumps(status["bySource"]))
+            finally:
+                b.close()
+        finally:
+            if seed2:
+                seed2.stop()
+            nginx.stop()
+
     def case_h(self):
         """Several sources (see the module's text); self.fallback and self.liar are the proxies the
         seeder lists, in front of the second gateway and of the first one."""
@@ -622,6 +673,49 @@ class Harness:
             b.close()
             self.liar.tamper = lambda path: False
             self.liar.serving = self.fallback.serving = False
+
+
+NGINX_CONF = """\
+%(user)s
+worker_processes 1;
+daemon off;
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/error.log warn;
+events { worker_connections 256; }
+http {
+    types { text/html html; text/css css; text/javascript js; text/plain txt; text/csv csv; }
+    default_type application/octet-stream;
+    access_log %(prefix)s/access.log;
+    client_body_temp_path %(prefix)s/body;
+    proxy_temp_path %(prefix)s/proxy;
+    fastcgi_temp_path %(prefix)s/fastcgi;
+    uwsgi_temp_path %(prefix)s/uwsgi;
+    scgi_temp_path %(prefix)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        root %(root)s;
+        add_header Access-Control-Allow-Origin * always;
+    }
+}
+"""
+
+
+def start_nginx(root, prefix, logdir):
+    """Debian's nginx in the foreground on a free loopback port serving `root`; (proc, port)."""
+    os.makedirs(prefix, exist_ok=True)
+    for _ in range(5):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        conf = os.path.join(prefix, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % {"user": "user root;" if os.geteuid() == 0 else "", "prefix": prefix, "port": port, "root": root})
+        proc = Proc("nginx", ["/usr/sbin/nginx", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], logdir)
+        if wait_port(port, 10, proc.p):
+            return proc, port
+        proc.kill()  # the port was taken in between: another
+    return None, None
 
 
 def main():

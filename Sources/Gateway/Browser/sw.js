@@ -54,7 +54,29 @@ async function loadSite() {
   });
   let parsed;
   try { parsed = parseInfo(info); } catch (e) { throw new Refusal("the info dict", e.message); }
-  return { info: parsed, index: new SiteFiles(parsed.files), layers: new Map() };
+  return { info: parsed, index: new SiteFiles(parsed.files), layers: new Map(), webSeeds: await webSeeds() };
+}
+
+/// The torrent's web seeds (BEP 19 URLs, outside the info dict: hints, not trusted), as the
+/// gateway lists them, or as kept from an earlier visit.
+async function webSeeds() {
+  const key = "/.webseed/webseeds";
+  let bytes = null;
+  try { bytes = await fetchBytes(key, "the web seeds", 65536, null); } catch { bytes = await readCache(key); }
+  if (!bytes) return [];
+  let list;
+  try { list = JSON.parse(new TextDecoder().decode(bytes)); } catch { return []; }
+  if (!Array.isArray(list)) return [];
+  await writeCache(key, bytes);
+  return list.filter((u) => typeof u === "string" && /^https?:\/\//i.test(u)).slice(0, 16);
+}
+
+/// Where a web seed holds a file (BEP 19): a URL ending in "/" is followed by the torrent's
+/// name, then, for a torrent of several files, the file's path.
+function webSeedURL(s, seed, file) {
+  const base = seed.endsWith("/") ? seed + encodeSegment(s.info.name) : seed;
+  const single = s.info.files.length === 1 && file.path.length === 1 && file.path[0] === s.info.name;
+  return single ? base : base + fileURL(file);
 }
 
 /// A file's piece layer (its pieces' hashes), checked against its pieces root; null for a
@@ -82,7 +104,7 @@ const checkedKept = new Set();
 
 /// The bytes under `cacheKey` (checked again by `verify`), or else from `url` on the
 /// network, verified, then kept. `expected`: their exact length when known.
-async function verifiedBytes(cacheKey, url, what, limit, expected, verify) {
+async function verifiedBytes(cacheKey, url, what, limit, expected, verify, s = null, file = null) {
   const cached = await readCache(cacheKey);
   if (cached) {
     try {
@@ -95,7 +117,7 @@ async function verifiedBytes(cacheKey, url, what, limit, expected, verify) {
       await deleteCache(cacheKey); // a kept copy that no longer verifies: fetched again
     }
   }
-  const bytes = await fromSources(url, what, limit, null, expected, verify);
+  const bytes = await fromSources(url, what, limit, null, expected, verify, s, file);
   await writeCache(cacheKey, bytes);
   return bytes;
 }
@@ -111,14 +133,17 @@ function sources() {
   return [self.location.origin].concat(WEBSEED_SOURCES.map((t) => t.replaceAll("{site}", label).replace(/\/+$/, "")));
 }
 
-/// `path` (with `range`) from the first source that gives bytes passing `verify`.
-async function fromSources(path, what, limit, range, expected, verify) {
+/// `path` (with `range`) from the first source that gives bytes passing `verify`. For a
+/// file's bytes (`file` and its site `s` given), the torrent's web seeds come last.
+async function fromSources(path, what, limit, range, expected, verify, s = null, file = null) {
   let refusal = null, unavailable = null;
-  for (const source of sources()) {
+  const candidates = sources().map((source) => ({ source, url: source + path }))
+    .concat(file ? s.webSeeds.map((seed) => ({ source: seed, url: webSeedURL(s, seed, file) })) : []);
+  for (const { source, url } of candidates) {
     if (badSources.has(source)) continue;
     let bytes;
     try {
-      bytes = await fetchBytes(source + path, what, limit, range);
+      bytes = await fetchBytes(url, what, limit, range);
       if (expected !== null && bytes.length !== expected) throw new Refusal(what, "the source sent " + bytes.length + " bytes where " + expected + " were expected");
       await verify(bytes);
     } catch (e) {
@@ -230,7 +255,7 @@ async function wholeFile(s, file) {
   const bytes = await verifiedBytes("/.webseed/file/" + toHex(file.root), fileURL(file), file.name, file.length, file.length, async (b) => {
     if (hashes) await checkPieces(s, file, hashes, 0, b);
     else if (!equalBytes(await smallFileRoot(b), file.root)) throw new Refusal(file.name, "its bytes do not match its pieces root");
-  });
+  }, s, file);
   note(file, bytes.length);
   return bytes;
 }
@@ -240,7 +265,7 @@ async function pieceSpan(s, file, hashes, first, end) {
   const pieceLength = s.info.pieceLength;
   const range = { start: first * pieceLength, end: Math.min(end * pieceLength, file.length) };
   const length = range.end - range.start;
-  const bytes = await fromSources(fileURL(file), file.name, length, range, length, (b) => checkPieces(s, file, hashes, first, b));
+  const bytes = await fromSources(fileURL(file), file.name, length, range, length, (b) => checkPieces(s, file, hashes, first, b), s, file);
   note(file, bytes.length);
   return bytes;
 }
