@@ -34,6 +34,12 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(answer(event.request, url));
 });
 
+/// Adds to one of the status lists, which keep their last 100 entries.
+function record(list, entry) {
+  list.push(entry);
+  if (list.length > 100) list.shift();
+}
+
 function statusResponse() {
   return new Response(JSON.stringify(stats), { headers: { "Content-Type": "application/json", "Cache-Control": "no-store" } });
 }
@@ -149,7 +155,7 @@ async function fromSources(path, what, limit, range, expected, verify, s = null,
     } catch (e) {
       if (e instanceof Refusal) {
         if (source !== self.location.origin) badSources.add(source);
-        stats.badSources.push({ source, file: e.file, reason: e.reason });
+        record(stats.badSources, { source, file: e.file, reason: e.reason });
         refusal = refusal || e;
       } else if (e instanceof Unavailable) {
         unavailable = unavailable || e;
@@ -297,14 +303,14 @@ async function answer(request, url) {
     return await serveFile(s, file, request, m.found ? 200 : 404);
   } catch (e) {
     if (e instanceof Refusal) {
-      stats.refused.push({ file: e.file, reason: e.reason, url: url.pathname });
+      record(stats.refused, { file: e.file, reason: e.reason, url: url.pathname });
       return navigation ? html(502, refusalPage(e)) : Response.error();
     }
     if (e instanceof Unavailable) {
-      stats.unavailable.push({ file: e.file, reason: e.reason, url: url.pathname });
+      record(stats.unavailable, { file: e.file, reason: e.reason, url: url.pathname });
       return navigation ? html(503, unavailablePage(e)) : Response.error();
     }
-    stats.refused.push({ file: what, reason: String(e && e.message || e), url: url.pathname });
+    record(stats.refused, { file: what, reason: String(e && e.message || e), url: url.pathname });
     return navigation ? html(500, refusalPage(new Refusal(what, String(e && e.message || e)))) : Response.error();
   }
 }
@@ -375,7 +381,7 @@ async function pieceStream(s, file, start, end) {
       try {
         controller.enqueue(await next());
       } catch (e) {
-        stats.refused.push({ file: file.name, reason: e.reason || String(e), url: fileURL(file) });
+        record(stats.refused, { file: file.name, reason: e.reason || String(e), url: fileURL(file) });
         controller.error(e);
       }
     },
