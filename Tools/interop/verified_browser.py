@@ -70,7 +70,7 @@ import time
 import urllib.parse
 
 from webseedtest.cases import add_only, chosen_cases
-from webseedtest.httpbench import wait_port
+from webseedtest.httpbench import ensure_tools, wait_port
 from webseedtest.procs import Proc
 from webseedtest.results import Results
 
@@ -596,7 +596,12 @@ class Harness:
 
     def case_j(self):
         args = self.args
-        nginx, port = start_nginx(args.work, os.path.join(args.work, "nginx"), self.logdir)
+        try:
+            binary = ensure_tools(["nginx"])["nginx"]  # Debian's nginx, installed without starting it
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            self.r.fail("j: nginx is installed", str(e))
+            return
+        nginx, port = start_nginx(binary, args.work, os.path.join(args.work, "nginx"), self.logdir)
         if not self.r.check(nginx is not None, "j: nginx serves the site's folder on loopback"):
             return
         seed2 = None
@@ -700,7 +705,7 @@ http {
 """
 
 
-def start_nginx(root, prefix, logdir):
+def start_nginx(binary, root, prefix, logdir):
     """Debian's nginx in the foreground on a free loopback port serving `root`; (proc, port)."""
     os.makedirs(prefix, exist_ok=True)
     for _ in range(5):
@@ -711,7 +716,7 @@ def start_nginx(root, prefix, logdir):
         conf = os.path.join(prefix, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_CONF % {"user": "user root;" if os.geteuid() == 0 else "", "prefix": prefix, "port": port, "root": root})
-        proc = Proc("nginx", ["/usr/sbin/nginx", "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], logdir)
+        proc = Proc("nginx", [binary, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")], logdir)
         if wait_port(port, 10, proc.p):
             return proc, port
         proc.kill()  # the port was taken in between: another

@@ -16,7 +16,7 @@ const fixtures = fixturesArg > 0 ? process.argv[fixturesArg + 1] : path.join(roo
 const browser = path.join(root, "Sources", "Gateway", "Browser");
 
 // The worker's library files in one context, as the gateway concatenates them.
-const context = vm.createContext({ crypto: globalThis.crypto, TextDecoder, TextEncoder, console,
+const context = vm.createContext({ crypto: globalThis.crypto || nodeCrypto.webcrypto, TextDecoder, TextEncoder, console,
   WEBSEED_MIME: { text: { html: "text/html", css: "text/css" }, binary: { png: "image/png" } } });
 for (const f of ["bencode.js", "merkle.js", "site.js"]) vm.runInContext(fs.readFileSync(path.join(browser, f), "utf8"), context, { filename: f });
 const js = (name) => vm.runInContext(name, context);
