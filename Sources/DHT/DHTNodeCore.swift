@@ -56,9 +56,19 @@ public struct DHTNodeCore: Sendable {
 
     public let id: NodeID
     public let configuration: Configuration
-    public private(set) var table: RoutingTable
+    /// Known nodes, an IPv4 and an IPv6 table (BEP 32).
+    public private(set) var tables: RoutingTables
+    /// The IPv4 table.
+    public var table: RoutingTable { tables.ipv4 }
+    /// The address families this node has a socket for: it queries, and takes into its
+    /// lookups, only nodes of these, and asks for both (`want`) when it has both.
+    public var families: Set<AddressFamily> = [.ipv4]
     private var tokens: TokenStore
     private var store = PeerStore()
+    /// Info hashes this node's own host serves, with the TCP port: a get_peers for one of
+    /// them that arrived at a known local address is answered with that address too (a
+    /// wildcard socket learns its address only from each datagram).
+    private var served: [NodeID: UInt16] = [:]
     private var items: ItemStore
     private var lastItemSweep = 0.0
     private var pending: [[UInt8]: Pending] = [:]
@@ -115,7 +125,7 @@ public struct DHTNodeCore: Sendable {
     public init(id: NodeID, now: Double, configuration: Configuration = Configuration()) {
         self.id = id
         self.configuration = configuration
-        table = RoutingTable(ownID: id, now: now)
+        tables = RoutingTables(ownID: id, now: now)
         tokens = TokenStore(now: now)
         items = ItemStore(limits: configuration.items)
     }
@@ -128,7 +138,8 @@ public struct DHTNodeCore: Sendable {
 
     // MARK: incoming
 
-    public mutating func receive(_ datagram: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
+    /// `local`: the address the datagram was sent to, when the socket knows it.
+    public mutating func receive(_ datagram: [UInt8], from source: Endpoint, at local: IPAddress? = nil, now: Double) -> [Outgoing] {
         guard datagram.count <= KRPCLimits.maxDatagramSize else { return [] }
         let message: KRPCMessage
         do {
@@ -149,7 +160,7 @@ public struct DHTNodeCore: Sendable {
         guard solicited || admit(source.ip, now: now) else { return [] }
         switch message.body {
         case .query(let q):
-            return answer(q, transaction: message.transactionID, from: source, querySize: datagram.count, readOnly: message.readOnly, now: now)
+            return answer(q, transaction: message.transactionID, from: source, at: local, querySize: datagram.count, readOnly: message.readOnly, now: now)
         case .response(let r):
             let known = pending[message.transactionID]?.to == source
             let out = replied(r, transaction: message.transactionID, from: source, now: now)
@@ -166,8 +177,11 @@ public struct DHTNodeCore: Sendable {
         }
     }
 
-    /// Token bucket per source address: a flood costs the flooder, not the node.
-    private mutating func admit(_ ip: IPAddress, now: Double) -> Bool {
+    /// Token bucket per source address: a flood costs the flooder, not the node. An IPv6
+    /// source counts by its /64, which one host commonly holds whole (new addresses from it
+    /// are no new budget).
+    private mutating func admit(_ source: IPAddress, now: Double) -> Bool {
+        let ip: IPAddress = if case .v6(let high, _) = source { .v6(high: high, low: 0) } else { source }
         let burst = configuration.perAddressRate * 2
         var b = buckets[ip] ?? (burst, now)
         b.tokens = min(burst, b.tokens + (now - b.at) * configuration.perAddressRate)
@@ -182,18 +196,24 @@ public struct DHTNodeCore: Sendable {
         return true
     }
 
-    private mutating func answer(_ q: KRPCQuery, transaction t: [UInt8], from source: Endpoint, querySize: Int, readOnly: Bool, now: Double) -> [Outgoing] {
-        if !readOnly { _ = table.heard(from: NodeInfo(id: q.sender, endpoint: source), .queriedUs, now: now) }
+    private mutating func answer(_ q: KRPCQuery, transaction t: [UInt8], from source: Endpoint, at local: IPAddress?, querySize: Int,
+                                 readOnly: Bool, now: Double) -> [Outgoing] {
+        if !readOnly { _ = tables.heard(from: NodeInfo(id: q.sender, endpoint: source), .queriedUs, now: now) }
         var response = KRPCResponse(id: id)
         switch q.arguments {
         case .ping:
             break
         case .findNode(let f):
-            response.nodes = closeNodes(f.target, now: now)
+            closeNodes(f.target, want: f.want, from: source, into: &response, now: now)
         case .getPeers(let g):
             response.token = tokens.token(for: source.ip, now: now)
-            let values = store.peers(for: g.infoHash, max: configuration.maxValues, now: now, family: source.ip.family)
-            if values.isEmpty { response.nodes = closeNodes(g.infoHash, now: now) } else { response.values = values }
+            // Peers of the family the query came over (BEP 32); nodes of the families asked for.
+            var values = store.peers(for: g.infoHash, max: configuration.maxValues, now: now, family: source.ip.family)
+            if let port = served[g.infoHash], let local, !local.isUnspecified, local.family == source.ip.family,
+               !values.contains(where: { $0.ip == local }) {
+                values = [Endpoint(ip: local, port: port)] + values.prefix(configuration.maxValues - 1)
+            }
+            if values.isEmpty { closeNodes(g.infoHash, want: g.want, from: source, into: &response, now: now) } else { response.values = values }
         case .announcePeer(let a):
             guard tokens.isValid(a.token, from: source.ip, now: now) else {
                 return [Outgoing(bytes: KRPCMessage.error(t, .protocolError, "Bad Token").encoded(), to: source)]
@@ -203,7 +223,7 @@ public struct DHTNodeCore: Sendable {
             if port != 0 { _ = store.announce(Endpoint(ip: source.ip, port: port), for: a.infoHash, seed: a.seed, now: now) }
         case .get(let g):
             response.token = tokens.token(for: source.ip, now: now)
-            response.nodes = closeNodes(g.target, now: now)
+            closeNodes(g.target, want: g.want, from: source, into: &response, now: now)
             switch items.item(g.target, now: now) {
             case .immutable(let item)?:
                 response.value = item.value
@@ -236,7 +256,8 @@ public struct DHTNodeCore: Sendable {
         while reply.count > max(8 * querySize, 256) || reply.count > KRPCLimits.maxDatagramSize {
             if let v = response.values, v.count > 1 { response.values = Array(v.prefix(v.count / 2)) }
             else if let n = response.nodes, n.count > 1 { response.nodes = Array(n.prefix(n.count / 2)) }
-            else if response.value != nil, response.nodes != nil { response.nodes = nil }
+            else if let n = response.nodes6, n.count > 1 { response.nodes6 = Array(n.prefix(n.count / 2)) }
+            else if response.value != nil, response.nodes != nil || response.nodes6 != nil { response.nodes = nil; response.nodes6 = nil }
             else if response.value != nil, reply.count <= KRPCLimits.maxDatagramSize { break }
             else { return [] }
             reply = KRPCMessage.response(t, response, requester: source).encoded()
@@ -263,15 +284,19 @@ public struct DHTNodeCore: Sendable {
 
     public var storedItemCount: Int { items.count }
 
-    private func closeNodes(_ target: NodeID, now: Double) -> [NodeInfo] {
-        table.closest(to: target, count: 8, now: now).filter { $0.endpoint.ip.family == .ipv4 }
+    /// The eight nodes nearest `target` of each family the asker wants (BEP 32 `want`; by
+    /// default the family its query came over): IPv4 ones in `nodes`, IPv6 ones in `nodes6`.
+    private func closeNodes(_ target: NodeID, want: WantedFamilies, from source: Endpoint, into response: inout KRPCResponse, now: Double) {
+        let wanted = want.isEmpty ? (source.ip.family == .ipv4 ? .n4 : .n6) : want
+        if wanted.contains(.n4) { response.nodes = tables.ipv4.closest(to: target, count: 8, now: now) }
+        if wanted.contains(.n6) { response.nodes6 = tables.ipv6.closest(to: target, count: 8, now: now) }
     }
 
     private mutating func replied(_ r: KRPCResponse, transaction t: [UInt8], from source: Endpoint, now: Double) -> [Outgoing] {
         guard let p = pending.removeValue(forKey: t), p.to == source else { return [] }
         roundTrip = 0.875 * roundTrip + 0.125 * min(max(0, now - p.sentAt), configuration.queryTimeout)
         if p.node == nil || p.node == r.id {
-            _ = table.heard(from: NodeInfo(id: r.id, endpoint: source), .replied, now: now)
+            _ = tables.heard(from: NodeInfo(id: r.id, endpoint: source), .replied, now: now)
         }
         if let l = p.putFor {
             events.append(.itemPutAnswered(lookup: l, node: source, refusal: nil))
@@ -280,7 +305,9 @@ public struct DHTNodeCore: Sendable {
         guard let l = p.lookup, var lookup = lookups[l] else { return [] }
         if p.slow { lookup.slowInFlight -= 1 } else { lookup.inFlight -= 1 }
         lookup.answered[r.id] = r.token ?? []
-        for n in (r.nodes ?? []) where n.id != id && Self.isDialable(n.endpoint) && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
+        let named = (r.nodes ?? []) + (r.nodes6 ?? [])
+        for n in named where n.id != id && families.contains(n.endpoint.ip.family) && Self.isDialable(n.endpoint)
+            && !lookup.queried.contains(n.id) && !lookup.candidates.contains(n) {
             lookup.candidates.append(n)
         }
         lookup.candidates.sort { ($0.id ^ lookup.target) < ($1.id ^ lookup.target) }
@@ -298,7 +325,7 @@ public struct DHTNodeCore: Sendable {
     }
 
     private mutating func failed(_ p: Pending, now: Double) -> [Outgoing] {
-        if let node = p.node { _ = table.failed(node, now: now) }
+        if let node = p.node { _ = tables.failed(node, family: p.to.ip.family, now: now) }
         guard let l = p.lookup, lookups[l] != nil else { return [] }
         if p.slow { lookups[l]!.slowInFlight -= 1 } else { lookups[l]!.inFlight -= 1 }
         return advance(l, now: now)
@@ -311,7 +338,9 @@ public struct DHTNodeCore: Sendable {
         guard e.port != 0, !e.ip.isUnspecified else { return false }
         switch e.ip {
         case .v4(let a): return a >> 28 < 0xE  // 224.0.0.0/4 multicast, 240.0.0.0/4 reserved and broadcast
-        case .v6(let high, _): return high >> 56 != 0xFF  // ff00::/8 multicast
+        // ff00::/8 multicast; ::ffff:0:0/96 an IPv4 address in IPv6 form, which the
+        // IPv6-only socket cannot send to (an IPv4 node is named in `nodes`).
+        case .v6(let high, let low): return high >> 56 != 0xFF && !(high == 0 && low >> 32 == 0xFFFF)
         }
     }
 
@@ -342,8 +371,9 @@ public struct DHTNodeCore: Sendable {
         let l = newLookup(target: id, announcePort: nil, now: now)
         lookups[l]!.findsNodes = true
         var out: [Outgoing] = []
-        for e in endpoints { out.append(query(.findNode(.init(target: id)), to: e, node: nil, lookup: l, now: now)) }
-        lookups[l]!.inFlight += endpoints.count
+        let usable = endpoints.filter { families.contains($0.ip.family) }
+        for e in usable { out.append(query(.findNode(.init(target: id, want: want)), to: e, node: nil, lookup: l, now: now)) }
+        lookups[l]!.inFlight += usable.count
         return out + advance(l, now: now)
     }
 
@@ -353,6 +383,12 @@ public struct DHTNodeCore: Sendable {
         let l = newLookup(target: target, announcePort: nil, now: now)
         lookups[l]!.findsNodes = true
         return advance(l, now: now)
+    }
+
+    /// Says that this node's host serves `infoHash` on TCP `port` (nil: no longer): a
+    /// get_peers for it is answered with the address it was sent to (see `receive`).
+    public mutating func serve(_ infoHash: NodeID, port: UInt16?) {
+        served[infoHash] = port
     }
 
     /// Records this node itself as a peer of `infoHash` (when its own address is known), so
@@ -443,7 +479,7 @@ public struct DHTNodeCore: Sendable {
         let l = nextLookup
         nextLookup += 1
         var lookup = Lookup(target: target, announcePort: announcePort, startedAt: now)
-        lookup.candidates = table.closest(to: target, count: 16, now: now)
+        lookup.candidates = tables.closest(to: target, count: 16, now: now, families: families)
         lookups[l] = lookup
         return l
     }
@@ -454,8 +490,8 @@ public struct DHTNodeCore: Sendable {
         guard var lookup = lookups[l] else { return [] }
         var out: [Outgoing] = []
         let method: KRPCQuery.Arguments =
-            lookup.item != nil ? .get(.init(target: lookup.target))
-            : lookup.findsNodes ? .findNode(.init(target: lookup.target)) : .getPeers(.init(infoHash: lookup.target))
+            lookup.item != nil ? .get(.init(target: lookup.target, want: want))
+            : lookup.findsNodes ? .findNode(.init(target: lookup.target, want: want)) : .getPeers(.init(infoHash: lookup.target, want: want))
         // The closest eight that did not turn out slow: a slow node that answers after all is counted again.
         let closest = lookup.candidates.lazy.filter { !lookup.slow.contains($0.id) || lookup.answered[$0.id] != nil }.prefix(8)
         // Fewer than eight answers while slow queries are still out: those may yet answer (a
@@ -507,6 +543,10 @@ public struct DHTNodeCore: Sendable {
         return Outgoing(bytes: KRPCMessage.query(t, q).encoded(), to: to)
     }
 
+    /// BEP 32 `want` on this node's queries: both families when it has sockets for both,
+    /// else none (an answer then names nodes of the family the query went over).
+    private var want: WantedFamilies { families.count > 1 ? [.n4, .n6] : [] }
+
     // MARK: time
 
     /// How long a lookup's query may go unanswered before it is slow.
@@ -542,7 +582,7 @@ public struct DHTNodeCore: Sendable {
         }
         out += markSlow(now: now)
         for l in Array(lookups.keys) { out += advance(l, now: now) }
-        for target in table.dueRefreshes(now: now) { out += explore(target, now: now) }
+        for target in tables.dueRefreshes(now: now, families: families) { out += explore(target, now: now) }
         if now - lastItemSweep >= 60 {
             lastItemSweep = now
             items.removeExpired(now: now)

@@ -30,7 +30,10 @@ public final class DHTService: Sendable {
 
     final class State {
         var core: DHTNodeCore
-        var channel: (any Channel)?
+        /// The sockets, by address family (one of each at most): a datagram goes out
+        /// through the one of its destination's family.
+        var channels: [AddressFamily: any Channel] = [:]
+        var channel: (any Channel)? { channels[.ipv4] ?? channels[.ipv6] }
         var bootstrap: [Endpoint]
         let statePath: String?
         let onEvent: @Sendable (DHTEvent) -> Void
@@ -81,22 +84,34 @@ public final class DHTService: Sendable {
 
     /// Starts sending through `channel` (the UDP socket whose bencoded datagrams come to `handle`).
     public func attach(_ channel: any Channel) {
+        attach([channel])
+    }
+
+    /// Starts sending through `channels`: an IPv4 and an IPv6 socket (on the same port), or
+    /// one of them. The node queries nodes of the families it has a socket for (BEP 32).
+    public func attach(_ channels: [any Channel]) {
         loop.execute {
             let s = self.state.value
-            s.channel = channel
-            s.onEvent(.started(nodeID: self.nodeID.hex, port: channel.localAddress?.port ?? 0))
+            for c in channels {
+                s.channels[c.localAddress?.protocol == .inet6 ? .ipv6 : .ipv4] = c
+            }
+            s.core.families = Set(s.channels.keys)
+            guard let first = channels.first else { return }
+            s.onEvent(.started(nodeID: self.nodeID.hex, port: first.localAddress?.port ?? 0))
             self.tick()
         }
     }
 
     /// A datagram that starts with 'd' arrived on the shared socket. Call on the loop.
-    public func handle(_ bytes: [UInt8], from address: SocketAddress) {
+    /// `destination`: the address it was sent to, when the socket reports it (packet info).
+    public func handle(_ bytes: [UInt8], from address: SocketAddress, to destination: SocketAddress? = nil) {
         guard let source = Self.endpoint(address) else { return }
         let s = state.value
-        let wasAlone = s.core.table.count == 0
-        send(s.core.receive(bytes, from: source, now: Self.now))
+        let wasAlone = s.core.tables.count == 0
+        let local = destination?.ipAddress.flatMap(IPAddress.init)
+        send(s.core.receive(bytes, from: source, at: local, now: Self.now))
         // Just joined: what waited for a first node starts now, not at the next tick.
-        if wasAlone, s.core.table.count > 0 {
+        if wasAlone, s.core.tables.count > 0 {
             runDue(now: Self.now)
             startItemLookupsWaitingForJoin()
         }
@@ -109,6 +124,7 @@ public final class DHTService: Sendable {
         loop.execute {
             self.state.value.announces.removeAll { $0.hash == hash }
             self.state.value.announces.append((hash, port, 0, 0))
+            self.state.value.core.serve(hash, port: port)
             self.tick()
         }
     }
@@ -116,7 +132,10 @@ public final class DHTService: Sendable {
     /// Stops announcing `hash` (a torrent no longer seeded); nodes forget it when its
     /// announce expires.
     public func stopAnnouncing(_ hash: NodeID) {
-        loop.execute { self.state.value.announces.removeAll { $0.hash == hash } }
+        loop.execute {
+            self.state.value.announces.removeAll { $0.hash == hash }
+            self.state.value.core.serve(hash, port: nil)
+        }
     }
 
     /// Looks for peers of `hash` every `interval` seconds (first at once) while `onPeers`
@@ -159,7 +178,7 @@ public final class DHTService: Sendable {
                     self.send(out)
                     self.deliverEvents()
                 }
-                guard s.core.table.count == 0, !s.bootstrap.isEmpty else { return run() }
+                guard s.core.tables.count == 0, !s.bootstrap.isEmpty else { return run() }
                 s.beforeJoin.append(run)
                 if s.beforeJoin.count == 1 {
                     self.loop.scheduleTask(in: .milliseconds(Int64(Self.joinWait * 1000))) { self.startItemLookupsWaitingForJoin() }
@@ -178,7 +197,12 @@ public final class DHTService: Sendable {
         for run in waiting { run() }
     }
 
-    public func nodeCount() async -> Int { (try? await loop.submit { self.state.value.core.table.count }.get()) ?? 0 }
+    public func nodeCount() async -> Int { (try? await loop.submit { self.state.value.core.tables.count }.get()) ?? 0 }
+
+    /// Nodes in the IPv4 and in the IPv6 routing table.
+    public func nodeCounts() async -> (ipv4: Int, ipv6: Int) {
+        (try? await loop.submit { let t = self.state.value.core.tables; return (t.ipv4.count, t.ipv6.count) }.get()) ?? (0, 0)
+    }
 
     /// Stops the timers and saves the node id and the good nodes.
     public func stop() async {
@@ -203,20 +227,20 @@ public final class DHTService: Sendable {
         let now = Self.now
         send(s.core.tick(now: now))
         // (Re)join while the table is small.
-        if s.core.table.count < 8, !s.bootstrap.isEmpty, now - s.lastBootstrap > 30 {
+        if s.core.tables.count < 8, !s.bootstrap.isEmpty, now - s.lastBootstrap > 30 {
             s.lastBootstrap = now
             send(s.core.bootstrap(s.bootstrap, now: now))
         }
         // A young node (a small table) explores toward random ids every few seconds, so that
         // a network where each node knew only one other converges quickly.
-        if s.core.table.count > 0, s.core.table.count < 32, now - s.lastExplore > 3 {
+        if s.core.tables.count > 0, s.core.tables.count < 32, now - s.lastExplore > 3 {
             s.lastExplore = now
             send(s.core.explore(NodeID.random(), now: now))
         }
         runDue(now: now)
         if now - s.lastNodesEvent >= 5 {
             s.lastNodesEvent = now
-            s.onEvent(.nodes(s.core.table.count))
+            s.onEvent(.nodes(s.core.tables.count))
         }
         deliverEvents()
         s.timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(250)) { [weak self] in self?.tick() }
@@ -226,10 +250,10 @@ public final class DHTService: Sendable {
     /// in flight), unless it was given nobody to join through.
     private func runDue(now: Double) {
         let s = state.value
-        let joined = s.core.table.count > 0 || s.bootstrap.isEmpty
+        let joined = s.core.tables.count > 0 || s.bootstrap.isEmpty
         for i in s.announces.indices where joined && s.announces[i].next <= now {
             let a = s.announces[i]
-            if let me = ownEndpoint(port: a.port) { s.core.storeSelf(a.hash, at: me, now: now) }
+            for me in ownEndpoints(port: a.port) { s.core.storeSelf(a.hash, at: me, now: now) }
             let (l, out) = s.core.getPeers(a.hash, announcePort: a.port, now: now)
             s.running[l] = (a.hash, true, now)
             send(out)
@@ -273,14 +297,18 @@ public final class DHTService: Sendable {
     }
 
     private func send(_ out: [DHTNodeCore.Outgoing]) {
-        guard let channel = state.value.channel, !out.isEmpty else { return }
+        let channels = state.value.channels
+        guard !channels.isEmpty, !out.isEmpty else { return }
+        var written: Set<AddressFamily> = []
         for o in out where DHTNodeCore.isDialable(o.to) {
-            guard let address = try? SocketAddress(ipAddress: o.to.ip.description, port: Int(o.to.port)) else { continue }
+            guard let channel = channels[o.to.ip.family],
+                  let address = try? SocketAddress(ipAddress: o.to.ip.description, port: Int(o.to.port)) else { continue }
             var buffer = channel.allocator.buffer(capacity: o.bytes.count)
             buffer.writeBytes(o.bytes)
             channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: nil)
+            written.insert(o.to.ip.family)
         }
-        channel.flush()
+        for f in written { channels[f]?.flush() }
         scheduleSlowCheck()
     }
 
@@ -304,22 +332,23 @@ public final class DHTService: Sendable {
         s.slowTimer = (due, task)
     }
 
-    /// This node's address for peers on TCP `port`, when the socket is bound to a specific
+    /// This node's addresses for peers on TCP `port`, of the sockets bound to a specific
     /// address (a wildcard bind does not say which address others see).
-    private func ownEndpoint(port: UInt16) -> Endpoint? {
-        guard let local = state.value.channel?.localAddress, let ip = local.ipAddress.flatMap(IPAddress.init), !ip.isUnspecified else { return nil }
-        return Endpoint(ip: ip, port: port)
+    private func ownEndpoints(port: UInt16) -> [Endpoint] {
+        state.value.channels.values.compactMap { channel in
+            guard let ip = channel.localAddress?.ipAddress.flatMap(IPAddress.init), !ip.isUnspecified else { return nil }
+            return Endpoint(ip: ip, port: port)
+        }
     }
 
-    // MARK: persistence ("WSDHT1", id, compact IPv4 nodes)
+    // MARK: persistence (see `DHTStateFile`)
 
     private func save() {
         let s = state.value
         guard let path = s.statePath else { return }
-        var bytes = Array("WSDHT1".utf8) + nodeID.bytes
-        for n in s.core.table.closest(to: nodeID, count: 200, now: Self.now) where n.endpoint.ip.family == .ipv4 {
-            bytes += n.compact
-        }
+        let limit = DHTStateFile.maxNodesPerFamily
+        let nodes = s.core.tables.ipv4.closest(to: nodeID, count: limit, now: Self.now) + s.core.tables.ipv6.closest(to: nodeID, count: limit, now: Self.now)
+        let bytes = DHTStateFile.encode(id: nodeID, nodes: nodes)
         let temp = path + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
@@ -336,7 +365,7 @@ public final class DHTService: Sendable {
         case unusable(String)
     }
 
-    static let maxStateSize = 6 + 20 + 200 * 26
+    static let maxStateSize = DHTStateFile.maxSize
 
     static func load(_ path: String) -> (id: NodeID, nodes: [NodeInfo])? {
         if case .loaded(let id, let nodes) = readState(path) { return (id, nodes) }
@@ -365,14 +394,8 @@ public final class DHTService: Sendable {
             if got == 0 { break }
             n += got
         }
-        guard n >= 26, Array(bytes[0..<6]) == Array("WSDHT1".utf8), (n - 26) % 26 == 0, let id = NodeID(bytes: bytes[6..<26]) else {
+        guard let (id, nodes) = DHTStateFile.decode(bytes[0..<n]) else {
             return .unusable("it is not a webseed DHT state file")
-        }
-        var nodes: [NodeInfo] = []
-        var at = 26
-        while at + 26 <= n {
-            if let node = NodeInfo(compact: bytes[at..<(at + 26)]) { nodes.append(node) }
-            at += 26
         }
         return .loaded(id: id, nodes: nodes)
     }

@@ -103,14 +103,24 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         case .v4:
             return bytes.map { String($0) }.joined(separator: ".")
         case .v6(let h, let l):
-            // Full form without `::` compression: unambiguous and enough for logs.
-            var groups: [String] = []
+            // RFC 5952, as inet_ntop writes it (and as connections from peers are named): the
+            // longest run of two or more zero groups (the first of equal runs) becomes `::`.
+            var groups: [UInt16] = []
             for word in [h, l] {
-                for shift in stride(from: UInt64(48), through: 0, by: -16) {
-                    groups.append(String(UInt16(truncatingIfNeeded: word >> shift), radix: 16))
+                for shift in stride(from: UInt64(48), through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: word >> shift)) }
+            }
+            var best = (start: 0, count: 0), run = (start: 0, count: 0)
+            for (i, g) in groups.enumerated() {
+                if g == 0 {
+                    run = run.count == 0 ? (i, 1) : (run.start, run.count + 1)
+                    if run.count > best.count { best = run }
+                } else {
+                    run = (0, 0)
                 }
             }
-            return groups.joined(separator: ":")
+            let text = { (range: ArraySlice<UInt16>) in range.map { String($0, radix: 16) }.joined(separator: ":") }
+            guard best.count >= 2 else { return text(groups[...]) }
+            return text(groups[..<best.start]) + "::" + text(groups[(best.start + best.count)...])
         }
     }
 }

@@ -17,9 +17,11 @@ struct GatewayResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         switch router.route(method: request.method, hosts: hosts(request), target: request.head.path ?? "/") {
         case .statusPage:
-            return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request, cache: "no-store")
+            return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? [],
+                                             listenHost: options.listenHost), request: request, cache: "no-store")
         case .statusAPI:
-            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? []), request: request)
+            return json(.ok, StatusPage.json(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? [],
+                                             listenHost: options.listenHost), request: request)
         case .metrics:
             return text(.ok, options.metrics?() ?? "", type: "text/plain; version=0.0.4", request: request)
         case .addSite:
@@ -49,6 +51,10 @@ struct GatewayResponder: HTTPResponder {
         case .toNameOrigin(_, let location):
             guard names != nil else { return plain(.notFound, Self.noNames) }
             return redirect(location)
+        case .webSeed(let target):
+            return await serveWebSeed(target, request: request)
+        case .webSeedPreflight:
+            return webSeedPreflight()
         case .redirect(let location):
             return redirect(location)
         case .notFound(let why):
@@ -84,7 +90,7 @@ struct GatewayResponder: HTTPResponder {
     static let nameCache = "max-age=10, must-revalidate"
     static let immutableCache = "public, max-age=31536000, immutable"
 
-    private func deadline() -> NIODeadline { .now() + .milliseconds(Int64(options.timeout * 1000)) }
+    func deadline() -> NIODeadline { .now() + .milliseconds(Int64(options.timeout * 1000)) }
 
     // MARK: the gateway's own API
 
@@ -110,7 +116,7 @@ struct GatewayResponder: HTTPResponder {
 
     // MARK: sites
 
-    private func resolve(_ ref: SiteRef) -> GatewaySites.Site? {
+    func resolve(_ ref: SiteRef) -> GatewaySites.Site? {
         if let site = sites.site(ref.id) { return site }
         // A site this gateway has not seen: fetch it from the peers it knows.
         guard options.fetchUnknownIDs, let v2 = SiteID.decode(ref.id) else { return nil }
@@ -153,8 +159,6 @@ struct GatewayResponder: HTTPResponder {
 
     private func serveFile(_ site: GatewaySites.Site, _ f: TorrentFile, _ index: SiteIndex, _ file: Int, request: Request,
                            status: HTTPResponse.Status, cache: String) async -> Response {
-        let length = f.length
-        let path = f.pathString
         var headers = HTTPFields()
         headers[.contentType] = index.contentTypes[file]
         headers[.xContentTypeOptions] = "nosniff"
@@ -162,8 +166,19 @@ struct GatewayResponder: HTTPResponder {
         // Verified mode: hash-addressed bytes are readable by other sites' workers, which
         // check them (this gateway as another one's fallback source).
         if options.verifyInBrowser, cache == Self.immutableCache { headers[.accessControlAllowOrigin] = "*" }
+        let body = FileBody(path: f.pathString, length: f.length, etag: index.etags[file], headers: headers) { range, deadline in
+            site.content.bytes(file: file, range: range, deadline: deadline)
+        }
+        return await send(body, of: site, request: request, status: status)
+    }
+
+    /// A file's bytes as the request asks for them (Range, If-Range, If-None-Match, HEAD).
+    func send(_ body: FileBody, of site: GatewaySites.Site, request: Request, status: HTTPResponse.Status) async -> Response {
+        let length = body.length
+        let path = body.path
+        var headers = body.headers
         headers[.acceptRanges] = "bytes"
-        let etag = index.etags[file]
+        let etag = body.etag
         headers[.eTag] = etag
         if status == .ok, let inm = request.headers[.ifNoneMatch],
            inm.split(separator: ",").contains(where: { let t = $0.trimmingSpaces; return t == "*" || t == etag || t == "W/" + etag }) {
@@ -192,7 +207,7 @@ struct GatewayResponder: HTTPResponder {
         // The first chunk arrives before the status line goes out: bytes that did not arrive
         // in time, or a file that no longer matches, get an error status instead of a body.
         // (HEAD asks too, so it answers what GET would.)
-        var chunks = site.content.bytes(file: file, range: span, deadline: deadline()).makeAsyncIterator()
+        var chunks = body.chunks(span, deadline()).makeAsyncIterator()
         let first: ByteBuffer
         do {
             guard let chunk = try await chunks.next(), chunk.readableBytes <= total else { throw WrongLength() }
@@ -208,7 +223,7 @@ struct GatewayResponder: HTTPResponder {
             return Response(status: code, headers: headers, body: ResponseBody(byteBuffer: first))
         }
         let rest = chunks
-        let body = ResponseBody(contentLength: total) { [self] writer in
+        let stream = ResponseBody(contentLength: total) { [self] writer in
             var chunks = rest
             var sent = first.readableBytes
             try await writer.write(first)
@@ -226,7 +241,7 @@ struct GatewayResponder: HTTPResponder {
             }
             try await writer.finish(nil)
         }
-        return Response(status: code, headers: headers, body: body)
+        return Response(status: code, headers: headers, body: stream)
     }
 
     /// A file found changed on disk is reported (the seeder's log names it once).
@@ -234,6 +249,16 @@ struct GatewayResponder: HTTPResponder {
         guard case .changedOnDisk(let path)? = error as? SiteContentError else { return }
         options.onFileChanged?(site.name ?? site.id, path)
     }
+}
+
+/// One file as a response sends it: its headers (type, caching), its strong ETag, and where
+/// its bytes come from (verified chunks of a site's content, or zeros for a pad file).
+struct FileBody {
+    var path: String
+    var length: Int64
+    var etag: String
+    var headers: HTTPFields
+    var chunks: @Sendable (Range<Int64>, NIODeadline) -> VerifiedChunks
 }
 
 /// A content that yielded fewer or more bytes than asked for: nothing more is sent.

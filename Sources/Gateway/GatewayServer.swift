@@ -18,6 +18,9 @@ public struct GatewayOptions: Sendable {
     public var verifySources: [String] = []
     /// Start fetching a valid site id this gateway does not know (from the peers it knows).
     public var fetchUnknownIDs = false
+    /// The address the gateway listens on: the host of each site's web-seed URL on the
+    /// status page (`WebSeedURL`).
+    public var listenHost = "127.0.0.1"
     /// How long a request waits for a site's metadata or for the bytes it asked for.
     public var timeout: Double = 30
     /// A request head must arrive within this long of the connection opening or of the

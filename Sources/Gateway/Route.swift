@@ -19,6 +19,10 @@ enum Route: Equatable {
     case name(NameTarget)
     /// Moves a loopback `/name/<name>/…` to the name's own origin.
     case toNameOrigin(name: String, location: String)
+    /// A file of a site as a BEP 19 web seed asks for it: `/ws/<site-id>/<name>/<path>`.
+    case webSeed(WebSeedTarget)
+    /// A browser's CORS preflight for a web-seed URL.
+    case webSeedPreflight
     case redirect(String)
     case notFound(String)
     case badRequest(String)
@@ -69,6 +73,11 @@ struct RequestRouter: Sendable {
             if let name = Self.name(label) { return self.name(name, path: path, query: query, method: method) }
             guard let id = Self.siteID(label) else { return .notFound("unknown site '\(label)'") }
             return site(SiteRef(id: id, label: label), path: path, query: query, method: method, immutable: true)
+        }
+        // A site's web-seed base, on any other host (BitTorrent clients follow no redirect to
+        // `<id>.localhost`); anything under /ws/ that names no site id is left to the rules below.
+        if path.hasPrefix(WebSeedTarget.prefix), let route = webSeed(path: path, method: method) {
+            return route
         }
         if path.hasPrefix("/name/") {
             let rest = path.dropFirst(6)

@@ -16,6 +16,8 @@ public struct SiteIndex: Sendable {
     let contentTypes: [String]
     /// Folder path ("" for the root) → its entries, sorted by name.
     let folders: [String: [Entry]]
+    /// The lengths of the v1 side's BEP 47 pad files (each named `.pad/<length>`).
+    let padLengths: Set<Int64>
 
     public init(_ m: Metainfo) {
         var files: [String: Int] = [:]
@@ -36,6 +38,7 @@ public struct SiteIndex: Sendable {
         etags = m.files.map { f in f.piecesRoot.map { "\"" + $0.hex + "\"" } ?? empty }
         contentTypes = m.files.map { MIME.type(forPath: $0.pathString) }
         self.folders = folders.mapValues { $0.values.sorted { $0.name < $1.name } }
+        padLengths = Set(m.v1Entries.lazy.filter(\.isPad).map(\.length))
     }
 
     public func file(_ path: String) -> Int? { files[path] }

@@ -1,6 +1,7 @@
 /// The gateway's own pages: the status page (HTML and JSON) and folder listings.
 enum StatusPage {
-    static func html(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = []) -> String {
+    static func html(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = [],
+                     listenHost: String = "127.0.0.1") -> String {
         let now = ProcessInfoUptime.now
         var rows = ""
         for site in sites.all {
@@ -11,7 +12,8 @@ enum StatusPage {
             <td>\(bytes(s.total))</td>
             <td><div class="bar"><span style="width:\(Int(share * 100))%"></span></div>\(Int((share * 100).rounded(.down)))%</td>
             <td>\(s.peers)</td><td>\(bytes(Int64(s.up)))/s</td><td>\(bytes(Int64(s.down)))/s</td>
-            <td><a class="open" href="\(escape(s.url))">Open site</a><br><a href="/site/\(site.id)/"><code>/site/\(site.id.prefix(10))…/</code></a></td></tr>
+            <td><a class="open" href="\(escape(s.url))">Open site</a><br><a href="/site/\(site.id)/"><code>/site/\(site.id.prefix(10))…/</code></a>
+            <br><small>web seed <code>\(escape(WebSeedURL.base(listenHost: listenHost, port: port, siteID: site.id)))</code></small></td></tr>
 
             """
         }
@@ -42,13 +44,15 @@ enum StatusPage {
         """
     }
 
-    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = []) -> String {
+    static func json(sites: GatewaySites, names: GatewayNames? = nil, port: Int, peer: PeerEndpoint?, trackers: [TrackerState] = [],
+                     listenHost: String = "127.0.0.1") -> String {
         let now = ProcessInfoUptime.now
         let items = sites.all.map { site -> String in
             let s = summary(site, port: port, now: now)
             return "{\"site_id\":\"\(site.id)\",\"v2_infohash\":\"\(site.v2Hash.hex)\",\"name\":\(s.name.map(quote) ?? "null"),"
                 + "\"bytes\":\(s.total),\"verified\":\(s.verified),\"peers\":\(s.peers),\"upload_rate\":\(Int64(s.up)),"
-                + "\"download_rate\":\(Int64(s.down)),\"url\":\(quote(s.url)),\"path_url\":\(quote("http://localhost:\(port)/site/\(site.id)/"))}"
+                + "\"download_rate\":\(Int64(s.down)),\"url\":\(quote(s.url)),\"path_url\":\(quote("http://localhost:\(port)/site/\(site.id)/")),"
+                + "\"web_seed\":\(quote(WebSeedURL.base(listenHost: listenHost, port: port, siteID: site.id)))}"
         }
         var head = ""
         if let peer {

@@ -9,8 +9,11 @@ import Signing
 /// Rules: a version is used only once its torrent's metadata matched the item; `seq` never
 /// goes down; an item at the same `seq` with other content, an item that is not a site
 /// record, and a torrent that does not match or never appears are refused with a reason,
-/// and the current version stays. A refused item is not fetched again. (An item whose
-/// signature does not verify never gets here: `MutableItem` cannot hold one.)
+/// and the current version stays. A refused item is not fetched again, except one whose
+/// torrent never appeared (its seeders may come later): that one is tried again once the
+/// DHT still names it after `max(refresh, metadataTimeout)`, the wait doubling at each miss
+/// up to `maxRetryWait`. (An item whose signature does not verify never gets here:
+/// `MutableItem` cannot hold one.)
 public struct NameTracker: Sendable {
     public struct Version: Sendable, Equatable {
         public let item: MutableItem
@@ -35,6 +38,8 @@ public struct NameTracker: Sendable {
     public var metadataTimeout: Double
     /// A miss (a path the served version does not have) looks again, but not more often than this.
     public var missInterval: Double = 5
+    /// The longest wait before a torrent that never appeared is looked for again.
+    public var maxRetryWait: Double = 3600
 
     public private(set) var current: Version?
     public private(set) var pending: (version: Version, since: Double)?
@@ -42,6 +47,8 @@ public struct NameTracker: Sendable {
     public private(set) var lastLookup: Double?
     public private(set) var lastResolved: Double?
     private var refusedItem: MutableItem?
+    /// The item whose torrent did not appear in time, and when it may be fetched again.
+    public private(set) var stalled: (item: MutableItem, retryAt: Double, wait: Double)?
 
     public init(key: Ed25519PublicKey, salt: [UInt8] = [], refresh: Double = 60, metadataTimeout: Double = 60) {
         self.key = key
@@ -68,6 +75,7 @@ public struct NameTracker: Sendable {
         guard let item else { return current == nil && pending == nil ? .refused(.notFound) : .keep }
         guard item.publicKey == key, item.salt == salt else { return .refused(.wrongKey) }
         if item == refusedItem { return .keep }
+        if let s = stalled, item == s.item, now < s.retryAt { return .keep }
         if let current {
             if item.seq < current.seq { return refuse(item, .older(seq: item.seq, current: current.seq)) }
             if item.seq == current.seq {
@@ -102,14 +110,18 @@ public struct NameTracker: Sendable {
         }
         current = p.version
         lastResolved = now
+        if stalled?.item == p.version.item { stalled = nil }
         return .success(p.version)
     }
 
-    /// A pending version whose torrent has not appeared within `metadataTimeout` is refused.
+    /// A pending version whose torrent has not appeared within `metadataTimeout` is refused,
+    /// until its retry time (see the type's rules).
     public mutating func tick(now: Double) -> NameRefusal? {
         guard let p = pending, now - p.since >= metadataTimeout else { return nil }
         pending = nil
-        refusedItem = p.version.item
+        let wait = stalled.map { $0.item == p.version.item ? min($0.wait * 2, maxRetryWait) : nil } ?? nil
+        let next = wait ?? min(max(refresh, metadataTimeout), maxRetryWait)
+        stalled = (p.version.item, now + next, next)
         return .torrentNeverAppeared(seq: p.version.seq, after: now - p.since)
     }
 

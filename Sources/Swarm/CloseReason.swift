@@ -20,6 +20,8 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     case extensionWithoutProtocol
     case malformedExtensionHandshake
     case malformedMetadataMessage
+    /// A `ut_pex` message refused (too large, too frequent, malformed): the words say which.
+    case pex(String)
     case idle(seconds: Int)
     // From elsewhere.
     /// The download decided it (its own reasons, `FetchCloseReason`).
@@ -49,6 +51,7 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
         case .extensionWithoutProtocol: "extension message without the extension protocol"
         case .malformedExtensionHandshake: "malformed extension handshake"
         case .malformedMetadataMessage: "malformed ut_metadata message"
+        case .pex(let why): why
         case .idle(let seconds): "idle for \(seconds) s"
         case .download(let why): why.description
         case .error(let why): why

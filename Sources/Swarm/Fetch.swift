@@ -31,6 +31,9 @@ public enum FetchEvent: Sendable {
     case recordUnusable(StorageError)
     case complete(Metainfo, directory: String, seconds: Double)
     case failed(FetchError)
+    /// Peers a connected peer named by PEX (BEP 11), new to that connection; `refused`:
+    /// entries it sent that were not taken (over the caps, outside its scope).
+    case peersLearned(from: String, peers: [(host: String, port: Int)], refused: Int)
 }
 
 public struct FetchOptions: Sendable {
@@ -174,6 +177,12 @@ final class Fetch {
     }
 
     func tick(now: Double) { run(.tick, now: now) }
+
+    /// Peers learned through PEX on one of this download's connections: reported, and
+    /// dialled by whoever listens (the engine's dialer).
+    func learned(_ peers: [PEXEntry], refused: Int, from address: String) {
+        onEvent(.peersLearned(from: address, peers: peers.map { (host: $0.peer.host, port: Int($0.peer.port)) }, refused: refused))
+    }
 
     // MARK: gateway
 

@@ -17,6 +17,8 @@ struct DownloadFacts {
     var name: String?
     /// Set once it is served (its data checked).
     var torrent: SeedTorrent?
+    /// The metadata's private flag (nil while the metadata is being fetched).
+    var isPrivate: Bool? = nil
     /// Why the peer's host is banned from it, if it is.
     var banned: FetchBanReason?
 }
@@ -31,4 +33,8 @@ struct HandshakeFacts {
     /// Handshaken connections already open from `host`, and how many are allowed.
     var fromSameHost: Int
     var maxPerHost: Int
+    /// For PEX: the peer's port, this end's address, and the port this host listens on.
+    var peerPort: UInt16? = nil
+    var localAddress: [UInt8]? = nil
+    var listenPort: UInt16? = nil
 }

@@ -26,6 +26,8 @@ struct PeerConnection {
         case handshakeTimeout
         /// The download's torrent is known now: serve it here too.
         case attach(SeedTorrent)
+        /// PEX: the torrent's connections now (see `PEXState.message`).
+        case pex(connected: [PEXEntry])
         /// Decided elsewhere: shutdown, displacement, the download, a decoder or socket error.
         case close(CloseReason)
         case socketClosed
@@ -44,6 +46,8 @@ struct PeerConnection {
         case serving
         case joinDownload
         case toDownload(PeerMessage)
+        /// PEX named peers new to this connection (`refused`: entries not taken).
+        case learned([PEXEntry], refused: Int)
         /// Close the socket; the connection gives up its place (and its upload slot) now.
         case close(CloseReason)
         /// The socket is gone: undo `serving` and `joinDownload`, report how it ended.
@@ -65,6 +69,11 @@ struct PeerConnection {
     /// Replayed to a session that starts after it arrived (a magnet download's link).
     private var peerExtensionHandshake: ByteBuffer?
     private var reportedLeft = false
+    /// Peer exchange, from the handshake on (nil without the peer's address).
+    private(set) var pex: PEXState?
+    /// The peer said it is a seed (have-all, or `upload_only`).
+    private var peerIsSeed = false
+    private var listenPort: UInt16?
 
     init(outgoing: Bool) { self.outgoing = outgoing }
 
@@ -96,6 +105,9 @@ struct PeerConnection {
             return phase == .handshaking ? close(.noHandshake) : []
         case .attach(let t):
             return attach(t, now: now)
+        case .pex(let connected):
+            guard phase == .open, let m = pex?.message(connected: connected, now: now), let id = pex?.peerID else { return [] }
+            return [.send(.extended(id: id, payload: ByteBuffer(bytes: m.encode())))]
         case .close(let reason):
             return close(reason)
         case .socketClosed:
@@ -125,7 +137,7 @@ struct PeerConnection {
                 reply = v2Short
             }
             var out: [Action] = outgoing ? [] : [.sendHandshake(infoHash: reply)]
-            open(h.reserved, v2: v2, peerAddress: f.peerAddress)
+            open(h.reserved, v2: v2, facts: f, isPrivate: t.metainfo.isPrivate)
             out += [.connected(name: t.metainfo.name, v2: v2)]
             return out + startServing(t, now: now)
         case .download(let d):
@@ -137,7 +149,7 @@ struct PeerConnection {
                 reply = v2Short
             }
             var out: [Action] = outgoing ? [] : [.sendHandshake(infoHash: reply)]
-            open(h.reserved, v2: v2, peerAddress: f.peerAddress)
+            open(h.reserved, v2: v2, facts: f, isPrivate: d.torrent?.metainfo.isPrivate ?? d.isPrivate)
             downloading = true
             out += [.connected(name: d.name ?? "(fetching metadata)", v2: v2), .joinDownload]
             if let t = d.torrent { return out + startServing(t, now: now) }
@@ -145,15 +157,32 @@ struct PeerConnection {
         }
     }
 
-    private mutating func open(_ peer: Reserved, v2: Bool, peerAddress: [UInt8]?) {
+    private mutating func open(_ peer: Reserved, v2: Bool, facts f: HandshakeFacts, isPrivate: Bool?) {
         phase = .open
         reserved = peer
         isV2 = v2
-        self.peerAddress = peerAddress
+        peerAddress = f.peerAddress
+        listenPort = f.listenPort
+        if let ip = f.peerAddress.map(PEXScope.unmapped) {
+            var state = PEXState(peerIP: ip)
+            state.allowed = isPrivate.map { !$0 }
+            if outgoing, let port = f.peerPort { state.peerListen = PEXPeer(ip: ip, port: port) }
+            if let port = f.listenPort, let local = f.localAddress.map(PEXScope.unmapped) { state.ours.insert(PEXPeer(ip: local, port: port)) }
+            pex = state
+        }
+    }
+
+    /// This connection as PEX names it to the torrent's other peers: where the peer listens,
+    /// whether we reached it (so it accepts connections) and whether it is a seed.
+    var pexEntry: PEXEntry? {
+        guard phase == .open, let listen = pex?.peerListen else { return nil }
+        var flags: PEXFlags = outgoing ? .reachable : []
+        if peerIsSeed { flags.insert(.seed) }
+        return PEXEntry(listen, flags: flags)
     }
 
     private mutating func startServing(_ t: SeedTorrent, now: Double) -> [Action] {
-        session = PeerSession(torrent: t, isV2: isV2, peer: reserved, peerAddress: peerAddress, now: now)
+        session = PeerSession(torrent: t, isV2: isV2, peer: reserved, peerAddress: peerAddress, listenPort: listenPort, now: now)
         return [.serving] + serve { $0.start(now: now) }
     }
 
@@ -161,6 +190,10 @@ struct PeerConnection {
     private func openingWithoutTorrent() -> [Action] {
         var ours = ExtensionHandshake()
         ours.messages = ["ut_metadata": PeerSession.utMetadataID, "upload_only": PeerSession.uploadOnlyID]
+        // Before the metadata says whether the torrent is private, PEX is offered but
+        // nothing is sent or taken (`PEXState.allowed`).
+        if pex?.allowed != false { ours.messages[PEXMessage.extensionName] = PEXState.ourID }
+        ours.listenPort = listenPort
         ours.client = "webseed \(webseedClientVersion)"
         ours.requestQueue = PeerSession.maxRequestQueue
         ours.yourIP = peerAddress
@@ -173,6 +206,11 @@ struct PeerConnection {
     // MARK: open
 
     private mutating func message(_ m: PeerMessage, downloadComplete: Bool, now: Double) -> [Action] {
+        if case .extended(let id, let payload) = m, reserved.extensionProtocol, pex != nil {
+            if id == PEXState.ourID { return pexReceived(payload, now: now) }
+            if id == 0 { notePeerExtensionHandshake(payload) }
+        }
+        if case .haveAll = m { peerIsSeed = true }
         var out: [Action] = []
         if downloading {
             let (forDownload, forSession) = route(m, downloadComplete: downloadComplete)
@@ -225,7 +263,8 @@ struct PeerConnection {
 
     private mutating func attach(_ t: SeedTorrent, now: Double) -> [Action] {
         guard phase == .open, session == nil else { return [] }
-        session = PeerSession(torrent: t, isV2: isV2, peer: reserved, peerAddress: peerAddress, now: now)
+        pex?.allowed = !t.metainfo.isPrivate
+        session = PeerSession(torrent: t, isV2: isV2, peer: reserved, peerAddress: peerAddress, listenPort: listenPort, now: now)
         if let h = peerExtensionHandshake { _ = session!.receive(.extended(id: 0, payload: h), now: now) }
         return [.serving]
     }
@@ -242,6 +281,27 @@ struct PeerConnection {
             }
         }
         return out
+    }
+
+    // MARK: peer exchange
+
+    /// What PEX needs of the peer's extension handshake: its `ut_pex` id, its listening port
+    /// (for a connection it made), whether it is a seed, and our address as it sees it.
+    private mutating func notePeerExtensionHandshake(_ payload: ByteBuffer) {
+        guard var state = pex, let h = try? ExtensionHandshake(decoding: Array(buffer: payload)) else { return }
+        state.peerHandshake(h)
+        if !outgoing, let port = h.listenPort { state.peerListen = PEXPeer(ip: state.peerIP, port: port) }
+        if let ip = h.yourIP.map(PEXScope.unmapped), let port = listenPort { state.ours.insert(PEXPeer(ip: ip, port: port)) }
+        if h.uploadOnly { peerIsSeed = true }
+        pex = state
+    }
+
+    private mutating func pexReceived(_ payload: ByteBuffer, now: Double) -> [Action] {
+        switch pex!.receive(Array(buffer: payload), now: now) {
+        case .learned(let peers, let refused): return peers.isEmpty && refused == 0 ? [] : [.learned(peers, refused: refused)]
+        case .ignored: return []
+        case .close(let why): return close(.pex(why))
+        }
     }
 
     // MARK: closing

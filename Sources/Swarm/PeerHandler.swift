@@ -40,7 +40,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        address = context.remoteAddress.map(peerText) ?? "?"
     }
 
     /// The context holds this handler and the channel: kept, it would keep every closed
@@ -50,7 +50,7 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        address = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? address
+        address = context.remoteAddress.map(peerText) ?? address
         // At the limit, a newcomer displaces the oldest connection that has not finished its
         // handshake: a flood of silent sockets cannot lock real peers out.
         if core.connections.count >= core.configuration.maxPeers {
@@ -103,6 +103,19 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
     func tick(now: Double) { handle(.tick, now: now) }
 
+    /// PEX: the torrent's connections (see `SeederCore.exchangePeers`).
+    func exchangePeers(_ connected: [PEXEntry], now: Double) { handle(.pex(connected: connected), now: now) }
+
+    /// This connection as PEX tells others of it (nil: not open, or where it listens is unknown).
+    var pexEntry: PEXEntry? { machine.pexEntry }
+
+    /// What PEX groups connections by: the download this connection feeds, or the torrent it serves.
+    var swarm: ObjectIdentifier? {
+        guard machine.phase == .open else { return nil }
+        if let fetch { return ObjectIdentifier(fetch) }
+        return machine.torrent.map { ObjectIdentifier($0) }
+    }
+
     /// What the machine needs to decide on a handshake: the torrent or download its hash
     /// names, and what the seeder knows of the peer's host.
     private func facts(for h: Handshake, context: ChannelHandlerContext) -> HandshakeFacts {
@@ -111,14 +124,16 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
             target = .torrent(t)
         } else if let f = core.fetches[h.infoHash] {
             fetch = f
-            target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent,
+            target = .download(DownloadFacts(v2Short: f.v2Short, name: f.metainfo?.name, torrent: f.torrent, isPrivate: f.metainfo?.isPrivate,
                                              banned: f.banReason(host)))
         } else {
             target = .unknown
         }
         return HandshakeFacts(handshake: h, target: target, ourPeerID: core.peerID, host: host,
                               peerAddress: ipBytes(context.remoteAddress),
-                              fromSameHost: core.handshakenConnections(from: host), maxPerHost: core.configuration.maxPeersPerAddress)
+                              fromSameHost: core.handshakenConnections(from: host), maxPerHost: core.configuration.maxPeersPerAddress,
+                              peerPort: context.remoteAddress?.port.map { UInt16($0) }, localAddress: ipBytes(context.localAddress),
+                              listenPort: core.listenPort)
     }
 
     private func ipBytes(_ a: SocketAddress?) -> [UInt8]? {
@@ -161,6 +176,9 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
                 fetch?.joined(self)
             case .toDownload(let m):
                 fetch?.receive(m, from: self, now: core.now)
+            case .learned(let peers, let refused):
+                // A download dials what it learns; a seed waits for peers to come to it.
+                fetch?.learned(peers, refused: refused, from: address)
             case .close:
                 if wrote { context.flush() }
                 wrote = false
@@ -268,4 +286,10 @@ final class PeerHandler: ChannelInboundHandler, FetchLink {
 
 extension PeerConnection.Action {
     var isLeft: Bool { if case .left = self { true } else { false } }
+}
+
+/// A peer's address for events and logs: `192.0.2.1:6881`, `[2001:db8::1]:6881`.
+func peerText(_ a: SocketAddress) -> String {
+    let ip = a.ipAddress ?? "?"
+    return "\(a.protocol == .inet6 ? "[\(ip)]" : ip):\(a.port ?? 0)"
 }

@@ -35,6 +35,8 @@ public struct PeerSession {
     public let fast: Bool
     public let extensions: Bool
     let peerAddress: [UInt8]?
+    /// Our listening port, told in the extension handshake (`p`).
+    let listenPort: UInt16?
 
     public private(set) var peerInterested = false
     public private(set) var choking = true
@@ -51,12 +53,13 @@ public struct PeerSession {
     /// the same read as a fatal message must not change the state, e.g. make it interested).
     public private(set) var closed = false
 
-    init(torrent: SeedTorrent, isV2: Bool, peer: Reserved, peerAddress: [UInt8]?, now: Double) {
+    init(torrent: SeedTorrent, isV2: Bool, peer: Reserved, peerAddress: [UInt8]?, listenPort: UInt16? = nil, now: Double) {
         self.torrent = torrent
         self.isV2 = isV2
         self.fast = peer.fast
         self.extensions = peer.extensionProtocol
         self.peerAddress = peerAddress
+        self.listenPort = listenPort
         self.lastReceived = now
         self.lastSent = now
     }
@@ -75,6 +78,9 @@ public struct PeerSession {
         if extensions {
             var h = ExtensionHandshake()
             h.messages = ["ut_metadata": Self.utMetadataID, "upload_only": Self.uploadOnlyID]
+            // BEP 27: no peer exchange for a private torrent.
+            if !torrent.metainfo.isPrivate { h.messages[PEXMessage.extensionName] = PEXState.ourID }
+            h.listenPort = listenPort
             h.metadataSize = torrent.metadataSize
             h.client = "webseed \(webseedClientVersion)"
             h.requestQueue = Self.maxRequestQueue

@@ -32,7 +32,23 @@ public struct SeederConfiguration: Sendable {
 public struct PeerListener: Sendable {
     public let address: SocketAddress
     public let udp: any Channel
+    /// Every UDP socket: `udp`, then (listening on both families) the IPv6 one on the same port.
+    public var udpChannels: [any Channel] = []
+    /// The IPv6 TCP address too, when listening on both families.
+    public var address6: SocketAddress?
+
+    public init(address: SocketAddress, udp: any Channel) {
+        self.address = address
+        self.udp = udp
+        udpChannels = [udp]
+    }
 }
+
+/// The host that means every IPv4 and every IPv6 address (the peer listener's default): an
+/// IPv4 socket on 0.0.0.0 and an IPv6-only one on [::], on the same port. An IPv6 host
+/// (`::`, `::1`) is IPv6 only, an IPv4 host IPv4 only.
+public let everyAddress = "*"
+
 
 /// Serves torrents over the BitTorrent peer wire protocol (plain TCP; no encryption, no
 /// uTP). One event loop owns every connection's state; disk reads run on a thread pool.
@@ -73,7 +89,8 @@ public final class Seeder: Sendable {
     }
 
     /// Binds `host:port` over TCP and UDP; when the port is taken (on either side), tries
-    /// the next ones (port 0: any free port). `configureUDP` adds handlers in front of the
+    /// the next ones (port 0: any free port). `host` `everyAddress` binds 0.0.0.0 and [::]
+    /// on one port (IPv4 alone when this host has no IPv6). `configureUDP` adds handlers in front of the
     /// uTP responder on the UDP side (on the loop, as the channel is set up).
     public func listen(on host: String, port: Int, attempts: Int = 10,
                        configureUDP: @escaping @Sendable (any Channel) throws -> Void = { _ in }) async throws -> PeerListener {
@@ -97,11 +114,44 @@ public final class Seeder: Sendable {
         }
     }
 
-    /// TCP on `port`, then UDP on the port TCP got. The UDP side must bind too (the DHT and
-    /// uTP live there); if its port is taken, the TCP port is given back.
+    /// A pair of sockets (see `bindOnePair`) on `host`; for `everyAddress`, one on 0.0.0.0
+    /// and one on [::] with the same port.
     private func bindPair(host: String, port: Int, configureUDP: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<PeerListener> {
-        ServerBootstrap(group: loop, childGroup: loop)
+        guard host == everyAddress else { return bindOnePair(host: host, port: port, configureUDP: configureUDP) }
+        return bindOnePair(host: "0.0.0.0", port: port, configureUDP: configureUDP).flatMap { v4 in
+            self.bindOnePair(host: "::", port: v4.address.port ?? port, configureUDP: configureUDP)
+                .map { v6 in
+                    var both = v4
+                    both.udpChannels.append(v6.udp)
+                    both.address6 = v6.address
+                    return both
+                }
+                .hop(to: self.loop)
+                .flatMapError { error in
+                    // No IPv6 on this host: IPv4 alone. Otherwise (the port taken over IPv6)
+                    // the IPv4 sockets are given back, and the caller tries the next port.
+                    if let e = error as? IOError, e.errnoCode == EAFNOSUPPORT || e.errnoCode == EADDRNOTAVAIL {
+                        return self.loop.makeSucceededFuture(v4)
+                    }
+                    let servers = self.core.value.servers
+                    let mine = servers.filter { $0 === v4.udp || $0.localAddress == v4.address }
+                    self.core.value.servers.removeAll { s in mine.contains { $0 === s } }
+                    return EventLoopFuture.andAllComplete(mine.map { $0.close() }, on: self.loop).flatMap { self.loop.makeFailedFuture(error) }
+                }
+        }
+    }
+
+    /// TCP on `port`, then UDP on the port TCP got, on one address. The UDP side must bind
+    /// too (the DHT and uTP live there); if its port is taken, the TCP port is given back.
+    /// An IPv6 address never takes IPv4 too (IPV6_V6ONLY): `everyAddress` binds a socket
+    /// per family.
+    private func bindOnePair(host: String, port: Int, configureUDP: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<PeerListener> {
+        let v6Only = ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only)
+        let isV6 = host.contains(":")
+        var server = ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if isV6 { server = server.serverChannelOption(v6Only, value: 1) }
+        return server
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // Small enough that a hash reply or a choke never waits behind much piece data.
@@ -113,8 +163,10 @@ public final class Seeder: Sendable {
                     tcp.close(promise: nil)
                     return self.loop.makeFailedFuture(IOError(errnoCode: EINVAL, reason: "bind"))
                 }
-                return DatagramBootstrap(group: self.loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                var datagram = DatagramBootstrap(group: self.loop).channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(.receivePacketInfo, value: true)  // the DHT answers with the address a query came to
+                if isV6 { datagram = datagram.channelOption(v6Only, value: 1) }
+                return datagram
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try configureUDP(channel)
@@ -129,6 +181,7 @@ public final class Seeder: Sendable {
                     }
                     .map { udp in
                         self.core.value.servers += [tcp, udp]
+                        if self.core.value.listenPort == nil { self.core.value.listenPort = UInt16(bound) }
                         return PeerListener(address: address, udp: udp)
                     }
             }
@@ -245,6 +298,8 @@ final class SeederCore {
     /// Connections still in their handshake, oldest first.
     var handshaking: [ObjectIdentifier] = []
     var servers: [any Channel] = []
+    /// The first port `listen` bound: told to peers (`p`), and how PEX knows ourselves.
+    var listenPort: UInt16?
     var choker: Choker
     let receiveBudget: ReceiveBudget
     let peerID: [UInt8] = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
@@ -306,10 +361,24 @@ final class SeederCore {
         connectionCount.withLockedValue { $0 = connections.count }
         for handler in connections.values { handler.tick(now: now) }
         for fetch in fetchList { fetch.tick(now: now) }
+        exchangePeers(now: now)
         if now - lastRotation >= configuration.rotationInterval {
             lastRotation = now
             apply(choker.rotate(now: now))
         }
+    }
+
+    /// PEX: each open connection is offered the other connections of its torrent, and its
+    /// `PEXState` decides whether a message is due.
+    private func exchangePeers(now: Double) {
+        var swarms: [ObjectIdentifier: [PEXEntry]] = [:]
+        var open: [(PeerHandler, ObjectIdentifier)] = []
+        for handler in connections.values {
+            guard let swarm = handler.swarm else { continue }
+            open.append((handler, swarm))
+            if let entry = handler.pexEntry { swarms[swarm, default: []].append(entry) }
+        }
+        for (handler, swarm) in open { handler.exchangePeers(swarms[swarm] ?? [], now: now) }
     }
 
     func interestChanged(_ handler: PeerHandler, interested: Bool) {

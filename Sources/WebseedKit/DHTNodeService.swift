@@ -3,6 +3,7 @@ import DHTProtocol
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Swarm
 
 #if canImport(Glibc)
 import Glibc
@@ -54,40 +55,73 @@ final class DHTNodeService: EngineService, PeerSource {
     }
 
     func run(started: @escaping @Sendable () -> Void) async throws {
-        let channel: any Channel
+        let channels: [any Channel]
         if let own {
-            channel = try await bind(own)
-        } else if let shared = context.listener?.udp {
-            channel = shared
+            channels = try await bind(own)
+        } else if let shared = context.listener?.udpChannels, !shared.isEmpty {
+            channels = shared
         } else {
             return
         }
-        node.attach(channel)
+        node.attach(channels)
+        warnAboutUnreachableBootstrap(channels)
         // Its "dht" event comes out on the loop: let it out before whatever follows is said.
         try? await loop.submit {}.get()
-        context.dhtPort = channel.localAddress?.port
+        context.dhtPort = channels[0].localAddress?.port
         context.add(self)
         started()
         try? await gracefulShutdown()
         await node.stop()
-        if own != nil { channel.close(promise: nil) }
+        if own != nil { for c in channels { c.close(promise: nil) } }
     }
 
-    /// Its own socket; when the port is taken, the next ones are tried (`attempts` in all).
-    private func bind(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> any Channel {
+    /// A --dht-bootstrap node of an address family the node has no socket for cannot be
+    /// reached: said once, in one line, rather than left to look like a silent network.
+    private func warnAboutUnreachableBootstrap(_ channels: [any Channel]) {
+        let families = Set(channels.map { $0.localAddress?.protocol == .inet6 ? AddressFamily.ipv6 : .ipv4 })
+        for b in context.configuration.dht?.bootstrap ?? [] {
+            guard let e = Self.resolve(b.host, b.port), !families.contains(e.ip.family) else { continue }
+            let has = families.contains(.ipv4) ? "IPv4" : "IPv6"
+            context.log.warning("--dht-bootstrap \(b.text): an \(e.ip.family == .ipv6 ? "IPv6" : "IPv4") node, and the DHT node listens on \(has) only; not used")
+        }
+    }
+
+    /// Its own sockets: one on `own.host`, or for `everyAddress` one on 0.0.0.0 and an
+    /// IPv6-only one on [::] with the same port (IPv4 alone when this host has no IPv6).
+    private func bind(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> [any Channel] {
+        guard own.host == everyAddress else { return [try await bindOne((own.host, own.port, own.text, own.attempts))] }
+        let v4 = try await bindOne(("0.0.0.0", own.port, own.text, own.attempts))
+        do {
+            return [v4, try await bindOne(("::", v4.localAddress?.port ?? own.port, own.text, 1))]
+        } catch let e as IOError where e.errnoCode == EAFNOSUPPORT || e.errnoCode == EADDRNOTAVAIL {
+            return [v4]
+        } catch {
+            v4.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// One socket; when the port is taken, the next ones are tried (`attempts` in all).
+    private func bindOne(_ own: (host: String, port: Int, text: String, attempts: Int)) async throws -> any Channel {
         let ports = own.port == 0 ? [0] : Array(own.port..<min(65536, own.port + own.attempts))
         var lastError: (any Error)?
         for port in ports {
             do {
                 let node = self.node
-                return try await DatagramBootstrap(group: loop)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                var bootstrap = DatagramBootstrap(group: loop).channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .channelOption(.receivePacketInfo, value: true)  // the address each query came to
+                if own.host.contains(":") {
+                    bootstrap = bootstrap.channelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+                }
+                return try await bootstrap
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(DHTDatagramHandler(node, passOthers: false)) }
                     }
                     .bind(host: own.host, port: port).get()
             } catch let e as IOError where e.errnoCode == EADDRINUSE {
                 lastError = e
+            } catch let e as IOError where own.host == "::" && (e.errnoCode == EAFNOSUPPORT || e.errnoCode == EADDRNOTAVAIL) {
+                throw e  // no IPv6 here: `bind` goes on with IPv4 alone
             } catch {
                 throw ValidationFailure("cannot listen on \(own.text): \(error)")
             }
@@ -144,7 +178,7 @@ final class DHTDatagramHandler: ChannelInboundHandler {
         let envelope = unwrapInboundIn(data)
         let bencoded = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self) == UInt8(ascii: "d")
         if bencoded || !passOthers {
-            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress)
+            dht.handle(Array(buffer: envelope.data), from: envelope.remoteAddress, to: envelope.metadata?.packetInfo?.destinationAddress)
         } else {
             context.fireChannelRead(data)
         }

@@ -123,6 +123,9 @@ final class EngineContext: Sendable {
         announceSites(port: port)
     }
 
+    /// Peers one download takes from PEX in all.
+    static let maxPEXPeers = 1000
+
     /// Starts a download: served to peers as it verifies, its peers looked for on every
     /// source and at `peers` (the command's --peer and the magnet's x.pe).
     func fetch(magnet: MagnetLink?, metainfo: Metainfo?, options: FetchOptions, peers: [PeerAddress],
@@ -135,16 +138,29 @@ final class EngineContext: Sendable {
         options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
         // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
         let later = Mutex<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
+        // Peers learned through PEX are dialled like any source's, while the download runs,
+        // up to `maxPEXPeers` (each connection takes at most 200; this bounds reconnections).
+        let learnedBy = Mutex<(handle: FetchHandle?, offered: Int)>((nil, 0))
         let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
             metrics.record(event)
             switch event {
             case .metadata(let m, _, _): later.withLock { $0.metadata }?(m)
             case .complete: later.withLock { $0.completed }?()
+            case .peersLearned(_, let peers, _):
+                let (handle, room) = learnedBy.withLock { l in
+                    let room = max(0, Self.maxPEXPeers - l.offered)
+                    l.offered += min(peers.count, room)
+                    return (l.handle, room)
+                }
+                if let handle, !handle.progress.complete, room > 0 {
+                    dialer.offer(peers.prefix(room).map { PeerAddress(host: $0.host, port: $0.port) }, to: .download(handle))
+                }
             default: break
             }
             onEvent(event)
         }
         metrics.track(handle)
+        learnedBy.withLock { $0.handle = handle }
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))

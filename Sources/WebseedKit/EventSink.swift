@@ -52,8 +52,12 @@ final class EventSink: Sendable {
         console.redraw(text)
     }
 
-    func listening(host: String, port: Int) {
-        emitEvent(["event": "listening", "host": .string(host), "port": JSON(port)], text: "listening on \(host):\(port)")
+    /// `alsoIPv6`: an IPv6 socket on [::] takes the same port (the `*:PORT` listener); said
+    /// in the text only, the JSON naming the IPv4 address as before.
+    func listening(host: String, port: Int, alsoIPv6: Bool = false) {
+        let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        emitEvent(["event": "listening", "host": .string(host), "port": JSON(port)],
+                  text: "listening on \(shown)" + (alsoIPv6 ? " and [::]:\(port)" : ""))
     }
 
     func seederEvent(_ e: SeederEvent) {

@@ -25,6 +25,11 @@ extension EventSink {
             emitEvent(["event": "complete", "name": .string(m.name), "directory": .string(directory), "files": JSON(m.files.count),
                   "bytes": .number(m.totalSize), "seconds": .double(seconds)],
                  text: "complete: \(m.files.count) files, \(formatBytes(m.totalSize)) in \(oneDecimal(seconds)) s → \(visible(directory))")
+        case .peersLearned(let from, let peers, let refused):
+            let addresses = peers.map { PeerAddress(host: $0.host, port: $0.port).description }
+            let refusedText = refused > 0 ? " (\(refused) refused)" : ""
+            emitEvent(["event": "pex_peers", "from": .string(from), "peers": .array(addresses.map { .string($0) }), "refused": JSON(refused)],
+                      text: "\(from) named \(peers.count) new peer\(peers.count == 1 ? "" : "s") by PEX\(refusedText)")
         case .failed:
             break  // reported once, as the command's error
         }

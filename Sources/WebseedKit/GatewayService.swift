@@ -61,6 +61,7 @@ struct GatewayService: EngineService {
     private func options() -> GatewayOptions {
         var options = GatewayOptions()
         options.spa = settings.spa
+        options.listenHost = settings.listen.host
         options.verifyInBrowser = settings.verifyInBrowser
         options.verifySources = settings.verifySources
         let metrics = context.metrics
@@ -93,6 +94,7 @@ struct GatewayService: EngineService {
         var resolving = NameResolver.Settings()
         resolving.refresh = settings.nameRefresh
         resolving.metadataTimeout = settings.timeout
+        resolving.stateDirectory = context.configuration.stateDirectory
         let context = self.context, log = self.log, fetched = self.fetched
         // A name's next version is asked first of the peers its current one came from (its
         // publisher most likely seeds both), before any DHT lookup of the new torrent ends.

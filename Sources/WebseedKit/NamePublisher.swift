@@ -214,7 +214,8 @@ struct NamePublisher: EngineService {
         context.announce(t, port: context.reach.announcedPort)
         let magnet = MagnetLink(metainfo: t.metainfo, peers: [context.reach.peerAddress])
         log.site(t.metainfo, magnet: magnet.uri, torrent: version.prepared.torrentPath,
-                 gatewayPort: context.replaceSeededSite == nil ? nil : context.gatewayPort)
+                 gatewayPort: context.replaceSeededSite == nil ? nil : context.gatewayPort,
+                 gatewayHost: context.configuration.gateway?.listen.host ?? "127.0.0.1")
     }
 
     /// A replaced version whose grace period is over: no longer seeded, its snapshot removed.

@@ -13,7 +13,8 @@ import Synchronization
 /// and sooner when a request missed (at most every `NameTracker.missInterval`); while no
 /// version is served and requests wait, every `firstRetry` seconds (a node that just
 /// started may not have joined the DHT yet). With no DHT reachable a lookup finds nothing,
-/// and the version served stays.
+/// and the version served stays. With a state directory, the item of each switch is kept
+/// (`ResolvedItemFile`) and a restarted gateway starts from it, checked as any item is.
 final class NameResolver: NameFollower {
     /// The DHT lookup: the highest valid item of a key and salt, or nil.
     typealias Lookup = @Sendable (Ed25519PublicKey, [UInt8]) async -> MutableItem?
@@ -28,6 +29,8 @@ final class NameResolver: NameFollower {
         var firstRetry: Double = 1
         /// Peers (HOST:PORT) the site of a version came from: asked first for the next one.
         var peersOf: @Sendable (_ siteID: String) -> [String] = { _ in [] }
+        /// Where the item of each switch is kept for the next start (nil: nowhere).
+        var stateDirectory: String?
     }
 
     private let sites: GatewaySites
@@ -113,6 +116,12 @@ final class NameResolver: NameFollower {
             var tracker = NameTracker(key: key, refresh: settings.refresh, metadataTimeout: settings.metadataTimeout)
             var reported: NameRefusal?
             var iterator = wakes.makeAsyncIterator()
+            // The version a previous run switched to, if any: fetched (from the state directory's
+            // saved torrent, or from peers) and checked before any lookup, as a DHT answer would be.
+            if let state = settings.stateDirectory, let stored = ResolvedItemFile.load(state: state, name: name, key: key),
+               case .fetch(let version) = tracker.found(stored, now: NameResolver.now) {
+                await fetch(version, &tracker, reported: &reported)
+            }
             while !Task.isCancelled {
                 let now = NameResolver.now
                 let due = nextLookup(tracker, now: now)
@@ -175,6 +184,7 @@ final class NameResolver: NameFollower {
                 switch tracker.metadata(metainfo, seq: version.seq, now: NameResolver.now) {
                 case .success(let v):
                     names.serve(name, GatewayNames.Version(siteID: v.record.siteID, seq: v.seq))
+                    if let state = resolver.settings.stateDirectory { ResolvedItemFile.save(v.item, state: state, name: name) }
                     reported = nil
                     resolver.onEvent(from.map { .switched(name: name, seq: v.seq, siteID: v.record.siteID, fromSeq: $0) }
                         ?? .resolved(name: name, seq: v.seq, siteID: v.record.siteID))

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Metainfo
 import Storage
+import Swarm
 
 #if canImport(Glibc)
 import Glibc
@@ -74,13 +75,18 @@ public func parseHostPort(_ text: String, option: String) throws -> (String, Int
     var portText = ""
     if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
         host = String(text[text.index(after: text.startIndex)..<close])
-        portText = String(text[text.index(after: close)...].dropFirst())
+        let rest = text[text.index(after: close)...]
+        portText = rest.first == ":" ? String(rest.dropFirst()) : ""
     } else if let colon = text.lastIndex(of: ":") {
         host = String(text[..<colon])
         portText = String(text[text.index(after: colon)...])
     }
-    guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
-        throw ValidationFailure("invalid \(option) '\(text)': use HOST:PORT, e.g. 127.0.0.1:6881")
+    guard !host.isEmpty, !host.contains("["), !host.contains("]"), let port = Int(portText), (0...65535).contains(port) else {
+        throw ValidationFailure("invalid \(option) '\(text)': use HOST:PORT, e.g. 127.0.0.1:6881 or [::1]:6881")
+    }
+    // An IPv6 address goes in brackets: in `::1:6881` the port cannot be told apart.
+    guard text.hasPrefix("[") || !host.contains(":") else {
+        throw ValidationFailure("invalid \(option) '\(text)': an IPv6 address goes in brackets, e.g. [\(host)]:\(port)")
     }
     return (host, port)
 }
@@ -109,7 +115,7 @@ public func makeDirectories(_ path: String) throws {
 /// The address to put in a magnet's `x.pe`: the listening address, or for a wildcard
 /// listener this host's first non-loopback IPv4 address (127.0.0.1 if it has none).
 public func advertisedHost(_ host: String) -> String {
-    guard host == "0.0.0.0" || host == "::" else { return host.contains(":") ? "[\(host)]" : host }
+    guard host == "0.0.0.0" || host == "::" || host == everyAddress else { return host.contains(":") ? "[\(host)]" : host }
     var list: UnsafeMutablePointer<ifaddrs>?
     guard getifaddrs(&list) == 0, let first = list else { return "127.0.0.1" }
     defer { freeifaddrs(list) }

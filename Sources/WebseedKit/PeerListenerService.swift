@@ -24,7 +24,7 @@ struct PeerListenerService: EngineService {
         let port = listener.address.port ?? listen.port
         context.listener = listener
         context.reach.listening(port: port)
-        context.log.listening(host: listener.address.ipAddress ?? listen.host, port: port)
+        context.log.listening(host: listener.address.ipAddress ?? listen.host, port: port, alsoIPv6: listener.address6 != nil)
         started()
         try? await gracefulShutdown()
         await seeder.stop()

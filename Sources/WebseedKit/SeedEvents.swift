@@ -1,3 +1,4 @@
+import Gateway
 import Metainfo
 import Storage
 
@@ -16,21 +17,25 @@ extension EventSink {
              text: "verified \(visible(m.name)): \(share) (\(local.filesHashed) files hashed, \(local.filesFromResume) unchanged since the last check)")
     }
 
-    func site(_ m: Metainfo, magnet: String, torrent: String?, gatewayPort: Int?) {
+    /// `gatewayPort` (nil: no gateway) and `gatewayHost`: where the gateway listens, for the site's URLs.
+    func site(_ m: Metainfo, magnet: String, torrent: String?, gatewayPort: Int?, gatewayHost: String = "127.0.0.1") {
         let url = gatewayPort.flatMap { p in m.siteID.map { "http://\($0).localhost:\(p)/" } }
+        let webSeed = gatewayPort.flatMap { p in m.siteID.map { WebSeedURL.base(listenHost: gatewayHost, port: p, siteID: $0) } }
         emitEvent(["event": "site", "name": .string(m.name), "v2_infohash": JSON(m.v2InfoHash?.hex), "v1_infohash": JSON(m.v1InfoHash?.hex),
-              "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent), "gateway_url": JSON(url)],
+              "site_id": JSON(m.siteID), "magnet": .string(magnet), "torrent": JSON(torrent), "gateway_url": JSON(url),
+              "web_seed": JSON(webSeed)],
              text: """
              seeding \(visible(m.name))
                site id  \(m.siteID ?? "-")
-               magnet   \(magnet)\(url.map { "\n  open     \($0)" } ?? "")
+               magnet   \(magnet)\(url.map { "\n  open     \($0)" } ?? "")\(webSeed.map { "\n  web seed \($0)" } ?? "")
              """)
     }
 
-    func gatewaySite(id: String, name: String?, port: Int) {
+    func gatewaySite(id: String, name: String?, port: Int, host: String = "127.0.0.1") {
         let url = "http://\(id).localhost:\(port)/"
-        emitEvent(["event": "gateway_site", "site_id": .string(id), "name": JSON(name), "url": .string(url)],
-             text: "site \(visible(name ?? id))\n  open     \(url)")
+        let webSeed = WebSeedURL.base(listenHost: host, port: port, siteID: id)
+        emitEvent(["event": "gateway_site", "site_id": .string(id), "name": JSON(name), "url": .string(url), "web_seed": .string(webSeed)],
+             text: "site \(visible(name ?? id))\n  open     \(url)\n  web seed \(webSeed)")
     }
 
     func gateway(host: String, port: Int, single: Bool) {

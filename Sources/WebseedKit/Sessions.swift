@@ -19,7 +19,8 @@ struct SeedSession: EngineService {
         let configuration = context.configuration
         for (t, path) in context.sites {
             let magnet = MagnetLink(metainfo: t.metainfo, peers: [context.reach.peerAddress])
-            log.site(t.metainfo, magnet: magnet.uri, torrent: path, gatewayPort: context.gatewayPort)
+            log.site(t.metainfo, magnet: magnet.uri, torrent: path, gatewayPort: context.gatewayPort,
+                     gatewayHost: configuration.gateway?.listen.host ?? "127.0.0.1")
         }
         context.dialer?.offer(configuration.peers.map { PeerAddress(host: $0.host, port: $0.port) }, to: .everything)
         context.announceSites(port: context.reach.announcedPort)
@@ -44,7 +45,8 @@ struct GatewaySession: EngineService {
         let port = context.gatewayPort ?? 0
         for (magnet, metainfo) in context.configuration.gateway?.sources ?? [] {
             guard let v2 = metainfo?.v2InfoHash ?? magnet?.v2InfoHash else { continue }
-            log.gatewaySite(id: SiteID.encode(v2), name: metainfo?.name ?? magnet?.displayName, port: port)
+            log.gatewaySite(id: SiteID.encode(v2), name: metainfo?.name ?? magnet?.displayName, port: port,
+                            host: context.configuration.gateway?.listen.host ?? "127.0.0.1")
         }
         log.ready(offline: context.configuration.offline)
         started()

@@ -30,7 +30,8 @@ final class TrackerClient: Sendable {
     private let http: HTTPClient
     private let peerID: [UInt8]
     private let key = UInt32.random(in: 0...UInt32.max)
-    private let udp = Mutex<Task<UDPTrackerSocket, any Error>?>(nil)
+    /// The UDP sockets, one per address family (IPv6 trackers: BEP 15 over IPv6), made on first use.
+    private let udp = Mutex<[Bool: Task<UDPTrackerSocket, any Error>]>([:])
     /// UDP connection ids by tracker address, with when they were given (BEP 15: one minute).
     private let connections = Mutex<[String: (id: UInt64, at: ContinuousClock.Instant)]>([:])
 
@@ -59,7 +60,9 @@ final class TrackerClient: Sendable {
         self.offline = offline
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(Self.requestTimeout)))
-        configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
+        // Redirects are followed here, not by the client, so that --offline can refuse one
+        // that leaves this host before anything is sent there.
+        configuration.redirectConfiguration = .disallow
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         peerID = Array("-WS0010-".utf8) + (0..<12).map { _ in UInt8.random(in: 0...255) }
     }
@@ -125,7 +128,7 @@ final class TrackerClient: Sendable {
             }
         }
         try? await http.shutdown()
-        if let socket = try? await udp.withLock({ $0 })?.value { await socket.close() }
+        for task in udp.withLock({ Array($0.values) }) { if let socket = try? await task.value { await socket.close() } }
     }
 
     /// Stops announcing `hashes` (a replaced version of a site): `stopped` goes to each
@@ -200,7 +203,7 @@ final class TrackerClient: Sendable {
         } catch {
             // Shutting down: an announce cut short is no tracker's failure.
             if Task.isCancelled || error is CancellationError { return }
-            let text = (error as? TrackerError)?.description ?? (error as? TrackerRequestError)?.description ?? "\(error)"
+            let text = Self.describe(error)
             state.withLock { $0.loops[hash]?.tiers.failed(job, error: text, now: now) }
             log.trackerFailed(job, hash: hash, name: torrent.name, error: text)
         }
@@ -218,19 +221,64 @@ final class TrackerClient: Sendable {
         guard let url = TrackerURL(job.url) else { throw TrackerError.malformed("not a tracker URL") }
         switch url.kind {
         case .http:
-            var request = HTTPClientRequest(url: HTTPTracker.url(job.url, a))
-            // One request per connection, as trackers expect: opentracker answers HTTP/1.1
-            // without `Connection: close` and then closes, so a pooled connection would fail
-            // the next announce (`remoteConnectionClosed`, seen when a hybrid's two hashes are
-            // announced at once). libtorrent sends the same header.
-            request.headers.add(name: "Connection", value: "close")
-            let response = try await http.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
-            guard response.status == .ok else { throw TrackerRequestError.http(status: Int(response.status.code)) }
-            let body = try await response.body.collect(upTo: TrackerLimits.maxResponseSize)
-            return try HTTPTracker.response(Array(buffer: body))
+            let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+            var target = HTTPTracker.url(job.url, a)
+            for _ in 0...Self.maxRedirects {
+                var request = HTTPClientRequest(url: target)
+                // One request per connection, as trackers expect: opentracker answers HTTP/1.1
+                // without `Connection: close` and then closes, so a pooled connection would fail
+                // the next announce (`remoteConnectionClosed`, seen when a hybrid's two hashes are
+                // announced at once). libtorrent sends the same header.
+                request.headers.add(name: "Connection", value: "close")
+                let response = try await http.execute(request, deadline: deadline)
+                if let next = try redirect(response, from: target) {
+                    target = next
+                    continue
+                }
+                guard response.status == .ok else { throw TrackerRequestError.http(status: Int(response.status.code)) }
+                let body = try await response.body.collect(upTo: TrackerLimits.maxResponseSize)
+                return try HTTPTracker.response(Array(buffer: body))
+            }
+            throw TrackerRequestError.redirect("more than \(Self.maxRedirects) redirects")
         case .udp:
             return try await announceUDP(a, url: url, timeout: timeout)
         }
+    }
+
+    /// One readable line for why an announce failed.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as TrackerError: e.description
+        case let e as TrackerRequestError: e.description
+        case is NIOTooManyBytesError: "the answer is over \(TrackerLimits.maxResponseSize >> 10) KiB"
+        case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout: "no answer in time"
+        case let e as HTTPClientError where e == .connectTimeout: "no connection in time"
+        default: "\(error)"
+        }
+    }
+
+    /// Redirects an announce follows (as libtorrent does, a few).
+    static let maxRedirects = 3
+
+    /// Where a 3xx answer sends the announce (its `Location`, absolute or from the root), or
+    /// nil for any other answer. Only to another http(s) tracker, and with --offline only to
+    /// one on this host.
+    private func redirect(_ response: HTTPClientResponse, from url: String) throws(TrackerRequestError) -> String? {
+        guard [301, 302, 303, 307, 308].contains(response.status.code) else { return nil }
+        guard let location = response.headers.first(name: "Location"), !location.isEmpty, location.utf8.count <= 2_048 else {
+            throw .redirect("a redirect without a usable Location")
+        }
+        var next = location
+        if location.hasPrefix("/"), !location.hasPrefix("//"), let here = TrackerURL(url) {
+            let scheme = url.lowercased().hasPrefix("https://") ? "https" : "http"
+            let host = here.host.contains(":") ? "[\(here.host)]" : here.host
+            next = "\(scheme)://\(host):\(here.port)\(location)"
+        }
+        guard let to = TrackerURL(next), to.kind == .http else {
+            throw .redirect("a redirect to \(next.prefix(200)), not an HTTP tracker")
+        }
+        if offline, !to.isOnThisHost { throw .redirect("a redirect to \(to.host), not on this host (--offline)") }
+        return next
     }
 
     private func announceUDP(_ a: Announce, url: TrackerURL, timeout: Double) async throws -> AnnounceResponse {
@@ -238,8 +286,8 @@ final class TrackerClient: Sendable {
         do { address = try SocketAddress.makeAddressResolvingHost(url.host, port: url.port) } catch {
             throw TrackerRequestError.unresolvable(url.host)
         }
-        let socket = try await udpSocket()
         let ipv6 = address.protocol == .inet6
+        let socket = try await udpSocket(ipv6: ipv6)
         let key = "\(url.host):\(url.port)"
         var connection = connections.withLock { c -> UInt64? in
             guard let known = c[key], ContinuousClock.now - known.at < .seconds(60) else { return nil }
@@ -263,12 +311,17 @@ final class TrackerClient: Sendable {
         return response
     }
 
-    private func udpSocket() async throws -> UDPTrackerSocket {
-        let offline = self.offline
-        let task = udp.withLock { t in
-            if let t { return t }
-            let made = Task { try await UDPTrackerSocket.open(host: offline ? "127.0.0.1" : "0.0.0.0") }
-            t = made
+    private func udpSocket(ipv6: Bool) async throws -> UDPTrackerSocket {
+        let host = switch (ipv6, offline) {
+        case (false, true): "127.0.0.1"
+        case (false, false): "0.0.0.0"
+        case (true, true): "::1"
+        case (true, false): "::"
+        }
+        let task = udp.withLock { sockets in
+            if let t = sockets[ipv6] { return t }
+            let made = Task { try await UDPTrackerSocket.open(host: host) }
+            sockets[ipv6] = made
             return made
         }
         return try await task.value

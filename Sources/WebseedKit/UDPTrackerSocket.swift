@@ -68,6 +68,7 @@ enum TrackerRequestError: Error, CustomStringConvertible {
     case shuttingDown
     case http(status: Int)
     case unresolvable(String)
+    case redirect(String)
 
     var description: String {
         switch self {
@@ -75,6 +76,7 @@ enum TrackerRequestError: Error, CustomStringConvertible {
         case .shuttingDown: "shutting down"
         case .http(let status): "HTTP status \(status)"
         case .unresolvable(let host): "cannot resolve \(host)"
+        case .redirect(let why): why
         }
     }
 }

@@ -29,8 +29,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "HTTP address, HOST:PORT (default 127.0.0.1:8080; the next ports are tried if it is taken; port 0 picks any).")
     var listen: String = "127.0.0.1:8080"
 
-    @Option(name: .customLong("peer-listen"), help: "BitTorrent address, HOST:PORT (default 0.0.0.0:6881).")
-    var peerListen: String = "0.0.0.0:6881"
+    @Option(name: .customLong("peer-listen"), help: "BitTorrent address, HOST:PORT (default *:6881: every IPv4 and IPv6 address).")
+    var peerListen: String = "*:6881"
 
     @Option(name: .customLong("peer"), help: "A peer to fetch sites from (HOST:PORT); repeatable.")
     var peers: [String] = []

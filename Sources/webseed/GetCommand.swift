@@ -39,8 +39,8 @@ struct Get: AsyncParsableCommand {
     @Option(name: .customLong("peer"), help: "Connect to this peer (HOST:PORT); repeatable.")
     var peers: [String] = []
 
-    @Option(help: "Address to listen on for peers, HOST:PORT (default 0.0.0.0:6881; the next ports are tried if it is taken; port 0 picks any).")
-    var listen: String = "0.0.0.0:6881"
+    @Option(help: "Address to listen on for peers, HOST:PORT (default *:6881: every IPv4 and IPv6 address; [::1]:P is IPv6 only, 127.0.0.1:P IPv4 only; the next ports are tried if it is taken; port 0 picks any).")
+    var listen: String = "*:6881"
 
     @Option(name: .customLong("state-dir"), help: "Where resume records and fetched torrents live (default: ~/.local/share/webseed).")
     var stateDir: String?

@@ -26,8 +26,8 @@ struct Seed: AsyncParsableCommand {
     @Option(help: "For a .torrent source: the directory holding its files (its root).")
     var data: String?
 
-    @Option(help: "Address to listen on, HOST:PORT (default 0.0.0.0:6881; the next ports are tried if it is taken; port 0 picks any).")
-    var listen: String = "0.0.0.0:6881"
+    @Option(help: "Address to listen on, HOST:PORT (default *:6881: every IPv4 and IPv6 address; [::1]:P is IPv6 only, 127.0.0.1:P IPv4 only; the next ports are tried if it is taken; port 0 picks any).")
+    var listen: String = "*:6881"
 
     @Option(name: .customLong("peer"), help: "Connect out to this peer (HOST:PORT); repeatable.")
     var peers: [String] = []

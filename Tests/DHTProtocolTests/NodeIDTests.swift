@@ -74,7 +74,7 @@ import Hashing
             #expect(IPAddress(bad) == nil, "\(bad)")
         }
         #expect(IPAddress("10.0.0.255")!.description == "10.0.0.255")
-        #expect(IPAddress("2001:db8::9")!.description == "2001:db8:0:0:0:0:0:9")
+        #expect(IPAddress("2001:db8::9")!.description == "2001:db8::9")
     }
 
     @Test func compactForms() throws {

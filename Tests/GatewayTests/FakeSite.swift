@@ -17,13 +17,19 @@ final class FakeSite: SiteContent {
     let delay: Duration?
     let asked = Mutex<[(file: Int, range: Range<Int64>)]>([])
 
-    init(name: String = "site", files: [String: [UInt8]], delay: Duration? = .zero) throws {
+    /// `hybrid`: with a v1 side (SHA-1 pieces, BEP 47 pads); `singleFile`: one file named `name`.
+    init(name: String = "site", files: [String: [UInt8]], delay: Duration? = .zero, hybrid: Bool = false, singleFile: Bool = false) throws {
         let hashed = files.map { path, bytes in
             let blocks = stride(from: 0, to: bytes.count, by: blockSize).map { Digests.sha256(bytes[$0..<min(bytes.count, $0 + blockSize)]) }
+            // v1 pieces are one block here; the last is zero-padded unless the torrent is one file.
+            let v1: [SHA1Digest] = !hybrid ? [] : stride(from: 0, to: bytes.count, by: blockSize).map { at in
+                let piece = Array(bytes[at..<min(bytes.count, at + blockSize)])
+                return Digests.sha1(singleFile ? piece : piece + [UInt8](repeating: 0, count: blockSize - piece.count))
+            }
             return HashedFile(path: path.split(separator: "/").map(String.init), length: Int64(bytes.count),
-                              tree: blocks.isEmpty ? nil : MerkleTree(leaves: blocks))
+                              tree: blocks.isEmpty ? nil : MerkleTree(leaves: blocks), v1PieceHashes: v1)
         }
-        torrent = try TorrentBuilder.build(name: name, pieceLength: blockSize, files: hashed, hybrid: false).metainfo
+        torrent = try TorrentBuilder.build(name: name, pieceLength: blockSize, files: hashed, hybrid: hybrid, singleFile: singleFile).metainfo
         // In the torrent's file order, as the gateway indexes them.
         let ordered = torrent.files.map { files[$0.pathString]! }
         leaves = torrent.files.map { f in hashed.first { $0.path == f.path }!.tree?.layers[0] ?? [] }

@@ -127,6 +127,27 @@ private func fixture(_ name: String) throws -> Metainfo {
         #expect(t.found(try item(v2only, seq: 2), now: 131) == .keep)
     }
 
+    /// Its seeders may come later: the same item is fetched again after max(refresh,
+    /// metadataTimeout), then after twice as long at each miss (at most maxRetryWait), and
+    /// used once its torrent arrives.
+    @Test func aTorrentThatNeverAppearedIsTriedAgainLaterBackingOff() throws {
+        var t = try serving(hybrid, seq: 1)
+        t.maxRetryWait = 200
+        let next = try item(v2only, seq: 2)
+        _ = t.found(next, now: 100)
+        #expect(t.tick(now: 130) != nil)                       // retry at 130 + 60
+        #expect(t.found(next, now: 189) == .keep)
+        guard case .fetch = t.found(next, now: 190) else { Issue.record("not tried again"); return }
+        #expect(t.tick(now: 220) != nil)                       // retry at 220 + 120
+        #expect(t.found(next, now: 339) == .keep)
+        guard case .fetch = t.found(next, now: 340) else { Issue.record("not tried again"); return }
+        #expect(t.tick(now: 370) != nil)                       // retry at 370 + 200 (the cap)
+        #expect(t.found(next, now: 569) == .keep)
+        guard case .fetch = t.found(next, now: 570) else { Issue.record("not tried again"); return }
+        #expect(try t.metadata(v2only, seq: 2, now: 575).get().seq == 2)
+        #expect(t.stalled == nil && t.current?.seq == 2)
+    }
+
     @Test func lookupsComeEveryRefreshAndOnAMissAtMostEveryFewSeconds() throws {
         var t = try serving(hybrid, seq: 1)
         _ = t.found(try item(hybrid, seq: 1), now: 10)

@@ -10,7 +10,7 @@ final class Fixture {
     let torrent: SeedTorrent
     var metainfo: Metainfo { torrent.metainfo }
 
-    init(files: [String: [UInt8]], hybrid: Bool = true, pieceLength: Int = 16_384) throws {
+    init(files: [String: [UInt8]], hybrid: Bool = true, pieceLength: Int = 16_384, isPrivate: Bool = false) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-swarm-\(UUID().uuidString)")
         for (path, bytes) in files {
             let u = dir.appendingPathComponent(path)
@@ -20,6 +20,7 @@ final class Fixture {
         var request = TorrentCreator.Request(directory: dir.path)
         request.hybrid = hybrid
         request.pieceLength = pieceLength
+        request.torrent.isPrivate = isPrivate
         let listing = try TorrentCreator.list(request)
         let outcome = try TorrentCreator.create(request, listing: listing, write: false)
         // Verified as `seed` does on start, so file generations are known and reads take

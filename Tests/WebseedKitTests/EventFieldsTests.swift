@@ -48,10 +48,15 @@ import Testing
         #expect(json { $0.verified(m, local: local) } == [
             #"{"event":"verified","hashed_files":\#(local.filesHashed),"name":"\#(m.name)","of":\#(local.pieces.count),"pieces":\#(local.pieces.cardinality),"problems":[],"resumed_files":0}"# + "\n"])
         #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: "/t/site.torrent", gatewayPort: 8080) } == [
-            #"{"event":"site","gateway_url":"http://\#(m.siteID!).localhost:8080/","magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":"/t/site.torrent","v1_infohash":\#(v1),"v2_infohash":\#(v2)}"# + "\n"])
+            #"{"event":"site","gateway_url":"http://\#(m.siteID!).localhost:8080/","magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":"/t/site.torrent","v1_infohash":\#(v1),"v2_infohash":\#(v2),"web_seed":"http://127.0.0.1:8080/ws/\#(m.siteID!)/"}"# + "\n"])
+        #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: nil, gatewayPort: 8080, gatewayHost: "::") }.first?.contains(#""web_seed":"http://[::1]:8080/ws/\#(m.siteID!)/""#) == true,
+                "a gateway on every address gives its loopback form")
         #expect(json { $0.site(m, magnet: "magnet:?xt=x", torrent: nil, gatewayPort: nil) } == [
-            #"{"event":"site","gateway_url":null,"magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":null,"v1_infohash":\#(v1),"v2_infohash":\#(v2)}"# + "\n"])
-        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080) } == [#"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/"}"# + "\n"])
+            #"{"event":"site","gateway_url":null,"magnet":"magnet:?xt=x","name":"\#(m.name)","site_id":"\#(m.siteID!)","torrent":null,"v1_infohash":\#(v1),"v2_infohash":\#(v2),"web_seed":null}"# + "\n"])
+        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080) } == [
+            #"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/","web_seed":"http://127.0.0.1:8080/ws/abc/"}"# + "\n"])
+        #expect(json { $0.gatewaySite(id: "abc", name: nil, port: 8080, host: "10.0.0.5") } == [
+            #"{"event":"gateway_site","name":null,"site_id":"abc","url":"http://abc.localhost:8080/","web_seed":"http://10.0.0.5:8080/ws/abc/"}"# + "\n"])
         #expect(json { $0.gateway(host: "0.0.0.0", port: 8080, single: true) } == [#"{"event":"gateway","host":"0.0.0.0","port":8080,"url":"http://localhost:8080/"}"# + "\n"])
         #expect(json { $0.ready(offline: true) } == [#"{"event":"ready","offline":true}"# + "\n"])
         #expect(json { $0.stopped(uploaded: 1234) } == [#"{"event":"stopped","uploaded":1234}"# + "\n"])
@@ -81,6 +86,8 @@ import Testing
             (.recordUnusable(.notARegularFile("/s/x.fetch", kind: "a FIFO")),
              #"{"event":"warning","message":"/s/x.fetch is a FIFO, not a regular file; it was not read (remove it); what was on disk was hashed again"}"#),
             (.complete(m, directory: "/out", seconds: 1.25), #"{"bytes":1000,"directory":"/out","event":"complete","files":1,"name":"\#(m.name)","seconds":1.250}"#),
+            (.peersLearned(from: "127.0.0.3:6881", peers: [("127.0.0.2", 7000), ("::1", 7001)], refused: 2),
+             #"{"event":"pex_peers","from":"127.0.0.3:6881","peers":["127.0.0.2:7000","[::1]:7001"],"refused":2}"#),
         ]
         for (event, line) in events {
             #expect(json(.downloading) { $0.fetchEvent(event) } == [line + "\n"])
@@ -140,5 +147,13 @@ import Testing
         sink.redraw("50%")
         sink.ready(offline: false)
         #expect(out.stdout.suffix(2) == ["\r\u{1b}[K50%", "\r\u{1b}[Kready\n"], "a redrawn line is cleared before the next one")
+    }
+
+    @Test func pexTextLine() {
+        let out = Output()
+        let sink = EventSink(json: false, style: .downloading, console: out.console)
+        sink.fetchEvent(.peersLearned(from: "127.0.0.3:6881", peers: [("127.0.0.2", 7000)], refused: 0))
+        sink.fetchEvent(.peersLearned(from: "127.0.0.4:6881", peers: [], refused: 4950))
+        #expect(out.stdout == ["127.0.0.3:6881 named 1 new peer by PEX\n", "127.0.0.4:6881 named 0 new peers by PEX (4950 refused)\n"])
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Bencode
 import DHT
 import DHTProtocol
@@ -119,6 +120,56 @@ private final class FakeDHT: Sendable {
         #expect(await events.next() == .resolved(name: name, seq: 7, siteID: id2))
         #expect(await waited == .success(.init(siteID: id2, seq: 7)))
         #expect(names.statuses.first?.resolvedAt != nil)
+    }
+
+    /// A restarted gateway serves the version it last switched to before the DHT answers
+    /// anything (here it never does); a stored item that no longer verifies is not used.
+    @Test func aRestartedResolverStartsFromTheItemItKeptAndChecksIt() async throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-resolved-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        func resolver(_ item: MutableItem?) -> (NameResolver, GatewayNames, AsyncStream<NameEvent>) {
+            var settings = NameResolver.Settings()
+            settings.refresh = 0.02
+            settings.metadataTimeout = 0.5
+            settings.firstRetry = 0.02
+            settings.stateDirectory = state
+            let (stream, continuation) = AsyncStream.makeStream(of: NameEvent.self)
+            let r = NameResolver(sites: sites, settings: settings, lookup: { _, _ in item }) { continuation.yield($0) }
+            return (r, GatewayNames(follower: r), stream)
+        }
+        let item = try MutableItem(signing: record(one.torrent.metainfo).value, seq: 3, with: signer)
+        do {
+            let (first, names, stream) = resolver(item)
+            var events = stream.makeAsyncIterator()
+            names.add(name)
+            #expect(await events.next() == .resolved(name: name, seq: 3, siteID: id1))
+            first.stop()
+        }
+        #expect(FileManager.default.fileExists(atPath: ResolvedItemFile.path(state: state, name: name)))
+        do {
+            let (second, names, stream) = resolver(nil)  // no DHT node answers
+            var events = stream.makeAsyncIterator()
+            names.add(name)
+            #expect(await events.next() == .resolved(name: name, seq: 3, siteID: id1))
+            #expect(names.current(name) == .init(siteID: id1, seq: 3))
+            second.stop()
+        }
+        // The stored seq changed by hand: the signature no longer covers it, so nothing is served.
+        let path = ResolvedItemFile.path(state: state, name: name)
+        var stored = [UInt8](try #require(FileManager.default.contents(atPath: path)))
+        let seq = Array("3:seqi3e".utf8)
+        let at = try #require((0...(stored.count - seq.count)).first { Array(stored[$0..<$0 + seq.count]) == seq })
+        stored[at + 6] = UInt8(ascii: "9")
+        #expect(ResolvedItemFile.decode(stored, key: signer.publicKey) == nil)
+        try Data(stored).write(to: URL(fileURLWithPath: path))
+        do {
+            let (third, names, stream) = resolver(nil)
+            var events = stream.makeAsyncIterator()
+            names.add(name)
+            #expect(await events.next() == .refused(name: name, .notFound))
+            #expect(names.current(name) == nil)
+            third.stop()
+        }
     }
 
     @Test func eventsSayWhatHappenedInJSON() {

@@ -10,12 +10,18 @@ peer given: the only way to find each other is the multicast announce.
      on host 2 and announces; webseed finds it (`lsd_peer`) and completes (files identical)
   c  webseed seed --offline, and webseed seed --no-lsd: a capture on host 1's interface for
      the whole run counts zero packets to UDP port 6771 (IPv4 or IPv6)
+  d  a flood on the LAN: webseed get (host 1) waits for the site; from a second address of
+     host 2 (10.79.0.3) a flooder first sends webseed's own announce back (its cookie: it
+     must not take itself for a peer), then 2,000 announces of the wanted torrent on closed
+     ports, 2,000 packets of junk and 200 oversized ones. webseed takes in at most 10
+     announces a minute from that address and none of its own; then a libtorrent seeder on
+     host 2's own address announces and webseed finds it and completes (files identical)
 
 webseed runs without --offline here (inside the namespaces nothing can leave), with --no-dht
 and --no-upnp. Needs root. Prints `ok`/`FAIL` lines and `N passed, M failed`.
 
 Usage: /usr/bin/python3 Tools/interop/lsd.py --webseed .build/debug/webseed --work DIR
-Internal roles (run inside a namespace by the harness): --role lt-leech|lt-seed|capture.
+Internal roles (run inside a namespace by the harness): --role lt-leech|lt-seed|capture|flood.
 """
 
 import argparse
@@ -25,6 +31,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -119,6 +126,41 @@ def role_capture(a):
         if port == 6771 and (not sources or src in sources):
             count += 1
     emit({"event": "captured", "lsd_packets": count})
+    return 0
+
+
+def role_flood(a):
+    """Waits for one announce on the IPv4 group (webseed's own, sent at its start), sends it
+    back to the group from `--source`, then floods the group from there."""
+    group = ("239.192.152.143", 6771)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    rx.bind(("", 6771))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton(group[0]) + socket.inet_aton(a.source[0]))
+    emit({"event": "listening"})
+    rx.settimeout(a.timeout)
+    try:
+        own, _ = rx.recvfrom(2048)
+    except socket.timeout:
+        emit({"event": "no_announce"})
+        return 1
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind((a.source[0], 0))
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(a.source[0]))
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    sent = 0
+    tx.sendto(own, group)
+    sent += 1
+    for port in range(1, 2001):
+        m = "BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: %d\r\nInfohash: %s\r\ncookie: flood\r\n\r\n\r\n" % (port, a.magnet)
+        tx.sendto(m.encode(), group)
+        tx.sendto(os.urandom(1 + port % 1400), group)
+        sent += 2
+    for _ in range(200):
+        tx.sendto(b"BT-SEARCH * HTTP/1.1\r\n" + b"Infohash: " + b"0" * 60000 + b"\r\n\r\n", group)
+        sent += 1
+    emit({"event": "flooded", "packets": sent, "own": own.decode(errors="replace")})
     return 0
 
 
@@ -227,6 +269,42 @@ def case_c(args, r, lan, info):
         r.check(ready is not None and n == 0, "c: webseed seed %s sends no local discovery packet" % label, "%s packets" % n)
 
 
+def case_d(args, r, lan, info):
+    work = os.path.join(args.work, "d")
+    os.makedirs(work)
+    flooder_ip = "10.79.0.3"
+    subprocess.run(["ip", "-n", lan.hosts[1], "addr", "add", flooder_ip + "/24", "dev", lan.iface], check=True, timeout=10)
+    flooder = Proc("flooder", in_ns(lan.hosts[1], role_argv(
+        "flood", "--source", flooder_ip, "--magnet", info["v2_infohash"][:40], "--timeout", "30")), work)
+    r.check(flooder.wait_for("listening", 10) is not None, "d: the flooder listens on host 2")
+    out = os.path.join(work, "got")
+    getter = Proc("get-d", in_ns(lan.hosts[0], webseed_argv(
+        args, work, "get", "magnet:?xt=urn:btmh:1220%s&dn=site" % info["v2_infohash"], "-o", out,
+        "--listen", lan.ipv4[0] + ":6881", "--exit-when-done", "--timeout", "60")), work)
+    flooded = flooder.wait_for("flooded", 40)
+    r.check(flooded is not None and "6881" in flooded.get("own", ""),
+            "d: the flooder sent webseed's own announce back, then %s packets" % (flooded or {}).get("packets"))
+    # The seeder starts only once the flood is out: webseed must still hear it.
+    seeder = Proc("lt-seed-d", in_ns(lan.hosts[1], role_argv(
+        "lt-seed", "--listen", lan.ipv4[1] + ":6881", "--save", os.path.dirname(args.site), "--torrent", args.torrent,
+        "--timeout", "120")), work)
+    rc = getter.wait(90)
+    r.check(rc == 0, "d: webseed get completed from the libtorrent seeder despite the flood", "exit %s" % rc,
+            more=getter.log_tail())
+    if rc == 0:
+        same, summary, problems = compare_tree(args.site, out)
+        r.check(same, "d: the files webseed wrote equal the site", summary, more=problems[:3])
+    heard = [e for _, e in getter.event_times(lambda e: e.get("event") == "lsd_peer")]
+    from_flood = [e for e in heard if e.get("peer", "").startswith(flooder_ip + ":")]
+    r.check(len(from_flood) <= 10, "d: at most 10 announces a minute were taken in from the flooding address",
+            "%d of 2,001" % len(from_flood))
+    r.check(not any(e.get("peer", "").endswith(":6881") for e in from_flood),
+            "d: webseed's own announce, sent back to it, was not taken for a peer")
+    r.check(any(e.get("peer", "").startswith(lan.ipv4[1] + ":") for e in heard), "d: the seeder's announce was heard")
+    seeder.stop()
+    flooder.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webseed")
@@ -244,6 +322,8 @@ def main():
         return role_lt(a)
     if a.role == "capture":
         return role_capture(a)
+    if a.role == "flood":
+        return role_flood(a)
     if os.geteuid() != 0:
         ap.error("needs root (network namespaces)")
     from webseedtest.lanbridge import LanBridge
@@ -259,6 +339,7 @@ def main():
         case_a(a, r, lan, info)
         case_b(a, r, lan, info)
         case_c(a, r, lan, info)
+        case_d(a, r, lan, info)
     finally:
         Proc.kill_all()
         problems = lan.delete()

@@ -1,6 +1,6 @@
 // libFuzzer target for the payloads of BEP 10 `extended` messages, as PeerWire decodes them:
 // the extension handshake (`ExtensionHandshake(decoding:)`, extended id 0) and BEP 9
-// ut_metadata messages (`MetadataMessage.decode`). (upload_only, id 3, carries one byte that
+// ut_metadata messages (`MetadataMessage.decode`), and BEP 11 ut_pex messages (`PEXMessage.decode`). (upload_only, id 3, carries one byte that
 // PeerSession reads itself; PeerWire has no decoder for it.) Built and run by Tools/fuzz/run,
 // never by `swift build`; the peerwire target fuzzes the framing around these payloads.
 //
@@ -12,7 +12,9 @@
 //   1..<Int32.max and the payload that follows the dictionary; it encodes back to the bytes it
 //   came from when those were canonical (for a request or reject: its dictionary; bytes after
 //   it are ignored), and always decodes back to itself;
-// - the payload bytes are bounded (BencodeLimits.message) before anything is built from them.
+// - the payload bytes are bounded (BencodeLimits.message) before anything is built from them;
+// - a decoded BEP 11 ut_pex message came from at most PEXMessage.maxSize bytes, holds only
+//   4- or 16-byte addresses, and what it encodes (when within the cap) decodes back to it.
 
 import Bencode
 import PeerWire
@@ -72,6 +74,20 @@ public func fuzzExtensions(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             check(again == m, "the message does not decode back to itself")
         } catch {
             fail("the message's encoding does not decode: \(error)")
+        }
+    }
+    if let m = try? PEXMessage.decode(bytes) {
+        check(bytes.count <= PEXMessage.maxSize, "a ut_pex message of \(bytes.count) bytes decoded")
+        for p in m.added.map(\.peer) + m.dropped { check(p.ip.count == 4 || p.ip.count == 16, "an address of \(p.ip.count) bytes") }
+        // (Flags absent from the input are written as zeros, so the encoding may outgrow the cap.)
+        let encoded = m.encode()
+        if encoded.count <= PEXMessage.maxSize {
+            do {
+                let again = try PEXMessage.decode(encoded)
+                check(again == m, "the ut_pex message does not decode back to itself")
+            } catch {
+                fail("the ut_pex message's encoding does not decode: \(error)")
+            }
         }
     }
     return 0

@@ -1,7 +1,8 @@
 // libFuzzer target for what the gateway decides from a request before touching a site:
 // the request path (`SitePath.segments`), Host (`HostName`) and routing
-// (`RequestRouter.route`), what a path names in a site (`SiteIndex.match`, on a fixed site),
-// and the Range header (`ByteRange.parse`). Sources/Gateway/{SitePath,Route,SiteIndex,MIME}.swift
+// (`RequestRouter.route`), what a path names in a site (`SiteIndex.match`, on a fixed site,
+// and `WebSeedFile.resolve` for a web seed's paths), and the Range header (`ByteRange.parse`).
+// Sources/Gateway/{SitePath,Route,SiteIndex,MIME,WebSeedRoute}.swift
 // are compiled into this target (with Tools/fuzz/http/Hummingbird.swift standing in for
 // Hummingbird); built and run by Tools/fuzz/run, never by `swift build`.
 //
@@ -16,7 +17,9 @@
 //   as too long; a routed site path holds such segments and a canonical site id (52
 //   lowercase base32 characters), a routed name path such segments and a canonical `k-…`
 //   name; a move to a site's or a name's origin goes to http://<id or name>.localhost:<port>/…,
-//   a redirect stays under /site/ or /name/;
+//   a redirect stays under /site/, /name/ or /ws/; a web-seed path is GET or HEAD (a preflight
+//   OPTIONS) with a canonical site id and such segments, and names the file whose path follows
+//   the torrent's name, or nothing;
 // - a host name is lowercase ASCII wherever the input was; a site label holds no '.';
 // - what a path names in the site is that path (or its folder's index.html, the SPA's
 //   index.html, or 404.html); a folder without its slash moves to "<last segment>/";
@@ -151,7 +154,17 @@ public func fuzzHTTP(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         check(SiteName.publicKey(fromName: name) != nil && location.hasPrefix("http://\(name).localhost:\(port)/"),
               "moved to \(location.debugDescription): \(context)")
     case .redirect(let location):
-        check(location.hasPrefix("/site/") || location.hasPrefix("/name/"), "redirected to \(location.debugDescription): \(context)")
+        check(location.hasPrefix("/site/") || location.hasPrefix("/name/") || location.hasPrefix("/ws/"),
+              "redirected to \(location.debugDescription): \(context)")
+    case .webSeed(let t):
+        check(method == .get || method == .head, "\(method) routed to a web seed: \(context)")
+        check(RequestRouter.siteID(t.site.id) == t.site.id && t.site.id.utf8.count == 52, "site id \(t.site.id.debugDescription): \(context)")
+        checkSegments(t.segments, context)
+        if case .file(let i) = WebSeedFile.resolve(t.segments, in: site, index: index) {
+            check(t.segments == [site.name] + site.files[i].path, "\(t.segments) is \(site.files[i].pathString): \(context)")
+        }
+    case .webSeedPreflight:
+        check(method == .options, "\(method) is a preflight: \(context)")
     case .uriTooLong:
         check(target.utf8.count > SitePath.maxLength, "a short target refused as too long: \(context)")
     case .statusPage, .statusAPI, .addSite, .metrics, .notFound, .badRequest, .methodNotAllowed:
