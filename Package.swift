@@ -68,6 +68,10 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             exclude: ["README.md"],
+            resources: [
+                .embedInCode("Browser/bootstrap.html"), .embedInCode("Browser/bencode.js"), .embedInCode("Browser/merkle.js"),
+                .embedInCode("Browser/site.js"), .embedInCode("Browser/sw.js"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -32,6 +32,10 @@ struct GatewayResponder: HTTPResponder {
             return announce(query, request: request, context: context)
         case .site(let target):
             guard let site = resolve(target.site) else { return plain(.notFound, "unknown site '\(target.site.label)'") }
+            if options.verifyInBrowser, HostName(hosts(request).first ?? "").siteLabel != nil,
+               let answer = await verifiedMode(site, target, request: request) {
+                return answer
+            }
             return await serve(site, target, request: request)
         case .toSiteOrigin(let ref, let location):
             guard resolve(ref) != nil else { return plain(.notFound, "unknown site '\(ref.label.prefix(80))'") }
@@ -163,6 +167,9 @@ struct GatewayResponder: HTTPResponder {
         headers[.contentType] = index.contentTypes[file]
         headers[.xContentTypeOptions] = "nosniff"
         headers[.cacheControl] = cache
+        // Verified mode: hash-addressed bytes are readable by other sites' workers, which
+        // check them (this gateway as another one's fallback source).
+        if options.verifyInBrowser, cache == Self.immutableCache { headers[.accessControlAllowOrigin] = "*" }
         let body = FileBody(path: f.pathString, length: f.length, etag: index.etags[file], headers: headers) { range, deadline in
             site.content.bytes(file: file, range: range, deadline: deadline)
         }

@@ -10,6 +10,12 @@ public struct GatewayOptions: Sendable {
     public var singleSiteAtRoot = false
     /// Serve `/index.html` for missing paths without an extension (single-page apps).
     public var spa = false
+    /// Verified mode: a site's own origin gets a bootstrap page and a service worker that
+    /// checks every byte in the browser (`VerifiedMode.swift`).
+    public var verifyInBrowser = false
+    /// In verified mode: other places the worker may fetch a site's bytes from when this
+    /// gateway fails (URL prefixes, `{site}` standing for the site id).
+    public var verifySources: [String] = []
     /// Start fetching a valid site id this gateway does not know (from the peers it knows).
     public var fetchUnknownIDs = false
     /// The address the gateway listens on: the host of each site's web-seed URL on the

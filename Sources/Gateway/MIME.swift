@@ -9,14 +9,14 @@ enum MIME {
         return binary[ext] ?? "application/octet-stream"
     }
 
-    private static let text: [String: String] = [
+    static let text: [String: String] = [
         "html": "text/html", "htm": "text/html", "css": "text/css", "js": "text/javascript", "mjs": "text/javascript",
         "json": "application/json", "map": "application/json", "webmanifest": "application/manifest+json",
         "txt": "text/plain", "md": "text/markdown", "csv": "text/csv", "xml": "application/xml", "svg": "image/svg+xml",
         "ics": "text/calendar", "vtt": "text/vtt", "rss": "application/rss+xml", "atom": "application/atom+xml",
     ]
 
-    private static let binary: [String: String] = [
+    static let binary: [String: String] = [
         "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp",
         "avif": "image/avif", "ico": "image/x-icon", "bmp": "image/bmp",
         "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf",

@@ -74,6 +74,10 @@ public struct EngineConfiguration: Sendable {
     public struct Gateway: Sendable {
         public var listen: HostPort
         public var spa = false
+        /// Verified mode: browsers check every byte themselves (`--verify-in-browser`).
+        public var verifyInBrowser = false
+        /// Other places holding the sites, for the verifying worker (`--verify-source`).
+        public var verifySources: [String] = []
         /// How long a request waits for metadata or bytes (the `gateway` command's --timeout).
         public var timeout: Double = 30
         /// Sites fetched on demand (the `gateway` command); `seed` serves what it seeds.

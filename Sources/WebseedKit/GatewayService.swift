@@ -62,6 +62,8 @@ struct GatewayService: EngineService {
         var options = GatewayOptions()
         options.spa = settings.spa
         options.listenHost = settings.listen.host
+        options.verifyInBrowser = settings.verifyInBrowser
+        options.verifySources = settings.verifySources
         let metrics = context.metrics
         options.metrics = { metrics.text() }
         options.requestMetrics = metrics.factory

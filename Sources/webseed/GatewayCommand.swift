@@ -44,6 +44,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
+    var verifyInBrowser = false
+
+    @Option(name: .customLong("verify-source"), help: "With --verify-in-browser: another gateway or web server holding the sites, which the worker asks when this gateway fails (a URL prefix; {site} stands for the site id, e.g. http://{site}.localhost:8081); repeatable, tried in order.")
+    var verifySources: [String] = []
+
     @Option(help: "How long a request waits for a site's metadata or the bytes it asked for, in seconds (default 30).")
     var timeout: Double = 30
 
@@ -90,6 +96,8 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             var gateway = EngineConfiguration.Gateway(listen: .init(host: httpHost, port: httpPort, text: listen))
             gateway.spa = spa
+            gateway.verifyInBrowser = verifyInBrowser
+            gateway.verifySources = try checkVerifySources(verifySources, verifyInBrowser: verifyInBrowser)
             gateway.timeout = timeout
             gateway.sources = parsed.map { (magnet: $0.0, metainfo: $0.1) }
             gateway.names = names

@@ -56,6 +56,12 @@ struct Seed: AsyncParsableCommand {
     @Flag(help: "Single-page apps: serve /index.html for missing paths without a file extension.")
     var spa = false
 
+    @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
+    var verifyInBrowser = false
+
+    @Option(name: .customLong("verify-source"), help: "With --verify-in-browser: another gateway or web server holding the sites, which the worker asks when this gateway fails (a URL prefix; {site} stands for the site id, e.g. http://{site}.localhost:8081); repeatable, tried in order.")
+    var verifySources: [String] = []
+
     @Option(help: "Publish the site (exactly one directory) under the stable name of this key (see `webseed key`): a signed BEP 44 item on the DHT naming its torrent, put again every 30 minutes.")
     var key: String?
 
@@ -98,10 +104,13 @@ struct Seed: AsyncParsableCommand {
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
             configuration.portMapping = portMapping.settings
+            if noGateway, verifyInBrowser { throw ValidationFailure("--verify-in-browser needs the gateway: drop --no-gateway") }
             if !noGateway {
                 let (gHost, gPort) = try parseHostPort(gateway, option: "--gateway")
                 var settings = EngineConfiguration.Gateway(listen: .init(host: gHost, port: gPort, text: gateway))
                 settings.spa = spa
+                settings.verifyInBrowser = verifyInBrowser
+                settings.verifySources = try checkVerifySources(verifySources, verifyInBrowser: verifyInBrowser)
                 configuration.gateway = settings
             }
             try await Engine(configuration).run()
