@@ -42,8 +42,8 @@ Cases:
              no x.pe) finds webseed there and downloads.
          t2: a libtorrent seeder on [::1] announcing to it; webseed get MAGNET (tr= only)
              --listen '[::1]:0' finds it there and downloads.
-         TODO(gateway as tracker): once the gateway answers /announce with peers6, the same
-         with `webseed gateway --listen [::1]:0` in place of the stand-in.
+         webseed's own tracker over IPv6 (the gateway's /announce answering `peers6`, a
+         libtorrent on [::1] whose only source it is) is case f of gateway_tracker.py.
 
 Usage:
   /usr/bin/python3 Tools/interop/ipv6.py --webseed .build/debug/webseed --sample Samples/site \\
@@ -558,7 +558,6 @@ def case_tracker(r, args, logdir):
         else:
             same, summary, problems = compare_tree(args.sample, out)
             r.check(same, what, "%s; after %.1fs" % (summary, time.time() - g.t0), more=problems[:10])
-        Results.info("tracker TODO", "the gateway as tracker over ::1 (in place of the stand-in) is not wired yet")
     finally:
         tracker.stop()
 
