@@ -1,0 +1,60 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import Swarm
+
+/// HTTP range GETs for BEP 19 web seeds, through AsyncHTTPClient's shared client (its
+/// own event loops, nothing to shut down; redirects followed, at most 5, no cycles). Every
+/// callback runs on the download's loop. What a GET says is judged by `WebSeedSource` (the
+/// status, the length, a stall).
+struct WebSeedClient: WebSeedTransport {
+    var http: HTTPClient { .shared }
+
+    func get(_ url: String, range: Range<Int64>, on loop: any EventLoop,
+             events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) -> @Sendable () -> Void {
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: url, method: .GET,
+                                             headers: ["Range": "bytes=\(range.lowerBound)-\(range.upperBound - 1)", "User-Agent": "webseed"])
+        } catch {
+            loop.execute { events.value(.end(error: "unusable URL \(url)")) }
+            return {}
+        }
+        let task = http.execute(request: request, delegate: Delegate(events: events), eventLoop: .delegate(on: loop))
+        return { task.cancel() }
+    }
+
+    /// Hands the answer on as it comes; an error ends it once.
+    final class Delegate: HTTPClientResponseDelegate {
+        typealias Response = Void
+        let events: NIOLoopBound<(WebSeedResponseEvent) -> Void>
+        init(events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) { self.events = events }
+
+        func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+            events.value(.head(status: Int(head.status.code)))
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+
+        func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+            events.value(.body(buffer))
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+
+        func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+            events.value(.end(error: Self.describe(error)))
+        }
+
+        func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+            events.value(.end(error: nil))
+        }
+
+        static func describe(_ error: any Error) -> String {
+            switch error {
+            case let e as HTTPClientError where e == .redirectCycleDetected: "redirects in a cycle"
+            case let e as HTTPClientError where e == .redirectLimitReached: "too many redirects"
+            case let e as HTTPClientError where e == .cancelled: "cancelled"
+            default: "HTTP failed: \(error)"
+            }
+        }
+    }
+}
