@@ -21,10 +21,13 @@ struct WebSeedClient: WebSeedTransport {
             return {}
         }
         let task = http.execute(request: request, delegate: Delegate(events: events), eventLoop: .delegate(on: loop))
+        // A failure ends the answer here: some (a redirect cycle, too many redirects) fail
+        // the task without reaching the delegate.
+        task.futureResult.whenFailure { error in events.value(.end(error: Delegate.describe(error))) }
         return { task.cancel() }
     }
 
-    /// Hands the answer on as it comes; an error ends it once.
+    /// Hands the answer on as it comes (an error ends it through the task's future).
     final class Delegate: HTTPClientResponseDelegate {
         typealias Response = Void
         let events: NIOLoopBound<(WebSeedResponseEvent) -> Void>
@@ -38,10 +41,6 @@ struct WebSeedClient: WebSeedTransport {
         func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
             events.value(.body(buffer))
             return task.eventLoop.makeSucceededVoidFuture()
-        }
-
-        func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
-            events.value(.end(error: Self.describe(error)))
         }
 
         func didFinishRequest(task: HTTPClient.Task<Void>) throws {
