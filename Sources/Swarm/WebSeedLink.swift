@@ -3,15 +3,18 @@ import PeerWire
 
 /// What happens to one GET of a web seed, in order: a head, body chunks, one end.
 public enum WebSeedResponseEvent {
-    case head(status: Int)
+    case head(status: Int, location: String?)
     case body(ByteBuffer)
     /// The answer is over; `error` says why HTTP failed, if it did.
     case end(error: String?)
 }
 
 /// HTTP for web seeds (WebseedKit's `WebSeedClient`; tests may fake it). `get` calls
-/// `events` on `loop` only, and returns a cancel.
+/// `events` on `loop` only, and returns a cancel; redirects are `WebSeedSource`'s to follow.
 public protocol WebSeedTransport: Sendable {
+    /// Whether a redirect may be followed to `url`.
+    func mayFetch(_ url: String) -> Bool
+    /// GETs `range` of `url` without following redirects.
     func get(_ url: String, range: Range<Int64>, on loop: any EventLoop,
              events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) -> @Sendable () -> Void
 }
@@ -78,7 +81,7 @@ final class WebSeedLink: FetchLink {
         let now = fetch.clock()
         // Silent for a third of the download's timeout (at most 20 s): dropped.
         var s = source ?? WebSeedSource(layout: WebSeedLayout(base: url, metainfo: m), pieceLength: m.pieceLength,
-                                        stallTimeout: min(20, fetch.options.timeout / 3), now: now)
+                                        stallTimeout: min(20, fetch.options.timeout / 3), mayFetch: transport.mayFetch, now: now)
         let actions = s.add(requests, now: now)
         source = s
         perform(actions)
@@ -115,7 +118,7 @@ final class WebSeedLink: FetchLink {
         guard !closed, let now = fetch?.clock(), var s = source else { return }
         let actions: [WebSeedSource.Action]
         switch event {
-        case .head(let status): actions = s.head(job, status: status, now: now)
+        case .head(let status, let location): actions = s.head(job, status: status, location: location, now: now)
         case .body(let bytes): actions = s.body(job, bytes, now: now)
         case .end(let error):
             cancels[job] = nil

@@ -9,10 +9,11 @@ import PeerWire
 /// one file; padding between files is zeros, made here). At most `maxJobs` jobs run at once.
 /// The answers' bytes are cut into the requested blocks and handed back as they complete.
 ///
-/// The seed is dropped, once and for good, when it answers with another status than 206 (or
-/// 200 for the whole of a file asked for whole), sends more bytes than asked, ends an answer
-/// early, fails at the HTTP level, or sends nothing for `stallTimeout` s while asked for
-/// something. Wrong bytes are the download's to find: the piece fails its hash.
+/// Redirects are followed here (at most `maxRedirects` per GET, no cycles, only to URLs
+/// `mayFetch` allows). The seed is dropped, once and for good, when it answers with another
+/// status than 206 (or 200 for the whole of a file asked for whole), breaks those redirect
+/// rules, sends more bytes than asked, ends an answer early, fails at the HTTP level, or
+/// sends nothing for `stallTimeout` s while asked for something. Wrong bytes are the download's to find: the piece fails its hash.
 public struct WebSeedSource {
     public typealias JobID = Int
 
@@ -30,6 +31,9 @@ public struct WebSeedSource {
         var next = 0
         var segments: [WebSeedLayout.Segment]
         var segment = 0
+        /// Redirects followed for the current segment, and the URLs they went through.
+        var redirects = 0
+        var visited: Set<String> = []
         /// Bytes of the current segment received.
         var got: Int64 = 0
         /// The first bytes of the next block, when an answer's chunk ended inside it.
@@ -37,11 +41,14 @@ public struct WebSeedSource {
     }
 
     public static let maxJobs = 4
+    public static let maxRedirects = 5
     public static let maxJobBytes: Int64 = 4 << 20
 
     let layout: WebSeedLayout
     let pieceLength: Int64
     let stallTimeout: Double
+    /// Whether a redirect's target may be fetched (http:// or https://; with `--offline`, on this host).
+    let mayFetch: (String) -> Bool
     /// Requests not yet in a job, by their start in the piece address space, in arrival order.
     var pending: [Int64: BlockRequest] = [:]
     var order: [Int64] = []
@@ -51,8 +58,10 @@ public struct WebSeedSource {
     var lastProgress: Double
     public private(set) var dropped: String?
 
-    public init(layout: WebSeedLayout, pieceLength: Int, stallTimeout: Double = 20, now: Double) {
+    public init(layout: WebSeedLayout, pieceLength: Int, stallTimeout: Double = 20, mayFetch: @escaping (String) -> Bool = { _ in true },
+                now: Double) {
         self.layout = layout
+        self.mayFetch = mayFetch
         self.pieceLength = Int64(pieceLength)
         self.stallTimeout = stallTimeout
         lastProgress = now
@@ -85,7 +94,8 @@ public struct WebSeedSource {
 
     // MARK: HTTP's side
 
-    public mutating func head(_ id: JobID, status: Int, now: Double) -> [Action] {
+    /// The answer's status (and `Location`, for a redirect).
+    public mutating func head(_ id: JobID, status: Int, location: String? = nil, now: Double) -> [Action] {
         guard dropped == nil, let job = jobs[id] else { return [] }
         let seg = job.segments[job.segment]
         lastProgress = now
@@ -93,8 +103,45 @@ public struct WebSeedSource {
         case 206: return []
         case 200 where seg.range == 0..<seg.fileLength: return []
         case 200: return drop("answered 200 without the range asked for (\(seg.url ?? ""))")
+        case 300..<400: return redirect(id, job, to: location, status: status)
         default: return drop("HTTP \(status) for \(seg.url ?? "")")
         }
+    }
+
+    /// Follows a redirect of the job's current GET as a new GET (the old answer's rest is
+    /// ignored): at most `maxRedirects`, never to a URL seen before, only where `mayFetch` says.
+    mutating func redirect(_ id: JobID, _ job: Job, to location: String?, status: Int) -> [Action] {
+        var job = job
+        let from = job.segments[job.segment].url ?? ""
+        guard let location, let target = Self.resolve(location, against: from) else {
+            return drop("HTTP \(status) without a usable Location (\(from))")
+        }
+        job.redirects += 1
+        guard job.redirects <= Self.maxRedirects else { return drop("more than \(Self.maxRedirects) redirects (\(from))") }
+        guard job.visited.insert(from).inserted, !job.visited.contains(target) else { return drop("redirects in a cycle (\(target))") }
+        guard mayFetch(target) else { return drop("redirected to \(target), which is not used") }
+        job.segments[job.segment].url = target
+        jobs[id] = nil
+        let next = nextJob
+        nextJob += 1
+        jobs[next] = job
+        return [.get(next, url: target, range: job.segments[job.segment].range)]
+    }
+
+    /// `location` made absolute against `base` (an absolute URL, a path from the root, or a
+    /// path relative to the base's directory); nil if it is not http:// or https://.
+    static func resolve(_ location: String, against base: String) -> String? {
+        let lower = location.lowercased()
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return location }
+        let chars = Array(base)
+        guard !location.contains(":"), let colon = chars.indices.first(where: { chars[$0...].starts(with: "://") }) else { return nil }
+        let authorityEnd = chars[(colon + 3)...].firstIndex(of: "/") ?? chars.count
+        let origin = String(chars[..<authorityEnd])
+        if location.hasPrefix("//") { return String(chars[..<colon]) + ":" + location }
+        if location.hasPrefix("/") { return origin + location }
+        let path = chars[authorityEnd...].prefix { $0 != "?" && $0 != "#" }
+        let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? "/"
+        return origin + directory + location
     }
 
     public mutating func body(_ id: JobID, _ bytes: ByteBuffer, now: Double) -> [Action] {
@@ -122,6 +169,8 @@ public struct WebSeedSource {
         var out: [Action] = []
         job.segment += 1
         job.got = 0
+        job.redirects = 0
+        job.visited = []
         run(id, job, &out)
         fill(&out)
         return out

@@ -147,7 +147,7 @@ final class EngineContext: Sendable {
             onEvent(event)
         }
         metrics.track(handle)
-        handle.addWebSeeds(webSeeds, transport: WebSeedClient())
+        handle.addWebSeeds(webSeeds, transport: WebSeedClient(offline: configuration.offline))
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))

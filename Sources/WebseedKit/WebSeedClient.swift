@@ -3,12 +3,27 @@ import NIOCore
 import NIOHTTP1
 import Swarm
 
-/// HTTP range GETs for BEP 19 web seeds, through AsyncHTTPClient's shared client (its
-/// own event loops, nothing to shut down; redirects followed, at most 5, no cycles). Every
-/// callback runs on the download's loop. What a GET says is judged by `WebSeedSource` (the
-/// status, the length, a stall).
+/// HTTP range GETs for BEP 19 web seeds, through AsyncHTTPClient: one client for the process
+/// (its own event loops, never shut down, like `HTTPClient.shared`) that follows no redirect
+/// (`WebSeedSource` does, asking `mayFetch`). Every callback runs on the download's loop.
 struct WebSeedClient: WebSeedTransport {
-    var http: HTTPClient { .shared }
+    /// With `--offline`, only URLs on this host.
+    let offline: Bool
+
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.timeout = .init(connect: .seconds(10))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    var http: HTTPClient { Self.http }
+
+    func mayFetch(_ url: String) -> Bool {
+        guard let parsed = TrackerURL(url), parsed.kind == .http else { return false }
+        return !offline || parsed.isOnThisHost
+    }
 
     func get(_ url: String, range: Range<Int64>, on loop: any EventLoop,
              events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) -> @Sendable () -> Void {
@@ -21,8 +36,7 @@ struct WebSeedClient: WebSeedTransport {
             return {}
         }
         let task = http.execute(request: request, delegate: Delegate(events: events), eventLoop: .delegate(on: loop))
-        // A failure ends the answer here: some (a redirect cycle, too many redirects) fail
-        // the task without reaching the delegate.
+        // A failure ends the answer here: some fail the task without reaching the delegate.
         task.futureResult.whenFailure { error in events.value(.end(error: Delegate.describe(error))) }
         return { task.cancel() }
     }
@@ -34,7 +48,7 @@ struct WebSeedClient: WebSeedTransport {
         init(events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) { self.events = events }
 
         func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-            events.value(.head(status: Int(head.status.code)))
+            events.value(.head(status: Int(head.status.code), location: head.headers.first(name: "Location")))
             return task.eventLoop.makeSucceededVoidFuture()
         }
 
@@ -49,8 +63,6 @@ struct WebSeedClient: WebSeedTransport {
 
         static func describe(_ error: any Error) -> String {
             switch error {
-            case let e as HTTPClientError where e == .redirectCycleDetected: "redirects in a cycle"
-            case let e as HTTPClientError where e == .redirectLimitReached: "too many redirects"
             case let e as HTTPClientError where e == .cancelled: "cancelled"
             default: "HTTP failed: \(error)"
             }

@@ -185,4 +185,49 @@ import Testing
         var idle = WebSeedSource(layout: WebSeedLayout(base: "http://h/", metainfo: f.metainfo), pieceLength: 16_384, now: 0)
         #expect(idle.tick(now: 1000).isEmpty)
     }
+
+    // MARK: redirects
+
+    @Test func redirectsAreFollowedAsNewGETsOfTheSameRange() throws {
+        let f = try Fixture(files: ["big.bin": content(6, 40_000)])
+        var (s, id) = oneGET(f)
+        let url = "http://h/\(f.metainfo.name)/big.bin"
+        let moved = gets(s.head(id, status: 302, location: "/mirror/big.bin", now: 0))
+        #expect(moved.map(\.url) == ["http://h/mirror/big.bin"])
+        #expect(moved.map(\.range) == [0..<16_384])
+        // The first answer's rest is ignored; the new GET's answer is the block.
+        #expect(s.body(id, ByteBuffer(repeating: 9, count: 100), now: 0).isEmpty)
+        #expect(s.end(id, error: nil, now: 0).isEmpty)
+        let again = gets(s.head(moved[0].id, status: 301, location: "other/big.bin", now: 0))
+        #expect(again.map(\.url) == ["http://h/mirror/other/big.bin"])
+        _ = s.head(again[0].id, status: 206, now: 0)
+        #expect(delivered(s.body(again[0].id, ByteBuffer(repeating: 1, count: 16_384), now: 0)).count == 1)
+        #expect(WebSeedSource.resolve("https://x/y", against: url) == "https://x/y")
+        #expect(WebSeedSource.resolve("//x/y", against: url) == "http://x/y")
+        #expect(WebSeedSource.resolve("ftp://x/y", against: url) == nil)
+    }
+
+    @Test func aRedirectCycleTooManyRedirectsOrARefusedTargetDropTheSeed() throws {
+        let f = try Fixture(files: ["big.bin": content(6, 40_000)])
+        let url = "http://h/\(f.metainfo.name)/big.bin"
+        var (s, id) = oneGET(f)
+        #expect(dropped(s.head(id, status: 302, location: url, now: 0)) == ["redirects in a cycle (\(url))"])
+
+        var (t, tid) = oneGET(f)
+        var last: [Action] = []
+        for i in 0...WebSeedSource.maxRedirects {
+            last = t.head(tid, status: 302, location: "/hop\(i)", now: 0)
+            if let next = gets(last).first { tid = next.id }
+        }
+        #expect(dropped(last) == ["more than 5 redirects (http://h/hop4)"])
+
+        var u = WebSeedSource(layout: WebSeedLayout(base: "http://127.0.0.1/", metainfo: f.metainfo), pieceLength: f.metainfo.pieceLength,
+                              mayFetch: { $0.hasPrefix("http://127.0.0.1") }, now: 0)
+        let uid = gets(u.add([BlockRequest(piece: 0, begin: 0, length: 16_384)], now: 0))[0].id
+        #expect(dropped(u.head(uid, status: 307, location: "http://example.org/big.bin", now: 0))
+                == ["redirected to http://example.org/big.bin, which is not used"])
+        var v = WebSeedSource(layout: WebSeedLayout(base: "http://h/", metainfo: f.metainfo), pieceLength: f.metainfo.pieceLength, now: 0)
+        let vid = gets(v.add([BlockRequest(piece: 0, begin: 0, length: 16_384)], now: 0))[0].id
+        #expect(dropped(v.head(vid, status: 302, now: 0)) == ["HTTP 302 without a usable Location (\(url))"])
+    }
 }

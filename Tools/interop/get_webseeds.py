@@ -19,7 +19,8 @@ Cases (fresh -o and --state-dir each):
   c  hostile web seeds beside nginx behind a relay held to SLOW_RATE (so the download outlasts
      the stall timeout whatever nginx's own pace):
      one flips a byte of every answer, one answers 404, one sends headers and then nothing, one
-     sends endless data, one sends more than asked, one redirects to itself. Each was asked,
+     sends endless data, one sends more than asked, one redirects to itself, one redirects off
+     this host (not followed: --offline). Each was asked,
      each is dropped with a web_seed_dropped event saying why (the byte flipper banned by its
      URL: peer_banned), the download completes byte-identical from nginx, nginx is not dropped.
   d  --web-seed on a torrent without url-list → complete; with --offline a web seed off this
@@ -56,7 +57,7 @@ SITE_NAME = "my site"
 # Hostile seeds run beside nginx reached through a relay that passes at most this many bytes a
 # second from it, in all: the download then takes about twice the stall timeout (--timeout 15 → 5 s).
 SLOW_RATE = 1 << 20
-HOSTILE = ["flip", "missing", "stall", "endless", "long", "loop"]
+HOSTILE = ["flip", "missing", "stall", "endless", "long", "loop", "away"]
 
 
 def make_site(root):
@@ -97,6 +98,12 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             self.asked[mode] = self.asked.get(mode, 0) + 1
         if mode == "missing" or mode not in HOSTILE:
             return self.answer(404, b"not here")
+        if mode == "away":  # off this host: with --offline, never followed
+            self.send_response(307)
+            self.send_header("Location", "http://example.org/%s" % parts[2])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if mode == "loop":
             self.send_response(302)
             self.send_header("Location", self.path)
@@ -259,7 +266,8 @@ def case_c(ctx):
     drops = {e.get("url"): e.get("reason", "") for e in dropped(events)}
     banned = {e.get("address"): e.get("reason", "") for e in events if e.get("event") == "peer_banned"}
     want = {"flip": "banned: ", "missing": "HTTP 404 for ", "stall": "sent nothing for 5 s",
-            "endless": "sent more than the ", "long": "sent more than the ", "loop": "redirects in a cycle"}
+            "endless": "sent more than the ", "long": "sent more than the ", "loop": "redirects in a cycle",
+            "away": "redirected to http://example.org/"}
     for mode, url in zip(HOSTILE, seeds):
         R.check(Hostile.asked.get(mode, 0) > 0, "c: the %s web seed was asked" % mode,
                 "%d GETs" % Hostile.asked.get(mode, 0))
