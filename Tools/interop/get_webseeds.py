@@ -35,6 +35,7 @@ Prints `ok …` / `FAIL …` lines and last `N passed, M failed`; exits 1 on fai
 import argparse
 import http.client
 import http.server
+import json
 import os
 import random
 import shutil
@@ -359,7 +360,6 @@ def main():
         ctx.torrent = create(ctx, "site.torrent", [ctx.nginx_url])
         ctx.plain_torrent = create(ctx, "plain.torrent", [])
         rc, outp = run([ctx.ws, "info", ctx.torrent, "--json"], 30)
-        import json
         info = json.loads(outp.strip().splitlines()[-1])
         ctx.magnet = info.get("magnet", "").split("&ws=")[0]
         for c in cases:
