@@ -13,6 +13,8 @@ protocol FetchLink: AnyObject {
     var host: String { get }
     var isV2: Bool { get }
     var fast: Bool { get }
+    /// A BEP 19 web seed (`WebSeedLink`), not a peer connection.
+    var isWebSeed: Bool { get }
     func send(_ messages: [PeerMessage])
     func disconnect(reason: FetchCloseReason)
     /// The torrent is known now: serve it on this connection too.
@@ -27,6 +29,8 @@ public enum FetchEvent: Sendable {
     /// A piece did not match its hash; reported for every mismatch, also when it came
     /// from several peers and so bans no one.
     case hashFailed(piece: Int)
+    /// A web seed is no longer used (it answered wrong, stalled, or sent a piece that did not verify).
+    case webSeedDropped(url: String, reason: String)
     /// The download record could not be used; what is on disk was hashed instead.
     case recordUnusable(StorageError)
     case complete(Metainfo, directory: String, seconds: Double)
@@ -51,6 +55,8 @@ public struct FetchOptions: Sendable {
     public var usesDHT = false
     /// Peers are also asked of trackers (for error messages).
     public var usesTrackers = false
+    /// BEP 19 web seeds are used (for error messages).
+    public var usesWebSeeds = false
     /// Complete files elsewhere on this host, by v2 pieces root (absolute paths): a file of
     /// the torrent with one of these roots that is not in the directory yet is linked (or
     /// copied) from there and verified before anything is downloaded (see `FetchDisk.reuse`).
@@ -162,8 +168,10 @@ final class Fetch {
     func joined(_ link: any FetchLink) {
         let key = ObjectIdentifier(link)
         links[key] = link
-        run(.peerJoined(key, FetchPeerInfo(address: link.address, host: link.host, isV2: link.isV2, fast: link.fast)), now: clock())
+        run(.peerJoined(key, FetchPeerInfo(address: link.address, host: link.host, isV2: link.isV2, fast: link.fast, isWebSeed: link.isWebSeed)), now: clock())
     }
+
+    var linkList: [any FetchLink] { Array(links.values) }
 
     func left(_ link: any FetchLink) {
         let key = ObjectIdentifier(link)
@@ -209,6 +217,7 @@ final class Fetch {
     /// On shutdown: every request still waiting (a gateway request whose deadline passed
     /// leaves its waiter here until its pieces arrive) is failed, so nothing holds it.
     func failWaiters() {
+        stopWebSeeds()
         perform(.fail(.shuttingDown))
     }
 

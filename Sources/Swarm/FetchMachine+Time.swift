@@ -99,13 +99,18 @@ extension FetchMachine {
         }
         guard now - lastReceived > options.timeout else { return }
         let seconds = Int(options.timeout.rounded())
-        if peers.isEmpty {
+        // Web seeds cannot send a magnet's metadata: while it is missing they do not count.
+        var metadataPhase = false
+        if case .metadata = phase { metadataPhase = true }
+        let onlyWebSeeds = !peers.isEmpty && peers.values.allSatisfy(\.info.isWebSeed)
+        if peers.isEmpty || (metadataPhase && onlyWebSeeds) {
             var who = options.peerNames.isEmpty ? "none known (give --peer HOST:PORT or a magnet with x.pe=)" : "could not reach \(options.peerNames.joined(separator: ", "))"
             if options.usesDHT { who = (options.peerNames.isEmpty ? "none found on the DHT" : who + ", and none found on the DHT") }
             if options.usesTrackers {
                 who = options.peerNames.isEmpty && !options.usesDHT ? "none reachable through the trackers" : who + ", nor reachable through the trackers"
             }
-            fail(.noPeers("\(who) within \(seconds) s"), &out)
+            let why = options.usesWebSeeds && metadataPhase ? "; web seeds cannot send a magnet's metadata (give the .torrent)" : ""
+            fail(.noPeers("\(who) within \(seconds) s\(why)"), &out)
         } else if case .metadata = phase {
             fail(.noMetadata(seconds: seconds, peers: peers.count), &out)
         } else {

@@ -12,6 +12,8 @@ struct FetchPeerInfo: Sendable {
     var host: String
     var isV2: Bool
     var fast: Bool
+    /// A BEP 19 web seed: has every piece, takes deep queues, cannot send metadata.
+    var isWebSeed = false
 }
 
 /// Every decision of a download, without I/O: events and `now` in, actions out. `Fetch`
@@ -152,7 +154,10 @@ struct FetchMachine {
         var requestLimit = 250
         var hashRequests = 0
         var received: Int64 = 0
-        init(info: FetchPeerInfo) { self.info = info }
+        init(info: FetchPeerInfo) {
+            self.info = info
+            if info.isWebSeed { requestLimit = FetchMachine.maxQueue }
+        }
     }
 
     static let maxMetadataSize = 16 << 20

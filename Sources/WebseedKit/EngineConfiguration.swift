@@ -126,6 +126,8 @@ public struct EngineConfiguration: Sendable {
     public var peers: [(host: String, port: Int)] = []
     /// `--tracker URL`s announced to besides each torrent's own (each its own tier).
     public var trackers: [String] = []
+    /// `--web-seed URL`s (BEP 19) downloaded from besides each torrent's `url-list` and magnet's `ws=`.
+    public var webSeeds: [String] = []
     /// Local service discovery (BEP 14); it also needs a peer listener the LAN can reach and
     /// no `--offline` (`--no-lsd` turns it off).
     public var localDiscovery = true

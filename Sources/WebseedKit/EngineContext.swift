@@ -135,6 +135,8 @@ final class EngineContext: Sendable {
         // A magnet's trackers are unrelated to each other: each is its own tier.
         let magnetTiers = (magnet?.trackers ?? []).map { [$0] } + extraTrackers
         var options = options
+        let webSeeds = usableWebSeeds((metainfo?.webSeeds ?? []) + (magnet?.webSeeds ?? []) + configuration.webSeeds)
+        options.usesWebSeeds = !webSeeds.isEmpty
         options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
         // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
         let later = Mutex<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
@@ -161,6 +163,7 @@ final class EngineContext: Sendable {
         }
         metrics.track(handle)
         learnedBy.withLock { $0.handle = handle }
+        handle.addWebSeeds(webSeeds, transport: WebSeedClient(offline: configuration.offline))
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))

@@ -60,6 +60,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var peerSources: PeerSourceOptions
 
+    @OptionGroup var webSeedOptions: WebSeedOptions
+
     @OptionGroup var portMapping: PortMappingOptions
 
     @Flag(help: "Log events as JSON lines instead of text.")
@@ -110,6 +112,7 @@ struct GatewayCommand: AsyncParsableCommand {
             configuration.json = json
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
+            webSeedOptions.apply(to: &configuration)
             if !names.isEmpty, configuration.dht == nil { throw ValidationFailure("names are resolved through the DHT: drop --no-dht") }
             configuration.portMapping = portMapping.settings
             try await Engine(configuration).run()

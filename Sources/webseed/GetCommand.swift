@@ -64,6 +64,8 @@ struct Get: AsyncParsableCommand {
 
     @OptionGroup var peerSources: PeerSourceOptions
 
+    @OptionGroup var webSeedOptions: WebSeedOptions
+
     @Flag(help: "Log events as JSON lines instead of text.")
     var json = false
 
@@ -93,6 +95,7 @@ struct Get: AsyncParsableCommand {
             configuration.json = json
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
+            webSeedOptions.apply(to: &configuration)
             try await Engine(configuration).run()
         }
     }

@@ -1,0 +1,71 @@
+import Foundation
+import Metainfo
+import NIOCore
+import PeerWire
+import Storage
+import Testing
+@testable import Swarm
+
+/// A download from web seeds only, through `WebSeedLink` and a real `Fetch`: a transport that
+/// serves a fixture's files from memory, and one that flips a byte of every answer.
+@Suite struct WebSeedLinkTests {
+    /// Serves `http://HOST/<torrent name>/<path>` from the fixture; `liar` flips the first byte.
+    struct FakeTransport: WebSeedTransport {
+        let files: [String: [UInt8]]
+        let name: String
+        func mayFetch(_ url: String) -> Bool { true }
+        func get(_ url: String, range: Range<Int64>, on loop: any EventLoop,
+                 events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) -> @Sendable () -> Void {
+            let liar = url.hasPrefix("http://liar/")
+            let prefix = (liar ? "http://liar/" : "http://good/") + name + "/"
+            let bytes = url.hasPrefix(prefix) ? files[String(url.dropFirst(prefix.count))] : nil
+            loop.execute {
+                guard let bytes else { return events.value(.head(status: 404, location: nil)) }
+                var part = Array(bytes[Int(range.lowerBound)..<Int(range.upperBound)])
+                if liar { part[0] ^= 0xFF }
+                events.value(.head(status: 206, location: nil))
+                events.value(.body(ByteBuffer(bytes: part)))
+                events.value(.end(error: nil))
+            }
+            return {}
+        }
+    }
+
+    private func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    @Test func aDownloadFromWebSeedsIsByteIdenticalAndALiarIsDropped() throws {
+        let files = ["index.html": content(1, 70_000), "css/site.css": content(2, 3_000), "img/big.png": content(3, 300_000)]
+        let source = try Fixture(files: files)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-ws-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let out = work.appendingPathComponent("out").path
+        let options = FetchOptions(directory: out, defaultParent: work.path, stateDirectory: work.appendingPathComponent("state").path)
+        try FileManager.default.createDirectory(atPath: options.stateDirectory, withIntermediateDirectories: true)
+        let events = EventBox()
+        let fetcher = Seeder()
+        defer { fetcher.shutdown() }
+        let handle = fetcher.fetch(magnet: nil, metainfo: source.metainfo, options: options) { events.add($0) }
+        let transport = FakeTransport(files: files, name: source.metainfo.name)
+        // The liar alone first: it is asked for everything, and every piece it sends fails.
+        handle.addWebSeeds(["http://liar/"], transport: transport)
+        #expect(waitFor(20) { events.all.contains { if case .webSeedDropped = $0 { true } else { false } } })
+        #expect(!handle.progress.complete)
+        handle.addWebSeeds(["http://good/"], transport: transport)
+        #expect(waitFor(20) { handle.progress.complete })
+        for (path, bytes) in files {
+            let same = FileManager.default.contents(atPath: out + "/" + path).map { [UInt8]($0) } == bytes
+            #expect(same, "\(path)")
+        }
+        let dropped = events.all.compactMap { e -> String? in if case .webSeedDropped(let url, let why) = e { url + " " + why } else { nil } }
+        #expect(dropped.count == 1 && dropped.first?.hasPrefix("http://liar/ banned: piece ") == true, "\(dropped)")
+        let banned = events.all.compactMap { e -> String? in if case .peerBanned(let address, _) = e { address } else { nil } }
+        #expect(banned == ["http://liar/"])
+    }
+}
