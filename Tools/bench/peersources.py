@@ -54,6 +54,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
+from webseedtest.torrents import create
 from webseedtest.benchhost import (REPO, JsonProc, TargetTable, bench_workdir, build_release, end_children_at_exit,
                                    fmt_ms, git_head, log, med, require_binary, wait_idle, write_report)
 
@@ -135,15 +136,6 @@ def make_site(root):
         f.write(os.urandom(300_000))
 
 
-def create(webseed, site, out, tracker=None):
-    import subprocess
-    argv = [webseed, "create", site, "-o", out, "--json"] + (["--tracker", tracker] if tracker else [])
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        sys.exit("peersources: create failed: %s" % p.stderr.strip())
-    return json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
-
-
 def role_argv(role, *more):
     return ["/usr/bin/python3", os.path.abspath(__file__), "--role", role] + list(more)
 
@@ -199,7 +191,7 @@ def case_tracker(args, work):
     make_site(site)
     port = free_tcp_udp_port()
     torrent = os.path.join(work, "site.torrent")
-    info = create(args.webseed, site, torrent, "http://127.0.0.1:%d/announce" % port)
+    info = create(args.webseed, site, torrent, ["http://127.0.0.1:%d/announce" % port])
     ot = OpenTracker(work, port, [info["v1_infohash"], info["v2_infohash"][:40]])
     seeder = JsonProc(role_argv("seed", "--listen", "127.0.0.1:%d" % free_port(), "--torrent", torrent,
                                 "--save", work), os.path.join(work, "seeder.err"))

@@ -27,7 +27,6 @@ Internal roles (run inside a namespace by the harness): --role lt-leech|lt-seed|
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -38,8 +37,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
-from webseedtest.procs import Proc, run
+from webseedtest.procs import Proc
 from webseedtest.results import Results
+from webseedtest.torrents import create
 from webseedtest.trees import compare_tree
 
 
@@ -180,13 +180,6 @@ def make_site(root):
         f.write("<h1>found on the LAN</h1>\n")
     with open(os.path.join(root, "img", "photo.bin"), "wb") as f:
         f.write(os.urandom(500_000))
-
-
-def create(webseed, site, out):
-    rc, text = run([webseed, "create", site, "-o", out, "--json"], 60)
-    if rc != 0:
-        raise SystemExit("create failed: %s" % text)
-    return json.loads([l for l in text.splitlines() if l.startswith("{")][-1])
 
 
 def capture(lan, work, name, sources=()):

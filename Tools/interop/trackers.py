@@ -60,7 +60,6 @@ One `ok`/`FAIL` line per check; ends with `N passed, M failed`.
 """
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -81,10 +80,11 @@ except ImportError:
 from webseedtest.bencode import bdecode
 from webseedtest.cases import add_only, chosen_cases
 from webseedtest.clients import ARIA2C, QBittorrent, TransmissionCli, aria2_argv, aria2_seeder_argv
-from webseedtest.ltsession import OFFLINE, TCP_ONLY, PLAINTEXT, new_session, wait_alerts
+from webseedtest.ltsession import new_session, tracker_settings as lt_settings, wait_alerts
 from webseedtest.netns import NetnsPair
-from webseedtest.procs import Proc, free_port, poll, run, tail
+from webseedtest.procs import Proc, free_port, poll, tail
 from webseedtest.results import Results
+from webseedtest.torrents import create, v1_torrent
 from webseedtest.trees import compare_tree, fresh_dirs
 
 r = Results()
@@ -98,16 +98,6 @@ def make_site(root):
         f.write("h1 { color: teal }\n" * 50)
     with open(os.path.join(root, "big.bin"), "wb") as f:
         f.write(os.urandom(700_000))
-
-
-def create(webseed, site, out, trackers):
-    argv = [webseed, "create", site, "-o", out, "--json"]
-    for t in trackers:
-        argv += ["--tracker", t]
-    rc, out = run(argv, 60)
-    if rc != 0:
-        raise SystemExit("create failed: %s" % out)
-    return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
 
 
 class OpenTracker:
@@ -178,17 +168,6 @@ def run_bytes(argv, timeout):
         return p.returncode, p.stdout
     except subprocess.TimeoutExpired:
         return None, b""
-
-
-def lt_settings(listen):
-    s = dict(OFFLINE)
-    s.update(TCP_ONLY)
-    s.update(PLAINTEXT)
-    s.update({"listen_interfaces": listen, "allow_multiple_connections_per_ip": True,
-              "announce_to_all_tiers": True, "announce_to_all_trackers": True,
-              "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
-              | lt.alert.category_t.tracker_notification})
-    return s
 
 
 def lt_download(magnet, save, timeout):
@@ -341,19 +320,6 @@ def case_site(args, tag):
     with open(os.path.join(site, "case.txt"), "w") as f:
         f.write("case %s\n" % tag)
     return site
-
-
-def v1_torrent(site, out, tracker):
-    """A v1-only .torrent of `site` (libtorrent's creator; Transmission 3.00 refuses hybrids)
-    whose only tracker is `tracker`; returns its v1 hash."""
-    fs = lt.file_storage()
-    lt.add_files(fs, site)
-    ct = lt.create_torrent(fs, 0, flags=lt.create_torrent.v1_only)
-    ct.add_tracker(tracker)
-    lt.set_piece_hashes(ct, os.path.dirname(site))
-    with open(out, "wb") as f:
-        f.write(lt.bencode(ct.generate()))
-    return lt.torrent_info(out).info_hashes().v1.to_bytes().hex()
 
 
 class Prepared:

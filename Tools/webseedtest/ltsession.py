@@ -25,6 +25,20 @@ PLAINTEXT = {"out_enc_policy": int(lt.enc_policy.pe_disabled),
 """No encrypted handshakes either way (webseed speaks plaintext only)."""
 
 
+def tracker_settings(listen):
+    """A session that finds peers only through trackers (offline otherwise, TCP, plaintext),
+    announcing to every tracker and tier, several connections per address allowed (the
+    harnesses put every peer on 127.0.0.1), with tracker alerts on."""
+    s = dict(OFFLINE)
+    s.update(TCP_ONLY)
+    s.update(PLAINTEXT)
+    s.update({"listen_interfaces": listen, "allow_multiple_connections_per_ip": True,
+              "announce_to_all_tiers": True, "announce_to_all_trackers": True,
+              "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
+              | lt.alert.category_t.tracker_notification})
+    return s
+
+
 def emit(obj):
     """One JSON line on stdout, like webseed's --json output, flushed for the harness's reader."""
     sys.stdout.write(json.dumps(obj) + "\n")
