@@ -350,8 +350,10 @@ async function serveFile(s, file, request, status) {
   return new Response(body === null ? null : stream, { status: code, headers });
 }
 
-/// Bytes [start, end) of a large file as a stream of verified spans. The whole file, read
-/// through, is kept for offline use.
+/// Bytes [start, end) of a large file as a stream of verified spans. While the page reads one
+/// span, the next is already being fetched and verified (at most two spans held), so the
+/// network and the hashing overlap with the page's reading. The whole file, read through, is
+/// kept for offline use.
 async function pieceStream(s, file, start, end) {
   const hashes = await layer(s, file);
   const pieceLength = s.info.pieceLength;
@@ -359,11 +361,20 @@ async function pieceStream(s, file, start, end) {
   const lastPiece = Math.ceil(end / pieceLength);
   let piece = Math.floor(start / pieceLength);
   const keep = start === 0 && end === file.length && file.length <= CACHE_LIMIT ? [] : null;
-  async function next() {
+  function ask() {
+    if (piece >= lastPiece) return null;
     const first = piece;
     const until = Math.min(first + perSpan, lastPiece);
-    const bytes = await pieceSpan(s, file, hashes, first, until);
     piece = until;
+    const span = pieceSpan(s, file, hashes, first, until).then((bytes) => ({ first, bytes }));
+    span.catch(() => {});  // a span asked for ahead and never read is no unhandled rejection
+    return span;
+  }
+  let ahead = ask();
+  async function next() {
+    const current = ahead;
+    ahead = ask();
+    const { first, bytes } = await current;
     if (keep) keep.push(bytes);
     const from = Math.max(start - first * pieceLength, 0);
     const to = Math.min(end - first * pieceLength, bytes.length);
@@ -373,7 +384,7 @@ async function pieceStream(s, file, start, end) {
   return new ReadableStream({
     start(controller) { controller.enqueue(firstChunk); },
     async pull(controller) {
-      if (piece >= lastPiece) {
+      if (ahead === null) {
         controller.close();
         if (keep) await writeCache("/.webseed/file/" + toHex(file.root), concat(keep, file.length));
         return;
@@ -385,6 +396,7 @@ async function pieceStream(s, file, start, end) {
         controller.error(e);
       }
     },
+    cancel() { ahead = null; },
   });
 }
 
