@@ -2,7 +2,8 @@
 // messages), the seeder's `BudgetedDecoder` around it, and `PeerConnection`, the connection's
 // pure machine (with `PeerSession` serving a fixed torrent) fed what the decoder gives. The
 // Swarm files these need (ReceiveBudget, PeerConnection, PeerSession, SeedTorrent,
-// HandshakeFacts, CloseReason, FetchReasons) are compiled into this target, without NIOPosix.
+// HandshakeFacts, CloseReason, FetchReasons, PEXState, PEXScope) are compiled into this target,
+// without NIOPosix.
 // Built and run by Tools/fuzz/run, never by `swift build`.
 //
 // Every input is one connection's bytes: input[0] holds flags (bit 0: the stream starts with
@@ -31,7 +32,7 @@
 //   most 128 at once; a piece sent is a block just read for a request; rejects and the fast
 //   extension's messages go only to a peer that set the fast bit; extension messages only to
 //   the id the peer gave for ut_metadata (or our handshake, id 0); interest is reported only
-//   when it changes.
+//   when it changes; peers learned by PEX come at most 50 a message and 200 a connection.
 
 import Bencode
 import Metainfo
@@ -161,6 +162,7 @@ private func connection(_ stream: ArraySlice<UInt8>, flags: UInt8, seed: UInt8) 
     var inFlight: [BlockRequest] = []
     var peerMetadataID: UInt8?
     var justRead: BlockRequest?
+    var learnedPeers = 0
 
     func apply(_ event: PeerConnection.Event) {
         let actions = machine.handle(event, now: now)
@@ -188,6 +190,10 @@ private func connection(_ stream: ArraySlice<UInt8>, flags: UInt8, seed: UInt8) 
                 served = true
             case .joinDownload, .toDownload:
                 fail("\(a) without a download")
+            case .learned(let peers, let refused):
+                check(!peers.isEmpty && peers.count <= 50 && refused >= 0, "PEX learned \(peers.count) peers, refused \(refused)")
+                learnedPeers += peers.count
+                check(learnedPeers <= 200, "PEX learned \(learnedPeers) peers on one connection")
             case .interested(let i):
                 check(i != interested, "interest reported unchanged: \(i)")
                 interested = i
