@@ -62,7 +62,7 @@ public struct AnnounceRequest: Sendable, Equatable {
         case "started"?: a.event = .started
         case "completed"?: a.event = .completed
         case "stopped"?: a.event = .stopped
-        case let other?: throw AnnounceRefusal("unknown event '\(other.prefix(16))'")
+        case _?: throw AnnounceRefusal("unknown event '\(Self.visible(fields["event"] ?? [], max: 16))'")
         }
         a.numWant = TrackerServerLimits.defaultNumWant
         if let text = fields["numwant"] {
@@ -82,6 +82,13 @@ public struct AnnounceRequest: Sendable, Equatable {
         default: throw AnnounceRefusal("compact is neither 0 nor 1")
         }
         return AnnounceRequest(announce: a, compact: compact)
+    }
+
+    /// At most `max` bytes of a value, printable ASCII as is and every other byte as `\xNN`,
+    /// cut to 40 characters, so a refusal quoting it stays one short line.
+    static func visible(_ bytes: [UInt8], max: Int) -> String {
+        let text = bytes.prefix(max).map { (32...126).contains($0) ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16, uppercase: true).leftPadded(2) }.joined()
+        return text.count > 40 ? text.prefix(40) + "…" : text + (bytes.count > max ? "…" : "")
     }
 
     private static let known: Set<String> = ["info_hash", "peer_id", "port", "uploaded", "downloaded", "left", "event", "compact", "numwant", "key"]
@@ -125,7 +132,10 @@ public struct AnnounceRequest: Sendable, Equatable {
 /// Why an announce was refused: one line, sent back as the `failure reason`.
 public struct AnnounceRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public let reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// Control characters in `reason` become spaces: it is one line, whatever it quotes.
+    public init(_ reason: String) {
+        self.reason = String(String.UnicodeScalarView(reason.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
+    }
     public var description: String { reason }
 }
 
@@ -138,4 +148,8 @@ public enum TrackerServerLimits {
     /// Peers in one answer at most, whatever `numwant` asks; also the default.
     public static let maxNumWant = 50
     public static let defaultNumWant = 50
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -107,6 +107,14 @@ struct SeededRandom: RandomNumberGenerator {
         #expect(refusal(exactly) == nil)
     }
 
+    /// Found by the `tracker` fuzz target: an unknown event quoted as it came, newline and NULs
+    /// included, made a refusal of several lines.
+    @Test func aRefusalQuotingWhatCameIsOneLine() {
+        #expect(refusal(query("&event=st%0A%00%00arted")) == "unknown event 'st\\x0A\\x00\\x00arted'")
+        #expect(refusal(query("&event=" + String(repeating: "x", count: 40))) == "unknown event '\(String(repeating: "x", count: 16))…'")
+        #expect(AnnounceRefusal("a\nb\rc\u{0}d").reason == "a b c d")
+    }
+
     @Test func aRefusalIsOneBencodedLine() throws {
         let body = HTTPTracker.failureBody("unknown event 'a\nb'")
         #expect(throws: TrackerError.failure("unknown event 'a?b'")) { try HTTPTracker.response(body) }
