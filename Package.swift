@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "Metainfo", "Hashing", "Names", "TrackerProtocol",
+                "Metainfo", "Hashing", "Names", "TrackerProtocol", "DHTProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),

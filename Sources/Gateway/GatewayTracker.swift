@@ -1,3 +1,4 @@
+import DHTProtocol
 import Hashing
 import Hummingbird
 import NIOCore
@@ -55,7 +56,9 @@ public final class GatewayTracker: Sendable {
         let extra = ownPeer(local: local).map { TrackerTable.Extra(peer: $0, seeder: complete) }
         let now = clock()
         let response = table.withLock { t in
-            var rng = SystemRandomNumberGenerator()
+            // A generator with storage: passing the empty SystemRandomNumberGenerator inout
+            // gives ThreadSanitizer no real address (see DHTProtocol's SystemRandom).
+            var rng = SystemRandom()
             return t.announce(request.announce, from: ip, now: now, extra: extra, using: &rng)
         }
         announces.withLock { $0[name, default: 0] += 1 }
