@@ -128,15 +128,30 @@ struct GatewayResponder: HTTPResponder {
         return sites.site(ref.id)
     }
 
+    enum Readiness {
+        case ready(Metainfo, SiteIndex)
+        /// Not ready in time (504) or not fetchable (502): the answer to send.
+        case answer(Response)
+    }
+
+    /// A site's torrent and index once it is ready, or the answer saying why not.
+    func ready(_ site: GatewaySites.Site) async -> Readiness {
+        do {
+            let (metainfo, index) = try await site.ready(deadline: deadline())
+            return .ready(metainfo, index)
+        } catch SiteContentError.timedOut {
+            return .answer(plain(.gatewayTimeout, "the site's metadata did not arrive from peers within \(Int(options.timeout)) s"))
+        } catch {
+            return .answer(plain(.badGateway, "the site cannot be fetched: \(error)"))
+        }
+    }
+
     /// `name`: the name the request addressed (the site is its current version).
     private func serve(_ site: GatewaySites.Site, _ target: SiteTarget, request: Request, name: String? = nil) async -> Response {
-        let (metainfo, index): (Metainfo, SiteIndex)
-        do {
-            (metainfo, index) = try await site.ready(deadline: deadline())
-        } catch SiteContentError.timedOut {
-            return plain(.gatewayTimeout, "the site's metadata did not arrive from peers within \(Int(options.timeout)) s")
-        } catch {
-            return plain(.badGateway, "the site cannot be fetched: \(error)")
+        let metainfo: Metainfo, index: SiteIndex
+        switch await ready(site) {
+        case .ready(let m, let i): (metainfo, index) = (m, i)
+        case .answer(let response): return response
         }
         let cache = name != nil ? Self.nameCache : target.immutable ? Self.immutableCache : "no-cache"
         let match = index.match(target.segments, query: target.query, spa: options.spa)

@@ -29,13 +29,10 @@ extension GatewayResponder {
 
     private func webSeedResponse(_ target: WebSeedTarget, request: Request) async -> Response {
         guard let site = resolve(target.site) else { return plain(.notFound, "unknown site '\(target.site.label)'") }
-        let (metainfo, index): (Metainfo, SiteIndex)
-        do {
-            (metainfo, index) = try await site.ready(deadline: deadline())
-        } catch SiteContentError.timedOut {
-            return plain(.gatewayTimeout, "the site's metadata did not arrive from peers within \(Int(options.timeout)) s")
-        } catch {
-            return plain(.badGateway, "the site cannot be fetched: \(error)")
+        let metainfo: Metainfo, index: SiteIndex
+        switch await ready(site) {
+        case .ready(let m, let i): (metainfo, index) = (m, i)
+        case .answer(let response): return response
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
