@@ -30,6 +30,9 @@ Cases (each with a fresh Chromium profile):
   e  an item signed by K2 naming F's site: refused as signed for another key; the same
      item with k set to the name's key: refused by its signature. A fresh profile given
      K2's item on its first visit renders nothing of F's site either.
+  f  G, `webseed gateway --verify-in-browser --dht-bootstrap B`, follows the name on the DHT
+     (the item it found, kept with the version it serves): through it the site opens
+     verified at the current version.
 
 Usage:
   PYTHONPATH=Tools /usr/bin/python3 Tools/interop/verified_names.py --webseed .build/debug/webseed \\
@@ -60,7 +63,7 @@ from webseedtest.cases import add_only, chosen_cases  # noqa: E402
 from webseedtest.procs import Proc  # noqa: E402
 from webseedtest.results import Results  # noqa: E402
 
-ALL_CASES = ["a", "b", "c", "d", "e"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f"]
 START = 60      # seconds for a process to say it is up / a publish to happen
 LOAD = 60       # seconds for a page to reach the state a case waits for
 ITEM = "/.webseed/item"
@@ -348,6 +351,24 @@ class Harness:
             b.close()
 
 
+    def case_f(self):
+        G = Proc("G", [self.args.webseed, "gateway", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--offline", "--json",
+                       "--verify-in-browser", "--dht-bootstrap", self.boot, "--name-refresh", "1", "--timeout", "30",
+                       "--state-dir", os.path.join(self.args.work, "state-G")], self.logdir)
+        try:
+            ev = G.wait_for("gateway", START)
+            if not self.r.check(ev is not None, "f: G, a gateway following names on the DHT, is up", more=G.log_tail(5)):
+                return
+            self.proxy.upstream = ev["port"]
+            b = self.browser("f")
+            try:
+                self.shows(b, "/", self.version, "f: through G the key-named site opens verified at version %d" % self.version)
+            finally:
+                b.close()
+        finally:
+            G.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--webseed", required=True)
@@ -397,6 +418,7 @@ def main():
         h.name = pub1["name"]
         h.key = bytes.fromhex(key["public_key"])
         h.gw_port = gw["port"]
+        h.boot = boot
         h.published = {1: pub1}
         h.item1 = h.current_item()
         r.check(status == 200 and h.item1 is not None and bdecode(h.item1).get(b"seq") == 1,
