@@ -33,6 +33,8 @@ Cases (each with a fresh Chromium profile):
   f  G, `webseed gateway --verify-in-browser --dht-bootstrap B`, follows the name on the DHT
      (the item it found, kept with the version it serves): through it the site opens
      verified at the current version.
+  g  offline: after a visit, the proxy drops every connection unanswered (no gateway): the
+     next navigation still shows the kept version, from the worker's Cache Storage.
 
 Usage:
   PYTHONPATH=Tools /usr/bin/python3 Tools/interop/verified_names.py --webseed .build/debug/webseed \\
@@ -63,7 +65,7 @@ from webseedtest.cases import add_only, chosen_cases  # noqa: E402
 from webseedtest.procs import Proc  # noqa: E402
 from webseedtest.results import Results  # noqa: E402
 
-ALL_CASES = ["a", "b", "c", "d", "e", "f"]
+ALL_CASES = ["a", "b", "c", "d", "e", "f", "g"]
 START = 60      # seconds for a process to say it is up / a publish to happen
 LOAD = 60       # seconds for a page to reach the state a case waits for
 ITEM = "/.webseed/item"
@@ -130,6 +132,8 @@ class NameProxy:
         self.routes = routes      # host label -> port
         self.item = lambda body: None
         self.changed = 0
+        self.dead = False         # True: every connection is closed unanswered
+        self.dropped = []         # the paths asked for while dead
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -145,6 +149,10 @@ class NameProxy:
                 self.forward()
 
             def forward(self):
+                if proxy.dead:
+                    proxy.dropped.append(self.path)
+                    self.close_connection = True
+                    return
                 host = self.headers.get("Host", "")
                 port = proxy.routes.get(host.split(".")[0], proxy.upstream)
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -350,6 +358,17 @@ class Harness:
         finally:
             b.close()
 
+
+    def case_g(self):
+        b = self.browser("g")
+        try:
+            if not self.shows(b, "/", self.version, "g: a first visit shows version %d" % self.version):
+                return
+            self.proxy.dead = True
+            self.shows(b, "/?offline", self.version, "g: with no gateway answering, the next navigation shows the kept version %d" % self.version)
+            self.r.check(ITEM in self.proxy.dropped, "g: the worker asked for the item and got no answer", repr(self.proxy.dropped))
+        finally:
+            b.close()
 
     def case_f(self):
         G = Proc("G", [self.args.webseed, "gateway", "--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--offline", "--json",
