@@ -70,7 +70,7 @@ let package = Package(
             exclude: ["README.md"],
             resources: [
                 .embedInCode("Browser/bootstrap.html"), .embedInCode("Browser/bencode.js"), .embedInCode("Browser/merkle.js"),
-                .embedInCode("Browser/site.js"), .embedInCode("Browser/sw.js"),
+                .embedInCode("Browser/site.js"), .embedInCode("Browser/names.js"), .embedInCode("Browser/sw.js"),
             ],
             swiftSettings: strict
         ),

@@ -7,7 +7,7 @@ enum BrowserScripts {
 
     static let bootstrap = String(decoding: PackageResources.bootstrap_html, as: UTF8.self)
 
-    private static let library = [PackageResources.bencode_js, PackageResources.merkle_js, PackageResources.site_js, PackageResources.sw_js]
+    private static let library = [PackageResources.bencode_js, PackageResources.merkle_js, PackageResources.site_js, PackageResources.names_js, PackageResources.sw_js]
         .map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n")
 
     /// The worker's script. Its bytes depend only on the gateway's build and settings (a

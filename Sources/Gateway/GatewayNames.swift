@@ -25,10 +25,17 @@ public final class GatewayNames: Sendable {
     public struct Version: Sendable, Equatable {
         public let siteID: String
         public let seq: Int64
-        public init(siteID: String, seq: Int64) {
+        /// The signed BEP 44 item of this version, bencoded (`k`, `salt`, `seq`, `sig`, `v`):
+        /// what verified mode's worker checks against the key in the address (nil: not known).
+        public let item: [UInt8]?
+        public init(siteID: String, seq: Int64, item: [UInt8]? = nil) {
             self.siteID = siteID
             self.seq = seq
+            self.item = item
         }
+
+        /// One version is one site at one seq; its item is the proof of that, not part of it.
+        public static func == (a: Version, b: Version) -> Bool { a.siteID == b.siteID && a.seq == b.seq }
     }
 
     /// Why the follower last did not use an item (`NameRefusal`'s code and text).

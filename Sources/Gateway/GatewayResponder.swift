@@ -51,6 +51,10 @@ struct GatewayResponder: HTTPResponder {
             }
             guard let site = sites.site(version.siteID) else { return plain(.badGateway, "\(target.name): its site \(version.siteID) is gone") }
             let inner = SiteTarget(site: SiteRef(id: site.id, label: target.name), segments: target.segments, query: target.query, immutable: false)
+            if options.verifyInBrowser, HostName(hosts(request).first ?? "").siteLabel != nil,
+               let answer = await verifiedName(version, site, inner, request: request) {
+                return answer
+            }
             return await serve(site, inner, request: request, name: target.name)
         case .toNameOrigin(_, let location):
             guard names != nil else { return plain(.notFound, Self.noNames) }

@@ -12,6 +12,7 @@ import NIOCore
 /// served as the plain gateway serves them.
 ///
 /// `/.webseed/webseeds` lists the torrent's web seeds (JSON), file sources after the gateways.
+/// On a name's origin (`<name>.localhost:PORT`) the same, plus `/.webseed/item` (`verifiedName`).
 /// `/.webseed/` is reserved on a site origin in verified mode: a site's own files under it
 /// are not reachable there. A site's own service worker is refused (its script request
 /// answers 403), so the verifying worker stays in charge of the origin.
@@ -28,6 +29,19 @@ extension GatewayResponder {
             return html(.ok, BrowserScripts.bootstrap, request: request, cache: "no-store")
         }
         return nil
+    }
+
+    /// The answer to `target` on a name's origin (`<name>.localhost:PORT`) in verified mode,
+    /// or nil: served as in plain mode. As on a site's origin, plus `/.webseed/item`: the
+    /// name's signed item at `version`, which the worker checks against the key in the
+    /// hostname before it uses the site the item names (fetched from that site's own origin).
+    func verifiedName(_ version: GatewayNames.Version, _ site: GatewaySites.Site, _ target: SiteTarget, request: Request) async -> Response? {
+        guard target.segments == [BrowserScripts.folder, "item"] else { return await verifiedMode(site, target, request: request) }
+        guard let item = version.item else { return plain(.notFound, "this gateway does not hold the signed item of this name") }
+        // The name's current item: it changes with the next version, so it is never kept.
+        var r = bytes(item, request: request)
+        r.headers[.cacheControl] = "no-store"
+        return r
     }
 
     private func reserved(_ site: GatewaySites.Site, _ path: [String], request: Request) async -> Response {

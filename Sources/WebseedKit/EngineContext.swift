@@ -25,7 +25,7 @@ final class EngineContext: Sendable {
         var trackers: TrackerClient?
         var announcing = false
         var replaceSeededSite: (@Sendable (SeedTorrent, SeedTorrent) -> Void)?
-        var servePublished: (@Sendable (Int64, String) -> Void)?
+        var servePublished: (@Sendable (Int64, String, [UInt8]) -> Void)?
     }
     private let state = Mutex(State())
 
@@ -67,8 +67,8 @@ final class EngineContext: Sendable {
 
     /// `seed`'s gateway serves what is seeded: it sets this, and `--watch` calls it when a
     /// new version replaces the one served.
-    /// `seed --key`'s gateway serves the published name at version (seq, site id) from now on.
-    var servePublished: (@Sendable (_ seq: Int64, _ siteID: String) -> Void)? {
+    /// `seed --key`'s gateway serves the published name at version (seq, site id, signed item) from now on.
+    var servePublished: (@Sendable (_ seq: Int64, _ siteID: String, _ item: [UInt8]) -> Void)? {
         get { state.withLock { $0.servePublished } }
         set { state.withLock { $0.servePublished = newValue } }
     }

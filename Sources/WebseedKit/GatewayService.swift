@@ -31,7 +31,7 @@ struct GatewayService: EngineService {
             let own = GatewayNames(follower: PublishedHere())
             let name = SiteName.name(for: key.publicKey)
             own.add(name)
-            context.servePublished = { seq, siteID in own.serve(name, .init(siteID: siteID, seq: seq)) }
+            context.servePublished = { seq, siteID, item in own.serve(name, .init(siteID: siteID, seq: seq, item: item)) }
             names = own
         }
         let server = GatewayServer(sites: sites, names: names, options: options())

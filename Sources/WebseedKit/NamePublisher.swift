@@ -159,7 +159,7 @@ struct NamePublisher: EngineService {
                 return true
             }
             // This engine's gateway serves the version at once, whether or not a node has taken it yet.
-            context.servePublished?(v.seq, version.record.siteID)
+            context.servePublished?(v.seq, version.record.siteID, ResolvedItemFile.encode(item))
             let result = await node.put(.mutable(item))
             switch state.putDone(sentTo: result.sentTo, found: result.found.flatMap { Self.version($0) }, now: now) {
             case .published(let sentTo, let first):

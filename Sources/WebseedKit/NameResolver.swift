@@ -183,7 +183,7 @@ final class NameResolver: NameFollower {
                 let from = tracker.current?.seq
                 switch tracker.metadata(metainfo, seq: version.seq, now: NameResolver.now) {
                 case .success(let v):
-                    names.serve(name, GatewayNames.Version(siteID: v.record.siteID, seq: v.seq))
+                    names.serve(name, GatewayNames.Version(siteID: v.record.siteID, seq: v.seq, item: ResolvedItemFile.encode(v.item)))
                     if let state = resolver.settings.stateDirectory { ResolvedItemFile.save(v.item, state: state, name: name) }
                     reported = nil
                     resolver.onEvent(from.map { .switched(name: name, seq: v.seq, siteID: v.record.siteID, fromSeq: $0) }

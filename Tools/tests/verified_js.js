@@ -18,7 +18,10 @@ const browser = path.join(root, "Sources", "Gateway", "Browser");
 // The worker's library files in one context, as the gateway concatenates them.
 const context = vm.createContext({ crypto: globalThis.crypto || nodeCrypto.webcrypto, TextDecoder, TextEncoder, console,
   WEBSEED_MIME: { text: { html: "text/html", css: "text/css" }, binary: { png: "image/png" } } });
-for (const f of ["bencode.js", "merkle.js", "site.js"]) vm.runInContext(fs.readFileSync(path.join(browser, f), "utf8"), context, { filename: f });
+// names.js uses the worker's refusals (sw.js, which needs a worker to run, is not loaded).
+vm.runInContext("class Refusal extends Error { constructor(file, reason) { super(file + ': ' + reason); this.file = file; this.reason = reason; } }\n" +
+  "class Unavailable extends Refusal {}", context);
+for (const f of ["bencode.js", "merkle.js", "site.js", "names.js"]) vm.runInContext(fs.readFileSync(path.join(browser, f), "utf8"), context, { filename: f });
 const js = (name) => vm.runInContext(name, context);
 
 let passed = 0, failed = 0;
@@ -170,8 +173,97 @@ async function main() {
   check(js("mimeType")("a/b.HTML") === "text/html; charset=utf-8" && js("mimeType")("x.png") === "image/png" && js("mimeType")("noext") === "application/octet-stream",
     "mime: from the gateway's table");
 
+  await names();
+
   console.log(passed + " passed, " + failed + " failed");
   process.exitCode = failed ? 1 : 0;
+}
+
+/// Names (names.js): BEP 44's test vectors, items signed here by node's own Ed25519, and
+/// hostile items.
+async function names() {
+  const refusal = async (f) => { try { await f(); return "accepted"; } catch (e) { return e.reason || e.message; } };
+  const bepKey = Buffer.from("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548", "hex");
+  check(hex(js("nameKeyFromHost")("k-o77yjec2sgjwgz6acnqiamie7esdf7gzassdkemhnx24347h4vea.localhost")) === hex(bepKey),
+    "names: the key of a k- host label (SiteName's form)");
+  check(js("nameKeyFromHost")("k-o77yjec2sgjwgz6acnqiamie7esdf7gzassdkemhnx24347h4veb.localhost") === null &&
+    js("nameKeyFromHost")("o77yjec2sgjwgz6acnqiamie7esdf7gzassdkemhnx24347h4vea.localhost") === null &&
+    js("nameKeyFromHost")("k-o77yjec2sgjwgz6acnqiamie7esdf7gzassdkemhnx24347h4vea.example.com") === null,
+    "names: non-zero trailing bits, a site id, another domain are no name");
+  const id = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  check(hex(js("siteIdFromHost")(js("base32Encode")(id) + ".localhost")) === hex(id), "names: a v2 hash to its site id label and back");
+
+  // BEP 44's vectors: the signed bytes, unsalted and salted, verified with WebCrypto.
+  const hello = bytes("12:Hello World!");
+  const vector = (salt, sig) => ({ key: bepKey, salt: bytes(salt), seq: 1n, seqText: "1", sig: Buffer.from(sig, "hex"), value: hello });
+  const plainItem = vector("", "305ac8aeb6c9c151fa120f120ea2cfb923564e11552d06a5d856091e5e853cff1260d3f39e4999684aa92eb73ffd136e6f4f3ecbfda0ce53a1608ecd7ae21f01");
+  const saltItem = vector("foobar", "6834284b6b24c3204eb2fea824d82f88883a3d95e8b4a21b8c0ded553d17d17ddf9a8a7104b1258f30bed3787e6cb896fca78c58f8e03b5f18f14951a87d9a08");
+  check(Buffer.from(js("signedBytes")(plainItem)).toString() === "3:seqi1e1:v12:Hello World!", "names: signed bytes of an unsalted item (BEP 44)");
+  check(Buffer.from(js("signedBytes")(saltItem)).toString() === "4:salt6:foobar3:seqi1e1:v12:Hello World!", "names: signed bytes of a salted item (BEP 44)");
+  check(await refusal(() => js("verifyItem")(plainItem, bepKey)) === "accepted", "names: BEP 44's unsalted vector verifies");
+  check(await refusal(() => js("verifyItem")(saltItem, bepKey)) === "accepted", "names: BEP 44's salted vector verifies");
+  check(/signature/.test(await refusal(() => js("verifyItem")({ ...plainItem, seqText: "2", seq: 2n }, bepKey))), "names: the vector with another seq is refused");
+  check(/signature/.test(await refusal(() => js("verifyItem")({ ...saltItem, salt: bytes("foobaz") }, bepKey))), "names: the vector with another salt is refused");
+
+  // Items as the gateway sends them (ResolvedItemFile.encode: k, salt, seq, sig, v), signed by node.
+  const pair = () => {
+    const { publicKey, privateKey } = nodeCrypto.generateKeyPairSync("ed25519");
+    return { key: new Uint8Array(publicKey.export({ format: "der", type: "spki" }).subarray(12)), privateKey };
+  };
+  const owner = pair(), other = pair();
+  const record = (v2) => Buffer.concat([bytes("d2:ih20:"), new Uint8Array(20).fill(9), bytes("2:v232:"), v2, bytes("e")]);
+  const str = (b) => Buffer.concat([bytes(b.length + ":"), b]);
+  const item = (signer, seq, v2, { salt = new Uint8Array(0), key = signer.key } = {}) => {
+    const value = record(v2);
+    const signed = Buffer.concat([salt.length ? Buffer.concat([bytes("4:salt"), str(salt)]) : Buffer.alloc(0), bytes("3:seqi" + seq + "e1:v"), value]);
+    const sig = nodeCrypto.sign(null, signed, signer.privateKey);
+    return new Uint8Array(Buffer.concat([bytes("d1:k"), str(key), bytes("4:salt"), str(salt), bytes("3:seqi" + seq + "e3:sig"), str(sig), bytes("1:v"), value, bytes("e")]));
+  };
+  const parse = (b) => js("parseItem")(b);
+  const siteA = new Uint8Array(32).fill(0xa1), siteB = new Uint8Array(32).fill(0xb2);
+  const good = item(owner, 5, siteA);
+  const parsed = parse(good);
+  check(parsed.seq === 5n && hex(parsed.v2) === hex(siteA) && hex(parsed.key) === hex(owner.key), "names: an item's seq, key and v2");
+  check(await refusal(() => js("verifyItem")(parsed, owner.key)) === "accepted", "names: an item signed by the name's key verifies");
+  check(await refusal(() => js("verifyItem")(parse(item(owner, 6, siteB, { salt: bytes("site") })), owner.key)) === "accepted", "names: a salted item verifies");
+  const flip = (b, at) => { const c = new Uint8Array(b); c[at] ^= 1; return c; };
+  const vAt = Buffer.from(good).indexOf("2:v232:") + 7;
+  check(/signature does not match/.test(await refusal(async () => js("verifyItem")(parse(flip(good, vAt)), owner.key))), "names: a byte of v2 changed: refused");
+  const seqAt = Buffer.from(good).indexOf("3:seqi5e") + 6;
+  const seqChanged = new Uint8Array(good); seqChanged[seqAt] = 0x39;
+  check(/signature does not match/.test(await refusal(async () => js("verifyItem")(parse(seqChanged), owner.key))), "names: seq changed: refused");
+  check(/another key/.test(await refusal(async () => js("verifyItem")(parse(item(other, 9, siteB)), owner.key))), "names: an item of another key: refused");
+  check(/signature does not match/.test(await refusal(async () => js("verifyItem")(parse(item(other, 9, siteB, { key: owner.key })), owner.key))),
+    "names: the name's key with another key's signature: refused");
+
+  // Never a lower seq; one seq names one value.
+  const choose = (kept, fetched) => js("chooseItem")(kept && parse(kept), parse(fetched));
+  const newer = item(owner, 7, siteB);
+  check(choose(null, good).keep && choose(good, newer).keep && hex(choose(good, newer).use.v2) === hex(siteB), "names: a first or higher seq is used and kept");
+  const stale = choose(newer, good);
+  check(!stale.keep && hex(stale.use.v2) === hex(siteB) && /older item \(seq 5\).*seq 7/.test(stale.stale), "names: a lower seq is refused, the kept version stays");
+  check(!choose(good, good).keep && !choose(good, good).stale, "names: the same item again changes nothing");
+  check(/forgery or a fork/.test(await refusal(() => choose(good, item(owner, 5, siteB)))), "names: one seq naming another site: refused");
+
+  // Hostile items: each refused with a reason, none throws anything else.
+  const hostile = {
+    "truncated": good.subarray(0, good.length - 3),
+    "a string longer than the item": bytes("d1:k99999999:"),
+    "trailing bytes": Buffer.concat([good, bytes("x")]),
+    "unsorted keys": bytes("d1:v1:x1:k1:xe"),
+    "a list": bytes("le"),
+    "over 4 KiB": new Uint8Array(5000).fill(0x64),
+    "a leading zero": bytes("d3:seqi05ee"),
+    "seq past 2^63": Buffer.concat([bytes("d1:k"), str(owner.key), bytes("3:seqi9223372036854775808e3:sig"), str(new Uint8Array(64)), bytes("1:v"), record(siteA), bytes("e")]),
+    "a value without v2": Buffer.concat([bytes("d1:k"), str(owner.key), bytes("3:seqi1e3:sig"), str(new Uint8Array(64)), bytes("1:vd2:ih20:"), new Uint8Array(20), bytes("ee")]),
+    "a short key": Buffer.concat([bytes("d1:k"), str(owner.key.subarray(1)), bytes("3:seqi1e3:sig"), str(new Uint8Array(64)), bytes("1:v"), record(siteA), bytes("e")]),
+    "nested too deeply": Buffer.concat([bytes("d1:v"), bytes("l".repeat(100)), bytes("e".repeat(100)), bytes("e")]),
+  };
+  for (const [what, b] of Object.entries(hostile)) {
+    let got;
+    try { parse(new Uint8Array(b)); got = "accepted"; } catch (e) { got = e instanceof js("ItemError") ? "refused" : "threw " + e; }
+    check(got === "refused", "names: hostile item refused: " + what, got);
+  }
 }
 
 main().catch((e) => { console.log("FAIL crashed: " + (e && e.stack || e)); console.log(passed + " passed, " + (failed + 1) + " failed"); process.exitCode = 1; });

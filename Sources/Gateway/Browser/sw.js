@@ -46,16 +46,20 @@ function statusResponse() {
 
 // MARK: the site
 
-let loading = null;
-function site() {
-  if (!loading) loading = loadSite().catch((e) => { loading = null; throw e; });
+let loading = null, loadingLabel = null;
+/// The site this origin serves now (names.js: a name's origin may move to a newer version
+/// at a navigation).
+async function site(navigation = false) {
+  const { id, label } = await originSite(navigation);
+  if (!loading || loadingLabel !== label) {
+    loadingLabel = label;
+    loading = loadSite(id).catch((e) => { loading = null; throw e; });
+  }
   return loading;
 }
 
-async function loadSite() {
-  const id = siteIdFromHost(self.location.hostname);
-  if (!id) throw new Refusal("the site", "the address names no site id");
-  const info = await verifiedBytes("/.webseed/info", "/.webseed/info", "the info dict", INFO_LIMIT, null, async (bytes) => {
+async function loadSite(id) {
+  const info = await verifiedBytes("/.webseed/info/" + toHex(id), "/.webseed/info", "the info dict", INFO_LIMIT, null, async (bytes) => {
     if (!equalBytes(await sha256(bytes), id)) throw new Refusal("the info dict", "its SHA-256 is not the site id in the address");
   });
   let parsed;
@@ -135,8 +139,8 @@ async function verifiedBytes(cacheKey, url, what, limit, expected, verify, s = n
 /// byte from it fails that request, and the next source is tried.
 const badSources = new Set();
 function sources() {
-  const label = self.location.hostname.split(".")[0];
-  return [self.location.origin].concat(WEBSEED_SOURCES.map((t) => t.replaceAll("{site}", label).replace(/\/+$/, "")));
+  const label = siteLabel();
+  return [ownSource()].concat(WEBSEED_SOURCES.map((t) => t.replaceAll("{site}", label).replace(/\/+$/, "")));
 }
 
 /// `path` (with `range`) from the first source that gives bytes passing `verify`. For a
@@ -154,7 +158,7 @@ async function fromSources(path, what, limit, range, expected, verify, s = null,
       await verify(bytes);
     } catch (e) {
       if (e instanceof Refusal) {
-        if (source !== self.location.origin) badSources.add(source);
+        if (source !== ownSource()) badSources.add(source);
         record(stats.badSources, { source, file: e.file, reason: e.reason });
         refusal = refusal || e;
       } else if (e instanceof Unavailable) {
@@ -289,7 +293,7 @@ async function answer(request, url) {
     if (request.method !== "GET" && request.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, HEAD", "Content-Type": "text/plain; charset=utf-8" } });
     }
-    const s = await site();
+    const s = await site(navigation);
     let segments;
     try { segments = pathSegments(url.pathname); } catch (e) {
       return new Response("bad path: " + e.message + "\n", { status: 400, headers: { "Content-Type": "text/plain; charset=utf-8" } });
