@@ -357,6 +357,31 @@ public final class SeedTorrent: Sendable {
         return try readHashed(offset: start, length: length, file: file, piece: first, allocator: allocator)
     }
 
+    /// `readVerified`'s fast path, which never blocks on the disk: bytes `offset..<offset+length`
+    /// of file `file` into `buffer` (cleared first; its storage reused when nothing else holds
+    /// it), only if every piece under them verified, every byte is in the page cache, and the
+    /// file is still exactly the one that verified (identity checked after the read, as
+    /// `readVerified` does). false: nothing to use; `readVerified` (which may block, hash, or
+    /// withdraw a changed file) decides.
+    public func readVerifiedIfCached(file: Int, offset: Int64, length: Int, into buffer: inout ByteBuffer) -> Bool {
+        let f = metainfo.files[file]
+        precondition(offset >= 0 && offset + Int64(length) <= f.length)
+        let start = f.offset + offset
+        let pl = Int64(metainfo.pieceLength)
+        let first = Int(start / pl), last = Int((start + Int64(max(length, 1)) - 1) / pl)
+        guard let verified = generation(file),
+              state.withLock({ s in (first...last).allSatisfy { s.pieces.contains($0) } }) else { return false }
+        buffer.clear(minimumCapacity: length)
+        let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            reader.readIfCached(offset: start, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])) ? length : 0
+        }
+        guard got == length, reader.generation(ofTorrentFile: file) == verified else {
+            buffer.clear()
+            return false
+        }
+        return true
+    }
+
     /// Whether every piece under bytes `range` of file `file` has verified.
     public func isVerified(file: Int, range: Range<Int64>) -> Bool {
         let f = metainfo.files[file]

@@ -32,7 +32,8 @@ Cases and targets (the corpus, two files made deterministically under $WEBSEED_B
           of --runs runs (default 3) per server, alternating which server goes first.
           Target: webseed >= 0.5x nginx.
   2 big   100 MiB file: throughput (bytes wrk read per second) from `wrk -t2 -c4 -d5s`, same
-          protocol. Target: webseed >= 0.7x nginx. For information: one connection
+          protocol. Targets: webseed >= 0.9x nginx's throughput, and webseed's server CPU per GB
+          served <= 3x nginx's (the median run's of each). For information: one connection
           (`wrk -t1 -c1 -d5s`).
   Any wrk error (connect/read/write/timeout or a status >= 400) or fewer bytes than
   requests x file size fails the case. Server CPU (utime+stime of the webseed process or of
@@ -146,7 +147,8 @@ WRK_ONE = (1, 1)
 WARMUP_S = 2
 
 RPS_TARGET = 0.5      # webseed / nginx, at least
-BIG_TARGET = 0.7      # webseed / nginx, at least
+BIG_TARGET = 0.9      # webseed / nginx, at least
+BIG_CPU_TARGET = 3.0  # webseed / nginx server CPU per GB, at most
 TTFB_TARGET_MS = 300  # at most
 PAGE_TARGET_MS = 1000  # at most
 HOLD_MS = 1000        # case 4: how long the harness keeps the browser after the page's load event
@@ -818,7 +820,8 @@ def main():
     def cell(v, fmt):
         return "n/a" if v is None else fmt % v
 
-    def row(label, metric, ws_v, ng_v, fmt, ratio_min=None, abs_max=None, ws_err=None, ng_err=None, ratio=True):
+    def row(label, metric, ws_v, ng_v, fmt, ratio_min=None, abs_max=None, ws_err=None, ng_err=None, ratio=True,
+            ratio_max=None):
         nonlocal all_met
         ratio = ws_v / ng_v if (ratio and ws_v is not None and ng_v) else None
         tcell, met = "(info)", "–"
@@ -827,11 +830,18 @@ def main():
             ok = ratio is not None and ratio >= ratio_min and not ws_err
             met = "yes" if ok else "**no**"
             all_met &= ok
+        elif not args.nginx_only and ratio_max is not None:
+            tcell = "≤ %.2g× nginx" % ratio_max
+            ok = ratio is not None and ratio <= ratio_max and not ws_err
+            met = "yes" if ok else "**no**"
+            all_met &= ok
         elif not args.nginx_only and abs_max is not None:
             tcell = "≤ %s" % abs_max[0]
             ok = ws_v is not None and ws_v <= abs_max[1] and not ws_err
             met = "yes" if ok else "**no**"
             all_met &= ok
+        elif args.nginx_only and ratio_max is not None:
+            tcell = "≤ %.2g× nginx" % ratio_max
         elif args.nginx_only and (ratio_min is not None or abs_max is not None):
             tcell = "≥ %.2g× nginx" % ratio_min if ratio_min is not None else "≤ %s" % abs_max[0]
         wcell = "–" if args.nginx_only else ("FAIL: " + ws_err if ws_err else cell(ws_v, fmt))
@@ -867,7 +877,8 @@ def main():
         label = "2 %d MiB file (wrk -t%d -c%d, %d s)" % (BIG[1] // MIB, WRK_BIG[0], WRK_BIG[1], duration)
         row(label, "throughput, MB/s", mbs(ws.get("bytes_per_s")), mbs(ng["bytes_per_s"]), "%.0f", ratio_min=BIG_TARGET,
             ws_err=we, ng_err=ng["error"])
-        row("", "server CPU per GB served, s", ws.get("cpu_per_gb"), ng["cpu_per_gb"], "%.2f")
+        row("", "server CPU per GB served, s", ws.get("cpu_per_gb"), ng["cpu_per_gb"], "%.3f", ratio_max=BIG_CPU_TARGET,
+            ws_err=we, ng_err=ng["error"])
         row("", "one connection (wrk -t1 -c1), MB/s", mbs(ws1.get("bytes_per_s")), mbs(ng1["bytes_per_s"]), "%.0f",
             ws_err=ws1.get("error") if not args.nginx_only else None, ng_err=ng1["error"])
         for k in kinds:
