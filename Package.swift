@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "LocalDiscoveryTests", dependencies: ["LocalDiscovery"], swiftSettings: strict),
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing", "Merkle"], swiftSettings: strict),
         .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
         .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing", "Signing"], swiftSettings: strict),
         .testTarget(

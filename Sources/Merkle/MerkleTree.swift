@@ -24,6 +24,15 @@ public struct MerkleTree: Sendable {
         self.layers = layers
     }
 
+    /// A tree whose layers were hashed elsewhere (in parallel, by `hashParents`): layer
+    /// `h` must hold `ceil(leafCount / 2^h)` nodes and the last layer the root alone.
+    public init(layers: [[SHA256Digest]]) {
+        precondition(!layers.isEmpty && !layers[0].isEmpty && layers[layers.count - 1].count == 1)
+        precondition(layers.indices.allSatisfy { h in layers[h].count == MerkleTree.nodeCount(leafCount: layers[0].count, height: h) },
+                     "a layer has the wrong number of nodes")
+        self.layers = layers
+    }
+
     public var leafCount: Int { layers[0].count }
     /// Height of the root above the leaves: log2 of the padded width.
     public var height: Int { layers.count - 1 }
@@ -91,6 +100,25 @@ public struct MerkleTree: Sendable {
             i += 2
         }
         return above
+    }
+
+    /// Real nodes in layer `h` of a tree over `leafCount` leaves.
+    public static func nodeCount(leafCount: Int, height h: Int) -> Int {
+        (leafCount + (1 << h) - 1) >> h
+    }
+
+    /// Hashes `below` (consecutive nodes of layer `height`, starting at an even index)
+    /// into their parents, `ceil(below.count / 2)` nodes written to `above`; an odd last
+    /// node is paired with `pad(height)`. The building block of a tree hashed in parts.
+    public static func hashParents(of below: UnsafeBufferPointer<SHA256Digest>, into above: UnsafeMutableBufferPointer<SHA256Digest>,
+                                   height: Int, hasher: SHA256Hasher) {
+        precondition(above.count >= (below.count + 1) / 2)
+        var i = 0
+        while i < below.count {
+            let right = i + 1 < below.count ? below[i + 1] : pad(height)
+            above[i / 2] = hasher.parent(below[i], right)
+            i += 2
+        }
     }
 
     /// Root of a subtree of height `h` made only of zero leaves: `pad(0)` is 32 zero

@@ -24,7 +24,9 @@ public final class HashProgress: Sendable {
 /// Hashes the content of many files in one pass, in parallel across cores: each file is
 /// read once, feeding SHA-256 block leaves and, for hybrid torrents, SHA-1 piece hashes
 /// from the same buffer. Work is cut into units of whole pieces (at least 4 MiB) so one
-/// large file keeps every core busy just as many small files do.
+/// large file keeps every core busy just as many small files do; each unit's part of its
+/// file's Merkle tree is hashed by the worker that read it, so only the few nodes above
+/// the units are left for the end.
 public enum ContentHasher {
     public struct Options: Sendable {
         public var pieceLength: Int
@@ -68,7 +70,11 @@ public enum ContentHasher {
         let options: Options
         let progress: HashProgress?
         let units: [Unit]
-        let leaves: [UnsafeMutableBufferPointer<SHA256Digest>]
+        /// Height of the subtree one unit covers: workers hash each unit's Merkle layers up
+        /// to it, leaving only the few nodes above for `results()`.
+        let unitHeight: Int
+        /// Each file's Merkle tree, every layer one after the other (leaves first).
+        let trees: [UnsafeMutableBufferPointer<SHA256Digest>]
         let v1: [UnsafeMutableBufferPointer<SHA1Digest>]
         let next = Atomic<Int>(0)
         let firstError = Mutex<StorageError?>(nil)
@@ -81,11 +87,11 @@ public enum ContentHasher {
             let pl = Int64(options.pieceLength)
             let unit = max(pl, Int64(ContentHasher.unitSize))
             var units: [Unit] = []
-            var leaves: [UnsafeMutableBufferPointer<SHA256Digest>] = []
+            var trees: [UnsafeMutableBufferPointer<SHA256Digest>] = []
             var v1: [UnsafeMutableBufferPointer<SHA1Digest>] = []
             for (i, f) in files.enumerated() {
-                let blocks = Int((f.size + Int64(blockSize) - 1) / Int64(blockSize))
-                leaves.append(.allocate(capacity: blocks))
+                let blocks = Job.leafCount(size: f.size)
+                trees.append(.allocate(capacity: Job.layerOffset(leafCount: blocks, height: Job.topHeight(leafCount: blocks) + 1)))
                 let pieces = options.hybrid ? Int((f.size + pl - 1) / pl) : 0
                 v1.append(.allocate(capacity: pieces))
                 var off: Int64 = 0
@@ -94,16 +100,19 @@ public enum ContentHasher {
                     off += unit
                 }
             }
-            // Multi-unit files first, largest first, so a big file is not left for one core at
-            // the end; small files keep listing order, which keeps each directory's files together.
-            let big = units.filter { files[$0.file].size > unit }.sorted { files[$0.file].size > files[$1.file].size }
-            self.units = big + units.filter { files[$0.file].size <= unit }
-            self.leaves = leaves
+            // Units of 1 MiB and more go first, longest first, so that what is left for the end
+            // is small enough to share out evenly between cores; small files keep listing
+            // order, which keeps each directory's files together.
+            let large = Int64(ContentHasher.readSize)
+            let big = units.filter { $0.length >= large }.sorted { ($0.length, files[$0.file].size) > ($1.length, files[$1.file].size) }
+            self.units = big + units.filter { $0.length < large }
+            self.trees = trees
+            self.unitHeight = MerkleTree.log2(Int(unit) / blockSize)
             self.v1 = v1
         }
 
         deinit {
-            for b in leaves { b.deallocate() }
+            for b in trees { b.deallocate() }
             for b in v1 { b.deallocate() }
         }
 
@@ -126,8 +135,12 @@ public enum ContentHasher {
 
         private func hashUnit(_ u: Unit, buffer: UnsafeMutableRawBufferPointer, sha256: SHA256Hasher, sha1: SHA1Hasher) throws(StorageError) {
             let path = files.withUnsafeBufferPointer { $0[u.file].absolutePath }
-            // Listed as regular, but it may have been swapped for a FIFO since.
-            guard let (fd, _) = try openRegularFile(path, O_RDONLY) else { throw .unreadable(path, reason: errnoText(ENOENT)) }
+            // Listed as regular, but it may have been swapped for a FIFO, a device or a
+            // directory since: O_NONBLOCK keeps open and read from blocking on those, reads
+            // stop at the listed size, and `checkUnchanged` (or a failed read) names what
+            // it is. No fstat before reading: one per file is enough.
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+            guard fd >= 0 else { throw .unreadable(path, reason: errnoText(errno)) }
             let size = files.withUnsafeBufferPointer { $0[u.file].size }
             defer { close(fd) }
             #if os(Linux)
@@ -146,8 +159,10 @@ public enum ContentHasher {
                 while got < want {
                     let n = pread(fd, buffer.baseAddress! + got, want - got, off_t(pos) + off_t(got))
                     if n < 0 {
-                        if errno == EINTR { continue }
-                        throw .unreadable(files[u.file].absolutePath, reason: errnoText(errno))
+                        let e = errno
+                        if e == EINTR { continue }
+                        try checkRegular(fd, u.file)
+                        throw .unreadable(files[u.file].absolutePath, reason: errnoText(e))
                     }
                     if n == 0 { throw .changedWhileHashing(files[u.file].absolutePath) }  // shorter than listed
                     got += n
@@ -156,7 +171,7 @@ public enum ContentHasher {
                 while b < want {
                     let n = min(blockSize, want - b)
                     let block = UnsafeRawBufferPointer(rebasing: buffer[b..<(b + n)])
-                    leaves[u.file][leafIndex] = sha256.hash(block)
+                    trees[u.file][leafIndex] = sha256.hash(block)
                     if options.hybrid { sha1.update(block) }
                     leafIndex += 1
                     b += n
@@ -172,24 +187,74 @@ public enum ContentHasher {
                 pos += Int64(want)
             }
             try checkUnchanged(fd, u.file)
+            Job.hashLayers(trees[u.file], leafCount: Job.leafCount(size: size), from: 0,
+                           nodes: Int(u.offset / Int64(blockSize))..<leafIndex, upTo: unitHeight, hasher: sha256)
+        }
+
+        /// Hashes the Merkle layers above `nodes` of layer `from` (a range starting at a
+        /// multiple of 2^(`top` - `from`)) up to height `top` or the root, whichever is lower.
+        static func hashLayers(_ tree: UnsafeMutableBufferPointer<SHA256Digest>, leafCount: Int, from: Int, nodes: Range<Int>,
+                               upTo top: Int, hasher: SHA256Hasher) {
+            var lo = nodes.lowerBound, hi = nodes.upperBound
+            var below = layerOffset(leafCount: leafCount, height: from)  // where layer h starts in `tree`
+            var h = from
+            while h < top, MerkleTree.nodeCount(leafCount: leafCount, height: h) > 1 {
+                let above = below + MerkleTree.nodeCount(leafCount: leafCount, height: h)
+                MerkleTree.hashParents(of: UnsafeBufferPointer(rebasing: tree[(below + lo)..<(below + hi)]),
+                                       into: UnsafeMutableBufferPointer(rebasing: tree[(above + lo / 2)..<(above + (hi + 1) / 2)]),
+                                       height: h, hasher: hasher)
+                lo /= 2
+                hi = (hi + 1) / 2
+                below = above
+                h += 1
+            }
+        }
+
+        static func leafCount(size: Int64) -> Int { Int((size + Int64(blockSize) - 1) / Int64(blockSize)) }
+
+        /// Height of the root of a tree over `leafCount` leaves.
+        static func topHeight(leafCount: Int) -> Int { MerkleTree.log2(MerkleTree.nextPowerOfTwo(max(leafCount, 1))) }
+
+        /// Where layer `height` starts in a file's flat tree buffer.
+        static func layerOffset(leafCount: Int, height: Int) -> Int {
+            (0..<height).reduce(0) { $0 + MerkleTree.nodeCount(leafCount: leafCount, height: $1) }
         }
 
         /// The file must still be what the listing saw: same size and, when known, same mtime.
         /// Checked once, after the unit is read: a write before or during the read changes
         /// the mtime seen here, and a shrink shows up as a short read.
         private func checkUnchanged(_ fd: Int32, _ index: Int) throws(StorageError) {
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw .unreadable(files[index].absolutePath, reason: errnoText(errno)) }
+            let st = try checkRegular(fd, index)
             let (size, modified) = files.withUnsafeBufferPointer { ($0[index].size, $0[index].modified) }
             guard Int64(st.st_size) == size else { throw .changedWhileHashing(files[index].absolutePath) }
             if let m = modified, FileTime(st) != m { throw .changedWhileHashing(files[index].absolutePath) }
         }
 
+        @discardableResult
+        private func checkRegular(_ fd: Int32, _ index: Int) throws(StorageError) -> stat {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw .unreadable(files[index].absolutePath, reason: errnoText(errno)) }
+            guard st.st_mode & S_IFMT == S_IFREG else { throw .notARegularFile(files[index].absolutePath, kind: StateFile.kind(st.st_mode)) }
+            return st
+        }
+
         func results() -> [HashedFile] {
-            files.indices.map { i in
+            let hasher = SHA256Hasher()
+            return files.indices.map { i in
                 let f = files[i]
-                let tree = f.size > 0 ? MerkleTree(leaves: Array(leaves[i])) : nil
-                return HashedFile(path: f.path, length: f.size, tree: tree, v1PieceHashes: Array(v1[i]))
+                guard f.size > 0 else { return HashedFile(path: f.path, length: 0, tree: nil, v1PieceHashes: []) }
+                // Workers hashed every unit's subtree; the layers above join those.
+                let n = Job.leafCount(size: f.size)
+                let top = Job.topHeight(leafCount: n)
+                if top > unitHeight {
+                    Job.hashLayers(trees[i], leafCount: n, from: unitHeight, nodes: 0..<MerkleTree.nodeCount(leafCount: n, height: unitHeight),
+                                   upTo: top, hasher: hasher)
+                }
+                let layers = (0...top).map { h in
+                    let start = Job.layerOffset(leafCount: n, height: h)
+                    return Array(trees[i][start..<(start + MerkleTree.nodeCount(leafCount: n, height: h))])
+                }
+                return HashedFile(path: f.path, length: f.size, tree: MerkleTree(layers: layers), v1PieceHashes: Array(v1[i]))
             }
         }
     }

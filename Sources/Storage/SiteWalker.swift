@@ -50,6 +50,8 @@ public struct SiteWalker: Sendable {
         public var useDefaultExcludes = true
         public var followSymlinks = false
         public var maxFiles = 1_000_000
+        /// Threads listing subdirectories of the root (default: one per core).
+        public var threads = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         public init() {}
     }
 
@@ -105,7 +107,7 @@ public struct SiteWalker: Sendable {
     /// come back in the order given, so output and the error reported are deterministic.
     private static func walkInParallel(_ template: SiteWalker, _ dirs: [(path: String, relative: [String])]) -> [Swift.Result<SiteWalker, StorageError>] {
         let job = ParallelWalk(template: template, dirs: dirs)
-        let threads = max(1, min(dirs.count, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let threads = max(1, min(dirs.count, template.options.threads))
         if threads == 1 { job.work() } else { DispatchQueue.concurrentPerform(iterations: threads) { _ in job.work() } }
         return job.results.withLock { r in dirs.indices.map { r[$0]! } }
     }

@@ -35,7 +35,9 @@ public enum TorrentCreator {
     /// Lists the directory (cheap), so that a caller can report size and choose a piece
     /// length before the expensive hashing starts.
     public static func list(_ request: Request) throws(StorageError) -> SiteWalker.Result {
-        try SiteWalker.walk(request.directory, options: request.walk)
+        var walk = request.walk
+        if let t = request.threads { walk.threads = max(1, t) }
+        return try SiteWalker.walk(request.directory, options: walk)
     }
 
     public static func create(_ request: Request, listing: SiteWalker.Result, write: Bool = true,

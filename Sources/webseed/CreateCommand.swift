@@ -61,7 +61,7 @@ struct Create: ParsableCommand {
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
 
-    @Option(help: "Hashing threads (default: one per core).")
+    @Option(help: "Threads listing and hashing the directory (default: one per core).")
     var threads: Int?
 
     @Flag(help: "Print one JSON object instead of text.")

@@ -157,6 +157,21 @@ private func create(_ dir: String, _ configure: (inout TorrentCreator.Request) -
         #expect(!FileManager.default.fileExists(atPath: tmp.path + "/site.torrent"))
     }
 
+    @Test func aFileSwappedForAFIFOOrADirectoryAfterListingIsRefusedWithoutBlocking() throws {
+        let tmp = try TempDirectory()
+        let dir = try makeSite(tmp)
+        let request = TorrentCreator.Request(directory: dir)
+        let listing = try TorrentCreator.list(request)
+        #expect(unlink(dir + "/index.html") == 0 && mkfifo(dir + "/index.html", 0o600) == 0)
+        #expect(throws: StorageError.notARegularFile(dir + "/index.html", kind: "a FIFO")) {
+            try TorrentCreator.create(request, listing: listing, write: false)
+        }
+        #expect(unlink(dir + "/index.html") == 0 && mkdir(dir + "/index.html", 0o700) == 0)
+        #expect(throws: StorageError.notARegularFile(dir + "/index.html", kind: "a directory")) {
+            try TorrentCreator.create(request, listing: listing, write: false)
+        }
+    }
+
     @Test func aSameSizedRewriteIsCaughtByItsModificationTime() throws {
         let tmp = try TempDirectory()
         let dir = try makeSite(tmp)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Hashing
 import Metainfo
+import Merkle
 @testable import Storage
 
 /// ../shared/vectors.json, copied to Tests/Fixtures: cases cross-checked against
@@ -96,5 +97,37 @@ func vectorData(seed: String, length: Int) -> [UInt8] {
             hashes.append(try TorrentCreator.create(request, listing: listing, write: false).metainfo.v1InfoHash!.hex)
         }
         #expect(Set(hashes).count == 1)
+    }
+
+    /// Workers hash each unit's part of the Merkle tree and the layers above are joined
+    /// afterwards: every layer must equal the tree hashed in one piece, for files of one
+    /// unit, of several with a short last one, and with pieces longer than a unit.
+    @Test(arguments: [1 << 20, 8 << 20])
+    func treesHashedInPartsEqualTreesHashedWhole(pieceLength: Int) throws {
+        let tmp = try TempDirectory()
+        let sizes = [1, 16_384, 16_385, 4 << 20, (4 << 20) + 1, 9 << 20 + 12_345, 17 << 20 - 1]
+        var files: [SiteFile] = []
+        var whole: [MerkleTree] = []
+        for (i, size) in sizes.enumerated() {
+            // Every block distinct (file and block number in its first bytes), so a node
+            // hashed into the wrong place changes the tree.
+            var bytes = [UInt8](repeating: 0, count: size)
+            for (n, start) in stride(from: 0, to: size, by: blockSize).enumerated() {
+                for (k, byte) in "\(i):\(n)".utf8.enumerated() where start + k < size { bytes[start + k] = byte }
+            }
+            try tmp.write("f\(i)", bytes)
+            files.append(SiteFile(path: ["f\(i)"], absolutePath: tmp.path + "/f\(i)", size: Int64(size), modified: nil))
+            let leaves = stride(from: 0, to: size, by: blockSize).map { Digests.sha256(bytes[$0..<min($0 + blockSize, size)]) }
+            whole.append(MerkleTree(leaves: leaves))
+        }
+        for threads in [1, 2] {
+            var options = ContentHasher.Options(pieceLength: pieceLength, hybrid: false)
+            options.threads = threads
+            let hashed = try ContentHasher.hash(files, options: options)
+            for (h, w) in zip(hashed, whole) {
+                let same = h.tree?.layers == w.layers  // compared whole, reported short
+                #expect(same, "layers of \(h.path[0]) (\(h.length) bytes), \(threads) thread(s)")
+            }
+        }
     }
 }
