@@ -173,6 +173,15 @@ async function main() {
   check(js("mimeType")("a/b.HTML") === "text/html; charset=utf-8" && js("mimeType")("x.png") === "image/png" && js("mimeType")("noext") === "application/octet-stream",
     "mime: from the gateway's table");
 
+  // The files a page loads, fetched ahead while the bootstrap reloads it.
+  const links = js("pageLinks");
+  const page = '<link rel="stylesheet" href="css/site.css"><link rel=icon href=favicon.svg><script src=\'js/app.js\'></script>' +
+    '<a href="other.html">x</a><img alt="a" src="images/a.png"><img src="images/a.png"><script>var s = "<img src=x.png>";</script>';
+  check(JSON.stringify(links(page, 10)) === JSON.stringify(["css/site.css", "favicon.svg", "js/app.js", "images/a.png", "x.png"]),
+    "page links: stylesheets, icons, scripts and images once each, not links to pages", JSON.stringify(links(page, 10)));
+  check(links(page, 2).length === 2 && links("<img src=" + "a".repeat(5000) + ">", 10).length === 0 && links("<img", 10).length === 0,
+    "page links: bounded in number and tag length, unfinished tags ignored");
+
   await names();
 
   console.log(passed + " passed, " + failed + " failed");

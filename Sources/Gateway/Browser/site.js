@@ -199,3 +199,19 @@ function mimeType(path) {
   if (Object.hasOwn(WEBSEED_MIME.text, ext)) return WEBSEED_MIME.text[ext] + "; charset=utf-8";
   return Object.hasOwn(WEBSEED_MIME.binary, ext) ? WEBSEED_MIME.binary[ext] : "application/octet-stream";
 }
+
+/// The URLs (as written, at most `limit`) of what an HTML page loads as it opens: stylesheets
+/// and icons (`<link href>`), scripts, images and media (`src`). Links to other pages
+/// (`<a href>`) are not among them. A quick scan, not a parser: it only chooses what to fetch
+/// ahead, never what is served.
+function pageLinks(html, limit) {
+  const out = [];
+  const tag = /<(link|script|img|source|video|audio)\b([^>]{0,2000})>/gi;
+  for (let m; out.length < limit && (m = tag.exec(html)) !== null;) {
+    const attribute = m[1].toLowerCase() === "link" ? "href" : "src";
+    const value = new RegExp("\\s" + attribute + "\\s*=\\s*(?:\"([^\"]*)\"|'([^']*)'|([^\\s\"'>]+))", "i").exec(m[2]);
+    const url = value && (value[1] ?? value[2] ?? value[3]);
+    if (url && !out.includes(url)) out.push(url);
+  }
+  return out;
+}

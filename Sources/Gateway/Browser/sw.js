@@ -2,13 +2,18 @@
 // It trusts only the site id in the hostname: the info dict must hash to it, each file's
 // piece layer must add up to the file's pieces root, and each piece (or whole small file)
 // must hash to its place in the tree before a byte of it reaches the page. Verified bytes
-// are kept in Cache Storage (and checked again when read back), so a site visited before
-// loads with every source gone.
+// are kept in Cache Storage under the hash they were checked against, so a site visited
+// before loads with every source gone; small files are also held in memory while the worker
+// runs, so most answers need no await beyond the first.
 // The gateway writes WEBSEED_MIME (its content types), WEBSEED_SPA and WEBSEED_SOURCES above
 // this script.
 
 const CACHE_NAME = "webseed-verified-1";
-const SPAN = 1 << 20;              // bytes asked for at once when a large file is streamed
+const SPAN = 1 << 20;              // files up to this size are fetched and served whole
+const STREAM_SPAN = 4 << 20;       // bytes asked for at once when a larger file is streamed
+const STREAM_AHEAD = 2;            // spans fetched and verified ahead of the page's reading
+const HELD_LIMIT = 32 << 20;       // verified bytes held in memory at most (files up to SPAN)
+const LINKS_AHEAD = 32;            // files a page loads, fetched while the bootstrap reloads it
 const INFO_LIMIT = 64 << 20;       // the most an info dict may be
 const CACHE_LIMIT = 64 << 20;      // larger files are verified but not kept
 const FETCH_TIMEOUT = 30000;       // ms for one request to a source
@@ -22,10 +27,19 @@ class Unavailable extends Error {
   constructor(file, reason) { super(file + ": " + reason); this.file = file; this.reason = reason; }
 }
 
-const stats = { verified: {}, refused: [], unavailable: [], fromCache: 0, fromNetwork: 0, bySource: {}, badSources: [] };
+const stats = { verified: {}, refused: [], unavailable: [], fromMemory: 0, fromCache: 0, fromNetwork: 0, bySource: {}, badSources: [] };
 
-self.addEventListener("install", (event) => event.waitUntil(self.skipWaiting()));
+self.addEventListener("install", (event) => {
+  site().catch(() => {}); // the info dict starts loading while the worker activates
+  event.waitUntil(self.skipWaiting());
+});
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+// The bootstrap page names the address it is about to reload: that page and the files it
+// loads are fetched and verified while the browser activates the worker and reloads.
+self.addEventListener("message", (event) => {
+  const data = event.data;
+  if (data && typeof data.ahead === "string" && data.ahead.length <= 8192) event.waitUntil(ahead(data.ahead).catch(() => {}));
+});
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (url.origin !== self.location.origin) return; // not this site's bytes: the browser's own way
@@ -64,7 +78,9 @@ async function loadSite(id) {
   });
   let parsed;
   try { parsed = parseInfo(info); } catch (e) { throw new Refusal("the info dict", e.message); }
-  return { info: parsed, index: new SiteFiles(parsed.files), layers: new Map(), webSeeds: await webSeeds() };
+  // The web seeds are needed only when the gateways fail: asked for now, awaited then.
+  const seeds = webSeeds().catch(() => []);
+  return { info: parsed, index: new SiteFiles(parsed.files), layers: new Map(), webSeeds: seeds };
 }
 
 /// The torrent's web seeds (BEP 19 URLs, outside the info dict: hints, not trusted), as the
@@ -108,24 +124,19 @@ function layer(s, file) {
   return s.layers.get(key);
 }
 
-// MARK: bytes, from Cache Storage or the network, always verified
+// MARK: bytes, from memory, Cache Storage or the network, always verified
 
-const checkedKept = new Set();
-
-/// The bytes under `cacheKey` (checked again by `verify`), or else from `url` on the
-/// network, verified, then kept. `expected`: their exact length when known.
+/// The bytes kept under `cacheKey`, or else from `url` on the network, verified, then kept.
+/// `expected`: their exact length when known. Every key names the hash its bytes were
+/// verified against (the site id, a pieces root), and only this worker writes this cache
+/// after verifying, so kept bytes are not hashed again: a new torrent on this origin never
+/// reads an old torrent's entry, and the threat verified mode answers is the network and the
+/// gateway, not the visitor's own storage.
 async function verifiedBytes(cacheKey, url, what, limit, expected, verify, s = null, file = null) {
   const cached = await readCache(cacheKey);
-  if (cached) {
-    try {
-      // Checked once per worker run (a large file read in ranges is not hashed again each time).
-      if (!checkedKept.has(cacheKey)) await verify(cached);
-      checkedKept.add(cacheKey);
-      stats.fromCache++;
-      return cached;
-    } catch (e) {
-      await deleteCache(cacheKey); // a kept copy that no longer verifies: fetched again
-    }
+  if (cached && (expected === null || cached.length === expected)) {
+    stats.fromCache++;
+    return cached;
   }
   const bytes = await fromSources(url, what, limit, null, expected, verify, s, file);
   await writeCache(cacheKey, bytes);
@@ -147,9 +158,14 @@ function sources() {
 /// file's bytes (`file` and its site `s` given), the torrent's web seeds come last.
 async function fromSources(path, what, limit, range, expected, verify, s = null, file = null) {
   let refusal = null, unavailable = null;
-  const candidates = sources().map((source) => ({ source, url: source + path }))
-    .concat(file ? s.webSeeds.map((seed) => ({ source: seed, url: webSeedURL(s, seed, file) })) : []);
-  for (const { source, url } of candidates) {
+  const candidates = sources().map((source) => ({ source, url: source + path }));
+  const gateways = candidates.length;
+  for (let n = 0; ; n++) {
+    if (n === gateways && file) {
+      for (const seed of await s.webSeeds) candidates.push({ source: seed, url: webSeedURL(s, seed, file) });
+    }
+    if (n >= candidates.length) break;
+    const { source, url } = candidates[n];
     if (badSources.has(source)) continue;
     let bytes;
     try {
@@ -217,28 +233,28 @@ function concat(parts, total) {
   return out;
 }
 
+let opened = null;
+function cache() {
+  if (!opened) opened = caches.open(CACHE_NAME).catch((e) => { opened = null; throw e; });
+  return opened;
+}
+
 async function readCache(key) {
   try {
-    const cache = await caches.open(CACHE_NAME);
-    const r = await cache.match(key);
+    const r = await (await cache()).match(key);
     return r ? new Uint8Array(await r.arrayBuffer()) : null;
   } catch { return null; }
 }
 
 async function isKept(key) {
-  try { return (await (await caches.open(CACHE_NAME)).match(key)) !== undefined; } catch { return false; }
+  try { return (await (await cache()).match(key)) !== undefined; } catch { return false; }
 }
 
 async function writeCache(key, bytes) {
   if (bytes.length > CACHE_LIMIT) return;
   try {
-    const cache = await caches.open(CACHE_NAME);
-    await cache.put(key, new Response(bytes));
+    await (await cache()).put(key, new Response(bytes));
   } catch { /* storage full or refused: served anyway, not kept */ }
-}
-
-async function deleteCache(key) {
-  try { await (await caches.open(CACHE_NAME)).delete(key); } catch { /* nothing kept */ }
 }
 
 function fileURL(file) {
@@ -258,15 +274,48 @@ async function checkPieces(s, file, hashes, first, bytes) {
   await Promise.all(checks);
 }
 
-/// A whole file, verified (from Cache Storage when kept there).
-async function wholeFile(s, file) {
-  if (file.length === 0) return new Uint8Array(0);
+/// Whole verified files of up to SPAN bytes, held while the worker runs: pieces root (hex) →
+/// promise of the bytes, least recently used first. Requests for a file being fetched share
+/// that fetch.
+const held = new Map();
+const heldSizes = new Map();
+let heldBytes = 0;
+
+/// A whole file, verified: from memory, else from Cache Storage, else from the sources.
+function wholeFile(s, file) {
+  if (file.length === 0) return Promise.resolve(new Uint8Array(0));
+  const key = toHex(file.root);
+  const known = held.get(key);
+  if (known) {
+    held.delete(key);
+    held.set(key, known);
+    if (heldSizes.has(key)) stats.fromMemory++;
+    return known;
+  }
+  const loading = loadWholeFile(s, file);
+  if (file.length > SPAN) return loading;
+  held.set(key, loading);
+  loading.then(() => {
+    if (held.get(key) !== loading) return;
+    heldSizes.set(key, file.length);
+    heldBytes += file.length;
+    for (const k of held.keys()) {
+      if (heldBytes <= HELD_LIMIT) break;
+      if (!heldSizes.has(k)) continue;
+      heldBytes -= heldSizes.get(k);
+      heldSizes.delete(k);
+      held.delete(k);
+    }
+  }, () => { if (held.get(key) === loading) held.delete(key); });
+  return loading;
+}
+
+async function loadWholeFile(s, file) {
   const hashes = await layer(s, file);
   const bytes = await verifiedBytes("/.webseed/file/" + toHex(file.root), fileURL(file), file.name, file.length, file.length, async (b) => {
     if (hashes) await checkPieces(s, file, hashes, 0, b);
     else if (!equalBytes(await smallFileRoot(b), file.root)) throw new Refusal(file.name, "its bytes do not match its pieces root");
   }, s, file);
-  note(file, bytes.length);
   return bytes;
 }
 
@@ -285,6 +334,34 @@ function note(file, n) {
 }
 
 // MARK: answers
+
+/// The file of the site a same-origin address names (as a request for it is answered), or null.
+function fileAt(s, url) {
+  try {
+    const m = s.index.match(pathSegments(url.pathname), url.search ? url.search.slice(1) : null, WEBSEED_SPA);
+    return m.file !== undefined ? s.info.files[m.file] : null;
+  } catch { return null; }
+}
+
+/// Fetches and verifies ahead (into memory) the page at `href` and the files it loads, as the
+/// bootstrap reloads it. Failures here are only a missed head start: the page's own requests
+/// fetch again and report.
+async function ahead(href) {
+  const url = new URL(href, self.location.origin);
+  if (url.origin !== self.location.origin) return;
+  const s = await site();
+  const page = fileAt(s, url);
+  if (!page || page.length > SPAN) return;
+  const bytes = await wholeFile(s, page);
+  if (!mimeType(page.name).startsWith("text/html")) return;
+  const links = pageLinks(new TextDecoder().decode(bytes), LINKS_AHEAD).map((l) => {
+    try { return new URL(l, url); } catch { return null; }
+  });
+  await Promise.allSettled(links.map((u) => {
+    const file = u && u.origin === self.location.origin ? fileAt(s, u) : null;
+    return file && file.length <= SPAN ? wholeFile(s, file) : null;
+  }));
+}
 
 async function answer(request, url) {
   const navigation = request.mode === "navigate";
@@ -348,36 +425,40 @@ async function serveFile(s, file, request, status) {
   const kept = file.length > SPAN && file.length <= CACHE_LIMIT && await isKept("/.webseed/file/" + toHex(file.root));
   if (file.length <= SPAN || kept) {
     const bytes = await wholeFile(s, file);
+    if (bytes.length) note(file, bytes.length);
     return new Response(body === null ? null : bytes.subarray(start, end), { status: code, headers });
   }
   const stream = await pieceStream(s, file, start, end);
   return new Response(body === null ? null : stream, { status: code, headers });
 }
 
-/// Bytes [start, end) of a large file as a stream of verified spans. While the page reads one
-/// span, the next is already being fetched and verified (at most two spans held), so the
-/// network and the hashing overlap with the page's reading. The whole file, read through, is
-/// kept for offline use.
+/// Bytes [start, end) of a large file as a stream of verified spans: the first of SPAN bytes
+/// (the status goes out once it verified), then STREAM_SPAN at a time. While the page reads
+/// one span, the next STREAM_AHEAD are being fetched and verified, so the network and the
+/// hashing overlap with the page's reading. The whole file, read through, is kept for
+/// offline use.
 async function pieceStream(s, file, start, end) {
   const hashes = await layer(s, file);
   const pieceLength = s.info.pieceLength;
-  const perSpan = Math.max(1, Math.floor(SPAN / pieceLength));
   const lastPiece = Math.ceil(end / pieceLength);
   let piece = Math.floor(start / pieceLength);
+  let size = SPAN;
   const keep = start === 0 && end === file.length && file.length <= CACHE_LIMIT ? [] : null;
+  const queue = [];
   function ask() {
-    if (piece >= lastPiece) return null;
-    const first = piece;
-    const until = Math.min(first + perSpan, lastPiece);
-    piece = until;
-    const span = pieceSpan(s, file, hashes, first, until).then((bytes) => ({ first, bytes }));
-    span.catch(() => {});  // a span asked for ahead and never read is no unhandled rejection
-    return span;
+    while (piece < lastPiece && queue.length <= STREAM_AHEAD) {
+      const first = piece;
+      const until = Math.min(first + Math.max(1, Math.floor(size / pieceLength)), lastPiece);
+      piece = until;
+      size = STREAM_SPAN;
+      const span = pieceSpan(s, file, hashes, first, until).then((bytes) => ({ first, bytes }));
+      span.catch(() => {});  // a span asked for ahead and never read is no unhandled rejection
+      queue.push(span);
+    }
   }
-  let ahead = ask();
   async function next() {
-    const current = ahead;
-    ahead = ask();
+    ask();
+    const current = queue.shift();
     const { first, bytes } = await current;
     if (keep) keep.push(bytes);
     const from = Math.max(start - first * pieceLength, 0);
@@ -385,10 +466,12 @@ async function pieceStream(s, file, start, end) {
     return bytes.subarray(from, to);
   }
   const firstChunk = await next();
+  let cancelled = false;
   return new ReadableStream({
     start(controller) { controller.enqueue(firstChunk); },
     async pull(controller) {
-      if (ahead === null) {
+      if (cancelled) return;
+      if (queue.length === 0) {
         controller.close();
         if (keep) await writeCache("/.webseed/file/" + toHex(file.root), concat(keep, file.length));
         return;
@@ -400,7 +483,7 @@ async function pieceStream(s, file, start, end) {
         controller.error(e);
       }
     },
-    cancel() { ahead = null; },
+    cancel() { cancelled = true; piece = lastPiece; },
   });
 }
 
