@@ -22,6 +22,8 @@ enum FetchDisk {
         var recordProblem: StorageError? = nil
         /// Files taken from `FetchOptions.reuse` and verified (see `reuse`).
         var reused = 0
+        /// Files on disk whose pieces were not looked at: their piece layer is not known yet.
+        var unchecked: [Int] = []
     }
 
     /// Makes sure `directory` holds nothing but this torrent's files (an earlier download
@@ -62,7 +64,12 @@ enum FetchDisk {
             if let size = onDisk[f.pathString] { sizes[i] = size }
         }
         var buffer = [UInt8]()
+        var unchecked = Set<Int>()
         for p in coveredPieces(check: check, sizes: sizes) where !result.pieces.contains(p) {
+            guard check.canCheck(piece: p) else {
+                if let f = check.file(ofPiece: p) { unchecked.insert(f) }
+                continue
+            }
             let (offset, length) = check.span(ofPiece: p)
             buffer = [UInt8](repeating: 0, count: length)
             let ok: Bool = buffer.withUnsafeMutableBytes { raw in (try? reader.read(offset: offset, into: raw)) != nil }
@@ -76,6 +83,7 @@ enum FetchDisk {
                 }
             }
         }
+        result.unchecked = unchecked.sorted()
         // Only files that exist: asking the (writable) reader about another would create it.
         for i in sizes.keys.sorted() { result.generations[i] = reader.generation(ofTorrentFile: i) }
         return result

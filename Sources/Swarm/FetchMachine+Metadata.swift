@@ -95,16 +95,18 @@ extension FetchMachine {
         haveMetadata(m, from: peers[key]?.info.address, now: now, &out)
     }
 
-    /// The torrent is known: fetch missing piece layers, then look at the disk.
+    /// The torrent is known: look at the disk (once the layers that needs are known), and
+    /// fetch the other missing piece layers alongside.
     mutating func haveMetadata(_ m: Metainfo, from: String?, now: Double, _ out: inout [Action]) {
         guard case .metadata = phase else { return }
         let check = PieceCheck(metainfo: m)
         let known = Known(metainfo: m, check: check, directory: options.directory ?? (options.defaultParent + "/" + Self.safeName(m.name)))
-        var layers = LayerState(known: known, wanted: [])
-        for file in check.missingLayers {
-            for r in check.layerRequests(file: file) { layers.wanted.append((r, file)) }
-        }
-        phase = .layers(layers)
+        let missing = check.missingLayers
+        layerQueue = LayerQueue(missing.flatMap { file in check.layerRequests(file: file).map { ($0, file) } })
+        // A file that may be taken from elsewhere on the host is verified before anything is downloaded.
+        let blocking = missing.filter { m.files[$0].piecesRoot.map { options.reuse[$0] != nil } ?? false }
+        layerQueue.prioritize(blocking)
+        phase = .layers(LayerState(known: known, blocking: Set(blocking)))
         out.append(.report(.metadata(m, directory: known.directory, from: from)))
         if let why = options.metadataCheck?(m) { return fail(.invalidMetadata(why), &out) }
         // Decode what peers said before the piece count was known.
@@ -117,7 +119,8 @@ extension FetchMachine {
             for h in peer.rawHaves where h < m.pieceCount { addHave(key, h, now: now, &out) }
         }
         lastReceived = now
-        if layers.wanted.isEmpty { startChecking(known, &out) } else { sendHashRequests(now: now, &out) }
+        sendHashRequests(now: now, &out)
+        if blocking.isEmpty { startChecking(known, &out) }
     }
 
     static func safeName(_ name: String) -> String {
@@ -127,44 +130,83 @@ extension FetchMachine {
 
     // MARK: piece layers (BEP 52 hash requests)
 
+    /// Hands waiting hash requests to the v2 peers that have room for them.
     mutating func sendHashRequests(now: Double, _ out: inout [Action]) {
-        guard case .layers(var s) = phase else { return }
-        while let (request, file) = s.wanted.first {
-            guard let (key, _) = peers.first(where: { $0.value.info.isV2 && $0.value.hashRequests < 4 }) else { break }
-            s.wanted.removeFirst()
-            s.sent[request] = (file, key, now)
-            peers[key]!.hashRequests += 1
-            out.append(.send([.hashRequest(request)], to: key))
+        switch phase {
+        case .layers, .checking, .downloading: break
+        default: return
         }
-        phase = .layers(s)
+        guard !layerQueue.wanted.isEmpty else { return }
+        let v2 = peers.filter { $0.value.info.isV2 && !isBanned($0.value.info.host) }.map(\.key)
+        for (key, requests) in layerQueue.assign(to: v2, now: now) {
+            out.append(.send(requests.map { .hashRequest($0) }, to: key))
+        }
+    }
+
+    /// Changes the phase's `PieceCheck`; nil when no phase holds one that still needs layers.
+    mutating func updateCheck<R>(_ body: (inout PieceCheck) -> R) -> R? {
+        switch phase {
+        case .layers(var s):
+            defer { phase = .layers(s) }
+            return body(&s.known.check)
+        case .checking(var k):
+            defer { phase = .checking(k) }
+            return body(&k.check)
+        case .downloading:
+            var d = takeDownload()!
+            defer { phase = .downloading(d) }
+            return body(&d.known.check)
+        default:
+            return nil
+        }
     }
 
     mutating func hashes(_ key: PeerKey, _ request: HashRequest, _ data: ByteBuffer, now: Double, _ out: inout [Action]) {
-        guard case .layers(var s) = phase, let sent = s.sent[request], sent.peer == key else { return }
-        s.sent[request] = nil
-        peers[key]!.hashRequests -= 1
+        guard let file = layerQueue.answered(request, by: key) else { return }
         var digests: [SHA256Digest] = []
         var data = data
         while data.readableBytes >= 32, let d = data.readBytes(length: 32) { digests.append(SHA256Digest(bytes: d)!) }
-        guard s.known.check.accept(hashes: digests, for: request, file: sent.file) else {
-            s.wanted.append((request, sent.file))
-            phase = .layers(s)
-            ban(peers[key]!.info.host, .layerHashes(path: s.known.metainfo.files[sent.file].pathString), &out)
+        guard let (accepted, completed) = updateCheck({ check -> (Bool, Bool) in
+            let lacked = check.lacksLayer(file: file)
+            let ok = check.accept(hashes: digests, for: request, file: file)
+            return (ok, lacked && !check.lacksLayer(file: file))
+        }) else { return }
+        guard accepted else {
+            layerQueue.retry(request, file: file, refusedBy: nil)
+            ban(peers[key]!.info.host, .layerHashes(path: known!.metainfo.files[file].pathString), &out)
             sendHashRequests(now: now, &out)
             return
         }
         lastReceived = now
-        phase = .layers(s)
-        if s.wanted.isEmpty, s.sent.isEmpty, s.known.check.missingLayers.isEmpty { startChecking(s.known, &out) } else { sendHashRequests(now: now, &out) }
+        if completed { layerKnown(file, now: now, &out) }
+        sendHashRequests(now: now, &out)
     }
 
     mutating func hashRejected(_ key: PeerKey, _ request: HashRequest, now: Double, _ out: inout [Action]) {
-        guard case .layers(var s) = phase, let sent = s.sent[request], sent.peer == key else { return }
-        s.sent[request] = nil
-        s.wanted.append((request, sent.file))
-        phase = .layers(s)
-        peers[key]!.hashRequests = Int.max / 2  // this peer cannot help; ask others
+        guard let file = layerQueue.answered(request, by: key) else { return }
+        layerQueue.retry(request, file: file, refusedBy: key)  // this peer cannot help; ask others
         sendHashRequests(now: now, &out)
+    }
+
+    /// The piece layer of `file` is proved: the disk may be looked at if it waited for it,
+    /// its pieces may be asked for; once every layer is known the torrent is saved with them.
+    mutating func layerKnown(_ file: Int, now: Double, _ out: inout [Action]) {
+        switch phase {
+        case .layers(var s):
+            s.blocking.remove(file)
+            phase = .layers(s)
+            if s.blocking.isEmpty { return startChecking(s.known, &out) }
+        case .downloading:
+            var d = takeDownload()!
+            d.picker.release(d.known.check.pieces(ofFile: file))
+            refillAll(&d, now: now, &out)
+            phase = .downloading(d)
+        default:
+            break
+        }
+        if layerQueue.isEmpty, let known, known.check.missingLayers.isEmpty {
+            out.append(.saveTorrent(known.metainfo, layers: known.check.layers))
+        }
     }
 
     // MARK: the disk
@@ -183,6 +225,15 @@ extension FetchMachine {
         case .success(let s): start = s
         case .failure(let e): return fail(e, &out)
         }
+        // Files on disk whose layers were unknown: looked at again once their layers are here.
+        if !start.unchecked.isEmpty {
+            let blocking = start.unchecked.filter { known.check.lacksLayer(file: $0) }
+            layerQueue.prioritize(blocking)
+            phase = .layers(LayerState(known: known, blocking: Set(blocking)))
+            sendHashRequests(now: now, &out)
+            if blocking.isEmpty { startChecking(known, &out) }
+            return
+        }
         let (m, check) = (known.metainfo, known.check)
         var d = DownloadState(known: known, picker: PiecePicker(spans: (0..<m.pieceCount).map { check.span(ofPiece: $0).length }, have: PieceSet(count: m.pieceCount)))
         var updates: [TorrentUpdate] = [.pieces(start.pieces)]
@@ -198,6 +249,7 @@ extension FetchMachine {
         out.append(.update(updates))
         out.append(.ready)
         d.picker.alreadyHave(start.pieces)
+        for f in m.files.indices where check.lacksLayer(file: f) { d.picker.hold(check.pieces(ofFile: f)) }
         for (_, peer) in peers { if let has = peer.has { d.picker.peerJoined(has) } }
         for w in waiters { d.picker.prioritize(w.pieces, deadline: w.deadline) }
         if let problem = start.recordProblem { out.append(.report(.recordUnusable(problem))) }

@@ -15,6 +15,10 @@ extension FetchMachine {
         let first = Int((f.offset + range.lowerBound) / pl)
         let last = Int((f.offset + min(range.upperBound, f.length) - 1) / pl)
         waiters.append((waiter, first..<(last + 1), deadline))
+        if known?.check.lacksLayer(file: file) == true {
+            layerQueue.prioritize([file])
+            sendHashRequests(now: now, &out)
+        }
         if var d = takeDownload() {
             d.picker.prioritize(first..<(last + 1), deadline: deadline)
             resolveWaiters(have: d.picker.have, &out)
@@ -70,15 +74,12 @@ extension FetchMachine {
                 phase = .metadata(s)
                 startMetadata(now: now, &out)
             }
-        case .layers(var s):
-            for (r, sent) in s.sent where now - sent.at > Self.requestTimeout {
-                s.sent[r] = nil
-                peers[sent.peer]?.hashRequests -= 1
-                s.wanted.append((r, sent.file))
-            }
-            phase = .layers(s)
+        case .layers, .checking:
+            layerQueue.expire(now: now)
             sendHashRequests(now: now, &out)
         case .downloading:
+            layerQueue.expire(now: now)
+            sendHashRequests(now: now, &out)
             var d = takeDownload()!
             for (r, key) in lost { d.picker.timedOut(r, by: key) }
             // What a silent peer held goes to those that answer: it gets nothing new until the next tick.

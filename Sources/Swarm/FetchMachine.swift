@@ -20,6 +20,9 @@ struct FetchPeerInfo: Sendable {
 /// feeds it and carries the actions out (sockets, disk threads, promises). The phases:
 /// metadata → layers → checking → downloading → finishing → complete, or failed from any
 /// but the last (state diagram in README.md). Each phase holds only the data valid in it.
+/// Piece layers (BEP 52 hash requests, `layerQueue`) are fetched alongside: only those the
+/// look at the disk needs hold it up, a gateway's file goes first, the rest follow while
+/// pieces are downloaded (a piece is asked for once its file's layer is known).
 struct FetchMachine {
     typealias PeerKey = PiecePicker.PeerKey
 
@@ -112,10 +115,12 @@ struct FetchMachine {
         var refusedBy: Set<PeerKey> = []
     }
 
+    /// Waiting for the piece layers the look at the disk needs: files that may be taken from
+    /// elsewhere on the host (`FetchOptions.reuse`), or that an earlier look found on disk
+    /// without their layer.
     struct LayerState {
         var known: Known
-        var wanted: [(request: HashRequest, file: Int)]
-        var sent: [HashRequest: (file: Int, peer: PeerKey, at: Double)] = [:]
+        var blocking: Set<Int>
     }
 
     struct DownloadState {
@@ -152,7 +157,6 @@ struct FetchMachine {
         var metadataID: UInt8?
         var metadataSize: Int?
         var requestLimit = 250
-        var hashRequests = 0
         var received: Int64 = 0
         init(info: FetchPeerInfo) {
             self.info = info
@@ -178,6 +182,8 @@ struct FetchMachine {
     var downloaded: Int64 = 0
     /// Pending `want`s: the pieces each needs, and its deadline (applied again when the picker is made).
     var waiters: [(id: Int, pieces: Range<Int>, deadline: Double)] = []
+    /// The piece layers still to fetch (empty until the metadata is known).
+    var layerQueue = LayerQueue([])
 
     init(v1Hash: SHA1Digest?, v2Hash: SHA256Digest?, metainfo: Metainfo?, options: FetchOptions, now: Double) {
         self.v1Hash = v1Hash
@@ -194,7 +200,9 @@ struct FetchMachine {
         switch event {
         case .start: start(now: now, &out)
         case .savedTorrent(let m): savedTorrent(m, now: now, &out)
-        case .peerJoined(let key, let info): peers[key] = Peer(info: info)
+        case .peerJoined(let key, let info):
+            peers[key] = Peer(info: info)
+            sendHashRequests(now: now, &out)
         case .peerLeft(let key): peerLeft(key, now: now, &out)
         case .message(let m, let key): receive(m, from: key, now: now, &out)
         case .want(let file, let range, let deadline, let waiter): want(file: file, range: range, deadline: deadline, waiter: waiter, now: now, &out)
@@ -277,13 +285,12 @@ struct FetchMachine {
             if s.asked?.from == key { s.asked = nil }
             phase = .metadata(s)
             startMetadata(now: now, &out)
-        case .layers(var s):
-            for (r, sent) in s.sent where sent.peer == key {
-                s.sent[r] = nil
-                s.wanted.append((r, sent.file))
-            }
-            phase = .layers(s)
+        case .layers, .checking:
+            layerQueue.peerLeft(key)
+            sendHashRequests(now: now, &out)
         case .downloading:
+            layerQueue.peerLeft(key)
+            sendHashRequests(now: now, &out)
             var d = takeDownload()!
             if let has = peer.has { d.picker.peerLeft(key, had: has) }
             for r in peer.outstanding.keys { d.picker.lost(r) }

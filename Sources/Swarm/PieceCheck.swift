@@ -39,6 +39,27 @@ public struct PieceCheck: Sendable {
         }
     }
 
+    /// Whether the piece layer of `file` is needed and still unknown (v2 files longer than a piece).
+    public func lacksLayer(file: Int) -> Bool {
+        guard metainfo.version.hasV2, file >= 0, file < metainfo.files.count else { return false }
+        let f = metainfo.files[file]
+        return f.length > Int64(metainfo.pieceLength) && f.piecesRoot.map { layers[$0] == nil } ?? false
+    }
+
+    /// Whether piece `p` can be verified now: in v2, unless its file's piece layer is unknown.
+    public func canCheck(piece p: Int) -> Bool {
+        guard let f = file(ofPiece: p) else { return true }
+        return !lacksLayer(file: f)
+    }
+
+    /// The pieces that hold `file` (v2 and hybrid: a file starts at a piece boundary).
+    public func pieces(ofFile file: Int) -> Range<Int> {
+        let f = metainfo.files[file]
+        guard f.length > 0 else { return 0..<0 }
+        let pl = Int64(metainfo.pieceLength)
+        return Int(f.offset / pl)..<Int((f.offset + f.length + pl - 1) / pl)
+    }
+
     /// The file piece `p` belongs to (v2 and hybrid).
     public func file(ofPiece p: Int) -> Int? {
         guard p >= 0, p < pieceFile.count, pieceFile[p] >= 0 else { return nil }

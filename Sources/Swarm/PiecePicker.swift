@@ -25,6 +25,9 @@ public struct PiecePicker {
     /// Pieces whose blocks are all in, being verified and written.
     private var busy: Set<Int> = []
     private var deadlines: [Int: Double] = [:]
+    /// Pieces that cannot be verified yet (their file's piece layer is still being fetched):
+    /// never picked until released.
+    private var held: Set<Int> = []
     private var cursor: Int
 
     struct Partial {
@@ -104,6 +107,15 @@ public struct PiecePicker {
         }
     }
 
+    /// Pieces not to pick until `release`d.
+    public mutating func hold(_ pieces: Range<Int>) {
+        for p in pieces.clamped(to: 0..<pieceCount) where !have.contains(p) { held.insert(p) }
+    }
+
+    public mutating func release(_ pieces: Range<Int>) {
+        for p in pieces { held.remove(p) }
+    }
+
     // MARK: picking
 
     /// Up to `count` new requests for a peer that has `has`; `excluded` says which requests
@@ -138,7 +150,7 @@ public struct PiecePicker {
         // 1. deadlines
         if !deadlines.isEmpty {
             for (p, _) in deadlines.sorted(by: { ($0.value, $0.key) < ($1.value, $1.key) }) where out.count < count {
-                guard has.contains(p), !busy.contains(p), !have.contains(p) else { continue }
+                guard has.contains(p), !busy.contains(p), !have.contains(p), !held.contains(p) else { continue }
                 if let s = partial[p] {
                     if s.exclusive, let o = s.owner, o != key { continue }
                     take(p)
@@ -179,7 +191,7 @@ public struct PiecePicker {
         return out
     }
 
-    private func isFree(_ p: Int) -> Bool { !have.contains(p) && partial[p] == nil && !busy.contains(p) }
+    private func isFree(_ p: Int) -> Bool { !have.contains(p) && partial[p] == nil && !busy.contains(p) && !held.contains(p) }
 
     // MARK: outcomes
 

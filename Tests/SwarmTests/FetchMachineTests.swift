@@ -275,7 +275,8 @@ import Testing
         _ = m.handle(.peerJoined(liar.key, liar.info), now: 0)
         let asked = m.handle(.savedTorrent(stripped), now: 0)
         let request = try #require(sent(asked, to: liar).compactMap { if case .hashRequest(let r) = $0 { r } else { nil } }.first)
-        #expect(!asked.contains { if case .check = $0 { true } else { false } })
+        // Nothing on disk needs the layer: the disk is looked at at once, the layer follows.
+        #expect(asked.contains { if case .check = $0 { true } else { false } })
 
         func answer(_ r: HashRequest, wrong: Bool) -> ByteBuffer {
             var hashes = tree.hashes(baseLayer: Int(r.baseLayer), index: Int(r.index), length: Int(r.length), proofLayers: Int(r.proofLayers))!
@@ -290,8 +291,9 @@ import Testing
         let again = m.handle(.peerJoined(honest.key, honest.info), now: 2) + m.handle(.tick, now: 2)
         #expect(sent(again, to: honest) == [.hashRequest(request)])
         let proved = m.handle(.message(.hashes(request, hashes: answer(request, wrong: false)), from: honest.key), now: 3)
-        let checked = try #require(proved.compactMap { if case .check(let check, _, _) = $0 { check } else { nil } }.first)
-        #expect(checked.layers == f.metainfo.pieceLayers)
+        let saved = try #require(proved.compactMap { if case .saveTorrent(_, let layers) = $0 { layers } else { nil } }.first)
+        #expect(saved == f.metainfo.pieceLayers)
+        #expect(m.known?.check.layers == f.metainfo.pieceLayers)
     }
 
     @Test func nothingReceivedForTheTimeoutFailsTheDownload() throws {

@@ -2,16 +2,18 @@
 """`webseed get` downloads from real seeders, and every file is compared byte for byte with
 its source.
 
-Content sets: the sample site (--sample) and the generated bundle of seed_clients.py (61
+Content sets: the sample site (--sample), the generated bundle of seed_clients.py (61
 files, about 6.9 MB, nested directories, an empty file, 1-3 MiB files far bigger than the
-16 KiB pieces). For each set the harness makes a hybrid torrent with `webseed create`, starts
+16 KiB pieces) and "layers" (161 files, 160 of them 2-5 pieces long: from a magnet each needs
+its own piece layer, more hash requests than webseed keeps outstanding at one peer). For each set the harness makes a hybrid torrent with `webseed create`, starts
 three libtorrent 2.0.8 seeders on it (webseedtest/ltpeer.py seed: Debian's python3-libtorrent under
 /usr/bin/python3, TCP only, no DHT/LSD/UPnP/NAT-PMP/trackers/PEX) on 127.0.0.11, .12 and .13
 (one loopback address each, so that a downloader limiting connections per IP address is
 not what is tested), and runs these cases:
 
   a  webseed get, v2 magnet (xt=urn:btmh only, dn, x.pe=<libtorrent seeder 1>): metadata and
-     piece layers come over the wire
+     piece layers come over the wire (many hash requests outstanding at once): the seeder
+     closes our connection for no reason but "upload to upload connection" (we became a seed)
   b  webseed get, the hybrid .torrent, --peer <libtorrent seeder 1>
   c  webseed get, the hybrid .torrent, --peer for all three libtorrent seeders: the --json
      peer_connected events must name at least two of them; how many payload bytes each
@@ -38,7 +40,7 @@ of those downloads carry the name, file count and bytes of the source (and `comp
 
 Usage:
   /usr/bin/python3 Tools/interop/get_seeders.py --webseed .build/debug/webseed \\
-      --sample Samples/site --work /tmp/webseed-get [--only a,b,...] [--sets sample,bundle]
+      --sample Samples/site --work /tmp/webseed-get [--only a,b,...] [--sets sample,bundle,layers]
   --getter libtorrent   download with a libtorrent leecher (webseedtest/ltpeer.py leech) instead of
                         webseed get: validates the harness and the seeders themselves
                         (checks on webseed's JSON events are then skipped)
@@ -119,6 +121,7 @@ def create_torrent(r, args, cs, out):
         r.fail(what, "; ".join(problems))
         return None
     big = sum(1 for s in cs.files.values() if s > summary["piece_length"])
+    summary["layers_needed"] = big
     r.ok(what, "%d files, %d bytes, piece length %d (%d files bigger than a piece), %d pieces, "
          "v2 %s…" % (summary["files"], summary["size"], summary["piece_length"], big,
                      summary.get("pieces", -1), summary["v2_infohash"][:12]))
@@ -450,9 +453,17 @@ def check_get(r, what, g, seeders=(), extra=()):
 def case_a(r, args, cs, meta, lts, dl, work, logdir):
     s = lts[0]
     magnet = "magnet:?xt=urn:btmh:1220%s&dn=%s&x.pe=%s:%d" % (meta["v2_infohash"], cs.name, s.host, s.port)
+    with s.proc.cond:
+        seen = len(s.proc.events)
     g = GetRun(args, cs, "a", magnet, [], dl, work, logdir).run()
     ok = check_get(r, "%s a libtorrent seeder, v2 magnet (btmh + x.pe only)" % cs.label, g, [s])
     if ok and not g.standin:
+        with s.proc.cond:
+            closes = [e.get("reason", "?") for _t, e in s.proc.events[seen:] if e.get("event") == "peer_closed"]
+        bad = [c for c in closes if c != "upload to upload connection"]
+        r.check(not bad, "%s a the libtorrent seeder closed no connection of ours before we were a seed" % cs.label,
+                "%d files need a piece layer; the seeder's closes: %s" % (meta.get("layers_needed", -1),
+                                                                          "; ".join(closes) or "none"))
         m = g.of("metadata")
         Results.info("%s a metadata" % cs.label, "from %s, v2 %s…" % (
             m[0][1].get("from"), (m[0][1].get("v2_infohash") or "?")[:12]) if m else
@@ -628,7 +639,7 @@ def main():
     ap.add_argument("--sample", default=os.path.join(HERE, "..", "..", "Samples", "site"))
     ap.add_argument("--work", default="/tmp/webseed-get-seeders")
     add_only(ap, ALL_CASES)
-    ap.add_argument("--sets", default="sample,bundle", help="content sets: sample,bundle")
+    ap.add_argument("--sets", default="sample,bundle,layers", help="content sets: sample,bundle,layers")
     ap.add_argument("--aria2c", default=ARIA2C)
     ap.add_argument("--ready-timeout", type=int, default=60, help="seconds for a seeder to be ready")
     args = ap.parse_args()

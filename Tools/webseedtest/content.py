@@ -62,6 +62,25 @@ def write_bundle(root):
             fh.write(gen_data("bundle:" + rel, size) if size else b"")
 
 
+def layers_files():
+    """160 files of 2 to 5 pieces at 16 KiB (each needs its own piece layer, one BEP 52 hash
+    request), more than a downloader keeps outstanding at one peer, and an index.html."""
+    f = [("index.html", 1500)]
+    for i in range(160):
+        f.append(("pages/%03d/page.bin" % i, 16385 + (i * 7919) % (4 * 16384)))
+    return f
+
+
+def write_layers(root):
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    for rel, size in layers_files():
+        p = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as fh:
+            fh.write(gen_data("layers:" + rel, size))
+
+
 class ContentSet:
     """A directory of files a harness seeds and downloads, with its files' sizes."""
 
@@ -76,8 +95,8 @@ class ContentSet:
 
 
 def content_sets(wanted, sample, work):
-    """The sets named in `wanted` ("sample,bundle"): the sample site as it is, and the bundle
-    written afresh under work/content."""
+    """The sets named in `wanted` ("sample,bundle,layers"): the sample site as it is, the
+    bundle and the many-layers set written afresh under work/content."""
     sets = []
     names = [s for s in wanted.split(",") if s]
     if "sample" in names:
@@ -85,6 +104,9 @@ def content_sets(wanted, sample, work):
     if "bundle" in names:
         write_bundle(os.path.join(work, "content", "bundle"))
         sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
+    if "layers" in names:
+        write_layers(os.path.join(work, "content", "layers"))
+        sets.append(ContentSet("layers", os.path.join(work, "content", "layers")))
     return sets
 
 
