@@ -75,7 +75,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "interop"))
 
-from verified_browser import LOADED, PAGE_FILES, STATUS, Browser, CDPError  # noqa: E402
+from verified_browser import LOADED, PAGE_FILES, STATUS  # noqa: E402
+from webseedtest.chromium import Browser, CDPError  # noqa: E402
 from webseedtest.benchhost import (REPO, JsonProc, TargetTable, bench_workdir, build_release, cpu_model,  # noqa: E402
                                    end_children_at_exit, fmt_ms, git_head, log, med, require_binary, wait_idle,
                                    write_report)

@@ -47,21 +47,17 @@ One ok/FAIL line per check, last line "N passed, M failed"; exit status 1 if any
 import argparse
 import base64
 import http.client
-import http.server
 import json
 import os
 import shutil
-import socketserver
 import subprocess
 import sys
-import threading
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from verified_browser import Browser, CDPError  # noqa: E402  (the Chromium driver, shared)
+from webseedtest.chromium import Browser, CDPError  # noqa: E402
 from webseedtest.bencode import bdecode as bdecode_at, bencode  # noqa: E402
 from webseedtest.cases import add_only, chosen_cases  # noqa: E402
+from webseedtest.httpproxy import RewritingProxy  # noqa: E402
 from webseedtest.procs import Proc  # noqa: E402
 from webseedtest.results import Results  # noqa: E402
 
@@ -123,74 +119,25 @@ def site_label(v2hex):
     return base64.b32encode(bytes.fromhex(v2hex)).decode().rstrip("=").lower()
 
 
-class NameProxy:
-    """Forwards every request to O's gateway, or to F's for F's site id. `item(body)` may
-    replace the body of the name's item (None: unchanged). Records the items it changed."""
+class NameProxy(RewritingProxy):
+    """Forwards every request to O's gateway (`upstream_port`), or to F's for F's site id
+    (`routes`: host label -> port). `item(body)` may replace the body of the name's item (None: unchanged); counts
+    the items it changed. `dead = True`: every connection closed unanswered."""
 
     def __init__(self, upstream, routes):
-        self.upstream = upstream
-        self.routes = routes      # host label -> port
+        self.upstream_port = upstream
         self.item = lambda body: None
         self.changed = 0
-        self.dead = False         # True: every connection is closed unanswered
-        self.dropped = []         # the paths asked for while dead
-        proxy = self
+        super().__init__(lambda host: routes.get(host.split(".")[0], self.upstream_port))
+        self.rewrite = self._rewrite
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                self.forward()
-
-            def do_HEAD(self):
-                self.forward()
-
-            def forward(self):
-                if proxy.dead:
-                    proxy.dropped.append(self.path)
-                    self.close_connection = True
-                    return
-                host = self.headers.get("Host", "")
-                port = proxy.routes.get(host.split(".")[0], proxy.upstream)
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "proxy-connection")}
-                try:
-                    conn.request(self.command, self.path, headers=headers)
-                    resp = conn.getresponse()
-                    body = resp.read()
-                except (OSError, http.client.HTTPException) as e:
-                    self.send_error(502, "proxy: %s" % e)
-                    return
-                finally:
-                    conn.close()
-                if self.path.split("?")[0] == ITEM and resp.status == 200:
-                    replaced = proxy.item(body)
-                    if replaced is not None:
-                        body = replaced
-                        proxy.changed += 1
-                self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def _rewrite(self, path, status, body):
+        if path != ITEM or status != 200:
+            return None
+        replaced = self.item(body)
+        if replaced is not None:
+            self.changed += 1
+        return replaced
 
 
 def flip_v2(item):
@@ -364,9 +311,10 @@ class Harness:
         try:
             if not self.shows(b, "/", self.version, "g: a first visit shows version %d" % self.version):
                 return
+            self.proxy.asked = []
             self.proxy.dead = True
             self.shows(b, "/?offline", self.version, "g: with no gateway answering, the next navigation shows the kept version %d" % self.version)
-            self.r.check(ITEM in self.proxy.dropped, "g: the worker asked for the item and got no answer", repr(self.proxy.dropped))
+            self.r.check(ITEM in self.proxy.asked, "g: the worker asked for the item and got no answer", repr(self.proxy.asked))
         finally:
             b.close()
 
@@ -378,7 +326,7 @@ class Harness:
             ev = G.wait_for("gateway", START)
             if not self.r.check(ev is not None, "f: G, a gateway following names on the DHT, is up", more=G.log_tail(5)):
                 return
-            self.proxy.upstream = ev["port"]
+            self.proxy.upstream_port = ev["port"]
             b = self.browser("f")
             try:
                 self.shows(b, "/", self.version, "f: through G the key-named site opens verified at version %d" % self.version)
