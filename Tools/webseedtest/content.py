@@ -52,14 +52,16 @@ def bundle_files():
     return f
 
 
-def write_bundle(root):
+def write_generated(root, files, tag):
+    """Writes `files` ((path, size) pairs) under a fresh `root`, each file's bytes
+    gen_data("<tag>:<path>", size)."""
     if os.path.exists(root):
         shutil.rmtree(root)
-    for rel, size in bundle_files():
+    for rel, size in files:
         p = os.path.join(root, rel)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as fh:
-            fh.write(gen_data("bundle:" + rel, size) if size else b"")
+            fh.write(gen_data(tag + ":" + rel, size) if size else b"")
 
 
 def layers_files():
@@ -69,16 +71,6 @@ def layers_files():
     for i in range(160):
         f.append(("pages/%03d/page.bin" % i, 16385 + (i * 7919) % (4 * 16384)))
     return f
-
-
-def write_layers(root):
-    if os.path.exists(root):
-        shutil.rmtree(root)
-    for rel, size in layers_files():
-        p = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as fh:
-            fh.write(gen_data("layers:" + rel, size))
 
 
 class ContentSet:
@@ -102,10 +94,10 @@ def content_sets(wanted, sample, work):
     if "sample" in names:
         sets.append(ContentSet("sample", sample))
     if "bundle" in names:
-        write_bundle(os.path.join(work, "content", "bundle"))
+        write_generated(os.path.join(work, "content", "bundle"), bundle_files(), "bundle")
         sets.append(ContentSet("bundle", os.path.join(work, "content", "bundle")))
     if "layers" in names:
-        write_layers(os.path.join(work, "content", "layers"))
+        write_generated(os.path.join(work, "content", "layers"), layers_files(), "layers")
         sets.append(ContentSet("layers", os.path.join(work, "content", "layers")))
     return sets
 
