@@ -5,8 +5,9 @@ import PackageDescription
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
 // DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
 // Names (key files, site names, the rules a reader follows a name by) → DHTProtocol → Signing
-// (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers, the gateway's tracker table) → Bencode. Swarm and
-// DHT do not know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
+// (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers, the gateway's tracker table)
+// → Bencode; Locking (pthread-mutex locks) under whatever shares state. Swarm and DHT do not
+// know each other, nor Gateway the Swarm: WebseedKit wires them. See ARCHITECTURE.md.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
 
 let package = Package(
@@ -33,12 +34,13 @@ let package = Package(
         .systemLibrary(name: "CNATPMP", providers: [.apt(["libnatpmp-dev"])]),
 
         .target(name: "CPosix"),
+        .target(name: "Locking", swiftSettings: strict),
         .target(name: "Bencode", swiftSettings: strict),
         .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Signing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),
-        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "Storage", dependencies: ["Metainfo", "Merkle", "Hashing", "CPosix", "Locking"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Bencode", "Hashing", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "DHTProtocol", dependencies: ["Bencode", "Hashing", "Signing"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "TrackerProtocol", dependencies: ["Bencode"], exclude: ["README.md"], swiftSettings: strict),
@@ -48,19 +50,18 @@ let package = Package(
         .target(
             name: "Swarm",
             dependencies: [
-                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
+                "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode", "Locking",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        .target(name: "PortMapping", dependencies: ["CMiniUPnPc", "CNATPMP"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "PortMapping", dependencies: ["CMiniUPnPc", "CNATPMP", "Locking"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "Gateway",
             dependencies: [
-                "Metainfo", "Hashing", "Names", "TrackerProtocol", "DHTProtocol",
+                "Metainfo", "Hashing", "Names", "TrackerProtocol", "DHTProtocol", "Locking",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,10 +79,9 @@ let package = Package(
             name: "WebseedKit",
             dependencies: [
                 "Swarm", "Gateway", "DHT", "DHTProtocol", "PortMapping", "Storage", "Metainfo", "Hashing", "Bencode", "Signing", "Names",
-                "TrackerProtocol", "LocalDiscovery",
+                "TrackerProtocol", "LocalDiscovery", "Locking",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "MerkleTests", dependencies: ["Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "MetainfoTests", dependencies: ["Metainfo", "Bencode", "Merkle", "Hashing"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Metainfo", "Bencode", "Hashing", "Merkle"], swiftSettings: strict),
-        .testTarget(name: "PortMappingTests", dependencies: ["PortMapping"], swiftSettings: strict),
+        .testTarget(name: "PortMappingTests", dependencies: ["PortMapping", "Locking"], swiftSettings: strict),
         .testTarget(name: "DHTProtocolTests", dependencies: ["DHTProtocol", "Bencode", "Hashing", "Signing"], swiftSettings: strict),
         .testTarget(
             name: "DHTTests",
@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing", "TrackerProtocol", "Bencode",
+            dependencies: ["Gateway", "Metainfo", "Merkle", "Hashing", "Names", "Signing", "TrackerProtocol", "Bencode", "Locking",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebseedKitTests",
-            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol", "Names", "Signing", "Bencode", "Hashing",
+            dependencies: ["WebseedKit", "Gateway", "Swarm", "Storage", "Metainfo", "PortMapping", "DHT", "DHTProtocol", "Names", "Signing", "Bencode", "Hashing", "Locking",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")],

@@ -1,5 +1,5 @@
+import Locking
 import NIOCore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -92,7 +92,7 @@ public final class GatewayNames: Sendable {
         var expired: Set<Int> = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let follower: any NameFollower
 
     public init(follower: any NameFollower) {

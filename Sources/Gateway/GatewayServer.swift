@@ -1,9 +1,9 @@
+import Locking
 import CoreMetrics
 import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import Synchronization
 
 public struct GatewayOptions: Sendable {
     /// With exactly one site, serve it at `/` for every Host other than `localhost`.
@@ -106,7 +106,7 @@ public final class GatewayServer: Sendable {
     public let tracker: GatewayTracker
     private let options: GatewayOptions
     private let boundPort = PortBox()
-    private let task = Mutex<Task<Void, any Error>?>(nil)
+    private let task = Locked<Task<Void, any Error>?>(nil)
 
     public init(sites: GatewaySites, names: GatewayNames? = nil, options: GatewayOptions) {
         self.sites = sites
@@ -241,7 +241,7 @@ final class HeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 final class PortBox: Sendable {
-    private let port = Mutex(0)
+    private let port = Locked(0)
     var value: Int { port.withLock { $0 } }
     func set(_ p: Int) { port.withLock { $0 = p } }
 }

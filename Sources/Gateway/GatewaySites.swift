@@ -1,7 +1,7 @@
+import Locking
 import Hashing
 import Metainfo
 import NIOCore
-import Synchronization
 
 /// The sites a gateway serves, each a `SiteContent`: seeded from local data, or fetched on
 /// demand. Safe to use from any thread.
@@ -11,8 +11,8 @@ public final class GatewaySites: Sendable {
         public let v2Hash: SHA256Digest
         let content: any SiteContent
         /// Kept once the content is ready: later requests neither wait nor rebuild the index.
-        private let readied = Mutex<(Metainfo, SiteIndex)?>(nil)
-        private let rates = Mutex<(at: Double, up: Int64, down: Int64, upRate: Double, downRate: Double)>((0, 0, 0, 0, 0))
+        private let readied = Locked<(Metainfo, SiteIndex)?>(nil)
+        private let rates = Locked<(at: Double, up: Int64, down: Int64, upRate: Double, downRate: Double)>((0, 0, 0, 0, 0))
 
         init(v2Hash: SHA256Digest, content: any SiteContent) {
             self.v2Hash = v2Hash
@@ -47,8 +47,8 @@ public final class GatewaySites: Sendable {
     }
 
     public static let maxSites = 256
-    private let sites = Mutex<[String: Site]>([:])
-    private let order = Mutex<[String]>([])
+    private let sites = Locked<[String: Site]>([:])
+    private let order = Locked<[String]>([])
     /// Starts fetching a site the gateway does not hold (nil: this gateway cannot fetch).
     let fetcher: (@Sendable (MagnetLink) throws -> any SiteContent)?
 

@@ -1,8 +1,8 @@
+import Locking
 import DHTProtocol
 import Hashing
 import Hummingbird
 import NIOCore
-import Synchronization
 import TrackerProtocol
 
 /// The gateway as an HTTP tracker (BEP 3, compact peers BEP 23, IPv6 peers BEP 7) for the
@@ -13,8 +13,8 @@ import TrackerProtocol
 /// complete), at the address the client reached it on and the peer port.
 public final class GatewayTracker: Sendable {
     private let sites: GatewaySites
-    private let table: Mutex<TrackerTable>
-    private let announces = Mutex<[String: Int]>([:])
+    private let table: Locked<TrackerTable>
+    private let announces = Locked<[String: Int]>([:])
     private let peerListeners: (@Sendable () -> [SocketAddress])?
     private let seeded: (@Sendable () -> [[UInt8]])?
     private let clock: @Sendable () -> Double
@@ -26,7 +26,7 @@ public final class GatewayTracker: Sendable {
     public init(sites: GatewaySites, limits: TrackerTable.Limits = .init(), peerListeners: (@Sendable () -> [SocketAddress])? = nil,
                 seeded: (@Sendable () -> [[UInt8]])? = nil, clock: @escaping @Sendable () -> Double = { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }) {
         self.sites = sites
-        table = Mutex(TrackerTable(limits: limits))
+        table = Locked(TrackerTable(limits: limits))
         self.peerListeners = peerListeners
         self.seeded = seeded
         self.clock = clock

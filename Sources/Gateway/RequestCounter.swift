@@ -1,6 +1,6 @@
+import Locking
 import CoreMetrics
 import Hummingbird
-import Synchronization
 
 /// Counts the gateway's answers by status, as `webseed_http_requests_total{status="200"}`,
 /// with the factory it is given (the engine's registry, not the process-wide one). A request
@@ -9,7 +9,7 @@ final class RequestCounter<Context: RequestContext>: RouterMiddleware, Sendable 
     static var name: String { "webseed_http_requests_total" }
 
     private let factory: (any MetricsFactory)?
-    private let counters = Mutex<[Int: Counter]>([:])
+    private let counters = Locked<[Int: Counter]>([:])
 
     /// nil: nothing is counted.
     init(factory: (any MetricsFactory)?) {

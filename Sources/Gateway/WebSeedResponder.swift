@@ -1,7 +1,7 @@
+import Locking
 import Hummingbird
 import Metainfo
 import NIOCore
-import Synchronization
 
 /// Answers a web seed's requests (`WebSeedRoute.swift` says what they name).
 extension GatewayResponder {
@@ -60,7 +60,7 @@ extension GatewayResponder {
         let chunk: Int64 = 64 << 10
         let length = range.upperBound - range.lowerBound
         guard length > chunk else { return VerifiedChunks(ready: .success(ByteBuffer(repeating: 0, count: Int(length)))) }
-        let left = Mutex(length)
+        let left = Locked(length)
         return VerifiedChunks {
             let n = left.withLock { left in
                 let n = min(left, chunk)

@@ -1,3 +1,4 @@
+import Locking
 import Dispatch
 import Synchronization
 
@@ -77,7 +78,7 @@ public final class PortMapper: @unchecked Sendable {
     private let stopping = Atomic(false)
     private let silenced = Atomic(false)
     /// What the router holds for us: written on `queue`, read by `current` from anywhere.
-    private let mapped = Mutex<MappedState?>(nil)
+    private let mapped = Locked<MappedState?>(nil)
     private let firstOutcome = DispatchSemaphore(value: 0)
     private let hadOutcome = Atomic(false)
     /// Set before the first mapping request goes out: from then on the router may hold

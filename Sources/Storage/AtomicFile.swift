@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 #if canImport(Glibc)
 import Glibc
@@ -50,7 +50,7 @@ public enum AtomicFile {
     }
 
     /// Two threads of one process writing the same file each get their own temporary file.
-    private static let counter = Mutex(0)
+    private static let counter = Locked(0)
     private static func nextTemporaryNumber() -> Int { counter.withLock { $0 += 1; return $0 } }
 
     static func parentDirectory(of path: String) -> String {

@@ -1,3 +1,4 @@
+import Locking
 import Dispatch
 import Hashing
 import Merkle
@@ -77,7 +78,7 @@ public enum ContentHasher {
         let trees: [UnsafeMutableBufferPointer<SHA256Digest>]
         let v1: [UnsafeMutableBufferPointer<SHA1Digest>]
         let next = Atomic<Int>(0)
-        let firstError = Mutex<StorageError?>(nil)
+        let firstError = Locked<StorageError?>(nil)
         let failed = Atomic<Bool>(false)
 
         init(files: [SiteFile], options: Options, progress: HashProgress?) {

@@ -1,4 +1,5 @@
 import CPosix
+import Locking
 import Metainfo
 
 #if canImport(Glibc)
@@ -27,8 +28,7 @@ public final class PieceReader: @unchecked Sendable {
     private let torrentFileIndex: [Int?]
     private let segments: [Segment]
     public let totalLength: Int64
-    private let lock = PthreadMutex()
-    private var descriptors: [Int: Int32] = [:]
+    private let descriptors = Locked<[Int: Int32]>([:])
     private let maxOpen: Int
     /// Downloads write through the same reader that serves them (see `write`).
     private let writable: Bool
@@ -71,7 +71,7 @@ public final class PieceReader: @unchecked Sendable {
         self.totalLength = max(total, end)
     }
 
-    deinit { for fd in descriptors.values { close(fd) } }
+    deinit { descriptors.withLock { for fd in $0.values { close(fd) } } }
 
     /// Fills `into` with the bytes at `offset` of the piece address space.
     public func read(offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
@@ -172,20 +172,20 @@ public final class PieceReader: @unchecked Sendable {
     /// Descriptors are cached for the reader's lifetime (never closed while another
     /// thread may be reading through them); past `maxOpen`, files are opened per read.
     private func descriptor(_ file: Int) throws(StorageError) -> (Int32, cached: Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        if let fd = descriptors[file] { return (fd, true) }
-        let fd: Int32
-        if writable {
-            try makeParents(of: paths[file])
-            // O_NOFOLLOW: a symlink planted in the output is never written through.
-            fd = try open(file, O_RDWR | O_CREAT | O_NOFOLLOW) { .writeFailed(paths[file], reason: $0) }
-        } else {
-            fd = try open(file, O_RDONLY) { .unreadable(paths[file], reason: $0) }
+        try descriptors.withLock { (descriptors) throws(StorageError) -> (Int32, cached: Bool) in
+            if let fd = descriptors[file] { return (fd, true) }
+            let fd: Int32
+            if writable {
+                try makeParents(of: paths[file])
+                // O_NOFOLLOW: a symlink planted in the output is never written through.
+                fd = try open(file, O_RDWR | O_CREAT | O_NOFOLLOW) { .writeFailed(paths[file], reason: $0) }
+            } else {
+                fd = try open(file, O_RDONLY) { .unreadable(paths[file], reason: $0) }
+            }
+            guard descriptors.count < maxOpen else { return (fd, false) }
+            descriptors[file] = fd
+            return (fd, true)
         }
-        guard descriptors.count < maxOpen else { return (fd, false) }
-        descriptors[file] = fd
-        return (fd, true)
     }
 }
 
@@ -223,9 +223,7 @@ extension PieceReader {
 
     /// Flushes written data to the disk (before a resume record vouches for it).
     public func sync() throws(StorageError) {
-        lock.lock()
-        let open = descriptors
-        lock.unlock()
+        let open = descriptors.withLock { $0 }
         for (file, fd) in open where fdatasync(fd) != 0 {
             throw .writeFailed(paths[file], reason: errnoText(errno))
         }
@@ -294,13 +292,4 @@ public struct FileGeneration: Sendable, Equatable {
         inode = UInt64(st.st_ino)
         device = UInt64(st.st_dev)
     }
-}
-
-/// A minimal pthread mutex, so Storage needs no Foundation.
-final class PthreadMutex: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func lock() { pthread_mutex_lock(&mutex) }
-    func unlock() { pthread_mutex_unlock(&mutex) }
 }

@@ -1,3 +1,4 @@
+import Locking
 import Dispatch
 import Synchronization
 
@@ -116,7 +117,7 @@ public struct SiteWalker: Sendable {
         let template: SiteWalker
         let dirs: [(path: String, relative: [String])]
         let next = Atomic<Int>(0)
-        let results = Mutex<[Int: Swift.Result<SiteWalker, StorageError>]>([:])
+        let results = Locked<[Int: Swift.Result<SiteWalker, StorageError>]>([:])
 
         init(template: SiteWalker, dirs: [(path: String, relative: [String])]) {
             self.template = template

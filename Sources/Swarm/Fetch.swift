@@ -1,10 +1,10 @@
+import Locking
 import Hashing
 import Metainfo
 import NIOCore
 import NIOPosix
 import PeerWire
 import Storage
-import Synchronization
 
 /// A peer connection as a fetch sees it (implemented by `PeerHandler`).
 protocol FetchLink: AnyObject {
@@ -290,8 +290,8 @@ final class Fetch {
 
 /// A fetch's progress, shared with other threads.
 final class PublishedProgress: Sendable {
-    let value = Mutex(FetchProgress())
-    let seed = Mutex<SeedTorrent?>(nil)
+    let value = Locked(FetchProgress())
+    let seed = Locked<SeedTorrent?>(nil)
     func set(_ p: FetchProgress) { value.withLock { $0 = p } }
     var current: FetchProgress { value.withLock { $0 } }
     func set(_ t: SeedTorrent) { seed.withLock { $0 = t } }

@@ -1,9 +1,9 @@
+import Locking
 import Hashing
 import Merkle
 import Metainfo
 import NIOCore
 import Storage
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -254,11 +254,11 @@ enum FetchDisk {
 /// download completes).
 final class RecordWriter: Sendable {
     static let shared = RecordWriter()
-    private let state = Mutex<Set<String>>([])
-    private let writing = Mutex(())
+    private let state = Locked<Set<String>>([])
+    private let writing = Lock()
 
     func save(metainfo m: Metainfo, reader: PieceReader, directory: String, pieces: PieceSet, path: String, final: Bool) throws(FetchError) {
-        let result: Result<Void, FetchError> = writing.withLock { _ in
+        let result: Result<Void, FetchError> = writing.withLock {
             if state.withLock({ $0.contains(path) }) { return .success(()) }
             do throws(StorageError) {
                 try reader.sync()

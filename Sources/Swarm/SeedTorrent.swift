@@ -1,10 +1,10 @@
+import Locking
 import Hashing
 import Merkle
 import Metainfo
 import NIOCore
 import PeerWire
 import Storage
-import Synchronization
 
 /// A torrent being seeded: its metainfo, which pieces verified, the Merkle trees of its
 /// files and a reader for its data. Shared by every connection to it (and by the disk
@@ -15,7 +15,7 @@ public final class SeedTorrent: Sendable {
     public let reader: PieceReader
     /// Files (index into `metainfo.files`) sorted by offset, for mapping reads to files.
     private let fileStarts: [(offset: Int64, index: Int)]
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     struct State {
         var pieces: PieceSet
@@ -36,7 +36,7 @@ public final class SeedTorrent: Sendable {
         self.directory = directory
         self.reader = PieceReader(metainfo: metainfo, directory: directory, writable: writable)
         self.fileStarts = metainfo.files.enumerated().filter { $1.length > 0 && !$1.isSymlink }.map { ($1.offset, $0) }
-        self.state = Mutex(State(pieces: data.pieces, trees: data.trees, generations: data.generations))
+        self.state = Locked(State(pieces: data.pieces, trees: data.trees, generations: data.generations))
     }
 
     public var pieces: PieceSet { state.withLock { $0.pieces } }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Locking
 import NIOCore
 import NIOPosix
 import Metainfo
@@ -58,7 +58,7 @@ public final class Seeder: Sendable {
     let threadPool: NIOThreadPool
     let core: NIOLoopBoundBox<SeederCore>
     public let configuration: SeederConfiguration
-    private let connectionCount: NIOLockedValueBox<Int>
+    private let connectionCount: Locked<Int>
 
     public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, threadPool: NIOThreadPool = .singleton,
                 configuration: SeederConfiguration = SeederConfiguration(), onEvent: @escaping @Sendable (SeederEvent) -> Void = { _ in }) {
@@ -66,7 +66,7 @@ public final class Seeder: Sendable {
         let loop = group.next()
         self.loop = loop
         self.threadPool = threadPool
-        let count = NIOLockedValueBox(0)
+        let count = Locked(0)
         connectionCount = count
         let core = NIOLoopBoundBox.makeBoxSendingValue(SeederCore(loop: loop, configuration: configuration, connectionCount: count, onEvent: onEvent),
                                                        eventLoop: loop)
@@ -270,7 +270,7 @@ public final class Seeder: Sendable {
     }
 
     /// Connections open, as of the last second.
-    public var peerCount: Int { connectionCount.withLockedValue { $0 } }
+    public var peerCount: Int { connectionCount.withLock { $0 } }
 
     /// Flushes download records, then closes every connection and the listeners. The
     /// threads are the caller's and keep running.
@@ -306,9 +306,9 @@ final class SeederCore {
     private var timer: Scheduled<Void>?
     private(set) var stopped = false
 
-    private let connectionCount: NIOLockedValueBox<Int>
+    private let connectionCount: Locked<Int>
 
-    init(loop: any EventLoop, configuration: SeederConfiguration, connectionCount: NIOLockedValueBox<Int>,
+    init(loop: any EventLoop, configuration: SeederConfiguration, connectionCount: Locked<Int>,
          onEvent: @escaping @Sendable (SeederEvent) -> Void) {
         self.loop = loop
         self.configuration = configuration
@@ -358,7 +358,7 @@ final class SeederCore {
     private var lastRotation: Double = 0
     private func tick() {
         let now = self.now
-        connectionCount.withLockedValue { $0 = connections.count }
+        connectionCount.withLock { $0 = connections.count }
         for handler in connections.values { handler.tick(now: now) }
         for fetch in fetchList { fetch.tick(now: now) }
         exchangePeers(now: now)

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +14,7 @@ final class Console: Sendable {
 
     private let write: @Sendable (Stream, String) -> Void
     /// Also the lock that keeps lines whole: every write holds it.
-    private let lineRedrawn = Mutex(false)
+    private let lineRedrawn = Locked(false)
 
     /// `write` gets whole lines (or a redrawn line's bytes) one at a time; tests collect them.
     init(write: @escaping @Sendable (Stream, String) -> Void) {

@@ -1,7 +1,7 @@
+import Locking
 import DHT
 import DHTProtocol
 import ServiceLifecycle
-import Synchronization
 
 /// The last service of `dht`: announces and looks up the hashes given. With
 /// --exit-after-lookups it ends the engine once every lookup found a peer, or after the
@@ -51,5 +51,5 @@ struct DHTSession: EngineService {
 
 /// Lookups not answered yet.
 final class PendingLookups: Sendable {
-    let hashes = Mutex<Set<NodeID>>([])
+    let hashes = Locked<Set<NodeID>>([])
 }

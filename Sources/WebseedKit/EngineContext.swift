@@ -1,7 +1,7 @@
+import Locking
 import Metainfo
 import PortMapping
 import Swarm
-import Synchronization
 
 /// What the engine's services hand each other as they start: a service writes its part
 /// before it reports `started()`, and the services after it read it.
@@ -27,7 +27,7 @@ final class EngineContext: Sendable {
         var replaceSeededSite: (@Sendable (SeedTorrent, SeedTorrent) -> Void)?
         var servePublished: (@Sendable (Int64, String, [UInt8]) -> Void)?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(configuration: EngineConfiguration, log: EventSink, metrics: EngineMetrics = EngineMetrics(), seeder: Seeder?) {
         self.configuration = configuration
@@ -139,10 +139,10 @@ final class EngineContext: Sendable {
         options.usesWebSeeds = !webSeeds.isEmpty
         options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
         // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
-        let later = Mutex<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
+        let later = Locked<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))
         // Peers learned through PEX are dialled like any source's, while the download runs,
         // up to `maxPEXPeers` (each connection takes at most 200; this bounds reconnections).
-        let learnedBy = Mutex<(handle: FetchHandle?, offered: Int)>((nil, 0))
+        let learnedBy = Locked<(handle: FetchHandle?, offered: Int)>((nil, 0))
         let handle = seeder.fetch(magnet: magnet, metainfo: metainfo, options: options) { event in
             metrics.record(event)
             switch event {
@@ -167,7 +167,7 @@ final class EngineContext: Sendable {
         dialer.offer(peers, to: .download(handle))
         let hashes = (metainfo?.shortHashes ?? []) + [magnet?.v2InfoHash.map { Array($0.bytes.prefix(20)) }, magnet?.v1InfoHash?.bytes].compactMap { $0 }
         let unique = Array(Set(hashes))
-        let announced = Mutex(Set(unique))
+        let announced = Locked(Set(unique))
         look(for: handle, hashes: unique, tiers: (metainfo?.trackers ?? []) + magnetTiers, name: metainfo?.name ?? magnet?.displayName)
         later.withLock {
             // A v2 magnet of a hybrid: once the metadata names its v1 hash, the v1 swarm is joined too.

@@ -1,10 +1,10 @@
+import Locking
 import CoreMetrics
 import DHT
 import Metainfo
 import class Prometheus.PrometheusCollectorRegistry
 import struct Prometheus.PrometheusMetricsFactory
 import Swarm
-import Synchronization
 
 /// The engine's numbers for Prometheus (`GET /metrics` on the gateway's own origin), kept in
 /// a registry of its own: every metric is made with this engine's factory, never through
@@ -39,7 +39,7 @@ final class EngineMetrics: Sendable {
         var seen: [String: SiteTotals] = [:]
         var bytes: [String: (up: Counter, down: Counter)] = [:]
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry

@@ -1,3 +1,4 @@
+import Locking
 import Gateway
 import Hashing
 import Hummingbird
@@ -5,7 +6,6 @@ import Metainfo
 import Names
 import ServiceLifecycle
 import Swarm
-import Synchronization
 
 /// The HTTP gateway: Hummingbird's Application, run as this service (so it shuts down
 /// gracefully with the rest). Everything the engine knows about the Gateway module is in
@@ -40,7 +40,7 @@ struct GatewayService: EngineService {
         let single = context.configuration.seed != nil && context.sites.count == 1
         let ports = listen.port == 0 ? [0] : Array(listen.port..<min(65536, listen.port + attempts))
         for (i, port) in ports.enumerated() {
-            let running = Mutex(false)
+            let running = Locked(false)
             let app = server.application(host: listen.host, port: port) { [context, log] bound in
                 running.withLock { $0 = true }
                 context.gatewayPort = bound
@@ -182,7 +182,7 @@ private struct PublishedHere: NameFollower {
 /// The downloads a gateway started, by site id: their verified files feed the next ones
 /// (`FetchOptions.reuse`), and the peers they were offered a name's next version.
 private final class FetchedHandles: Sendable {
-    private let handles = Mutex<[String: FetchHandle]>([:])
+    private let handles = Locked<[String: FetchHandle]>([:])
     func add(_ handle: FetchHandle, siteID: String) { handles.withLock { $0[siteID] = handle } }
     subscript(siteID: String) -> FetchHandle? { handles.withLock { $0[siteID] } }
     var all: [FetchHandle] { handles.withLock { Array($0.values) } }

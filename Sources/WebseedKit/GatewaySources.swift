@@ -1,9 +1,9 @@
+import Locking
 import Gateway
 import Metainfo
 import NIOCore
 import NIOPosix
 import Swarm
-import Synchronization
 
 /// A site seeded from local data, checked when the seeder started.
 struct SeededSite: SiteContent {
@@ -86,7 +86,7 @@ private struct Cursor {
 /// is checked anyway).
 private func verifiedChunks(file: Int, range: Range<Int64>,
                             torrent: @escaping @Sendable () async throws -> SeedTorrent) -> VerifiedChunks {
-    let state = Mutex(Cursor(at: range.lowerBound))
+    let state = Locked(Cursor(at: range.lowerBound))
     return VerifiedChunks {
         // Taken out of the state, so the spares' only references are this copy's and the connection's.
         var c = state.withLock { s in

@@ -1,8 +1,8 @@
+import Locking
 import LocalDiscovery
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,10 +17,10 @@ import Glibc
 /// then it sends no multicast at all.
 final class LocalDiscoveryService: EngineService, PeerSource {
     let context: EngineContext
-    private let schedule = Mutex(LSDSchedule(cookie: String(UInt64.random(in: 0...UInt64.max), radix: 36)))
-    private let lookups = Mutex<[[UInt8]: [@Sendable ([PeerAddress]) -> Bool]]>([:])
-    private let senders = Mutex<[(group: LSDMessage.Group, channel: any Channel)]>([])
-    private let port = Mutex(0)
+    private let schedule = Locked(LSDSchedule(cookie: String(UInt64.random(in: 0...UInt64.max), radix: 36)))
+    private let lookups = Locked<[[UInt8]: [@Sendable ([PeerAddress]) -> Bool]]>([:])
+    private let senders = Locked<[(group: LSDMessage.Group, channel: any Channel)]>([])
+    private let port = Locked(0)
     private let started = ContinuousClock.now
 
     init(context: EngineContext) { self.context = context }

@@ -1,3 +1,4 @@
+import Locking
 import DHT
 import DHTProtocol
 import Hashing
@@ -6,7 +7,6 @@ import NIOPosix
 import Names
 import ServiceLifecycle
 import Signing
-import Synchronization
 
 extension Engine {
     /// `info` on a name: a DHT node on its own UDP address and `NameInfoSession`.
@@ -65,7 +65,7 @@ struct NameInfoSession: EngineService {
 
 /// Why `info` on a name failed, for the engine's last line.
 final class NameInfoFailure: Sendable {
-    let why = Mutex<String?>(nil)
+    let why = Locked<String?>(nil)
 }
 
 extension EventSink {

@@ -1,3 +1,4 @@
+import Locking
 import Bencode
 import DHT
 import DHTProtocol
@@ -8,11 +9,10 @@ import ServiceLifecycle
 import Signing
 import Storage
 import Swarm
-import Synchronization
 
 /// The first version of the site `SitePreparation` made, handed to the publisher.
 final class FirstVersion: Sendable {
-    let value = Mutex<PreparedDirectory?>(nil)
+    let value = Locked<PreparedDirectory?>(nil)
 }
 
 /// `seed DIR --key FILE`: puts a BEP 44 mutable item, signed by the key, whose value names

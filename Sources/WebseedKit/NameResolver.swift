@@ -1,10 +1,10 @@
+import Locking
 import DHTProtocol
 import Gateway
 import Metainfo
 import Names
 import NIOCore
 import Signing
-import Synchronization
 
 /// Follows the names a gateway serves: for each, a task that looks its item up in the DHT
 /// (`NameTracker` decides what an item means), fetches the torrent a newer item names
@@ -37,7 +37,7 @@ final class NameResolver: NameFollower {
     private let lookup: Lookup
     private let settings: Settings
     private let onEvent: @Sendable (NameEvent) -> Void
-    private let followers = Mutex<[String: Follower]>([:])
+    private let followers = Locked<[String: Follower]>([:])
 
     init(sites: GatewaySites, settings: Settings, lookup: @escaping Lookup, onEvent: @escaping @Sendable (NameEvent) -> Void) {
         self.sites = sites
@@ -83,8 +83,8 @@ final class NameResolver: NameFollower {
         private let waker: AsyncStream<Void>.Continuation
         /// When a request last missed or waited (monotonic seconds), and whether a lookup
         /// was asked for since the last one.
-        private let demand = Mutex<(at: Double, missed: Bool)>((-.infinity, false))
-        private let task = Mutex<Task<Void, Never>?>(nil)
+        private let demand = Locked<(at: Double, missed: Bool)>((-.infinity, false))
+        private let task = Locked<Task<Void, Never>?>(nil)
 
         init(name: String, key: Ed25519PublicKey, names: GatewayNames, resolver: NameResolver) {
             self.name = name

@@ -1,5 +1,5 @@
+import Locking
 import Swarm
-import Synchronization
 
 /// A peer's address as peer sources report it.
 public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
@@ -38,9 +38,9 @@ final class PeerDialer: Sendable {
     }
 
     private let seeder: Seeder
-    private let dialled = Mutex<Set<String>>([])
+    private let dialled = Locked<Set<String>>([])
     /// The first addresses each download was offered (a name's next version asks them first).
-    private let offered = Mutex<[ObjectIdentifier: [PeerAddress]]>([:])
+    private let offered = Locked<[ObjectIdentifier: [PeerAddress]]>([:])
     static let rememberedPerDownload = 32
 
     init(seeder: Seeder) { self.seeder = seeder }

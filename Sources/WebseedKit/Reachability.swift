@@ -1,12 +1,12 @@
+import Locking
 import PortMapping
-import Synchronization
 
 /// Where this host tells peers to connect: the router's mapping when there is one, else
 /// the local address. Made before anything binds; the peer listener fills in its port and
 /// port-mapping events keep the rest current. Read by the magnet, the DHT and the status page.
 final class Reachability: Sendable {
     private let local: String
-    private let state = Mutex<(port: Int, mapped: MappedState?)>((0, nil))
+    private let state = Locked<(port: Int, mapped: MappedState?)>((0, nil))
 
     /// `listenHost`: the peer listener's host (a wildcard is shown as this host's address).
     init(listenHost: String) {

@@ -1,9 +1,9 @@
+import Locking
 import FoundationEssentials
 import Metainfo
 import ServiceLifecycle
 import Storage
 import Swarm
-import Synchronization
 
 /// The last service of `seed`: once everything else runs, says where each site is (the
 /// magnet waits for the first port-mapping outcome, at most 10 s, so that it names the
@@ -64,7 +64,7 @@ final class FetchOutcome: Sendable {
         var downloaded: Int64 = 0
         var uploaded: Int64 = 0
     }
-    let state = Mutex(State())
+    let state = Locked(State())
 }
 
 /// The last service of `get`: downloads one torrent and ends the engine when it fails, or

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Locking
 import ServiceLifecycle
 
 /// A long-running part of the engine. `run` does its start-up work (bind, load, verify),
@@ -19,14 +19,11 @@ final class StartupOrder: Sendable {
         var waiters: [Int: (count: Int, continuation: CheckedContinuation<Void, any Error>)] = [:]
         var cancelled: Set<Int> = []
     }
-    // pthread-based locks, not Synchronization.Mutex: every service starts and waits here at
-    // once, and ThreadSanitizer does not see the ordering a contended Mutex gives on Linux
-    // (its futex wait happens in the uninstrumented runtime), so it reported races here.
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
     /// The first error a service threw: what the engine reports.
-    private let firstError = NIOLockedValueBox<(any Error)?>(nil)
+    private let firstError = Locked<(any Error)?>(nil)
 
-    var error: (any Error)? { firstError.withLockedValue { $0 } }
+    var error: (any Error)? { firstError.withLock { $0 } }
 
     /// The service at `index`, started after those before it. Named by its type: without a
     /// name, ServiceGroup describes the service by reflection, which walks everything it holds
@@ -38,11 +35,11 @@ final class StartupOrder: Sendable {
     }
 
     fileprivate func record(_ error: any Error) {
-        firstError.withLockedValue { if $0 == nil { $0 = error } }
+        firstError.withLock { if $0 == nil { $0 = error } }
     }
 
     fileprivate func markStarted(_ index: Int) {
-        let ready = state.withLockedValue { s -> [CheckedContinuation<Void, any Error>] in
+        let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
             s.started = max(s.started, index + 1)
             let due = s.waiters.filter { $0.value.count <= s.started }
             for id in due.keys { s.waiters[id] = nil }
@@ -53,13 +50,13 @@ final class StartupOrder: Sendable {
 
     /// Returns once `count` services have started; throws CancellationError if cancelled first.
     func wait(untilStarted count: Int) async throws {
-        let id = state.withLockedValue { s in
+        let id = state.withLock { s in
             s.nextID += 1
             return s.nextID
         }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let outcome = state.withLockedValue { s -> Bool? in
+                let outcome = state.withLock { s -> Bool? in
                     if s.cancelled.contains(id) { return false }
                     if s.started >= count { return true }
                     s.waiters[id] = (count, c)
@@ -72,7 +69,7 @@ final class StartupOrder: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLockedValue { s in
+            let waiter = state.withLock { s in
                 s.cancelled.insert(id)
                 return s.waiters.removeValue(forKey: id)
             }

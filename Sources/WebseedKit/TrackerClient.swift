@@ -1,7 +1,7 @@
+import Locking
 import AsyncHTTPClient
 import NIOCore
 import NIOPosix
-import Synchronization
 import TrackerProtocol
 
 /// One torrent as the tracker client announces it.
@@ -31,9 +31,9 @@ final class TrackerClient: Sendable {
     private let peerID: [UInt8]
     private let key = UInt32.random(in: 0...UInt32.max)
     /// The UDP sockets, one per address family (IPv6 trackers: BEP 15 over IPv6), made on first use.
-    private let udp = Mutex<[Bool: Task<UDPTrackerSocket, any Error>]>([:])
+    private let udp = Locked<[Bool: Task<UDPTrackerSocket, any Error>]>([:])
     /// UDP connection ids by tracker address, with when they were given (BEP 15: one minute).
-    private let connections = Mutex<[String: (id: UInt64, at: ContinuousClock.Instant)]>([:])
+    private let connections = Locked<[String: (id: UInt64, at: ContinuousClock.Instant)]>([:])
 
     private struct Loop {
         var torrent: TrackedTorrent
@@ -49,7 +49,7 @@ final class TrackerClient: Sendable {
         var completing: [Task<Void, Never>] = []
         var stopped = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let started = ContinuousClock.now
 
     /// Seconds a single HTTP announce or UDP exchange may take.

@@ -1,6 +1,6 @@
+import Locking
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// One UDP socket for every BEP 15 exchange of this process: a request goes out and its
 /// reply is matched back by transaction id; a reply nobody waits for is dropped.
@@ -9,7 +9,7 @@ final class UDPTrackerSocket: Sendable {
     private let waiting: Waiting
 
     final class Waiting: Sendable {
-        let continuations = Mutex<[UInt32: CheckedContinuation<[UInt8], any Error>]>([:])
+        let continuations = Locked<[UInt32: CheckedContinuation<[UInt8], any Error>]>([:])
         func resume(_ transaction: UInt32, with result: Result<[UInt8], any Error>) {
             continuations.withLock { $0.removeValue(forKey: transaction) }?.resume(with: result)
         }

@@ -1,9 +1,9 @@
+import Locking
 import Gateway
 import Hashing
 import Merkle
 import Metainfo
 import NIOCore
-import Synchronization
 
 /// An in-memory site: files given as bytes, packaged as a v2 torrent here (leaf hashes,
 /// Merkle trees, `TorrentBuilder`), and served the way `SiteContent` promises: every chunk
@@ -12,10 +12,10 @@ import Synchronization
 final class FakeSite: SiteContent {
     let torrent: Metainfo
     private let leaves: [[SHA256Digest]]
-    private let stored: Mutex<[[UInt8]]>
+    private let stored: Locked<[[UInt8]]>
     /// How long `ready` and the first chunk take (nil: never, until the deadline).
     let delay: Duration?
-    let asked = Mutex<[(file: Int, range: Range<Int64>)]>([])
+    let asked = Locked<[(file: Int, range: Range<Int64>)]>([])
 
     /// `hybrid`: with a v1 side (SHA-1 pieces, BEP 47 pads); `singleFile`: one file named `name`.
     init(name: String = "site", files: [String: [UInt8]], delay: Duration? = .zero, hybrid: Bool = false, singleFile: Bool = false) throws {
@@ -33,7 +33,7 @@ final class FakeSite: SiteContent {
         // In the torrent's file order, as the gateway indexes them.
         let ordered = torrent.files.map { files[$0.pathString]! }
         leaves = torrent.files.map { f in hashed.first { $0.path == f.path }!.tree?.layers[0] ?? [] }
-        stored = Mutex(ordered)
+        stored = Locked(ordered)
         self.delay = delay
     }
 
@@ -57,7 +57,7 @@ final class FakeSite: SiteContent {
 
     func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
         asked.withLock { $0.append((file, range)) }
-        let next = Mutex<Int64?>(nil)
+        let next = Locked<Int64?>(nil)
         return VerifiedChunks { [self] in
             let at: Int64
             if let n = next.withLock({ $0 }) { at = n } else {

@@ -1,3 +1,4 @@
+import Locking
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -5,7 +6,6 @@ import Metainfo
 import NIOCore
 import Names
 import Signing
-import Synchronization
 import Testing
 @testable import Gateway
 
@@ -54,9 +54,9 @@ import Testing
 
 /// A follower whose names resolve when the test says so.
 final class FakeFollower: NameFollower {
-    let followed = Mutex<[String]>([])
-    let misses = Mutex<[String]>([])
-    let unfollowed = Mutex<[String]>([])
+    let followed = Locked<[String]>([])
+    let misses = Locked<[String]>([])
+    let unfollowed = Locked<[String]>([])
     func follow(_ name: String, in names: GatewayNames) { followed.withLock { $0.append(name) } }
     func miss(_ name: String) { misses.withLock { $0.append(name) } }
     func unfollow(_ name: String) { unfollowed.withLock { $0.append(name) } }
@@ -67,7 +67,7 @@ final class GatedSite: SiteContent {
     let site: FakeSite
     let asked: AsyncStream<Void>
     private let askedContinuation: AsyncStream<Void>.Continuation
-    private let gate = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+    private let gate = Locked<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
 
     init(_ site: FakeSite) {
         self.site = site
@@ -89,8 +89,8 @@ final class GatedSite: SiteContent {
 
     func bytes(file: Int, range: Range<Int64>, deadline: NIODeadline) -> VerifiedChunks {
         askedContinuation.yield()
-        let inner = Mutex(site.bytes(file: file, range: range, deadline: deadline).makeAsyncIterator())
-        let passed = Mutex(false)
+        let inner = Locked(site.bytes(file: file, range: range, deadline: deadline).makeAsyncIterator())
+        let passed = Locked(false)
         return VerifiedChunks { [self] in
             if !passed.withLock({ $0 }) {
                 await passGate()

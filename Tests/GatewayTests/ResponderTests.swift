@@ -1,9 +1,9 @@
+import Locking
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Metainfo
 import NIOCore
-import Synchronization
 import Testing
 @testable import Gateway
 
@@ -159,7 +159,7 @@ import Testing
 
     @Test func aFileChangedBeforeTheRequestIsAnErrorNamingIt() async throws {
         site.corrupt("index.html", at: 5)
-        let reported = Mutex<[String]>([])
+        let reported = Locked<[String]>([])
         var options = GatewayOptions()
         options.onFileChanged = { name, path in reported.withLock { $0.append(name + ":" + path) } }
         let host = "\(site.id).localhost"

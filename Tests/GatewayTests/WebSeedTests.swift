@@ -1,10 +1,10 @@
+import Locking
 import Hashing
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Metainfo
 import NIOCore
-import Synchronization
 import Testing
 @testable import Gateway
 
@@ -230,7 +230,7 @@ import Testing
 
     @Test func aFileChangedOnDiskIsNeverServed() async throws {
         site.corrupt("big.bin", at: 20_000)
-        let reported = Mutex<[String]>([])
+        let reported = Locked<[String]>([])
         var options = GatewayOptions()
         options.onFileChanged = { name, path in reported.withLock { $0.append(name + ":" + path) } }
         let (base, big) = (base, big)

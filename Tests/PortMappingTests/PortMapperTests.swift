@@ -1,12 +1,12 @@
+import Locking
 import Dispatch
-import Synchronization
 import Testing
 @testable import PortMapping
 
 /// A WANIPConnection table in memory, with faults to order.
 final class FakeIGD: IGDControl, @unchecked Sendable {
     struct Entry { var client: String; var internalPort: Int; var lease: Int }
-    private let lock = Mutex(())
+    private let lock = Lock()
     var table: [String: Entry] = [:]
     var addStatus: ((Int, TransportProtocol) -> Int?)?
     var externalStatus = 0
@@ -17,18 +17,18 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
     /// Changes what GetExternalIPAddress answers while a mapper runs: under the lock, since the
     /// mapper's queue reads it (ThreadSanitizer reported the unlocked write as a data race).
     func setExternalStatus(_ status: Int) {
-        lock.withLock { _ in externalStatus = status }
+        lock.withLock { externalStatus = status }
     }
 
     func getExternalIPAddress() -> (Int, String) {
-        lock.withLock { _ in
+        lock.withLock {
             calls.append("GetExternalIPAddress")
             return (externalStatus, externalStatus == 0 ? "1.2.3.4" : "")
         }
     }
 
     func addPortMapping(external: Int, internalPort: Int, client: String, proto: TransportProtocol, lease: Int, description: String) -> Int {
-        lock.withLock { _ in
+        lock.withLock {
             calls.append("AddPortMapping \(proto.rawValue) \(external) lease \(lease)")
             if let s = addStatus?(external, proto) { return s }
             let key = "\(proto.rawValue) \(external)"
@@ -39,14 +39,14 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
     }
 
     func getSpecificPortMappingEntry(external: Int, proto: TransportProtocol) -> (Int, String, Int, Int) {
-        lock.withLock { _ in
+        lock.withLock {
             guard let e = table["\(proto.rawValue) \(external)"] else { return (714, "", 0, 0) }
             return (0, e.client, e.internalPort, e.lease)
         }
     }
 
     func deletePortMapping(external: Int, proto: TransportProtocol) -> Int {
-        lock.withLock { _ in
+        lock.withLock {
             calls.append("DeletePortMapping \(proto.rawValue) \(external)")
             return table.removeValue(forKey: "\(proto.rawValue) \(external)") == nil ? 714 : 0
         }
@@ -55,7 +55,7 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
 
 @Suite struct UPnPRouterPolicy {
     func router(_ igd: FakeIGD, alternates: [Int] = [40001, 40002, 40003, 40004, 40005, 40006, 40007, 40008, 40009]) -> UPnPRouter {
-        let next = Mutex(alternates)
+        let next = Locked(alternates)
         return UPnPRouter(name: "http://10.77.0.1:5555/rootDesc.xml", localAddress: "10.77.0.2", control: igd,
                           alternates: { next.withLock { $0.isEmpty ? 50000 : $0.removeFirst() } })
     }
@@ -129,7 +129,7 @@ final class FakeIGD: IGDControl, @unchecked Sendable {
 
 /// Events of a mapper, waited for with a deadline.
 final class EventTape: Sendable {
-    private let events = Mutex<[PortMapperEvent]>([])
+    private let events = Locked<[PortMapperEvent]>([])
     private let arrived = DispatchSemaphore(value: 0)
 
     func record(_ e: PortMapperEvent) {

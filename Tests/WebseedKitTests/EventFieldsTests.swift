@@ -1,3 +1,4 @@
+import Locking
 import DHT
 import DHTProtocol
 import Foundation
@@ -5,7 +6,6 @@ import Metainfo
 @testable import PortMapping
 import Storage
 @testable import Swarm
-import Synchronization
 import Testing
 @testable import WebseedKit
 
@@ -16,7 +16,7 @@ import Testing
 @Suite struct EventFieldsTests {
     /// Everything a sink wrote, by stream.
     final class Output: Sendable {
-        let lines = Mutex<[(stream: Console.Stream, text: String)]>([])
+        let lines = Locked<[(stream: Console.Stream, text: String)]>([])
         var console: Console { Console { stream, text in self.lines.withLock { $0.append((stream, text)) } } }
         var stdout: [String] { lines.withLock { $0.filter { $0.stream == .standardOutput }.map(\.text) } }
         var stderr: [String] { lines.withLock { $0.filter { $0.stream == .standardError }.map(\.text) } }

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 import Testing
 @testable import WebseedKit
 
@@ -6,7 +6,7 @@ import Testing
 /// stay as they were (the IPv4 address, the port), the text says where peers can connect.
 @Suite struct ListenEventTests {
     final class Lines: Sendable {
-        let text = Mutex<[String]>([])
+        let text = Locked<[String]>([])
         var console: Console { Console { _, t in self.text.withLock { $0.append(t) } } }
     }
 

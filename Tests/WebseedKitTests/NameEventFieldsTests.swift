@@ -1,8 +1,8 @@
+import Locking
 import Foundation
 import Hashing
 import Names
 import Signing
-import Synchronization
 import Testing
 @testable import WebseedKit
 
@@ -10,7 +10,7 @@ import Testing
 /// seed_names.py and users read them.
 @Suite struct NameEventFieldsTests {
     final class Output: Sendable {
-        let lines = Mutex<[(stream: Console.Stream, text: String)]>([])
+        let lines = Locked<[(stream: Console.Stream, text: String)]>([])
         var console: Console { Console { stream, text in self.lines.withLock { $0.append((stream, text)) } } }
         func take() -> [(stream: Console.Stream, text: String)] { lines.withLock { l in defer { l = [] }; return l } }
     }

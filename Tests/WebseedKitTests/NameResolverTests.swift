@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Bencode
 import DHT
@@ -8,7 +9,6 @@ import Metainfo
 import NIOCore
 import Names
 import Signing
-import Synchronization
 import Testing
 @testable import WebseedKit
 
@@ -25,8 +25,8 @@ private struct NeverSite: SiteContent {
 
 /// One item, or none, as every DHT node would answer it; lookups counted.
 private final class FakeDHT: Sendable {
-    let item = Mutex<MutableItem?>(nil)
-    let lookups = Mutex(0)
+    let item = Locked<MutableItem?>(nil)
+    let lookups = Locked(0)
 }
 
 /// The resolver over a fake DHT (one item, or none, that the test sets) and sites that are
@@ -173,7 +173,7 @@ private final class FakeDHT: Sendable {
     }
 
     @Test func eventsSayWhatHappenedInJSON() {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         let log = EventSink(json: true, console: Console { _, line in lines.withLock { $0.append(line) } })
         log.nameEvent(.switched(name: name, seq: 2, siteID: id2, fromSeq: 1), port: 8080)
         log.nameEvent(.refused(name: name, .older(seq: 1, current: 2)), port: 8080)

@@ -1,12 +1,12 @@
+import Locking
 import Logging
 import ServiceLifecycle
-import Synchronization
 import Testing
 @testable import WebseedKit
 
 /// What the fake services did, in order.
 private final class Journal: Sendable {
-    private let entries = Mutex<[String]>([])
+    private let entries = Locked<[String]>([])
     func add(_ entry: String) { entries.withLock { $0.append(entry) } }
     var all: [String] { entries.withLock { $0 } }
 }

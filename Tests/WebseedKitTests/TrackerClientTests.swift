@@ -1,5 +1,5 @@
+import Locking
 import Foundation
-import Synchronization
 import Testing
 @testable import WebseedKit
 
@@ -15,9 +15,9 @@ final class OneShotTracker: Sendable {
     let port: Int
     private let fd: Int32
     /// How many announces were answered.
-    let answered = Mutex(0)
+    let answered = Locked(0)
     /// Request heads it read (for messages).
-    let heads = Mutex<[String]>([])
+    let heads = Locked<[String]>([])
 
     init(linger: Double = 1.0) throws {
         let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -72,7 +72,7 @@ private extension Array where Element == UInt8 {
 
 @Suite struct TrackerClientTests {
     final class Output: Sendable {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         var console: Console { Console { _, text in self.lines.withLock { $0.append(text) } } }
         func events(_ name: String) -> [String] { lines.withLock { $0.filter { $0.contains("\"event\":\"\(name)\"") } } }
     }

@@ -1,5 +1,5 @@
+import Locking
 import Foundation
-import Synchronization
 import Testing
 @testable import WebseedKit
 
@@ -25,7 +25,7 @@ private func boundToLoopback6(_ type: Int32) -> (fd: Int32, port: Int)? {
 final class UDPTracker6: Sendable {
     let port: Int
     private let fd: Int32
-    let announces = Mutex(0)
+    let announces = Locked(0)
 
     init?(peer: [UInt8]) {
         guard let (sock, port) = boundToLoopback6(Int32(SOCK_DGRAM.rawValue)) else { return nil }
@@ -100,7 +100,7 @@ final class HTTPTracker6: Sendable {
     let peer: [UInt8] = [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [5, 0x1a, 0xe9]
 
     func announce(to url: String) async -> [PeerAddress] {
-        let found = Mutex<[PeerAddress]>([])
+        let found = Locked<[PeerAddress]>([])
         let client = TrackerClient(log: EventSink(json: true, console: Console { _, _ in }), offline: true)
         client.track(TrackedTorrent(name: "six", hashes: [[UInt8](repeating: 6, count: 20)], tiers: [[url]],
                                     port: { 6881 }, stats: { (0, 0, 1) }, found: { p in found.withLock { $0 += p } }))
