@@ -50,6 +50,20 @@ import Testing
         }
     }
 
+    /// A name's worker reads each version from its site id's origin; when this gateway no
+    /// longer holds that version it must read the 404 (and say so), not a network error.
+    @Test func anUnknownSiteIsA404OtherOriginsCanRead() async throws {
+        let unknown = String(repeating: "a", count: 52)
+        for verify in [true, false] {
+            try await run(verify: verify) { client in
+                try await client.execute(uri: "/.webseed/info", method: .get, headers: hostField("\(unknown).localhost:8080", ["Sec-Fetch-Mode": "cors"])) { r in
+                    #expect(r.status == .notFound && String(buffer: r.body) == "unknown site '\(unknown)'\n")
+                    #expect(r.headers[.accessControlAllowOrigin] == (verify ? "*" : nil))
+                }
+            }
+        }
+    }
+
     @Test func theWorkerScript() async throws {
         let host = "\(site.id).localhost:8080"
         try await run(verify: true) { client in

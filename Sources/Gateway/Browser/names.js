@@ -208,7 +208,7 @@ async function askItem(key) {
   let bytes;
   try {
     const response = await fetch(NAME_ITEM_PATH, { cache: "no-store", signal: AbortSignal.timeout(NAME_ITEM_TIMEOUT) });
-    if (response.status !== 200) throw new Unavailable(NAME_ITEM_WHAT, "the gateway answered " + response.status);
+    if (response.status !== 200) throw new Unavailable(NAME_ITEM_WHAT, "the gateway answered " + response.status, true);
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch (e) {
     if (nameItem) return;

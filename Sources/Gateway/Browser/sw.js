@@ -22,9 +22,10 @@ const FETCH_TIMEOUT = 30000;       // ms for one request to a source
 class Refusal extends Error {
   constructor(file, reason) { super(file + ": " + reason); this.file = file; this.reason = reason; }
 }
-/// Bytes no source could give (offline, or every source failing).
+/// Bytes no source could give (offline, or every source failing). `answered`: a source
+/// answered, with an error status (it does not hold them), rather than not at all.
 class Unavailable extends Error {
-  constructor(file, reason) { super(file + ": " + reason); this.file = file; this.reason = reason; }
+  constructor(file, reason, answered = false) { super(file + ": " + reason); this.file = file; this.reason = reason; this.answered = answered; }
 }
 
 const stats = { verified: {}, refused: [], unavailable: [], fromMemory: 0, fromCache: 0, fromNetwork: 0, bySource: {}, badSources: [] };
@@ -201,7 +202,7 @@ async function fetchBytes(url, what, limit, range) {
     throw new Unavailable(what, "no source answered (" + e.message + ")");
   }
   if (response.status !== (range ? 206 : 200)) {
-    throw new Unavailable(what, "the source answered " + response.status + (range ? " to a range request" : ""));
+    throw new Unavailable(what, "the source answered " + response.status + (range ? " to a range request" : ""), true);
   }
   const declared = Number(response.headers.get("Content-Length"));
   if (declared > limit) {
@@ -505,13 +506,21 @@ function page(title, id, e, text) {
 }
 
 function refusalPage(e) {
+  const trust = nameKeyFromHost(self.location.hostname)
+    ? "the key in the address, which signs each version of this site"
+    : "the site id in the address";
   return page("webseed refused this page", "webseed-refusal", e,
-    "This site is served in verified mode: your browser checks every byte against the site id in the address. " +
+    "This site is served in verified mode: your browser checks every byte against " + trust + ". " +
     "These bytes did not match, so they were not shown. Whoever sent them (the gateway, or something on the way) " +
     "sent something other than what the site's author published.");
 }
 
 function unavailablePage(e) {
+  if (e.answered) {
+    return page("Not available", "webseed-unavailable", e,
+      "The sources of this site answered, but none of them holds this page (a gateway keeps only the versions " +
+      "of a site it still serves), and it was not kept from an earlier visit. Pages visited before still load.");
+  }
   return page("Not available offline", "webseed-unavailable", e,
     "No source of this site can be reached, and this page was not kept from an earlier visit. " +
     "Pages visited before still load.");
