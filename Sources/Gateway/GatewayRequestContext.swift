@@ -10,10 +10,13 @@ public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext
     public let remoteAddress: SocketAddress?
     /// This host's address the client connected to.
     public let localAddress: SocketAddress?
+    /// The event loop of the connection (a body's chunks wait for it: `GatewayResponder.send`).
+    public let eventLoop: any EventLoop
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
         localAddress = source.channel.localAddress
+        eventLoop = source.channel.eventLoop
     }
 }

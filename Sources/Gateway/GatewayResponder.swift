@@ -15,8 +15,16 @@ struct GatewayResponder: HTTPResponder {
     let port: @Sendable () -> Int
     /// Answers `/announce` (nil: this gateway is no tracker).
     var tracker: GatewayTracker?
+    /// The event loop of the connection being answered (set per request by `respond`).
+    private(set) var connectionLoop: (any EventLoop)? = nil
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        var answering = self
+        answering.connectionLoop = context.eventLoop
+        return try await answering.answer(request, context: context)
+    }
+
+    private func answer(_ request: Request, context: Context) async throws -> Response {
         switch router.route(method: request.method, hosts: hosts(request), target: request.head.path ?? "/") {
         case .statusPage:
             return html(.ok, StatusPage.html(sites: sites, names: names, port: port(), peer: options.peerEndpoint?(), trackers: options.trackers?() ?? [],
@@ -253,10 +261,17 @@ struct GatewayResponder: HTTPResponder {
             return Response(status: code, headers: headers, body: ResponseBody(byteBuffer: first))
         }
         let rest = chunks
+        let loop = connectionLoop
         let stream = ResponseBody(contentLength: total) { [self] writer in
             var chunks = rest
             var sent = first.readableBytes
             try await writer.write(first)
+            // The writer hands each chunk to the connection's event loop and returns at once;
+            // it holds back only once the socket is full. Reading a file is faster than a
+            // client takes it, so without more, chunks queue on the loop without bound (10 MB
+            // a connection was measured). Waiting until the loop has taken the chunk before
+            // the last keeps two queued at most, and lets the content reuse their buffers.
+            var taken: EventLoopFuture<Void>? = loop?.submit {}
             // A chunk that fails ends the response short: the browser sees a cut-off
             // transfer, never wrong bytes.
             do {
@@ -264,6 +279,8 @@ struct GatewayResponder: HTTPResponder {
                     guard let chunk = try await chunks.next(), chunk.readableBytes <= total - sent else { throw WrongLength() }
                     try await writer.write(chunk)
                     sent += chunk.readableBytes
+                    try await taken?.get()
+                    taken = loop?.submit {}
                 }
             } catch {
                 noteFailure(error, site)
