@@ -29,7 +29,7 @@ private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xf
         for peer in answered { #expect(peer.message()?.0 == 14) }  // still served
     }
 
-    @Test func almostCompleteMessagesStayWithinTheSharedBudget() throws {
+    @Test func almostCompleteMessagesStayWithinTheSharedBudget() async throws {
         var config = SeederConfiguration()
         config.receiveBudget = 4 << 20
         config.maxPeersPerAddress = 100
@@ -50,12 +50,12 @@ private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xf
         let refusedAtLeast = 16 - config.receiveBudget / (length - config.receiveAllowance)
         var budget = (charged: 0, peak: 0, refusals: 0)
         for _ in 0..<50 {
-            budget = try seeder.loop.submit { [core = seeder.core] in
+            budget = try await seeder.loop.submit { [core = seeder.core] in
                 let b = core.value.receiveBudget
                 return (charged: b.charged, peak: b.peak, refusals: b.refusals)
-            }.wait()
+            }.get()
             if budget.refusals >= refusedAtLeast { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(budget.peak <= config.receiveBudget)
         #expect(budget.charged <= config.receiveBudget)

@@ -164,16 +164,19 @@ import Testing
 }
 
 @Suite(.serialized) struct FetchLoopbackTests {
-    private func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
+    /// Waits without holding a thread: the test runs on Swift's cooperative pool (two threads
+    /// on a 2-core machine), and a test that blocks one while others do too stalls every
+    /// other async test in the run (seen under ThreadSanitizer: the pool stalled for 30 s).
+    private func waitFor(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while ContinuousClock.now < end {
             if condition() { return true }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return condition()
     }
 
-    @Test func aMagnetDownloadIsByteIdenticalAndARestartReusesTheRecord() throws {
+    @Test func aMagnetDownloadIsByteIdenticalAndARestartReusesTheRecord() async throws {
         let source = try Fixture(files: ["index.html": content(1, 70_000), "css/site.css": content(2, 3_000),
                                          "img/big.png": content(3, 300_000), "empty.txt": []])
         let seeder = Seeder()
@@ -192,7 +195,7 @@ import Testing
         let handle = fetcher.fetch(magnet: magnet, metainfo: nil, options: options) { events.add($0) }
         _ = try fetcher.listen(host: "127.0.0.1", port: 0)
         fetcher.connect(host: "127.0.0.1", port: port)
-        #expect(waitFor(20) { handle.progress.complete })
+        #expect(await waitFor(20) { handle.progress.complete })
         fetcher.shutdown()
         for path in ["index.html", "css/site.css", "img/big.png", "empty.txt"] {
             #expect(FileManager.default.contents(atPath: out + "/" + path).map { [UInt8]($0) } == source.bytes(path), "\(path)")
@@ -202,7 +205,7 @@ import Testing
         let again = EventBox()
         let second = Seeder()
         let handle2 = second.fetch(magnet: magnet, metainfo: nil, options: options) { again.add($0) }
-        #expect(waitFor(20) { handle2.progress.complete })
+        #expect(await waitFor(20) { handle2.progress.complete })
         second.shutdown()
         let resumed = again.all.compactMap { e -> (Int, Int, Int)? in
             if case .resumed(_, let pieces, _, let fromRecord, let rechecked) = e { return (pieces, fromRecord, rechecked) }
@@ -213,7 +216,7 @@ import Testing
         #expect(handle2.progress.downloaded == 0)
     }
 
-    @Test func aDirectoryHoldingSomethingElseIsRefused() throws {
+    @Test func aDirectoryHoldingSomethingElseIsRefused() async throws {
         let source = try Fixture(files: ["a.txt": content(1, 100)])
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-fetch-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -225,7 +228,7 @@ import Testing
         let fetcher = Seeder()
         defer { fetcher.shutdown() }
         _ = fetcher.fetch(magnet: nil, metainfo: source.metainfo, options: options) { events.add($0) }
-        #expect(waitFor(10) { events.all.contains { if case .failed = $0 { true } else { false } } })
+        #expect(await waitFor(10) { events.all.contains { if case .failed = $0 { true } else { false } } })
         let failure = events.all.compactMap { e -> String? in if case .failed(let f) = e { "\(f)" } else { nil } }.first
         #expect(failure?.contains("precious.doc") == true)
         #expect(FileManager.default.contents(atPath: out.appendingPathComponent("precious.doc").path) == Data([1, 2, 3]))

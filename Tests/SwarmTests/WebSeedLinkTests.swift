@@ -31,16 +31,17 @@ import Testing
         }
     }
 
-    private func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+    /// Waits without holding one of the cooperative pool's threads (see FetchLoopbackTests).
+    private func waitFor(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while ContinuousClock.now < end {
             if condition() { return true }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return condition()
     }
 
-    @Test func aDownloadFromWebSeedsIsByteIdenticalAndALiarIsDropped() throws {
+    @Test func aDownloadFromWebSeedsIsByteIdenticalAndALiarIsDropped() async throws {
         let files = ["index.html": content(1, 70_000), "css/site.css": content(2, 3_000), "img/big.png": content(3, 300_000)]
         let source = try Fixture(files: files)
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("webseed-ws-\(UUID().uuidString)")
@@ -55,10 +56,10 @@ import Testing
         let transport = FakeTransport(files: files, name: source.metainfo.name)
         // The liar alone first: it is asked for everything, and every piece it sends fails.
         handle.addWebSeeds(["http://liar/"], transport: transport)
-        #expect(waitFor(20) { events.all.contains { if case .webSeedDropped = $0 { true } else { false } } })
+        #expect(await waitFor(20) { events.all.contains { if case .webSeedDropped = $0 { true } else { false } } })
         #expect(!handle.progress.complete)
         handle.addWebSeeds(["http://good/"], transport: transport)
-        #expect(waitFor(20) { handle.progress.complete })
+        #expect(await waitFor(20) { handle.progress.complete })
         for (path, bytes) in files {
             let same = FileManager.default.contents(atPath: out + "/" + path).map { [UInt8]($0) } == bytes
             #expect(same, "\(path)")
