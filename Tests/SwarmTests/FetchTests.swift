@@ -164,17 +164,6 @@ import Testing
 }
 
 @Suite(.serialized) struct FetchLoopbackTests {
-    /// Waits without holding a thread: the test runs on Swift's cooperative pool (two threads
-    /// on a 2-core machine), and a test that blocks one while others do too stalls every
-    /// other async test in the run (seen under ThreadSanitizer: the pool stalled for 30 s).
-    private func waitFor(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
 
     @Test func aMagnetDownloadIsByteIdenticalAndARestartReusesTheRecord() async throws {
         let source = try Fixture(files: ["index.html": content(1, 70_000), "css/site.css": content(2, 3_000),

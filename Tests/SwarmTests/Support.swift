@@ -4,6 +4,19 @@ import NIOCore
 import Storage
 @testable import Swarm
 
+/// Waits until `condition` holds, at most `timeout` seconds, without holding a thread: tests
+/// run on Swift's cooperative pool (two threads on a 2-core machine), and tests that block one
+/// while others do too stall every other async test in the run (seen under ThreadSanitizer:
+/// the pool stalled for 30 s).
+func waitFor(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
+    let end = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+    while ContinuousClock.now < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
 /// A scratch site, packaged and verified: what a seeder would serve.
 final class Fixture {
     let dir: URL

@@ -31,15 +31,6 @@ import Testing
         }
     }
 
-    /// Waits without holding one of the cooperative pool's threads (see FetchLoopbackTests).
-    private func waitFor(_ timeout: Double, _ condition: () -> Bool) async -> Bool {
-        let end = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        while ContinuousClock.now < end {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
 
     @Test func aDownloadFromWebSeedsIsByteIdenticalAndALiarIsDropped() async throws {
         let files = ["index.html": content(1, 70_000), "css/site.css": content(2, 3_000), "img/big.png": content(3, 300_000)]
