@@ -29,8 +29,9 @@ public enum FetchEvent: Sendable {
     /// A piece did not match its hash; reported for every mismatch, also when it came
     /// from several peers and so bans no one.
     case hashFailed(piece: Int)
-    /// A web seed is no longer used (it answered wrong, stalled, or sent a piece that did not verify).
-    case webSeedDropped(url: String, reason: String)
+    /// A web seed is no longer used (it answered wrong, stalled, or sent a piece that did not
+    /// verify); `retryIn`: seconds until it is tried again, when the reason may pass.
+    case webSeedDropped(url: String, reason: String, retryIn: Double?)
     /// The download record could not be used; what is on disk was hashed instead.
     case recordUnusable(StorageError)
     case complete(Metainfo, directory: String, seconds: Double)
@@ -57,6 +58,9 @@ public struct FetchOptions: Sendable {
     public var usesTrackers = false
     /// BEP 19 web seeds are used (for error messages).
     public var usesWebSeeds = false
+    /// A web seed dropped for a reason that may pass (a failed connection, a stall, a 5xx)
+    /// is tried again after this many seconds, doubling while it keeps failing (0: never).
+    public var webSeedRetry: Double = 30
     /// Complete files elsewhere on this host, by v2 pieces root (absolute paths): a file of
     /// the torrent with one of these roots that is not in the directory yet is linked (or
     /// copied) from there and verified before anything is downloaded (see `FetchDisk.reuse`).
@@ -98,6 +102,10 @@ final class Fetch {
     private var readyWaiters: [EventLoopPromise<SeedTorrent>] = []
     private var waiters: [Int: EventLoopPromise<Void>] = [:]
     private var nextWaiter = 0
+    /// Web seeds waiting to be tried again, and each one's drops without a block in between.
+    var webSeedRetries: [String: Scheduled<Void>] = [:]
+    var webSeedDrops: [String: Int] = [:]
+    var webSeedsStopped = false
     /// `progress` as of the last second (or the last change of phase), readable from any
     /// thread, also after the loop has stopped.
     let published = PublishedProgress()

@@ -36,6 +36,8 @@ final class WebSeedLink: FetchLink {
     var cancels: [WebSeedSource.JobID: @Sendable () -> Void] = [:]
     var timer: RepeatedTask?
     var closed = false
+    /// Whether a block came from it (a seed that worked once is tried again soon).
+    var delivered = false
 
     init(url: String, fetch: Fetch, transport: any WebSeedTransport) {
         self.url = url
@@ -107,9 +109,10 @@ final class WebSeedLink: FetchLink {
                 let bound = NIOLoopBound<(WebSeedResponseEvent) -> Void>({ [weak self] e in self?.received(e, job: id) }, eventLoop: loop)
                 cancels[id] = transport.get(url, range: range, on: loop, events: bound)
             case .deliver(let r, let block):
+                delivered = true
                 fetch.receive(.piece(piece: r.piece, begin: r.begin, block: block), from: self, now: fetch.clock())
-            case .drop(let reason):
-                stop(reason)
+            case .drop(let reason, let transient):
+                stop(reason, retry: transient)
             }
         }
     }
@@ -129,7 +132,8 @@ final class WebSeedLink: FetchLink {
     }
 
     /// Ends every GET and leaves the download; a reason is reported as `webSeedDropped`.
-    func stop(_ reason: String?) {
+    /// `retry`: the reason may pass, so the download adds the seed again later.
+    func stop(_ reason: String?, retry: Bool = false) {
         guard !closed else { return }
         closed = true
         timer?.cancel()
@@ -137,7 +141,10 @@ final class WebSeedLink: FetchLink {
         for cancel in cancels.values { cancel() }
         cancels.removeAll()
         guard let fetch else { return }
-        if let reason { fetch.onEvent(.webSeedDropped(url: url, reason: reason)) }
+        if let reason {
+            let delay = retry ? fetch.retryWebSeed(url, transport: transport, delivered: delivered) : nil
+            fetch.onEvent(.webSeedDropped(url: url, reason: reason, retryIn: delay))
+        }
         fetch.left(self)
     }
 }
@@ -148,9 +155,32 @@ extension Fetch {
         WebSeedLink(url: url, fetch: self, transport: transport).join()
     }
 
-    /// Stops every web seed's GETs (the engine is stopping).
+    /// Stops every web seed's GETs, and the retries waiting (the engine is stopping).
     func stopWebSeeds() {
+        webSeedsStopped = true
+        for task in webSeedRetries.values { task.cancel() }
+        webSeedRetries.removeAll()
         for case let link as WebSeedLink in linkList { link.shutDown() }
+    }
+
+    /// A web seed dropped for a reason that may pass is added again after
+    /// `FetchOptions.webSeedRetry` s, twice that after each further drop without a block
+    /// from it in between (at most 8 times as long); never once the download is over or
+    /// stopping. Returns the delay, or nil for no retry.
+    func retryWebSeed(_ url: String, transport: any WebSeedTransport, delivered: Bool) -> Double? {
+        guard options.webSeedRetry > 0, !webSeedsStopped, phase != .complete, phase != .failed else { return nil }
+        let drops = delivered ? 1 : (webSeedDrops[url] ?? 0) + 1
+        webSeedDrops[url] = drops
+        let delay = options.webSeedRetry * Double(1 << min(drops - 1, 3))
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        webSeedRetries[url]?.cancel()
+        webSeedRetries[url] = loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
+            let fetch = bound.value
+            fetch.webSeedRetries[url] = nil
+            guard !fetch.webSeedsStopped, fetch.phase != .complete, fetch.phase != .failed else { return }
+            fetch.addWebSeed(url, transport: transport)
+        }
+        return delay
     }
 }
 

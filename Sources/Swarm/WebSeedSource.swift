@@ -10,10 +10,12 @@ import PeerWire
 /// The answers' bytes are cut into the requested blocks and handed back as they complete.
 ///
 /// Redirects are followed here (at most `maxRedirects` per GET, no cycles, only to URLs
-/// `mayFetch` allows). The seed is dropped, once and for good, when it answers with another
-/// status than 206 (or 200 for the whole of a file asked for whole), breaks those redirect
-/// rules, sends more bytes than asked, ends an answer early, fails at the HTTP level, or
-/// sends nothing for `stallTimeout` s while asked for something. Wrong bytes are the download's to find: the piece fails its hash.
+/// `mayFetch` allows). The seed is dropped, once, when it answers with another status than
+/// 206 (or 200 for the whole of a file asked for whole), breaks those redirect rules, sends
+/// more bytes than asked, ends an answer early, fails at the HTTP level, or sends nothing
+/// for `stallTimeout` s while asked for something. A drop that may pass (the connection
+/// failed or ended early, a stall, a 5xx, 408 or 429 status) says so; the download may try
+/// the seed again later. Wrong bytes are the download's to find: the piece fails its hash.
 public struct WebSeedSource {
     public typealias JobID = Int
 
@@ -22,8 +24,9 @@ public struct WebSeedSource {
         case get(JobID, url: String, range: Range<Int64>)
         /// A requested block, whole.
         case deliver(BlockRequest, ByteBuffer)
-        /// The seed is no use: stop every GET. Said once.
-        case drop(String)
+        /// The seed is no use: stop every GET. Said once. `transient`: the reason may pass
+        /// (a failed or cut connection, a stall, a server's 5xx, 408 or 429).
+        case drop(String, transient: Bool)
     }
 
     struct Job {
@@ -104,7 +107,7 @@ public struct WebSeedSource {
         case 200 where seg.range == 0..<seg.fileLength: return []
         case 200: return drop("answered 200 without the range asked for (\(seg.url ?? ""))")
         case 300..<400: return redirect(id, job, to: location, status: status)
-        default: return drop("HTTP \(status) for \(seg.url ?? "")")
+        default: return drop("HTTP \(status) for \(seg.url ?? "")", transient: status >= 500 || status == 408 || status == 429)
         }
     }
 
@@ -164,8 +167,8 @@ public struct WebSeedSource {
     public mutating func end(_ id: JobID, error: String?, now: Double) -> [Action] {
         guard dropped == nil, var job = jobs.removeValue(forKey: id) else { return [] }
         let seg = job.segments[job.segment]
-        if let error { return drop(error) }
-        guard job.got == seg.length else { return drop("answered \(job.got) of \(seg.length) bytes (\(seg.url ?? ""))") }
+        if let error { return drop(error, transient: true) }
+        guard job.got == seg.length else { return drop("answered \(job.got) of \(seg.length) bytes (\(seg.url ?? ""))", transient: true) }
         var out: [Action] = []
         job.segment += 1
         job.got = 0
@@ -178,18 +181,18 @@ public struct WebSeedSource {
 
     public mutating func tick(now: Double) -> [Action] {
         guard dropped == nil, !jobs.isEmpty, now - lastProgress > stallTimeout else { return [] }
-        return drop("sent nothing for \(Int(stallTimeout)) s")
+        return drop("sent nothing for \(Int(stallTimeout)) s", transient: true)
     }
 
     // MARK: inside
 
-    mutating func drop(_ reason: String) -> [Action] {
+    mutating func drop(_ reason: String, transient: Bool = false) -> [Action] {
         guard dropped == nil else { return [] }
         dropped = reason
         jobs.removeAll()
         pending.removeAll()
         order.removeAll()
-        return [.drop(reason)]
+        return [.drop(reason, transient: transient)]
     }
 
     /// Starts jobs while there is room, each the longest run of adjacent requests from the

@@ -128,6 +128,8 @@ public struct EngineConfiguration: Sendable {
     public var trackers: [String] = []
     /// `--web-seed URL`s (BEP 19) downloaded from besides each torrent's `url-list` and magnet's `ws=`.
     public var webSeeds: [String] = []
+    /// Seconds before a web seed dropped for a reason that may pass is tried again (0: never).
+    public var webSeedRetry: Double = 30
     /// Local service discovery (BEP 14); it also needs a peer listener the LAN can reach and
     /// no `--offline` (`--no-lsd` turns it off).
     public var localDiscovery = true

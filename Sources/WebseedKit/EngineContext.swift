@@ -137,6 +137,7 @@ final class EngineContext: Sendable {
         var options = options
         let webSeeds = usableWebSeeds((metainfo?.webSeeds ?? []) + (magnet?.webSeeds ?? []) + configuration.webSeeds)
         options.usesWebSeeds = !webSeeds.isEmpty
+        options.webSeedRetry = configuration.webSeedRetry
         options.usesTrackers = trackers != nil && !((metainfo?.trackers ?? []) + magnetTiers).isEmpty
         // What the download learns later (the metadata names a hybrid's v1 hash; it finished).
         let later = Locked<(metadata: (@Sendable (Metainfo) -> Void)?, completed: (@Sendable () -> Void)?)>((nil, nil))

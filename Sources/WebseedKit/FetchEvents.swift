@@ -19,8 +19,10 @@ extension EventSink {
         case .hashFailed(let piece):
             // Counted in the metrics; a ban, when there is one, is the line a person reads.
             emitEvent(["event": "hash_failed", "piece": JSON(piece)], text: nil)
-        case .webSeedDropped(let url, let reason):
-            warning("web seed \(visible(url)) dropped: \(reason)", object: ["event": "web_seed_dropped", "url": .string(url), "reason": .string(reason)])
+        case .webSeedDropped(let url, let reason, let retryIn):
+            var object: [String: JSON] = ["event": "web_seed_dropped", "url": .string(url), "reason": .string(reason)]
+            if let retryIn { object["retry_in"] = .double(retryIn) }
+            warning("web seed \(visible(url)) dropped: \(reason)\(retryIn.map { "; trying it again in \($0 >= 1 ? String(Int($0.rounded())) : oneDecimal($0)) s" } ?? "")", object: object)
         case .recordUnusable(let problem):
             warning("\(problem.description); what was on disk was hashed again")
         case .complete(let m, let directory, let seconds):

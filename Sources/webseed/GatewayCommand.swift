@@ -112,7 +112,7 @@ struct GatewayCommand: AsyncParsableCommand {
             configuration.json = json
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
-            webSeedOptions.apply(to: &configuration)
+            try webSeedOptions.apply(to: &configuration)
             if !names.isEmpty, configuration.dht == nil { throw ValidationFailure("names are resolved through the DHT: drop --no-dht") }
             configuration.portMapping = portMapping.settings
             try await Engine(configuration).run()

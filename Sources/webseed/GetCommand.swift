@@ -95,7 +95,7 @@ struct Get: AsyncParsableCommand {
             configuration.json = json
             configuration.dht = try dht.settings()
             peerSources.apply(to: &configuration)
-            webSeedOptions.apply(to: &configuration)
+            try webSeedOptions.apply(to: &configuration)
             try await Engine(configuration).run()
         }
     }

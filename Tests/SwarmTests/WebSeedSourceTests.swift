@@ -22,7 +22,7 @@ import Testing
     }
 
     func dropped(_ actions: [Action]) -> [String] {
-        actions.compactMap { if case .drop(let why) = $0 { why } else { nil } }
+        actions.compactMap { if case .drop(let why, _) = $0 { why } else { nil } }
     }
 
     func blocks(piece: Int, count: Int, length: Int = blockSize) -> [BlockRequest] {
@@ -162,6 +162,30 @@ import Testing
         #expect(dropped(t.head(tid, status: 200, now: 0)) == ["answered 200 without the range asked for (http://h/\(f.metainfo.name)/big.bin)"])
         var (u, uid) = oneGET(f)
         #expect(dropped(u.end(uid, error: "redirects in a cycle", now: 0)) == ["redirects in a cycle"])
+    }
+
+    /// What may pass is said so (the download tries the seed again later); what the server
+    /// means, or breaks the rules with, is not.
+    @Test func aDropSaysWhetherItsReasonMayPass() throws {
+        let f = try Fixture(files: ["big.bin": content(6, 40_000)])
+        func transient(_ actions: [Action]) -> Bool? {
+            actions.compactMap { if case .drop(_, let transient) = $0 { transient } else { nil } }.first
+        }
+        for (status, passes) in [(503, true), (500, true), (408, true), (429, true), (404, false), (403, false), (200, false), (302, false)] {
+            var (s, id) = oneGET(f)
+            #expect(transient(s.head(id, status: status, now: 0)) == passes, "HTTP \(status)")
+        }
+        var (a, aid) = oneGET(f)
+        #expect(transient(a.end(aid, error: "connection refused", now: 0)) == true)
+        var (b, bid) = oneGET(f)
+        _ = b.head(bid, status: 206, now: 0)
+        #expect(transient(b.end(bid, error: nil, now: 0)) == true)  // ended early
+        var (c, cid) = oneGET(f)
+        _ = c.head(cid, status: 206, now: 0)
+        #expect(transient(c.tick(now: 21)) == true)  // stalled
+        var (d, did) = oneGET(f)
+        _ = d.head(did, status: 206, now: 0)
+        #expect(transient(d.body(did, ByteBuffer(repeating: 1, count: 20_000), now: 0)) == false)  // more than asked
     }
 
     @Test func a200ForAWholeFileAskedForWholeIsUsed() throws {

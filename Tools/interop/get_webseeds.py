@@ -28,6 +28,9 @@ Cases (fresh -o and --state-dir each):
   e  a magnet whose only source is its ws=: the metadata cannot come from a web seed, and the
      one-line error says so.
   f  `webseed gateway TORRENT` (url-list nginx) serves a file of the site, byte-identical.
+  g  a web seed that is down at first (a relay to nginx that closes every connection) is
+     dropped with retry_in (--web-seed-retry 1); once the relay passes connections through,
+     it is tried again and the download completes from it alone, byte-identical.
 
 Prints `ok …` / `FAIL …` lines and last `N passed, M failed`; exits 1 on failure.
 """
@@ -53,7 +56,7 @@ from webseedtest.trees import compare_tree
 from webseedtest.watchdog import Watchdog
 
 R = Results()
-CASES = ["a", "b", "c", "d", "e", "f"]
+CASES = ["a", "b", "c", "d", "e", "f", "g"]
 SITE_NAME = "my site"
 # Hostile seeds run beside nginx reached through a relay that passes at most this many bytes a
 # second from it, in all: the download then takes about twice the stall timeout (--timeout 15 → 5 s).
@@ -179,6 +182,18 @@ class SlowRelay(TcpRelay):
     def give_back(self, n):
         with self.lock:
             self.tokens += n
+
+
+class DownRelay(TcpRelay):
+    """A relay that closes every connection while `down` is set, as a server that is down."""
+
+    def __init__(self, upstream):
+        self.down = threading.Event()
+        self.down.set()
+        super().__init__(upstream)
+
+    def before_upstream(self):
+        return not self.down.is_set()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +343,32 @@ def case_f(ctx):
         g.stop()
 
 
+def case_g(ctx):
+    cdir = os.path.join(ctx.work, "cases", "g")
+    shutil.rmtree(cdir, ignore_errors=True)
+    os.makedirs(cdir)
+    relay = DownRelay(ctx.nginx_addr)
+    out = os.path.join(cdir, "out")
+    p = Proc("get-g", [ctx.ws, "get", ctx.plain_torrent, "-o", out, "--listen", "127.0.0.1:0", "--offline",
+                       "--state-dir", os.path.join(cdir, "state"), "--json", "--exit-when-done", "--timeout", "30",
+                       "--web-seed", "http://127.0.0.1:%d/" % relay.port, "--web-seed-retry", "1"],
+             cdir, cwd=cdir, env=dict(os.environ, HOME=os.path.join(cdir, "home")))
+    try:
+        drop = p.wait_for("web_seed_dropped", 30)
+        R.check(drop is not None and drop.get("retry_in") == 1, "g: a web seed that is down is dropped, to be tried again in 1 s",
+                "%s" % drop, more=[] if drop else p.log_tail(8))
+        relay.down.clear()
+        rc = p.wait(60)
+        events = [e for _t, e in p.events]
+        check_complete("g", rc, events, p, out, ctx)
+        R.check(len(dropped(events)) == 1 and relay.connections > 1,
+                "g: tried again once it is up, and the download came from it",
+                "%d drops, %d connections to the relay" % (len(dropped(events)), relay.connections))
+    finally:
+        p.end()
+        relay.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--webseed", required=True)
@@ -351,6 +392,7 @@ def main():
         nginx = Nginx(args.nginx, [www], ctx.work)
         port = nginx.start()[0]
         ctx.nginx_url = "http://127.0.0.1:%d/" % port
+        ctx.nginx_addr = ("127.0.0.1", port)
         slow = SlowRelay(("127.0.0.1", port), SLOW_RATE)
         ctx.slow_url = "http://127.0.0.1:%d/" % slow.port
         Hostile.www = www
