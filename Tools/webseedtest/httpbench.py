@@ -118,6 +118,27 @@ def wait_port(port, timeout=10.0, proc=None):
     return False
 
 
+def pin_tree(pid, cpus):
+    """Every thread of a process and of its direct children (nginx: master + workers) may run
+    on `cpus` only (threads they start later inherit it)."""
+    pids = [pid]
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % p)]
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                os.sched_setaffinity(t, cpus)
+            except OSError:
+                pass  # a thread that has just ended
+
+
 def proc_tree_cpu(pid, hz=os.sysconf("SC_CLK_TCK")):
     """utime+stime seconds of a process and its direct children (nginx: master + workers)."""
     pids = [pid]
@@ -236,14 +257,16 @@ class Nginx:
 # wrk
 # ---------------------------------------------------------------------------------------
 
-def wrk(binary, url, threads, connections, duration, timeout_s=10, cpu_of=None):
+def wrk(binary, url, threads, connections, duration, timeout_s=10, cpu_of=None, cpus=None):
     """Runs wrk; returns the dict its Lua `done` hook prints (requests, bytes, duration_us, errors
     {connect, read, write, status, timeout}, latency percentiles in us) plus rps, bytes_per_s and,
-    with cpu_of (a function returning a server's CPU seconds), server_cpu over the run."""
+    with cpu_of (a function returning a server's CPU seconds), server_cpu over the run. cpus: the
+    CPUs wrk may run on (all by default)."""
     argv = [binary, "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration, "--timeout", "%ds" % timeout_s,
             "-s", WRK_LUA, url]
     c0 = cpu_of() if cpu_of else None
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=duration + 60)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=duration + 60,
+                       preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     c1 = cpu_of() if cpu_of else None
     rep = None
     for line in r.stdout.splitlines():
