@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 public struct GatewayOptions: Sendable {
     /// With exactly one site, serve it at `/` for every Host other than `localhost`.
@@ -26,6 +27,9 @@ public struct GatewayOptions: Sendable {
     /// A request head must arrive within this long of the connection opening or of the
     /// previous response (slow clients cannot hold connections forever).
     public var headTimeout: TimeAmount = .seconds(20)
+    /// Connections open at once; one more is closed as soon as it is accepted. A connection
+    /// holds at most about 1.8 MB of a body's buffers, so this also bounds their memory.
+    public var maxConnections = 512
     /// Told (site name, path) when a file is found changed on disk while serving it; once per file.
     public var onFileChanged: (@Sendable (String, String) -> Void)?
     /// Where peers reach this host now (shown on the status page), asked on each request.
@@ -143,9 +147,11 @@ public final class GatewayServer: Sendable {
         var logger = Logger(label: "webseed.gateway")
         logger.logLevel = .critical
         let headTimeout = options.headTimeout
+        let open = OpenConnections(limit: options.maxConnections)
         return Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [HeadDeadlineHandler(timeout: headTimeout)], idleTimeout: .seconds(75))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionLimitHandler(open), HeadDeadlineHandler(timeout: headTimeout)],
+                                                idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024, reuseAddress: true),
             onServerRunning: { channel in
                 let p = channel.localAddress?.port ?? port
@@ -237,6 +243,63 @@ final class HeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.schedule(channel: channel, loop: loop)
             }
         }
+    }
+}
+
+/// How many connections are open, against the most there may be.
+final class OpenConnections: Sendable {
+    let limit: Int
+    private let count = Atomic<Int>(0)
+    init(limit: Int) { self.limit = limit }
+
+    /// Counts one more, unless that would pass the limit.
+    func admit() -> Bool {
+        if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
+        count.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func release() { count.wrappingSubtract(1, ordering: .relaxed) }
+}
+
+/// Closes a connection accepted while `OpenConnections` is at its limit (before it is read
+/// from: it costs no request buffers), and counts the others until they close.
+final class ConnectionLimitHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    private let open: OpenConnections
+    private var admitted = false
+    private var decided = false
+
+    init(_ open: OpenConnections) { self.open = open }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { decide(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        decide(context)
+        if admitted { context.fireChannelActive() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if admitted { context.fireChannelRead(data) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if admitted {
+            admitted = false
+            open.release()
+        }
+        context.fireChannelInactive()
+    }
+
+    private func decide(_ context: ChannelHandlerContext) {
+        guard !decided else { return }
+        decided = true
+        admitted = open.admit()
+        if !admitted { context.close(promise: nil) }
     }
 }
 

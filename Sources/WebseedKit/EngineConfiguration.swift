@@ -87,6 +87,8 @@ public struct EngineConfiguration: Sendable {
         public var names: [String] = []
         /// Seconds between DHT lookups of a name served (`--name-refresh`).
         public var nameRefresh: Double = 60
+        /// HTTP connections open at once (`--max-connections`).
+        public var maxConnections = 512
         public init(listen: HostPort) { self.listen = listen }
     }
 

@@ -64,6 +64,7 @@ struct GatewayService: EngineService {
         options.listenHost = settings.listen.host
         options.verifyInBrowser = settings.verifyInBrowser
         options.verifySources = settings.verifySources
+        options.maxConnections = settings.maxConnections
         let metrics = context.metrics
         options.metrics = { metrics.text() }
         options.requestMetrics = metrics.factory

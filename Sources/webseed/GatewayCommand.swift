@@ -62,6 +62,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
     @OptionGroup var webSeedOptions: WebSeedOptions
 
+    @OptionGroup var http: HTTPServerOptions
+
     @OptionGroup var portMapping: PortMappingOptions
 
     @Flag(help: "Log events as JSON lines instead of text.")
@@ -101,6 +103,7 @@ struct GatewayCommand: AsyncParsableCommand {
             gateway.verifyInBrowser = verifyInBrowser
             gateway.verifySources = try checkVerifySources(verifySources, verifyInBrowser: verifyInBrowser)
             gateway.timeout = timeout
+            try http.apply(to: &gateway)
             gateway.sources = parsed.map { (magnet: $0.0, metainfo: $0.1) }
             gateway.names = names
             gateway.nameRefresh = nameRefresh

@@ -59,6 +59,8 @@ struct Seed: AsyncParsableCommand {
     @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
     var verifyInBrowser = false
 
+    @OptionGroup var http: HTTPServerOptions
+
     @Option(name: .customLong("verify-source"), help: "With --verify-in-browser: another gateway or web server holding the sites, which the worker asks when this gateway fails (a URL prefix; {site} stands for the site id, e.g. http://{site}.localhost:8081); repeatable, tried in order.")
     var verifySources: [String] = []
 
@@ -111,6 +113,7 @@ struct Seed: AsyncParsableCommand {
                 settings.spa = spa
                 settings.verifyInBrowser = verifyInBrowser
                 settings.verifySources = try checkVerifySources(verifySources, verifyInBrowser: verifyInBrowser)
+                try http.apply(to: &settings)
                 configuration.gateway = settings
             }
             try await Engine(configuration).run()

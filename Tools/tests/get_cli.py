@@ -287,6 +287,7 @@ def bad_input(ctx):
     expect_error(ctx, "magnet-sha1", "magnet with an unknown topic (urn:sha1)",
                  "magnet:?xt=urn:sha1:YNCKHTQCWBTRNJIV4WNAE52SJUQCZO5C&dn=x", [], ["magnet"], 5)
     expect_error(ctx, "magnet-no-xt", "magnet without xt", "magnet:?dn=site", [], ["magnet"], 5)
+    expect_error(ctx, "web-seed-retry", "--web-seed-retry 100000", ctx.torrent, ["--web-seed-retry", "100000"], ["--web-seed-retry must be"], 5)
     expect_error(ctx, "truncated", "truncated .torrent", truncated, [], ["not a valid torrent"], 5)
     expect_error(ctx, "piece-length", ".torrent with piece length 20000", odd_pl, [],
                  ["not a valid torrent"], 5)

@@ -330,6 +330,8 @@ def main():
         R.check(ok, "a .torrent without --data is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [site, "--listen", "nonsense", "--offline", "--state-dir", state], "invalid --listen")
         R.check(ok, "an invalid --listen is a one-line error", more=[str(d)])
+        ok, d = one_line_error(ws, [site, "--max-connections", "0", "--offline", "--state-dir", state], "--max-connections must be")
+        R.check(ok, "--max-connections 0 is a one-line error", more=[str(d)])
         ok, d = one_line_error(ws, [os.path.join(work, "nope"), "--offline", "--state-dir", state], "no such file")
         R.check(ok, "a missing source is a one-line error", more=[str(d)])
         junk = os.path.join(work, "junk.torrent")
