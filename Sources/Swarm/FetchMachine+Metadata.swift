@@ -43,8 +43,14 @@ extension FetchMachine {
                 return ban(peers[key]!.info.host, .metadataPieceSize(piece: piece), &out)
             }
             asked.pieces[piece] = data
+            asked.since = now  // the time-out runs from the last piece
             lastReceived = now
             guard asked.pieces.allSatisfy({ $0 != nil }) else {
+                // One more asked for each that arrives, keeping `metadataWindow` in flight.
+                if asked.requested < asked.pieces.count, let id = peers[key]?.metadataID {
+                    out.append(.send([Self.metadataRequest(asked.requested, id: id)], to: key))
+                    asked.requested += 1
+                }
                 s.asked = asked
                 phase = .metadata(s)
                 return
@@ -63,15 +69,26 @@ extension FetchMachine {
         }
     }
 
-    /// Asks one peer that has the metadata for all of it (one source: a mismatch names it).
+    /// Metadata pieces asked of the peer at once. libtorrent answers a request at once only
+    /// while less than 160 KiB (10 pieces) wait in its send buffer, and the rest once a
+    /// second: asking for a 2,000-file site's 480 KB at once took it 1.3 s more.
+    static let metadataWindow = 8
+
+    static func metadataRequest(_ piece: Int, id: UInt8) -> PeerMessage {
+        .extended(id: id, payload: ByteBuffer(bytes: MetadataMessage.request(piece: piece).encode()))
+    }
+
+    /// Asks one peer that has the metadata for all of it (one source: a mismatch names it),
+    /// `metadataWindow` pieces at a time.
     mutating func startMetadata(now: Double, _ out: inout [Action]) {
         guard case .metadata(var s) = phase, s.asked == nil else { return }
         guard let (key, peer) = peers.first(where: { $0.value.metadataID != nil && $0.value.metadataSize != nil && !s.refusedBy.contains($0.key) }),
               let id = peer.metadataID, let size = peer.metadataSize else { return }
         let count = (size + MetadataMessage.pieceSize - 1) / MetadataMessage.pieceSize
-        s.asked = (key, size, [[UInt8]?](repeating: nil, count: count), now)
+        let first = min(count, Self.metadataWindow)
+        s.asked = (key, size, [[UInt8]?](repeating: nil, count: count), first, now)
         phase = .metadata(s)
-        out.append(.send((0..<count).map { .extended(id: id, payload: ByteBuffer(bytes: MetadataMessage.request(piece: $0).encode())) }, to: key))
+        out.append(.send((0..<first).map { Self.metadataRequest($0, id: id) }, to: key))
     }
 
     mutating func metadataComplete(from key: PeerKey, bytes: [UInt8], now: Double, _ out: inout [Action]) {

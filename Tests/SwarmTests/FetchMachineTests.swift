@@ -263,6 +263,42 @@ import Testing
         #expect(told.contains { if case .report(.metadata(_, _, "10.0.0.2:6881"?)) = $0 { true } else { false } })
     }
 
+    /// libtorrent answers a metadata request at once only while its send buffer holds less
+    /// than 160 KiB, and the rest once a second: at most 8 pieces are asked at a time, one
+    /// more as each arrives, and all of them are asked in the end.
+    @Test func metadataIsAskedForEightPiecesAtATime() throws {
+        let f = try Fixture(files: ["site.txt": content(6, 5_000)])
+        var m = FetchMachine(v1Hash: nil, v2Hash: f.metainfo.v2InfoHash, metainfo: nil, options: options, now: 0)
+        _ = m.handle(.start, now: 0)
+        let peer = Peer("10.0.0.1")
+        _ = m.handle(.peerJoined(peer.key, peer.info), now: 1)
+        let count = 20
+        let size = count * MetadataMessage.pieceSize - 100
+        var h = ExtensionHandshake()
+        h.messages = ["ut_metadata": 3]
+        h.metadataSize = size
+        func asked(_ actions: [Action]) -> [Int] {
+            sent(actions, to: peer).compactMap { message -> Int? in
+                guard case .extended(3, let payload) = message, case .request(let piece)? = try? MetadataMessage.decode(Array(buffer: payload)) else { return nil }
+                return piece
+            }
+        }
+        var all = asked(m.handle(.message(.extended(id: 0, payload: ByteBuffer(bytes: h.encode())), from: peer.key), now: 1))
+        #expect(all == Array(0..<8))
+        var last: [Action] = []
+        for piece in 0..<count {
+            let length = piece == count - 1 ? size - piece * MetadataMessage.pieceSize : MetadataMessage.pieceSize
+            let data = MetadataMessage.data(piece: piece, totalSize: size, payload: [UInt8](repeating: 0, count: length)).encode()
+            last = m.handle(.message(.extended(id: PeerSession.utMetadataID, payload: ByteBuffer(bytes: data)), from: peer.key), now: 2)
+            let more = asked(last)
+            #expect(more == (piece + 8 < count ? [piece + 8] : []), "after piece \(piece)")
+            all += more
+        }
+        #expect(all == Array(0..<count))
+        // Zeros are not the info dict: once all have come, the hash check bans the peer.
+        #expect(last.contains { if case .disconnect(let key, .banned(.metadataHash)) = $0 { key == peer.key } else { false } })
+    }
+
     @Test func pieceLayersAreProvedAgainstTheRootAndALiarIsBanned() throws {
         let f = try Fixture(files: ["long.bin": content(9, 40 * 16_384)], hybrid: false)
         let file = try #require(f.metainfo.files.firstIndex { $0.pathString == "long.bin" })
