@@ -68,6 +68,9 @@ Cases and targets (the corpus, two files made deterministically under $WEBSEED_B
           "site", 2,002 files / 152 MB, made once under $WEBSEED_BENCH_DIR/full like Tools/bench/create's)
           served by its own `webseed seed`; index.html of that site must come back. Same target; it
           shows whether anything on the path to the first byte grows with the site's file count.
+          It also adds case 3c: the same site seeded by libtorrent 2.0.8 (`ltpeer seed`, its own
+          torrent of the directory), for information: how a fresh gateway fares with another
+          client's pace for the metadata and the layers.
 
   4 page  The whole sample page (Samples/site/index.html with its style sheet, images, scripts)
           in headless Chromium from a fresh gateway like case 3's. Chromium cannot time a page
@@ -134,6 +137,7 @@ REPO = os.path.realpath(os.path.join(HERE, "..", ".."))
 
 from webseedtest import corpus
 from webseedtest import httpbench as hb
+from webseedtest.procs import program
 from webseedtest.benchhost import (KIB, LIVE, MIB, JsonProc, binary_stamp, build_release,
                                    corpus_root, cpu_model, end_children_at_exit, git_head, log,
                                    machine_busy, med, one_at_a_time, require_binary, sha256_file,
@@ -497,6 +501,26 @@ def start_site_seeder(binary, site_dir, label, tag, work, errors, error_key):
         return None, None
 
 
+def start_lt_seeder(site_dir, label, work, errors, error_key):
+    """libtorrent seeding site_dir on loopback (`ltpeer seed`); returns (process, src) or (None, None)
+    with errors[error_key] set. src has no gateway of its own."""
+    seeder = None
+    try:
+        seeder = JsonProc(program("ltpeer") + ["seed", site_dir, "--listen", "127.0.0.1:0", "--offline", "--json",
+                                               "--state-dir", tempfile.mkdtemp(prefix="ltseed-", dir=work)],
+                          os.path.join(work, "ltseed.stderr"))
+        lst, site, _ = seeder.need(["listening", "site", "ready"], 600, "ltpeer seed (%s)" % label)
+        src = {"magnet": v2_magnet(site["magnet"]), "seed_port": int(lst["port"])}
+        log("libtorrent seeder of %s on 127.0.0.1:%d; magnet %s" % (label, src["seed_port"], src["magnet"]))
+        return seeder, src
+    except (RuntimeError, KeyError, TypeError) as e:
+        errors[error_key] = str(e)
+        log("  ltpeer seed (%s) FAILED: %s" % (label, e))
+        if seeder:
+            seeder.stop()
+        return None, None
+
+
 def ttfb_case(binary, src, ng_site, work, n, site_dir=SITE):
     """src: the seeder ({magnet, seed_port, held_port, held_url}) or None (nginx only); ng_site: nginx's
     (port, host) serving site_dir, or None (no nginx reference)."""
@@ -531,7 +555,7 @@ def ttfb_case(binary, src, ng_site, work, n, site_dir=SITE):
             if g:
                 g.stop()
     refs = [("ng", ng_site[0], ng_site[1])] if ng_site else []
-    if src:
+    if src and "held_port" in src:
         refs.append(("held", src["held_port"], urllib.parse.urlsplit(src["held_url"]).netloc))
     for k, port, host in refs:
         for i in range(n):
@@ -802,6 +826,14 @@ def main():
             results["cases"]["ttfb_corpus"]["error"] = errors.get("corpus-seeder", "no seeder")
         if c_seeder:
             c_seeder.stop()
+        lt_seeder, lt_src = start_lt_seeder(corpus_site, "the %d-file site" % corpus_files, work, errors, "lt-seeder")
+        log("case 3c: GET / from a fresh gateway of the %d-file site (magnet + 1 libtorrent seeder), %d gateways"
+            % (corpus_files, ttfb_runs))
+        results["cases"]["ttfb_lt"] = ttfb_case(binary, lt_src, None, work, ttfb_runs, site_dir=corpus_site)
+        if lt_src is None:
+            results["cases"]["ttfb_lt"]["error"] = errors.get("lt-seeder", "no seeder")
+        if lt_seeder:
+            lt_seeder.stop()
     if "page" in cases:
         log("case 4: the sample page in headless Chromium %s, %d loads" % (versions.get("chromium", "?"), page_runs))
         results["cases"]["page"] = page_case(tools["chromium"], binary, src, ng_site, work, page_runs)
@@ -957,6 +989,16 @@ def main():
         row("", "reference: the seeder's own gateway (holds the site), GET → first byte, ms", med(r["held"]), None,
             "%.2f", ws_err=r.get("held_error"), ratio=False)
         runs_note("case 3b, fresh gateways' spawn → first byte (ms)", r["ws"], "%.1f")
+    if "ttfb_lt" in c:
+        r = c["ttfb_lt"]
+        if r["error"]:
+            all_met = False
+        row("3c the same site from a libtorrent 2.0.8 seeder (magnet + 1 seeder), GET /, median of %d" % ttfb_runs,
+            "gateway spawn → first byte of GET / (metadata included), ms", med(r["ws"]), None, "%.1f",
+            ws_err=r["error"], ratio=False)
+        row("", "gateway spawn → gateway_site announced (metadata in), ms", med(r["ws_site"]), None, "%.1f",
+            ratio=False)
+        runs_note("case 3c, fresh gateways' spawn → first byte (ms)", r["ws"], "%.1f")
     if "page" in c:
         r = c["page"]
         we = None if args.nginx_only else r["error"]
