@@ -479,46 +479,48 @@ def wrk_case(tools, servers, name, size, conf, duration, runs, pids=None):
 # Case 3: time to first byte from a fresh gateway
 # ---------------------------------------------------------------------------------------
 
+def start_seeder(argv, stderr, events, what, errors, error_key, to_src):
+    """Spawns a seeder and waits for `events`; returns (process, to_src(*events)) or, with
+    errors[error_key] set and the process stopped, (None, None)."""
+    seeder = None
+    try:
+        seeder = JsonProc(argv, stderr)
+        src = to_src(*seeder.need(events, 600, what))
+        return seeder, src
+    except (RuntimeError, KeyError, TypeError) as e:
+        errors[error_key] = str(e)
+        log("  %s FAILED: %s" % (what, e))
+        if seeder:
+            seeder.stop()
+        return None, None
+
+
 def start_site_seeder(binary, site_dir, label, tag, work, errors, error_key):
     """`webseed seed site_dir` on loopback with its own gateway; returns (process, src) or (None, None)
     with errors[error_key] set."""
-    seeder = None
-    try:
-        seeder = JsonProc([binary, "seed", site_dir, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
-                          "--state-dir", tempfile.mkdtemp(prefix="seed-%s-" % tag, dir=work), "--json"],
-                         os.path.join(work, "seed-%s.stderr" % tag))
-        ready, lst, site, gw = seeder.need(["ready", "listening", "site", "gateway"], 300, "webseed seed (%s)" % label)
+    def to_src(_ready, lst, site, gw):
         src = {"magnet": v2_magnet(site["magnet"]), "seed_port": int(lst["port"]), "held_port": int(gw["port"]),
                "held_url": site["gateway_url"]}
         log("seeder of %s on 127.0.0.1:%d, its gateway at %s; magnet %s"
             % (label, src["seed_port"], src["held_url"], src["magnet"]))
-        return seeder, src
-    except (RuntimeError, KeyError, TypeError) as e:
-        errors[error_key] = str(e)
-        log("  webseed seed (%s) FAILED: %s" % (label, e))
-        if seeder:
-            seeder.stop()
-        return None, None
+        return src
+    return start_seeder([binary, "seed", site_dir, "--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0", "--offline",
+                         "--state-dir", tempfile.mkdtemp(prefix="seed-%s-" % tag, dir=work), "--json"],
+                        os.path.join(work, "seed-%s.stderr" % tag), ["ready", "listening", "site", "gateway"],
+                        "webseed seed (%s)" % label, errors, error_key, to_src)
 
 
 def start_lt_seeder(site_dir, label, work, errors, error_key):
     """libtorrent seeding site_dir on loopback (`ltpeer seed`); returns (process, src) or (None, None)
     with errors[error_key] set. src has no gateway of its own."""
-    seeder = None
-    try:
-        seeder = JsonProc(program("ltpeer") + ["seed", site_dir, "--listen", "127.0.0.1:0", "--offline", "--json",
-                                               "--state-dir", tempfile.mkdtemp(prefix="ltseed-", dir=work)],
-                          os.path.join(work, "ltseed.stderr"))
-        lst, site, _ = seeder.need(["listening", "site", "ready"], 600, "ltpeer seed (%s)" % label)
+    def to_src(lst, site, _ready):
         src = {"magnet": v2_magnet(site["magnet"]), "seed_port": int(lst["port"])}
         log("libtorrent seeder of %s on 127.0.0.1:%d; magnet %s" % (label, src["seed_port"], src["magnet"]))
-        return seeder, src
-    except (RuntimeError, KeyError, TypeError) as e:
-        errors[error_key] = str(e)
-        log("  ltpeer seed (%s) FAILED: %s" % (label, e))
-        if seeder:
-            seeder.stop()
-        return None, None
+        return src
+    return start_seeder(program("ltpeer") + ["seed", site_dir, "--listen", "127.0.0.1:0", "--offline", "--json",
+                                             "--state-dir", tempfile.mkdtemp(prefix="ltseed-", dir=work)],
+                        os.path.join(work, "ltseed.stderr"), ["listening", "site", "ready"],
+                        "ltpeer seed (%s)" % label, errors, error_key, to_src)
 
 
 def ttfb_case(binary, src, ng_site, work, n, site_dir=SITE):
@@ -817,23 +819,19 @@ def main():
         log("case 3: GET / from a fresh gateway (magnet + 1 seeder), %d gateways" % ttfb_runs)
         results["cases"]["ttfb"] = ttfb_case(binary, src, ng_site, work, ttfb_runs)
     if "ttfb" in cases and corpus_site and not args.nginx_only:
-        c_seeder, c_src = start_site_seeder(binary, corpus_site, "the %d-file site" % corpus_files, "corpus", work,
-                                            errors, "corpus-seeder")
-        log("case 3b: GET / from a fresh gateway of the %d-file site (magnet + 1 seeder), %d gateways"
-            % (corpus_files, ttfb_runs))
-        results["cases"]["ttfb_corpus"] = ttfb_case(binary, c_src, None, work, ttfb_runs, site_dir=corpus_site)
-        if c_src is None:
-            results["cases"]["ttfb_corpus"]["error"] = errors.get("corpus-seeder", "no seeder")
-        if c_seeder:
-            c_seeder.stop()
-        lt_seeder, lt_src = start_lt_seeder(corpus_site, "the %d-file site" % corpus_files, work, errors, "lt-seeder")
-        log("case 3c: GET / from a fresh gateway of the %d-file site (magnet + 1 libtorrent seeder), %d gateways"
-            % (corpus_files, ttfb_runs))
-        results["cases"]["ttfb_lt"] = ttfb_case(binary, lt_src, None, work, ttfb_runs, site_dir=corpus_site)
-        if lt_src is None:
-            results["cases"]["ttfb_lt"]["error"] = errors.get("lt-seeder", "no seeder")
-        if lt_seeder:
-            lt_seeder.stop()
+        site_label = "the %d-file site" % corpus_files
+        for key, who, error_key, start in (
+                ("ttfb_corpus", "3b", "corpus-seeder",
+                 lambda: start_site_seeder(binary, corpus_site, site_label, "corpus", work, errors, "corpus-seeder")),
+                ("ttfb_lt", "3c", "lt-seeder", lambda: start_lt_seeder(corpus_site, site_label, work, errors, "lt-seeder"))):
+            c_seeder, c_src = start()
+            log("case %s: GET / from a fresh gateway of %s (magnet + 1 %s seeder), %d gateways"
+                % (who, site_label, "libtorrent" if key == "ttfb_lt" else "webseed", ttfb_runs))
+            results["cases"][key] = ttfb_case(binary, c_src, None, work, ttfb_runs, site_dir=corpus_site)
+            if c_src is None:
+                results["cases"][key]["error"] = errors.get(error_key, "no seeder")
+            if c_seeder:
+                c_seeder.stop()
     if "page" in cases:
         log("case 4: the sample page in headless Chromium %s, %d loads" % (versions.get("chromium", "?"), page_runs))
         results["cases"]["page"] = page_case(tools["chromium"], binary, src, ng_site, work, page_runs)

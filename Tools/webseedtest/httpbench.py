@@ -118,16 +118,21 @@ def wait_port(port, timeout=10.0, proc=None):
     return False
 
 
-def pin_tree(pid, cpus):
-    """Every thread of a process and of its direct children (nginx: master + workers) may run
-    on `cpus` only (threads they start later inherit it)."""
+def tree_pids(pid):
+    """A process and its direct children (nginx: master + workers)."""
     pids = [pid]
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             pids += [int(x) for x in f.read().split()]
     except OSError:
         pass
-    for p in pids:
+    return pids
+
+
+def pin_tree(pid, cpus):
+    """Every thread of a process and of its direct children may run on `cpus` only (threads
+    they start later inherit it)."""
+    for p in tree_pids(pid):
         try:
             tids = [int(t) for t in os.listdir("/proc/%d/task" % p)]
         except OSError:
@@ -141,14 +146,8 @@ def pin_tree(pid, cpus):
 
 def proc_tree_cpu(pid, hz=os.sysconf("SC_CLK_TCK")):
     """utime+stime seconds of a process and its direct children (nginx: master + workers)."""
-    pids = [pid]
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            pids += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
     total = 0.0
-    for p in pids:
+    for p in tree_pids(pid):
         try:
             with open("/proc/%d/stat" % p) as f:
                 s = f.read()
