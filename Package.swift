@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwarmTests",
-            dependencies: ["Swarm", "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode",
+            dependencies: ["Swarm", "PeerWire", "Storage", "Metainfo", "Merkle", "Hashing", "Bencode", "Locking",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),

@@ -110,9 +110,9 @@ struct FetchMachine {
     struct MetadataState {
         /// A torrent given at the start, used by `.start`.
         var given: Metainfo?
-        /// The peer asked for the whole info dict (one source, so a mismatch names it).
-        /// The metadata being fetched: from whom, its size, the pieces so far, how many are
-        /// asked for, and when the last piece came (or the first request went).
+        /// The peer asked for the whole info dict (one source, so a mismatch names it): its
+        /// size, the pieces so far, how many are asked for, and when the last piece came (or
+        /// the first request went).
         var asked: (from: PeerKey, size: Int, pieces: [[UInt8]?], requested: Int, since: Double)?
         var refusedBy: Set<PeerKey> = []
     }

@@ -59,10 +59,10 @@ struct Seed: AsyncParsableCommand {
     @Flag(name: .customLong("verify-in-browser"), help: "Verified mode: each site's origin installs a service worker that checks every byte against the site id in the address before the page gets it, and keeps verified files for offline visits (see the README).")
     var verifyInBrowser = false
 
-    @OptionGroup var http: HTTPServerOptions
-
     @Option(name: .customLong("verify-source"), help: "With --verify-in-browser: another gateway or web server holding the sites, which the worker asks when this gateway fails (a URL prefix; {site} stands for the site id, e.g. http://{site}.localhost:8081); repeatable, tried in order.")
     var verifySources: [String] = []
+
+    @OptionGroup var http: HTTPServerOptions
 
     @Option(help: "Publish the site (exactly one directory) under the stable name of this key (see `webseed key`): a signed BEP 44 item on the DHT naming its torrent, put again every 30 minutes.")
     var key: String?

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Metainfo
 import NIOCore
 import PeerWire
@@ -63,20 +64,19 @@ import Testing
 
     /// Fails its first `failures` GETs as a refused connection would, or answers them with
     /// `status`; serves every later one.
-    final class FlakyTransport: WebSeedTransport, @unchecked Sendable {
+    final class FlakyTransport: WebSeedTransport {
         let inner: FakeTransport
         let status: Int?
-        private let left: NSLock = NSLock()
-        private var failures: Int
+        private let failures: Locked<Int>
         init(_ inner: FakeTransport, failures: Int, status: Int? = nil) {
             self.inner = inner
-            self.failures = failures
+            self.failures = Locked(failures)
             self.status = status
         }
         func mayFetch(_ url: String) -> Bool { true }
         func get(_ url: String, range: Range<Int64>, on loop: any EventLoop,
                  events: NIOLoopBound<(WebSeedResponseEvent) -> Void>) -> @Sendable () -> Void {
-            let fail = left.withLock { failures -= 1; return failures >= 0 }
+            let fail = failures.withLock { $0 -= 1; return $0 >= 0 }
             guard fail else { return inner.get(url, range: range, on: loop, events: events) }
             loop.execute { [status] in
                 if let status { events.value(.head(status: status, location: nil)) } else { events.value(.end(error: "connection refused")) }
