@@ -168,7 +168,7 @@ extension Fetch {
     /// from it in between (at most 8 times as long); never once the download is over or
     /// stopping. Returns the delay, or nil for no retry.
     func retryWebSeed(_ url: String, transport: any WebSeedTransport, delivered: Bool) -> Double? {
-        guard options.webSeedRetry > 0, !webSeedsStopped, phase != .complete, phase != .failed else { return nil }
+        guard options.webSeedRetry > 0, webSeedsWanted else { return nil }
         let drops = delivered ? 1 : (webSeedDrops[url] ?? 0) + 1
         webSeedDrops[url] = drops
         let delay = options.webSeedRetry * Double(1 << min(drops - 1, 3))
@@ -177,11 +177,14 @@ extension Fetch {
         webSeedRetries[url] = loop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
             let fetch = bound.value
             fetch.webSeedRetries[url] = nil
-            guard !fetch.webSeedsStopped, fetch.phase != .complete, fetch.phase != .failed else { return }
+            guard fetch.webSeedsWanted else { return }
             fetch.addWebSeed(url, transport: transport)
         }
         return delay
     }
+
+    /// Web seeds may still join: the download is neither over nor stopping.
+    private var webSeedsWanted: Bool { !webSeedsStopped && phase != .complete && phase != .failed }
 }
 
 extension FetchHandle {
