@@ -3,7 +3,8 @@ import PackageDescription
 
 // Module map (arrows point down): webseed (option parsing) → WebseedKit (the engine: one
 // ServiceGroup of services) → Gateway, Swarm, DHT, PortMapping → Storage, PeerWire,
-// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto, and Metainfo → Bencode.
+// DHTProtocol → Metainfo → Merkle → Hashing → CLibCrypto (and CMappedHash, its SIGBUS-guarded
+// hashing of file mappings), and Metainfo → Bencode.
 // Names (key files, site names, the rules a reader follows a name by) → DHTProtocol → Signing
 // (Ed25519) → CLibCrypto; TrackerProtocol (tracker codecs, tiers, the gateway's tracker table)
 // → Bencode; Locking (pthread-mutex locks) under whatever shares state. Swarm and DHT do not
@@ -34,9 +35,10 @@ let package = Package(
         .systemLibrary(name: "CNATPMP", providers: [.apt(["libnatpmp-dev"])]),
 
         .target(name: "CPosix"),
+        .target(name: "CMappedHash", dependencies: ["CLibCrypto"]),
         .target(name: "Locking", swiftSettings: strict),
         .target(name: "Bencode", swiftSettings: strict),
-        .target(name: "Hashing", dependencies: ["CLibCrypto"], swiftSettings: strict),
+        .target(name: "Hashing", dependencies: ["CLibCrypto", "CMappedHash"], swiftSettings: strict),
         .target(name: "Signing", dependencies: ["CLibCrypto"], swiftSettings: strict),
         .target(name: "Merkle", dependencies: ["Hashing"], swiftSettings: strict),
         .target(name: "Metainfo", dependencies: ["Bencode", "Hashing", "Merkle"], exclude: ["README.md"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import CLibCrypto
+import CMappedHash
 
 /// The one place webseed touches libcrypto's digest API. OpenSSL picks the CPU's SHA
 /// extensions (SHA-NI) at run time, which is why hashing goes through it rather than
@@ -49,6 +50,30 @@ public final class SHA256Hasher {
         return finish()
     }
 
+    /// Hashes `bytes` as consecutive blocks of `blockSize` bytes (the last may be shorter),
+    /// each block's digest into `leaves` (room for one per block), and feeds every byte to
+    /// `sha1` too when given one.
+    ///
+    /// `bytes` may be a read-only mapping of a file: if the file is truncated under it, the
+    /// read's SIGBUS is caught and the answer is false, with `leaves` partly written and both
+    /// hashers reset. So a file mapping can be hashed without the copy a `pread` makes.
+    public func hashBlocks(_ bytes: UnsafeRawBufferPointer, blockSize: Int, into leaves: UnsafeMutableBufferPointer<SHA256Digest>,
+                           alsoFeeding sha1: SHA1Hasher?) -> Bool {
+        precondition(blockSize > 0 && leaves.count >= (bytes.count + blockSize - 1) / blockSize)
+        guard bytes.count > 0 else { return true }
+        let result = UnsafeMutableRawPointer(leaves.baseAddress!).withMemoryRebound(to: UInt8.self, capacity: leaves.count * 32) {
+            webseed_hash_blocks(bytes.baseAddress, bytes.count, blockSize, $0, ctx, sha1?.ctx)
+        }
+        switch result {
+        case 0: return true
+        case -1:
+            reset()
+            sha1?.reset()
+            return false
+        default: fatalError("libcrypto failed to hash a block")
+        }
+    }
+
     /// The Merkle parent of two nodes: SHA-256(left ‖ right).
     public func parent(_ left: SHA256Digest, _ right: SHA256Digest) -> SHA256Digest {
         var pair = (left, right)
@@ -58,7 +83,7 @@ public final class SHA256Hasher {
 
 /// SHA-1 for v1 piece hashes and v1 info hashes. Same rules as `SHA256Hasher`.
 public final class SHA1Hasher {
-    private let ctx: OpaquePointer
+    fileprivate let ctx: OpaquePointer
 
     public init() {
         guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }

@@ -1,6 +1,10 @@
 import Testing
 import Hashing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct Hashing {
     @Test func sha256OfABlockOfZeros() {
         let zeros = [UInt8](repeating: 0, count: 16_384)
@@ -44,5 +48,48 @@ import Hashing
         let low = try #require(SHA256Digest(hex: "00" + String(repeating: "ff", count: 31)))
         let high = try #require(SHA256Digest(hex: "01" + String(repeating: "00", count: 31)))
         #expect(low < high)
+    }
+
+    @Test func blocksAreHashedOneByOneAndFedWholeToSHA1() {
+        let data = (0..<(3 * 16_384 + 1_000)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let leaves = UnsafeMutableBufferPointer<SHA256Digest>.allocate(capacity: 4)
+        defer { leaves.deallocate() }
+        let sha1 = SHA1Hasher()
+        let hashed = data.withUnsafeBytes { SHA256Hasher().hashBlocks($0, blockSize: 16_384, into: leaves, alsoFeeding: sha1) }
+        #expect(hashed)
+        #expect(Array(leaves) == stride(from: 0, to: data.count, by: 16_384).map { Digests.sha256(data[$0..<min($0 + 16_384, data.count)]) })
+        #expect(sha1.finish() == Digests.sha1(data))
+    }
+
+    /// `create` hashes large files through a mapping; a file truncated meanwhile must be an
+    /// answer (the caller reports the file as changed), not a SIGBUS that ends the process.
+    @Test func aFileTruncatedUnderItsMappingIsAnAnswerNotACrash() throws {
+        let file = try #require(tmpfile())
+        defer { fclose(file) }
+        let fd = fileno(file)
+        let size = 1 << 20
+        #expect(ftruncate(fd, off_t(size)) == 0)
+        let start = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0))
+        try #require(start != UnsafeMutableRawPointer(bitPattern: -1))
+        defer { munmap(start, size) }
+        let mapping = UnsafeRawBufferPointer(start: start, count: size)
+        let leaves = UnsafeMutableBufferPointer<SHA256Digest>.allocate(capacity: size / 16_384)
+        defer { leaves.deallocate() }
+        let sha256 = SHA256Hasher(), sha1 = SHA1Hasher()
+        let zeros = Digests.sha256([UInt8](repeating: 0, count: 16_384))
+
+        #expect(sha256.hashBlocks(mapping, blockSize: 16_384, into: leaves, alsoFeeding: sha1))
+        #expect(leaves.allSatisfy { $0 == zeros })
+        _ = sha1.finish()
+
+        #expect(ftruncate(fd, 16_384) == 0)
+        #expect(!sha256.hashBlocks(mapping, blockSize: 16_384, into: leaves, alsoFeeding: sha1))
+        // Again: the handler stays in place and SIGBUS is not left blocked.
+        #expect(!sha256.hashBlocks(mapping, blockSize: 16_384, into: leaves, alsoFeeding: nil))
+        // Both hashers were reset, and what is still in the file hashes as before.
+        #expect(sha1.finish() == Digests.sha1([]))
+        #expect(sha256.hashBlocks(UnsafeRawBufferPointer(rebasing: mapping[0..<16_384]), blockSize: 16_384, into: leaves, alsoFeeding: nil))
+        #expect(leaves[0] == zeros)
+        #expect(sha256.finish() == Digests.sha256([]))
     }
 }

@@ -3,6 +3,7 @@ import Testing
 import Metainfo
 import Bencode
 import Hashing
+import Merkle
 @testable import Storage
 
 #if canImport(Glibc)
@@ -155,6 +156,33 @@ private func create(_ dir: String, _ configure: (inout TorrentCreator.Request) -
             return p.hasSuffix("index.html")
         }
         #expect(!FileManager.default.fileExists(atPath: tmp.path + "/site.torrent"))
+    }
+
+    /// Large files are hashed from a mapping, small ones read: both give the tree and the
+    /// v1 pieces of the bytes, and a large file cut short after listing is reported.
+    @Test(arguments: [16_384, 65_536, 8 << 20])
+    func aLargeFileHashesLikeItsBytesAndIsCaughtWhenCutShort(pieceLength: Int) throws {
+        let tmp = try TempDirectory()
+        let bytes = (0..<(9 << 20) + 12_345).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        try tmp.write("site/big.bin", bytes)
+        try tmp.write("site/small.txt", "small")
+        var request = TorrentCreator.Request(directory: tmp.path + "/site")
+        request.pieceLength = pieceLength
+        let listing = try TorrentCreator.list(request)
+        let hashed = try TorrentCreator.create(request, listing: listing, write: false).hashed
+        let big = try #require(hashed.first { $0.path == ["big.bin"] })
+        let leaves = stride(from: 0, to: bytes.count, by: 16_384).map { Digests.sha256(bytes[$0..<min($0 + 16_384, bytes.count)]) }
+        #expect(big.tree?.root == MerkleTree(leaves: leaves).root)
+        let pieces = stride(from: 0, to: bytes.count, by: pieceLength).map { start in
+            let piece = Array(bytes[start..<min(start + pieceLength, bytes.count)])
+            return Digests.sha1(piece + [UInt8](repeating: 0, count: pieceLength - piece.count))  // padded: pad files follow
+        }
+        #expect(big.v1PieceHashes == pieces)
+
+        #expect(truncate(tmp.path + "/site/big.bin", 5 << 20) == 0)
+        #expect(throws: StorageError.changedWhileHashing(tmp.path + "/site/big.bin")) {
+            try TorrentCreator.create(request, listing: listing, write: false)
+        }
     }
 
     @Test func aFileSwappedForAFIFOOrADirectoryAfterListingIsRefusedWithoutBlocking() throws {
