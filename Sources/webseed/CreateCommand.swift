@@ -6,6 +6,7 @@ import WebseedKit
 
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "create",
         abstract: "Package a site directory into a BitTorrent v2 torrent (hybrid v1+v2 by default) and print its magnet link.",
         discussion: """
         The same directory always gives the same info hash: files go into the torrent in \

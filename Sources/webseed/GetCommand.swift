@@ -10,6 +10,7 @@ import Glibc
 
 struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "get",
         abstract: "Fetch a site from the swarm, verifying every piece, then keep seeding it.",
         discussion: """
         SOURCE is a magnet link (btmh and/or btih; its x.pe peers are used), a .torrent file, or a \

@@ -8,6 +8,7 @@ import WebseedKit
 
 struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "info",
         abstract: "Show what a torrent file, a magnet link or a site name holds.",
         discussion: """
         A site name (k-… or magnet:?xs=urn:btpk:…) is resolved through the DHT: a node is \

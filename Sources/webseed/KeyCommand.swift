@@ -18,7 +18,7 @@ struct KeyCommand: ParsableCommand {
     )
 
     struct New: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a new key to FILE (never over an existing file).")
+        static let configuration = CommandConfiguration(commandName: "new", abstract: "Write a new key to FILE (never over an existing file).")
 
         @Argument(help: "Where to write the key.")
         var file: String
@@ -35,7 +35,7 @@ struct KeyCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the public key, name and magnet of the key in FILE.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print the public key, name and magnet of the key in FILE.")
 
         @Argument(help: "The key file.")
         var file: String

@@ -10,6 +10,7 @@ import Glibc
 
 struct Seed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "seed",
         abstract: "Seed sites to BitTorrent clients over the peer wire protocol.",
         discussion: """
         Each SOURCE is a site directory (packaged as `create` does; the torrent is kept in the \

@@ -6,6 +6,7 @@ import WebseedKit
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check a directory against a torrent and name every file that is missing or differs.",
         discussion: "Exits with status 0 when every file matches, 1 when any is missing or differs."
     )
