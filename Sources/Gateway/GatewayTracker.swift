@@ -40,8 +40,10 @@ public final class GatewayTracker: Sendable {
 
     /// The answer to `GET /announce?<query>` from `remote`, received on `local`. A malformed
     /// announce is a 400 and an unknown hash a 200, both with a bencoded `failure reason`
-    /// (clients show it); neither is kept.
-    public func answer(query: String, remote: SocketAddress?, local: SocketAddress?) -> Answer {
+    /// (clients show it); neither is kept. `keep` false (a HEAD, which must change nothing):
+    /// the answer is worked out on a copy of the table, and the announce is neither kept nor
+    /// counted.
+    public func answer(query: String, remote: SocketAddress?, local: SocketAddress?, keep: Bool = true) -> Answer {
         guard let ip = remote.flatMap(Self.bytes) else { return Answer(status: .badRequest, body: HTTPTracker.failureBody("no client address")) }
         let request: AnnounceRequest
         do {
@@ -59,9 +61,16 @@ public final class GatewayTracker: Sendable {
             // A generator with storage: passing the empty SystemRandomNumberGenerator inout
             // gives ThreadSanitizer no real address (see DHTProtocol's SystemRandom).
             var rng = SystemRandom()
+            guard keep else {
+                // Expired entries go from the table itself (no answer names them), so the
+                // copy's announce copies only the swarm asked about.
+                t.sweep(now: now)
+                var copy = t
+                return copy.announce(request.announce, from: ip, now: now, extra: extra, using: &rng)
+            }
             return t.announce(request.announce, from: ip, now: now, extra: extra, using: &rng)
         }
-        announces.withLock { $0[name, default: 0] += 1 }
+        if keep { announces.withLock { $0[name, default: 0] += 1 } }
         return Answer(status: .ok, body: HTTPTracker.body(response, compact: request.compact))
     }
 
@@ -126,16 +135,18 @@ extension StatusPage {
 }
 
 extension GatewayResponder {
-    /// `/announce`: the tracker's bencoded answer, never cached.
+    /// `/announce`: the tracker's bencoded answer, never cached. A HEAD gets the status and
+    /// length a GET would get, and changes nothing.
     func announce(_ query: String, request: Request, context: Context) -> Response {
         guard let tracker else { return plain(.notFound, "this gateway is not a tracker") }
-        let answer = tracker.answer(query: query, remote: context.remoteAddress, local: context.localAddress)
+        let head = request.method == .head
+        let answer = tracker.answer(query: query, remote: context.remoteAddress, local: context.localAddress, keep: !head)
         var h = HTTPFields()
         h[.contentType] = "text/plain"
         h[.xContentTypeOptions] = "nosniff"
         h[.cacheControl] = "no-store"
         h[.contentLength] = String(answer.body.count)
-        let body = request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
+        let body = head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body))
         return Response(status: answer.status, headers: h, body: body)
     }
 }

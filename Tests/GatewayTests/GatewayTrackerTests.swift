@@ -158,6 +158,18 @@ private func failure(_ answer: GatewayTracker.Answer) -> String? {
                 let peers = try HTTPTracker.response(Array(buffer: r.body)).peers
                 #expect(peers.map(\.port) == [7000, 6881] && peers[0].ip == peers[1].ip && [[127, 0, 0, 1], [UInt8](repeating: 0, count: 15) + [1]].contains(peers[0].ip))
             }
+            // A HEAD gets the status and length a GET would get, and neither keeps nor counts the client.
+            try await client.execute(uri: "/announce?" + query(site.v1, port: 6884, left: 9), method: .head) { r in
+                #expect(r.status == .ok && r.headers[.cacheControl] == "no-store" && r.body.readableBytes == 0)
+                // The gateway and the two peers: 12-byte compact entries, or 18 for IPv6.
+                let length = try #require(r.headers[.contentLength].flatMap { Int($0) })
+                #expect(length > 2 * 12, "\(length)")
+            }
+            #expect(tracker.peerCount == 2 && tracker.announceCounts == [site.torrent.siteID!: 2], "6881 and 6882 only")
+            try await client.execute(uri: "/announce?info_hash=%01", method: .head) { r in
+                #expect(r.status == .badRequest)
+                #expect(r.headers[.contentLength] == String(HTTPTracker.failureBody("info_hash is 1 bytes, not 20").count))
+            }
             try await client.execute(uri: "/announce?info_hash=%01", method: .get) { r in
                 #expect(r.status == .badRequest)
                 #expect(throws: TrackerError.failure("info_hash is 1 bytes, not 20")) { try HTTPTracker.response(Array(buffer: r.body)) }
