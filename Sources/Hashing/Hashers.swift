@@ -1,7 +1,8 @@
 import CLibCrypto
 import CMappedHash
 
-/// The one place webseed touches libcrypto's digest API. OpenSSL picks the CPU's SHA
+/// The one place webseed touches libcrypto's digest API (with CMappedHash, the C that
+/// `hashBlocks` calls to hash a file mapping safely). OpenSSL picks the CPU's SHA
 /// extensions (SHA-NI) at run time, which is why hashing goes through it rather than
 /// a portable implementation.
 ///
