@@ -20,6 +20,10 @@ What is timed, so that each side is timed as its user meets it:
 The ratio is libtorrent's work time / webseed's wall time. Thread scaling: webseed with
 `--threads 1` and `--threads 2` on the site and big corpora (v2), wall time; target: 2
 threads ≥ 1.7× as fast as 1.
+Hashing floor: Tools/bench/hashfloor.c (built with cc; skipped, and said so, when cc or
+libssl-dev is missing) hashes the big file as webseed does and nothing else, timed by its
+own clock, so the report tells the machine's share of the gap to `openssl speed` from
+webseed's.
 """
 
 import argparse
@@ -89,6 +93,25 @@ def openssl_speed(ncores, seconds):
         if m:
             return float(m.group(1)) * 1000 / 1e6  # 'k' is 1000 bytes/s -> MB/s
     raise RuntimeError("could not parse openssl speed output:\n" + out)
+
+
+def hashing_floor(path, outdir, runs, idle):
+    """Builds and runs Tools/bench/hashfloor.c on `path`; returns (median seconds, None) or
+    (None, why it was not measured)."""
+    exe = os.path.join(outdir, "hashfloor")
+    source = os.path.join(REPO, "Tools", "bench", "hashfloor.c")
+    build = subprocess.run(["cc", "-O2", "-o", exe, source, "-lcrypto", "-lpthread"], capture_output=True, text=True)
+    if build.returncode != 0:
+        return None, "cc could not build Tools/bench/hashfloor.c: " + (build.stderr.strip().splitlines() or ["?"])[-1][:160]
+    times = []
+    for _ in range(runs):
+        idle()
+        out = subprocess.run([exe, path, str(os.cpu_count() or 1)], capture_output=True, text=True)
+        if out.returncode != 0:
+            return None, "hashfloor failed: " + out.stderr.strip()[-160:]
+        times.append(float(out.stdout.split()[0]))
+        log("  hashing floor, big: %.3f s" % times[-1])
+    return statistics.median(times), None
 
 
 def main():
@@ -263,6 +286,11 @@ def main():
         idle()
         ossl2 = max(ossl2, openssl_speed(2, secs))
 
+    # 4b. Hashing floor: the big file hashed as webseed hashes it, and nothing else.
+    floor = floor_note = None
+    if "big" in dirs:
+        floor, floor_note = hashing_floor(os.path.join(dirs["big"], "movie.mkv"), outdir, runs, idle)
+
     load_after = os.getloadavg()
 
     # 5. Report.
@@ -359,6 +387,16 @@ def main():
         summary["big_v2_2x_needs_pct_openssl2"] = need / ossl2
         lines.append("2× libtorrent on big v2 (%.3f s / 2 = %.3f s for %.1f MB) needs %.0f MB/s = %.0f%% of openssl 2-core."
                      % (big["lt_median"], big["lt_median"] / 2, big["size"] / 1e6, need, 100 * need / ossl2))
+    if floor and big and big.get("ws_median"):
+        rate = big["size"] / floor / 1e6
+        summary["big_floor_s"] = floor
+        summary["big_floor_pct_openssl2"] = rate / ossl2
+        lines.append("Hashing floor of the big file (Tools/bench/hashfloor.c: %d threads hashing 4 MiB mappings as 16 KiB "
+                     "blocks and nothing else, timed by its own clock, median of %d): %.3f s = %.0f MB/s = %.0f%% of openssl "
+                     "2-core; webseed's whole command (start-up, tree and torrent included) takes %.2f× the floor's time."
+                     % (os.cpu_count() or 1, runs, floor, rate, 100 * rate / ossl2, big["ws_median"] / floor))
+    elif floor_note:
+        lines.append("Hashing floor of the big file: not measured (%s)." % floor_note)
     if worst_rss[1]:
         ok = worst_rss[0] <= RSS_LIMIT_MB
         all_met &= ok
