@@ -51,7 +51,7 @@ public struct SiteWalker: Sendable {
         public var useDefaultExcludes = true
         public var followSymlinks = false
         public var maxFiles = 1_000_000
-        /// Threads listing subdirectories of the root (default: one per core).
+        /// Threads listing directories (default: one per core).
         public var threads = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         public init() {}
     }
@@ -73,79 +73,104 @@ public struct SiteWalker: Sendable {
         guard let real = realpath(root, nil) else { throw .unreadable(root, reason: errnoText(errno)) }
         let rootReal = String(cString: real)
         free(real)
-        var walker = SiteWalker(rootReal: rootReal, options: options, patterns: options.excludes + (options.useDefaultExcludes ? defaultExcludes : []))
-        // The root is listed here; its subdirectories are walked on every core, since
-        // listing is dominated by one stat per file in the kernel.
-        walker.deferTopLevelDirectories = true
-        try walker.walkDirectory(rootReal, relative: [])
-        walker.deferTopLevelDirectories = false
-        // Root files and subdirectory results interleave by name, so that, like the serial
-        // walk, the listing comes out in file-tree order.
-        var files: [SiteFile] = []
-        var warnings = walker.warnings
-        var rootFiles = walker.files[...]
-        for (dir, outcome) in zip(walker.deferred, walkInParallel(walker, walker.deferred)) {
-            let name = dir.relative[0]
-            while let f = rootFiles.first, f.path[0].utf8.lexicographicallyPrecedes(name.utf8) {
-                files.append(f)
-                rootFiles = rootFiles.dropFirst()
-            }
-            switch outcome {
-            case .success(let w):
-                files += w.files
-                warnings += w.warnings
-            case .failure(let error):
-                throw error
-            }
-            guard files.count <= options.maxFiles else { throw .tooManyFiles(limit: options.maxFiles) }
-        }
-        files += rootFiles
+        let walker = SiteWalker(rootReal: rootReal, options: options, patterns: options.excludes + (options.useDefaultExcludes ? defaultExcludes : []))
+        let (files, warnings) = try walker.listByLevels()
         guard !files.isEmpty else { throw .emptyDirectory(root) }
         return Result(root: rootReal, files: files, warnings: warnings)
     }
 
-    /// Walks each directory with its own copy of `template` (no shared state); results
-    /// come back in the order given, so output and the error reported are deterministic.
-    private static func walkInParallel(_ template: SiteWalker, _ dirs: [(path: String, relative: [String])]) -> [Swift.Result<SiteWalker, StorageError>] {
-        let job = ParallelWalk(template: template, dirs: dirs)
-        let threads = max(1, min(dirs.count, template.options.threads))
-        if threads == 1 { job.work() } else { DispatchQueue.concurrentPerform(iterations: threads) { _ in job.work() } }
-        return job.results.withLock { r in dirs.indices.map { r[$0]! } }
+    /// What listing one directory found, in its name order: files and warnings, and the
+    /// subdirectories left to list next (their index among its `children`).
+    private enum Item {
+        case file(SiteFile)
+        case warning(String)
+        case directory(Int)
     }
 
-    private final class ParallelWalk: Sendable {
-        let template: SiteWalker
-        let dirs: [(path: String, relative: [String])]
-        let next = Atomic<Int>(0)
-        let results = Locked<[Int: Swift.Result<SiteWalker, StorageError>]>([:])
+    /// A directory to list, with the identities of the directories above it (tracked only
+    /// when symlinks are followed).
+    private struct Job: Sendable {
+        var path: String
+        var relative: [String]
+        var visited: Set<DirID>
+    }
 
-        init(template: SiteWalker, dirs: [(path: String, relative: [String])]) {
-            self.template = template
-            self.dirs = dirs
+    private struct Listed: Sendable {
+        var items: [Item] = []
+        var children: [Job] = []
+        /// The error that stopped this directory's listing, after `items`.
+        var error: StorageError?
+    }
+
+    /// Lists the tree a level at a time, each level's directories on every core (listing is
+    /// dominated by one stat per file in the kernel, and a site often keeps thousands of
+    /// files under one folder, or one folder per page), then puts the levels back together
+    /// in file-tree order. Files, warnings and the error reported (the first in tree order)
+    /// are those of a serial walk.
+    private func listByLevels() throws(StorageError) -> (files: [SiteFile], warnings: [String]) {
+        var listed: [Listed] = []
+        var firstChild: [Int] = []  // by directory: where its children are in `listed`
+        var level = [Job(path: rootReal, relative: [], visited: [])]
+        while !level.isEmpty {
+            let results = listLevel(level)
+            var next: [Job] = []
+            for r in results {
+                firstChild.append(listed.count + results.count + next.count)
+                next += r.children
+            }
+            listed += results
+            level = next
         }
+        var files: [SiteFile] = []
+        var warnings: [String] = []
+        func assemble(_ index: Int) throws(StorageError) {
+            for item in listed[index].items {
+                switch item {
+                case .file(let f):
+                    files.append(f)
+                    guard files.count <= options.maxFiles else { throw .tooManyFiles(limit: options.maxFiles) }
+                case .warning(let w):
+                    warnings.append(w)
+                case .directory(let child):
+                    try assemble(firstChild[index] + child)
+                }
+            }
+            if let error = listed[index].error { throw error }
+        }
+        try assemble(0)
+        return (files, warnings)
+    }
 
-        func work() {
+    private func listLevel(_ jobs: [Job]) -> [Listed] {
+        let threads = max(1, min(jobs.count, options.threads))
+        guard threads > 1 else { return jobs.map(list) }
+        let results = Locked([Listed?](repeating: nil, count: jobs.count))
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard i < dirs.count else { return }
-                var w = template
-                w.files = []
-                w.warnings = []
-                w.deferred = []
-                let outcome: Swift.Result<SiteWalker, StorageError>
-                do throws(StorageError) {
-                    try w.walkDirectory(dirs[i].path, relative: dirs[i].relative)
-                    outcome = .success(w)
-                } catch {
-                    outcome = .failure(error)
-                }
+                guard i < jobs.count else { return }
+                let outcome = list(jobs[i])
                 results.withLock { $0[i] = outcome }
             }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// Lists one directory, leaving its subdirectories to the next level.
+    private func list(_ job: Job) -> Listed {
+        var walker = self
+        walker.visited = job.visited
+        do throws(StorageError) {
+            try walker.walkDirectory(job.path, relative: job.relative, deferring: true)
+            return Listed(items: walker.items, children: walker.children)
+        } catch {
+            return Listed(items: walker.items, children: walker.children, error: error)
         }
     }
 
     /// Identity of a directory, to notice a followed symlink leading back into the current path.
-    private struct DirID: Hashable {
+    private struct DirID: Hashable, Sendable {
         var dev: UInt64
         var ino: UInt64
         init(_ st: stat) { dev = UInt64(st.st_dev); ino = UInt64(st.st_ino) }
@@ -154,17 +179,22 @@ public struct SiteWalker: Sendable {
     private let rootReal: String
     private let options: Options
     private let compiled: Patterns
-    private var files: [SiteFile] = []
-    private var warnings: [String] = []
+    /// Files listed in all, by every thread: `maxFiles` bounds the whole tree.
+    private let counted: FileCount
+    /// What the directory being listed holds so far, and its subdirectories left for later.
+    private var items: [Item] = []
+    private var children: [Job] = []
     private var visited = Set<DirID>()
-    /// While listing the root: subdirectories to walk afterwards, in parallel.
-    private var deferTopLevelDirectories = false
-    private var deferred: [(path: String, relative: [String])] = []
 
     private init(rootReal: String, options: Options, patterns: [String]) {
         self.rootReal = rootReal
         self.options = options
         self.compiled = Patterns(patterns)
+        self.counted = FileCount()
+    }
+
+    private final class FileCount: Sendable {
+        let value = Atomic<Int>(0)
     }
 
     /// Exclusion patterns split once: a pattern with a '/' matches the whole path from the
@@ -204,7 +234,9 @@ public struct SiteWalker: Sendable {
         return false
     }
 
-    private mutating func walkDirectory(_ dirPath: String, relative: [String]) throws(StorageError) {
+    /// Lists `dirPath`. `deferring`: a subdirectory becomes a child job, listed with the next
+    /// level; otherwise (inside a followed symlink) it is walked here and now.
+    private mutating func walkDirectory(_ dirPath: String, relative: [String], deferring: Bool) throws(StorageError) {
         let fd = open(dirPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0, let dir = fdopendir(fd) else {
             let reason = errnoText(errno)
@@ -219,7 +251,7 @@ public struct SiteWalker: Sendable {
             guard fstat(fd, &st) == 0 else { throw .unreadable(display(relative), reason: errnoText(errno)) }
             let id = DirID(st)
             guard visited.insert(id).inserted else {
-                warnings.append(StorageError.symlinkLoop(display(relative)).description)
+                items.append(.warning(StorageError.symlinkLoop(display(relative)).description))
                 return
             }
         }
@@ -259,49 +291,50 @@ public struct SiteWalker: Sendable {
                 kind = st.st_mode & S_IFMT
             }
             switch kind {
-            case S_IFDIR where deferTopLevelDirectories && relative.isEmpty:
-                deferred.append((full, rel))
+            case S_IFDIR where deferring:
+                children.append(Job(path: full, relative: rel, visited: visited))
+                items.append(.directory(children.count - 1))
             case S_IFDIR:
-                try walkDirectory(full, relative: rel)
+                try walkDirectory(full, relative: rel, deferring: false)
             case S_IFREG:
                 try add(SiteFile(path: rel, absolutePath: full, size: Int64(st.st_size), modified: FileTime(st)))
             case S_IFLNK:
                 try symlink(full, relative: rel)
             default:
-                warnings.append("skipped \(display(rel)): not a regular file")
+                items.append(.warning("skipped \(display(rel)): not a regular file"))
             }
         }
     }
 
     private mutating func add(_ f: SiteFile) throws(StorageError) {
-        files.append(f)
-        guard files.count <= options.maxFiles else { throw .tooManyFiles(limit: options.maxFiles) }
+        items.append(.file(f))
+        guard counted.value.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxFiles else { throw .tooManyFiles(limit: options.maxFiles) }
     }
 
     private mutating func symlink(_ full: String, relative rel: [String]) throws(StorageError) {
         guard options.followSymlinks else {
-            warnings.append("skipped symlink \(display(rel)) (use --follow-symlinks to include what it points to inside the directory)")
+            items.append(.warning("skipped symlink \(display(rel)) (use --follow-symlinks to include what it points to inside the directory)"))
             return
         }
         guard let resolved = realpath(full, nil) else {
-            warnings.append("skipped symlink \(display(rel)): \(errnoText(errno))")
+            items.append(.warning("skipped symlink \(display(rel)): \(errnoText(errno))"))
             return
         }
         let target = String(cString: resolved)
         free(resolved)
         guard target == rootReal || target.hasPrefix(rootReal + "/") else {
-            warnings.append(StorageError.symlinkEscapes(display(rel), target: target).description)
+            items.append(.warning(StorageError.symlinkEscapes(display(rel), target: target).description))
             return
         }
         var st = stat()
         guard stat(target, &st) == 0 else { throw .unreadable(display(rel), reason: errnoText(errno)) }
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
-            try walkDirectory(target, relative: rel)
+            try walkDirectory(target, relative: rel, deferring: false)
         case S_IFREG:
             try add(SiteFile(path: rel, absolutePath: target, size: Int64(st.st_size), modified: FileTime(st)))
         default:
-            warnings.append("skipped symlink \(display(rel)): it does not point to a regular file or directory")
+            items.append(.warning("skipped symlink \(display(rel)): it does not point to a regular file or directory"))
         }
     }
 
