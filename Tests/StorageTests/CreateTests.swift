@@ -75,11 +75,47 @@ private func create(_ dir: String, _ configure: (inout TorrentCreator.Request) -
         #expect(!paths.contains { $0.hasPrefix("assets/loop/assets/loop") })
     }
 
+    /// Directories are listed a level at a time on several threads; what comes out is what a
+    /// serial walk gives: files in file-tree order (names by raw bytes, files and folders
+    /// interleaved), warnings in the same order, and the first error in that order.
+    @Test(arguments: [1, 2, 4])
+    func listingByLevelsGivesTheSerialOrder(threads: Int) throws {
+        let tmp = try TempDirectory()
+        for path in ["b.txt", "a/z.txt", "a/b/c/d/deep.txt", "a/b/c.txt", "a/ab.txt", "c/x/y.txt", "a.txt", "c/w.txt", "b/one.txt"] {
+            try tmp.write("site/" + path, path)
+        }
+        #expect(symlink("b.txt", tmp.path + "/site/a/b/link") == 0)
+        #expect(symlink("one.txt", tmp.path + "/site/b/alias") == 0)
+        var options = SiteWalker.Options()
+        options.threads = threads
+        let walked = try SiteWalker.walk(tmp.path + "/site", options: options)
+        #expect(walked.files.map(\.pathString) == ["a/ab.txt", "a/b/c/d/deep.txt", "a/b/c.txt", "a/z.txt", "a.txt",
+                                                   "b/one.txt", "b.txt", "c/w.txt", "c/x/y.txt"])
+        #expect(walked.warnings.map { $0.split(separator: " ")[2] } == ["\(tmp.path)/site/a/b/link", "\(tmp.path)/site/b/alias"])
+
+        options.maxFiles = 8
+        #expect(throws: StorageError.tooManyFiles(limit: 8)) { try SiteWalker.walk(tmp.path + "/site", options: options) }
+        options.maxFiles = 100
+
+        // Two names that are not UTF-8: the one a serial walk meets first is reported, though
+        // the other, nearer the root, is listed first.
+        for raw in [Array("site/a/b/c/d/early-".utf8) + [0xFF], Array("site/c/late-".utf8) + [0xFE]] {
+            let path = Array((tmp.path + "/").utf8) + raw + [0]
+            let fd = path.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+            #expect(fd >= 0)
+            close(fd)
+        }
+        #expect {
+            try SiteWalker.walk(tmp.path + "/site", options: options)
+        } throws: { error in
+            guard case StorageError.invalidName(let p, _) = error else { return false }
+            return p.hasSuffix("a/b/c/d/early-\u{FFFD}")
+        }
+    }
+
     @Test func namesThatAreNotUTF8AreAClearError() throws {
         let tmp = try TempDirectory()
         let dir = try makeSite(tmp)
-        let bad = dir + "/caf\u{FFFD}"  // placeholder, replaced by raw bytes below
-        _ = bad
         var path = Array((dir + "/bad-").utf8)
         path += [0xff, 0xfe]
         path.append(0)
