@@ -100,7 +100,10 @@ def hashing_floor(path, outdir, runs, idle):
     (None, why it was not measured)."""
     exe = os.path.join(outdir, "hashfloor")
     source = os.path.join(REPO, "Tools", "bench", "hashfloor.c")
-    build = subprocess.run(["cc", "-O2", "-o", exe, source, "-lcrypto", "-lpthread"], capture_output=True, text=True)
+    try:
+        build = subprocess.run(["cc", "-O2", "-o", exe, source, "-lcrypto", "-lpthread"], capture_output=True, text=True)
+    except OSError as e:
+        return None, "no C compiler: %s" % e
     if build.returncode != 0:
         return None, "cc could not build Tools/bench/hashfloor.c: " + (build.stderr.strip().splitlines() or ["?"])[-1][:160]
     times = []
@@ -289,7 +292,8 @@ def main():
     # 4b. Hashing floor: the big file hashed as webseed hashes it, and nothing else.
     floor = floor_note = None
     if "big" in dirs:
-        floor, floor_note = hashing_floor(os.path.join(dirs["big"], "movie.mkv"), outdir, runs, idle)
+        big_file = os.path.join(dirs["big"], sorted(os.listdir(dirs["big"]))[0])  # its one file
+        floor, floor_note = hashing_floor(big_file, outdir, runs, idle)
 
     load_after = os.getloadavg()
 
