@@ -141,6 +141,23 @@ class OpenTracker:
     def seeders(self, hash_hex):
         return (self.scrape(hash_hex) or {}).get("complete", 0)
 
+    def peers(self, hash_hex):
+        """The peers ("ip:port") opentracker hands a new leecher of the hash (HTTP, loopback
+        only), None if unreachable. The asking peer (port 9) says stopped at once, so it is
+        not kept."""
+        q = "".join("%%%02X" % b for b in bytes.fromhex(hash_hex))
+        peer_id = "".join("%%%02X" % b for b in b"-WT0001-" + os.urandom(12))
+        url = "http://%s:%d/announce?info_hash=%s&peer_id=%s&port=9&uploaded=0&downloaded=0&left=1&compact=1" \
+            % (self.host, self.port, q, peer_id)
+        try:
+            body = urllib.request.urlopen(url + "&numwant=200", timeout=3).read()
+            urllib.request.urlopen(url + "&event=stopped", timeout=3).read()
+        except OSError:
+            return None
+        raw = bdecode(body)[0].get(b"peers", b"")
+        return ["%d.%d.%d.%d:%d" % (raw[i], raw[i + 1], raw[i + 2], raw[i + 3], raw[i + 4] << 8 | raw[i + 5])
+                for i in range(0, len(raw) - 5, 6)]
+
     def stop(self):
         self.proc.stop()
 
@@ -218,9 +235,20 @@ def case_seed(args, r, label, tracker, hashes, ot):
     if done:
         same, summary, problems = compare_tree(site, os.path.join(save, "site"))
         r.check(same, "%s: the files libtorrent wrote equal the site" % label, summary, more=problems[:3])
+    # Over HTTP the tracker is asked who it hands out: webseed's own address, until it stops.
+    # (A scrape cannot tell: the libtorrent leecher may still count as a seeder there, when
+    # its own stopped announce, sent as its session closes, has not reached opentracker.)
+    listening = seeder.wait_for("listening", 1) or {}
+    me = "127.0.0.1:%s" % listening.get("port")
+    if tracker == ot.http:
+        listed = ot.peers(hashes[0]) or []
+        r.check(me in listed, "%s: opentracker hands out webseed's address %s" % (label, me), "peers %s" % listed)
     seeder.stop()
     _, stopped = seeder.wait_event(lambda e: e.get("event") == "tracker_announced" and e.get("announce") == "stopped", 5)
     r.check(stopped is not None, "%s: on SIGTERM webseed told the tracker stopped" % label)
+    if tracker == ot.http:
+        gone = poll(lambda: me not in (ot.peers(hashes[0]) or [me]), 5)
+        r.check(gone, "%s: after stopped, opentracker no longer hands out webseed's address" % label, "peers %s" % ot.peers(hashes[0]))
     return info
 
 
@@ -720,8 +748,6 @@ def main():
     try:
         if "a" in cases:
             case_seed(args, r, "a", ot.http, [v1, v2short], ot)
-            r.check(poll(lambda: (ot.scrape(v1) or {}).get("complete", 1) == 0, 5),
-                    "a: after stopped, a scrape shows no seeder of the v1 hash", "scrape %s" % ot.scrape(v1))
         if "b" in cases:
             case_seed(args, r, "b", ot.udp, [v1, v2short], ot)
         if "c" in cases:
