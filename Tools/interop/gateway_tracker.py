@@ -71,6 +71,7 @@ from webseedtest.netns import NetnsPair
 from webseedtest.procs import Proc, free_port, poll, tail
 from webseedtest.results import Results
 from webseedtest.torrents import create, v1_torrent
+from webseedtest.tracker import compact_peers, escaped
 from webseedtest.trees import compare_tree, fresh_dirs
 
 r = Results()
@@ -90,10 +91,6 @@ def make_site(root, tag):
         f.write("h1 { color: teal }\n" * 50)
     with open(os.path.join(root, "big.bin"), "wb") as f:
         f.write(os.urandom(700_000))
-
-
-def escaped(b):
-    return "".join("%%%02X" % x for x in b)
 
 
 class Gateway:
@@ -132,16 +129,6 @@ def announce(host, port, query, method="GET", conn=None, path="/announce", host_
 def query(info_hash, port, left=0, peer_id=b"-PY0001-abcdefghijkl", more=""):
     return "info_hash=%s&peer_id=%s&port=%d&uploaded=0&downloaded=0&left=%d&compact=1%s" % (
         escaped(info_hash), escaped(peer_id), port, left, more)
-
-
-def compact_peers(body):
-    """(dict, ["ip:port", …]) of a bencoded answer; (dict, None) for a failure."""
-    d = bdecode(body)[0]
-    if b"failure reason" in d:
-        return d, None
-    p = d.get(b"peers", b"")
-    out = ["%d.%d.%d.%d:%d" % (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4] << 8 | p[i + 5]) for i in range(0, len(p) - 5, 6)]
-    return d, out
 
 
 def failure(body):

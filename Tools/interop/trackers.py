@@ -85,6 +85,7 @@ from webseedtest.netns import NetnsPair
 from webseedtest.procs import Proc, free_port, poll, tail
 from webseedtest.results import Results
 from webseedtest.torrents import create, v1_torrent
+from webseedtest.tracker import compact_peers, escaped
 from webseedtest.trees import compare_tree, fresh_dirs
 
 r = Results()
@@ -123,8 +124,7 @@ class OpenTracker:
 
     def scrape(self, hash_hex):
         """{complete, incomplete, downloaded} for the hash, {} if unknown, None if unreachable."""
-        q = "".join("%%%02X" % b for b in bytes.fromhex(hash_hex))
-        url = "http://%s:%d/scrape?info_hash=%s" % (self.host, self.port, q)
+        url = "http://%s:%d/scrape?info_hash=%s" % (self.host, self.port, escaped(bytes.fromhex(hash_hex)))
         if self.prefix:
             rc, body = run_bytes(self.prefix + ["curl", "-s", "--noproxy", "*", "--max-time", "3", url], 10)
             if rc != 0 or not body:
@@ -145,18 +145,14 @@ class OpenTracker:
         """The peers ("ip:port") opentracker hands a new leecher of the hash (HTTP, loopback
         only), None if unreachable. The asking peer (port 9) says stopped at once, so it is
         not kept."""
-        q = "".join("%%%02X" % b for b in bytes.fromhex(hash_hex))
-        peer_id = "".join("%%%02X" % b for b in b"-WT0001-" + os.urandom(12))
         url = "http://%s:%d/announce?info_hash=%s&peer_id=%s&port=9&uploaded=0&downloaded=0&left=1&compact=1" \
-            % (self.host, self.port, q, peer_id)
+            % (self.host, self.port, escaped(bytes.fromhex(hash_hex)), escaped(b"-WT0001-" + os.urandom(12)))
         try:
             body = urllib.request.urlopen(url + "&numwant=200", timeout=3).read()
             urllib.request.urlopen(url + "&event=stopped", timeout=3).read()
         except OSError:
             return None
-        raw = bdecode(body)[0].get(b"peers", b"")
-        return ["%d.%d.%d.%d:%d" % (raw[i], raw[i + 1], raw[i + 2], raw[i + 3], raw[i + 4] << 8 | raw[i + 5])
-                for i in range(0, len(raw) - 5, 6)]
+        return compact_peers(body)[1]
 
     def stop(self):
         self.proc.stop()

@@ -6,6 +6,9 @@ peer list. The harness gives it to clients that have no way to be told a peer di
   tracker --listen HOST --peer [INFOHASH=]HOST:PORT...   (a process, e.g. in a namespace)
       prints {"event":"listening","host":...,"port":...} then serves until SIGTERM.
   Tracker(host, peers).start() / .url / .stop()        (in-process, in a thread)
+
+Also what a client of any tracker needs: `escaped` (a hash or peer id in a query) and
+`compact_peers` (the peers of a compact answer).
 """
 
 import argparse
@@ -18,7 +21,22 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .bencode import bencode as _bencode
+from .bencode import bdecode, bencode as _bencode
+
+
+def escaped(b):
+    """Bytes as a query value: every byte %-escaped."""
+    return "".join("%%%02X" % x for x in b)
+
+
+def compact_peers(body):
+    """(dict, ["ip:port", …]) of a bencoded answer; (dict, None) for a failure."""
+    d = bdecode(body)[0]
+    if b"failure reason" in d:
+        return d, None
+    p = d.get(b"peers", b"")
+    out = ["%d.%d.%d.%d:%d" % (p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4] << 8 | p[i + 5]) for i in range(0, len(p) - 5, 6)]
+    return d, out
 
 
 def _compact(peers):
